@@ -68,3 +68,26 @@ function(psflow_proto_library)
   # Generated code is not ours to keep warning-free.
   target_compile_options(psflow_${A_NAME} PRIVATE -w)
 endfunction()
+
+# A binary that loads model_fn plugins (model.type: plugin): it exports its
+# symbols (-rdynamic) and links the whole of the libraries a model_fn may
+# use, so that a plugin built against psflow's headers finds every function
+# it calls in the binary.
+function(psflow_plugin_host target)
+  set_target_properties(${target} PROPERTIES ENABLE_EXPORTS ON)
+  set(whole)
+  foreach(lib core graph ops runtime train data)
+    list(APPEND whole $<TARGET_FILE:psflow_${lib}>)
+  endforeach()
+  target_link_libraries(${target} PRIVATE -Wl,--whole-archive ${whole} -Wl,--no-whole-archive)
+endfunction()
+
+# A model_fn plugin: a shared module built against psflow's headers and
+# resolved against the binary that loads it.
+function(psflow_model_plugin)
+  cmake_parse_arguments(A "" "NAME" "SRCS" ${ARGN})
+  add_library(${A_NAME} MODULE ${A_SRCS})
+  target_include_directories(${A_NAME} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  target_include_directories(${A_NAME} SYSTEM PRIVATE $<TARGET_PROPERTY:Eigen3::Eigen,INTERFACE_INCLUDE_DIRECTORIES>)
+  add_dependencies(${A_NAME} psflow_train)
+endfunction()

@@ -5,7 +5,9 @@
 # task without the cluster token hit a PS (both refused, the PS serves on);
 # the loss falls; the checkpoints have two data shards; a second run resumes
 # from global_step;
-# a killed worker does not stop the job; a changed model is refused (exit 3)
+# a killed worker does not stop the job and, restarted, rejoins; kernels
+# partitioned by rows restore from an unpartitioned checkpoint; retention
+# keeps 5 checkpoints; a changed model is refused (exit 3)
 # with a message naming the variables and both shapes; synchronous training
 # with a backup worker ends exactly at train_steps.
 set -uo pipefail
@@ -63,11 +65,13 @@ run_job() {  # extra flags for every task; kill_worker=1 kills worker 1 after a 
   if [[ ${KILL_WORKER:-0} == 1 ]]; then
     for ((i = 0; i < 100; i++)); do grep -q "Restoring parameters" "$DIR/chief0.log" 2>/dev/null && break; sleep 0.1; done
     sleep 0.5; kill -9 "$W1"; echo "killed worker 1"
+    sleep 0.5; start worker 1 "${extra[@]}"; W1=$LAST_PID  # restarted: it rejoins
   fi
   wait_for "$C" 240; CHIEF_RC=$?
   wait_for "$P0" 20; P0_RC=$?
   wait_for "$P1" 20; P1_RC=$?
   wait_for "$W0" 30; W0_RC=$?
+  wait_for "$W1" 30; W1_RC=$?
 }
 
 # 1. A full run, with a bad frame and a token-less task thrown at ps:0 while it serves.
@@ -110,13 +114,22 @@ last=$(grep -o 'loss = [0-9.]*' "$DIR/chief0.log" | tail -1 | cut -d' ' -f3)
 python3 -c "import sys; sys.exit(0 if float('$last') < float('$first') else 1)" || fail "loss did not fall: $first -> $last"
 grep -q "worker:0: loss" "$DIR/worker0.log" || fail "worker 0 did not train"
 
-# 2. Started again with more steps: resumes from model.ckpt-600, and a killed worker does not stop the job.
-KILL_WORKER=1 run_job --set run.train_steps=3000
+# 2. Started again with more steps and the kernels partitioned in 2 row parts:
+# resumes from model.ckpt-600 (written unpartitioned); a killed worker does
+# not stop the job, and started again it rejoins.
+KILL_WORKER=1 run_job --set run.train_steps=4000 --set run.placement.partitions=2
 [[ $CHIEF_RC == 0 ]] || fail "resumed chief exited $CHIEF_RC"
 grep -q "Restoring parameters from $DIR/model/model.ckpt-$step" "$DIR/chief0.log" || fail "did not resume from model.ckpt-$step"
+grep -q "variable dnn/hiddenlayer_0/kernel \[784,32\] is partitioned into 2 parts" "$DIR/chief0.log" || fail "no partitioning"
 step2=$(latest_step)
-[[ $step2 -ge 3000 ]] || fail "the resumed job stopped at $step2"
+[[ $step2 -ge 4000 ]] || fail "the resumed job stopped at $step2"
 [[ $W0_RC == 0 ]] || fail "worker 0 exited $W0_RC after worker 1 was killed"
+[[ $W1_RC == 0 ]] || fail "the restarted worker 1 exited $W1_RC"
+grep -q "worker:1: loss" "$DIR/worker1.log" || fail "the restarted worker 1 did not train"
+# Retention: keep_checkpoint_max (5) checkpoints, all listed in the state file.
+n=$(ls "$DIR"/model/model.ckpt-*.index | wc -l)
+[[ $n == 5 ]] || fail "$n checkpoints kept, expected 5: $(ls "$DIR/model")"
+[[ $(grep -c all_model_checkpoint_paths "$DIR/model/checkpoint") == 5 ]] || fail "checkpoint file: $(cat "$DIR/model/checkpoint")"
 
 # 3. A changed model is refused with exit code 3, naming the variables and both shapes.
 start ps 0 --set model.hidden_units=[16]; P0=$LAST_PID

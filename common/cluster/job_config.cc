@@ -232,7 +232,7 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   RETURN_IF_ERROR(r.CheckMap(run, "run", {"model_dir", "train_steps", "save_checkpoints_steps", "save_checkpoints_secs",
                                           "keep_checkpoint_max", "keep_checkpoint_every_n_hours",
                                           "log_step_count_steps", "save_summary_steps", "sync", "tf_random_seed",
-                                          "token"}));
+                                          "token", "placement", "warm_start"}));
   RETURN_IF_ERROR(r.Get(run, "run", "model_dir", &rs.model_dir, "a path"));
   RETURN_IF_ERROR(r.Get(run, "run", "train_steps", &rs.train_steps, "an integer"));
   RETURN_IF_ERROR(r.GetOpt(run, "run", "save_checkpoints_steps", &rs.save_checkpoints_steps, "an integer"));
@@ -243,6 +243,31 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   RETURN_IF_ERROR(r.Get(run, "run", "save_summary_steps", &rs.save_summary_steps, "an integer"));
   RETURN_IF_ERROR(r.GetOpt(run, "run", "tf_random_seed", &rs.tf_random_seed, "an integer"));
   RETURN_IF_ERROR(r.Get(run, "run", "token", &rs.token, "a string"));
+  const YAML::Node pl = run && run.IsMap() ? run["placement"] : YAML::Node();
+  RETURN_IF_ERROR(r.CheckMap(pl, "run.placement", {"strategy", "partitions", "min_slice_bytes", "max_partitions"}));
+  RETURN_IF_ERROR(r.Get(pl, "run.placement", "strategy", &rs.placement.strategy, "greedy or round_robin"));
+  RETURN_IF_ERROR(r.Get(pl, "run.placement", "partitions", &rs.placement.partitions, "an integer"));
+  RETURN_IF_ERROR(r.Get(pl, "run.placement", "min_slice_bytes", &rs.placement.min_slice_bytes, "an integer"));
+  RETURN_IF_ERROR(r.Get(pl, "run.placement", "max_partitions", &rs.placement.max_partitions, "an integer"));
+  if (rs.placement.strategy != "greedy" && rs.placement.strategy != "round_robin") {
+    return r.Error(pl["strategy"], "run.placement.strategy", "must be greedy or round_robin");
+  }
+  if (rs.placement.partitions < 0 || rs.placement.min_slice_bytes < 0 || rs.placement.max_partitions < 0) {
+    return r.Error(pl, "run.placement", "partitions, min_slice_bytes and max_partitions must be >= 0");
+  }
+  if (rs.placement.partitions > 0 && rs.placement.min_slice_bytes > 0) {
+    return r.Error(pl, "run.placement", "set partitions or min_slice_bytes, not both");
+  }
+  const YAML::Node ws = run && run.IsMap() ? run["warm_start"] : YAML::Node();
+  if (ws && !ws.IsNull()) {
+    RETURN_IF_ERROR(r.CheckMap(ws, "run.warm_start", {"from", "vars", "prev_names"}));
+    WarmStartSpec w;
+    RETURN_IF_ERROR(r.Get(ws, "run.warm_start", "from", &w.from, "a checkpoint prefix or directory"));
+    RETURN_IF_ERROR(r.Get(ws, "run.warm_start", "vars", &w.vars, "a regular expression"));
+    RETURN_IF_ERROR(r.Get(ws, "run.warm_start", "prev_names", &w.prev_names, "a mapping of variable names"));
+    if (w.from.empty()) return r.Error(ws, "run.warm_start.from", "is required (a checkpoint prefix or directory)");
+    rs.warm_start = w;
+  }
   if (run && run.IsMap() && run["sync"] && !run["sync"].IsNull()) {
     const YAML::Node s = run["sync"];
     if (s.IsScalar()) {
@@ -311,7 +336,12 @@ StatusOr<JobConfig> LoadJobConfig(const std::string& path, const std::vector<std
   if (!in) return NotFoundError("cannot read job file ", path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return ParseJobConfig(ss.str(), path, overrides);
+  ASSIGN_OR_RETURN(JobConfig job, ParseJobConfig(ss.str(), path, overrides));
+  // A relative plugin path is relative to the job file.
+  std::string& lib = job.model.plugin_library;
+  const size_t slash = path.rfind('/');
+  if (!lib.empty() && lib[0] != '/' && slash != std::string::npos) lib = path.substr(0, slash + 1) + lib;
+  return job;
 }
 
 StatusOr<TaskId> ParseTfConfig(const std::string& json, ClusterSpec* cluster) {

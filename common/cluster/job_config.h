@@ -66,6 +66,24 @@ struct SyncSpec {
   int64_t total_num_replicas = 0;
 };
 
+// How variables are spread over the PS tasks (see PlaceVariables).
+struct PlacementSpec {
+  std::string strategy = "greedy";  // or round_robin
+  int64_t partitions = 0;       // > 0: split every variable of rank >= 2 into this many row parts
+  int64_t min_slice_bytes = 0;  // > 0: parts of at least this many bytes ...
+  int64_t max_partitions = 0;   // ... at most this many (0: the number of PS tasks)
+};
+
+// Estimator's WarmStartSettings: when model_dir has no checkpoint, the
+// trainable variables matching `vars` start from checkpoint `from` (a
+// prefix or a directory with a `checkpoint` file) instead of their
+// initializers; optimizer slots and global_step start fresh.
+struct WarmStartSpec {
+  std::string from;
+  std::string vars = ".*";                          // vars_to_warm_start (a regex, full match)
+  std::map<std::string, std::string> prev_names;    // var_name_to_prev_var_name
+};
+
 struct RunSpec {
   std::string model_dir;
   int64_t train_steps = 0;
@@ -78,6 +96,8 @@ struct RunSpec {
   std::optional<SyncSpec> sync;  // absent: asynchronous training
   std::optional<int64_t> tf_random_seed;
   std::string token;             // cluster token (or PSFLOW_CLUSTER_TOKEN)
+  PlacementSpec placement;
+  std::optional<WarmStartSpec> warm_start;
 };
 
 struct EvalSpec {

@@ -45,6 +45,24 @@ TEST(JobConfigTest, ParsesEveryKeyWithDefaults) {
   EXPECT_EQ(job->eval.throttle_secs, 600);
 }
 
+TEST(JobConfigTest, PlacementAndWarmStart) {
+  auto job = ParseJobConfig(kJob, "job.yaml",
+                            {"run.placement={strategy: round_robin, min_slice_bytes: 262144}",
+                             "run.warm_start={from: /old/model_dir, vars: 'dnn/.*', prev_names: {dnn/logits/kernel: old/kernel}}"});
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->run.placement.strategy, "round_robin");
+  EXPECT_EQ(job->run.placement.min_slice_bytes, 262144);
+  EXPECT_EQ(job->run.warm_start->from, "/old/model_dir");
+  EXPECT_EQ(job->run.warm_start->prev_names.at("dnn/logits/kernel"), "old/kernel");
+  EXPECT_FALSE(ParseJobConfig(kJob, "job.yaml")->run.warm_start.has_value());
+  EXPECT_THAT(ParseJobConfig(kJob, "job.yaml", {"run.placement.strategy=random"}).status().message(),
+              HasSubstr("run.placement.strategy: must be greedy or round_robin"));
+  EXPECT_THAT(ParseJobConfig(kJob, "job.yaml", {"run.placement={partitions: 2, min_slice_bytes: 9}"}).status().message(),
+              HasSubstr("set partitions or min_slice_bytes, not both"));
+  EXPECT_THAT(ParseJobConfig(kJob, "job.yaml", {"run.warm_start={vars: x}"}).status().message(),
+              HasSubstr("run.warm_start.from: is required"));
+}
+
 TEST(JobConfigTest, OverridesApplyBeforeValidation) {
   auto job = ParseJobConfig(kJob, "job.yaml",
                             {"run.train_steps=5", "model.hidden_units=[8]", "eval.steps=3", "model.optimizer.type=adam"});

@@ -101,6 +101,20 @@ class StringBuffer final : public TensorBuffer {
   std::unique_ptr<std::string[]> strings_;
 };
 
+// A window on another buffer (Tensor::SliceRows); keeps the parent alive.
+class SubBuffer final : public TensorBuffer {
+ public:
+  SubBuffer(std::shared_ptr<TensorBuffer> parent, size_t offset, size_t size)
+      : parent_(std::move(parent)), offset_(offset), size_(size) {}
+  void* data() const override { return static_cast<char*>(parent_->data()) + offset_; }
+  size_t size() const override { return size_; }
+  Device device() const override { return parent_->device(); }
+
+ private:
+  const std::shared_ptr<TensorBuffer> parent_;
+  const size_t offset_, size_;
+};
+
 template <typename T>
 bool ElementsEqual(const Tensor& a, const Tensor& b) {
   auto x = a.flat<T>();
@@ -134,6 +148,18 @@ Tensor::Tensor(DType dtype, TensorShape shape) : dtype_(dtype), shape_(std::move
   } else {
     buffer_ = AllocateHostBuffer(static_cast<size_t>(shape_.num_elements()) * DTypeSize(dtype_));
   }
+}
+
+Tensor Tensor::SliceRows(int64_t begin, int64_t end) const {
+  CHECK_GE(shape_.rank(), 1) << "SliceRows of a scalar";
+  CHECK(0 <= begin && begin <= end && end <= shape_.dim(0)) << "rows [" << begin << ", " << end << ") of " << shape_.DebugString();
+  CHECK(dtype_ != DType::kString) << "SliceRows of a string tensor";
+  std::vector<int64_t> dims = shape_.dims();
+  const size_t row_bytes = static_cast<size_t>(shape_.num_elements() / std::max<int64_t>(dims[0], 1)) * DTypeSize(dtype_);
+  dims[0] = end - begin;
+  return Tensor(dtype_, TensorShape(dims),
+                std::make_shared<SubBuffer>(buffer_, static_cast<size_t>(begin) * row_bytes,
+                                            static_cast<size_t>(end - begin) * row_bytes));
 }
 
 Tensor::Tensor(DType dtype, TensorShape shape, std::shared_ptr<TensorBuffer> buffer)

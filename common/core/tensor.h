@@ -86,6 +86,10 @@ class Tensor {
   // True when dtype, shape and every element are equal (host tensors only).
   bool Equals(const Tensor& other) const;
   Tensor DeepCopy() const;
+  // Rows [begin, end) of dimension 0, sharing this tensor's buffer (no copy;
+  // writes show in both).  REQUIRES rank >= 1, 0 <= begin <= end <= dim(0),
+  // a non-string dtype.
+  Tensor SliceRows(int64_t begin, int64_t end) const;
   // "float [2,3] {1, 2, 3, ...}" with at most `max_elements` values.
   std::string DebugString(int64_t max_elements = 10) const;
   // One element as text: numbers in shortest round-trip form, strings quoted.

@@ -6,6 +6,18 @@
 #include "common/checkpoint/tensor_slice.h"
 
 namespace psflow {
+namespace {
+
+// The slice of the full variable that a part holds: its rows, every column.
+TensorSlice RowSlice(const SaveSliceInfo& si, const Tensor& part) {
+  std::vector<int64_t> starts(static_cast<size_t>(si.full_shape.rank()), 0);
+  std::vector<int64_t> lengths(starts.size(), TensorSlice::kFullExtent);
+  starts[0] = si.row_begin;
+  lengths[0] = part.shape().dim(0);
+  return TensorSlice::FromExtents(starts, lengths).value();
+}
+
+}  // namespace
 
 StatusOr<std::pair<std::vector<std::string>, std::vector<float>>> OptimizerSlots(const std::string& optimizer,
                                                                                 float initial_accumulator_value) {
@@ -27,7 +39,8 @@ ParameterServer::ParameterServer(ParameterServerOptions options) : options_(std:
   }
 }
 
-Status ParameterServer::Initialize(const std::map<std::string, Tensor>& values) {
+Status ParameterServer::Initialize(const std::map<std::string, Tensor>& values,
+                                   const std::map<std::string, SaveSliceInfo>& slices) {
   RETURN_IF_ERROR(OptimizerSlots(options_.optimizer).status());
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& [name, value] : values) {
@@ -38,6 +51,18 @@ Status ParameterServer::Initialize(const std::map<std::string, Tensor>& values) 
     }
     auto v = std::make_unique<Var>();
     v->value = value.DeepCopy();
+    if (auto it = slices.find(name); it != slices.end()) {
+      const SaveSliceInfo& si = it->second;
+      const TensorShape& full = si.full_shape;
+      bool fits = full.rank() == value.shape().rank() && full.rank() >= 1 && si.row_begin >= 0 &&
+                  si.row_begin + value.shape().dim(0) <= full.dim(0);
+      for (int d = 1; fits && d < full.rank(); ++d) fits = full.dim(d) == value.shape().dim(d);
+      if (!fits) {
+        return InvalidArgumentError("part ", name, " of ", si.full_name, " (shape ", value.shape().DebugString(),
+                                    " from row ", si.row_begin, ") does not fit in its full shape ", full.DebugString());
+      }
+      v->slice = si;
+    }
     for (float init : slot_init_) {
       Tensor s(value.dtype(), value.shape());
       if (value.dtype() == DType::kFloat) {
@@ -215,12 +240,18 @@ Status ParameterServer::ApplyAggregatedLocked() {
 
 StatusOr<BundleEntries> ParameterServer::SaveShard(const std::string& prefix, int shard_id, int num_shards) {
   // Snapshot under each variable's lock, write without holding any.
-  std::vector<std::pair<std::string, Tensor>> snap;
+  struct Item {
+    std::string key;  // the full variable's name for a part
+    Tensor value;
+    std::optional<SaveSliceInfo> slice;
+  };
+  std::vector<Item> snap;
   for (const std::string& name : VariableNames()) {
     ASSIGN_OR_RETURN(Var* v, Find(name));
     std::lock_guard<std::mutex> l(v->mu);
-    snap.emplace_back(name, v->value.DeepCopy());
-    for (size_t i = 0; i < v->slots.size(); ++i) snap.emplace_back(name + "/" + slot_names_[i], v->slots[i].DeepCopy());
+    const std::string key = v->slice ? v->slice->full_name : name;
+    snap.push_back({key, v->value.DeepCopy(), v->slice});
+    for (size_t i = 0; i < v->slots.size(); ++i) snap.push_back({key + "/" + slot_names_[i], v->slots[i].DeepCopy(), v->slice});
   }
   BundleShardWriter w(Env::Default(), prefix, shard_id, num_shards);
   if (options_.task_index == 0) {
@@ -235,7 +266,13 @@ StatusOr<BundleEntries> ParameterServer::SaveShard(const std::string& prefix, in
       RETURN_IF_ERROR(w.Add("beta2_power", Tensor::Scalar<float>(std::pow(options_.hyper.beta2, static_cast<float>(step + 1)))));
     }
   }
-  for (const auto& [key, t] : snap) RETURN_IF_ERROR(w.Add(key, t));
+  for (const Item& it : snap) {
+    if (it.slice) {
+      RETURN_IF_ERROR(w.AddSlice(it.key, it.slice->full_shape, RowSlice(*it.slice, it.value), it.value));
+    } else {
+      RETURN_IF_ERROR(w.Add(it.key, it.value));
+    }
+  }
   return w.Finish();
 }
 
@@ -243,6 +280,23 @@ Status ParameterServer::Restore(const BundleReader& reader) {
   for (const std::string& name : VariableNames()) {
     ASSIGN_OR_RETURN(Var* v, Find(name));
     std::lock_guard<std::mutex> l(v->mu);
+    if (v->slice) {
+      // Whatever partitioning (or none) wrote the checkpoint.
+      const TensorSlice rows = RowSlice(*v->slice, v->value);
+      auto read = [&](const std::string& key, Tensor* into) -> Status {
+        ASSIGN_OR_RETURN(Tensor t, reader.LookupSlice(key, rows));
+        if (t.dtype() != into->dtype() || !(t.shape() == into->shape())) {
+          return FailedPreconditionError(key, " in ", reader.prefix(), " gives ", DTypeName(t.dtype()), " ",
+                                         t.shape().DebugString(), " for rows ", rows.DebugString(), ", not ",
+                                         DTypeName(into->dtype()), " ", into->shape().DebugString());
+        }
+        std::memcpy(into->raw_data(), t.raw_data(), into->TotalBytes());
+        return OkStatus();
+      };
+      RETURN_IF_ERROR(read(v->slice->full_name, &v->value));
+      for (size_t i = 0; i < v->slots.size(); ++i) RETURN_IF_ERROR(read(v->slice->full_name + "/" + slot_names_[i], &v->slots[i]));
+      continue;
+    }
     RETURN_IF_ERROR(reader.LookupInto(name, &v->value));
     for (size_t i = 0; i < v->slots.size(); ++i) RETURN_IF_ERROR(reader.LookupInto(name + "/" + slot_names_[i], &v->slots[i]));
   }

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,17 @@ struct PushItem {
   Tensor rows;     // int64 [n]: a row-sparse gradient
 };
 
+// A part of a variable partitioned by rows across PS tasks (TensorFlow's
+// Variable.SaveSliceInfo): the part "emb/part_1" holds rows
+// [row_begin, row_begin + rows) of "emb".  In checkpoints it is written as
+// a slice of the full variable, its slots as slices of "emb/<slot>", so a
+// checkpoint does not depend on how the variables were partitioned.
+struct SaveSliceInfo {
+  std::string full_name;
+  TensorShape full_shape;
+  int64_t row_begin = 0;
+};
+
 struct VariableStats {
   int64_t pulls = 0, pushes = 0, bytes_out = 0, bytes_in = 0;
 };
@@ -55,8 +67,10 @@ class ParameterServer {
 
   // Creates the variables and their slots (TensorFlow's slot names and
   // initial values for the optimizer).  A variable that already exists is
-  // kept as it is (a restarted worker re-sends Initialize).
-  Status Initialize(const std::map<std::string, Tensor>& values);
+  // kept as it is (a restarted worker re-sends Initialize).  `slices`
+  // marks the values that are parts of partitioned variables.
+  Status Initialize(const std::map<std::string, Tensor>& values,
+                    const std::map<std::string, SaveSliceInfo>& slices = {});
   bool has_variables() const;
   // Set by the chief once the variables are initialized or restored:
   // workers start training only then.
@@ -92,6 +106,7 @@ class ParameterServer {
     Tensor value;                       // GUARDED_BY(mu)
     std::vector<Tensor> slots;          // GUARDED_BY(mu)
     VariableStats stats;                // GUARDED_BY(mu)
+    std::optional<SaveSliceInfo> slice;  // set once at creation: a part of a partitioned variable
   };
   StatusOr<Var*> Find(const std::string& name) const;
   Status ApplyLocked(Var* v, const PushItem& g, double beta1_power, double beta2_power);

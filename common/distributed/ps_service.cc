@@ -1,8 +1,10 @@
 #include "common/distributed/ps_service.h"
 
 #include <algorithm>
+#include <cstring>
 #include <future>
 
+#include "common/core/strcat.h"
 #include "common/proto/ps.pb.h"
 
 namespace psflow {
@@ -54,7 +56,12 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
     }
     std::map<std::string, Tensor> values;
     for (int i = 0; i < body.names_size(); ++i) values[body.names(i)] = req.tensors[static_cast<size_t>(i)];
-    RETURN_IF_ERROR(ps_->Initialize(values));
+    std::map<std::string, SaveSliceInfo> slices;
+    for (const auto& si : body.slices()) {
+      std::vector<int64_t> dims(si.full_shape().begin(), si.full_shape().end());
+      slices[si.name()] = {.full_name = si.full_name(), .full_shape = TensorShape(dims), .row_begin = si.row_begin()};
+    }
+    RETURN_IF_ERROR(ps_->Initialize(values, slices));
     return rpc::Message{};
   }
   if (method == "Pull") {
@@ -127,24 +134,89 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
   return UnimplementedError("unknown parameter-server method '", method, "'");
 }
 
-Placement PlaceVariables(const std::map<std::string, TensorShape>& vars, int num_ps, bool round_robin) {
-  Placement p;
-  if (round_robin) {
+Placement::Placement(std::initializer_list<std::pair<const std::string, int>> tasks) {
+  for (const auto& [name, task] : tasks) Add(name, TensorShape(), {{.name = name, .task = task}});
+}
+
+void Placement::Add(const std::string& name, TensorShape shape, std::vector<VariablePart> parts) {
+  vars_[name] = Entry{std::move(shape), std::move(parts)};
+}
+
+const std::vector<VariablePart>* Placement::Parts(const std::string& name) const {
+  auto it = vars_.find(name);
+  return it == vars_.end() ? nullptr : &it->second.parts;
+}
+
+const TensorShape& Placement::Shape(const std::string& name) const { return vars_.at(name).shape; }
+
+int Placement::TaskOf(const std::string& name) const {
+  const auto* parts = Parts(name);
+  return parts == nullptr || parts->empty() ? -1 : parts->front().task;
+}
+
+bool Placement::Partitioned(const std::string& name) const {
+  const auto* parts = Parts(name);
+  return parts != nullptr && !parts->empty() && parts->front().rows >= 0;
+}
+
+namespace {
+
+// How many row parts a variable gets (sizes counted as float32).
+int64_t NumParts(const TensorShape& s, int num_ps, const PlacementOptions& o) {
+  if (s.rank() < 2 || s.dim(0) < 2) return 1;
+  int64_t n = 1;
+  if (o.partitions > 0) {
+    n = o.partitions;
+  } else if (o.min_slice_bytes > 0) {
+    const int64_t max_parts = o.max_partitions > 0 ? o.max_partitions : num_ps;
+    n = std::min(max_parts, s.num_elements() * 4 / o.min_slice_bytes);
+  }
+  return std::clamp<int64_t>(n, 1, s.dim(0));
+}
+
+}  // namespace
+
+Placement PlaceVariables(const std::map<std::string, TensorShape>& vars, int num_ps, PlacementOptions options) {
+  // Every variable or part is one item to place, in name order.
+  struct Item {
+    std::string var;
+    size_t part;
+    int64_t elements;
+  };
+  std::map<std::string, std::vector<VariablePart>> parts;
+  std::vector<Item> items;
+  for (const auto& [name, shape] : vars) {
+    const int64_t n = NumParts(shape, num_ps, options);
+    std::vector<VariablePart>& ps = parts[name];
+    if (n == 1) {
+      ps.push_back({.name = name});
+      items.push_back({name, 0, shape.num_elements()});
+      continue;
+    }
+    const int64_t base = shape.dim(0) / n, extra = shape.dim(0) % n;
+    const int64_t row_elements = shape.num_elements() / shape.dim(0);
+    int64_t begin = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t rows = base + (k < extra ? 1 : 0);
+      ps.push_back({.name = StrCat(name, "/part_", k), .row_begin = begin, .rows = rows});
+      items.push_back({name, static_cast<size_t>(k), rows * row_elements});
+      begin += rows;
+    }
+  }
+  if (options.round_robin) {
     int k = 0;
-    for (const auto& [name, shape] : vars) p[name] = k++ % num_ps;
-    return p;
+    for (const Item& it : items) parts[it.var][it.part].task = k++ % num_ps;
+  } else {
+    std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.elements > b.elements; });
+    std::vector<int64_t> load(static_cast<size_t>(num_ps), 0);
+    for (const Item& it : items) {
+      const int k = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+      parts[it.var][it.part].task = k;
+      load[static_cast<size_t>(k)] += std::max<int64_t>(it.elements, 1);
+    }
   }
-  std::vector<std::pair<int64_t, std::string>> by_size;
-  for (const auto& [name, shape] : vars) by_size.emplace_back(shape.num_elements(), name);
-  std::sort(by_size.begin(), by_size.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : a.second < b.second;
-  });
-  std::vector<int64_t> load(static_cast<size_t>(num_ps), 0);
-  for (const auto& [size, name] : by_size) {
-    const int k = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
-    p[name] = k;
-    load[static_cast<size_t>(k)] += std::max<int64_t>(size, 1);
-  }
+  Placement p;
+  for (auto& [name, ps] : parts) p.Add(name, vars.at(name), std::move(ps));
   return p;
 }
 
@@ -167,26 +239,67 @@ std::vector<StatusOr<rpc::Message>> PsClient::Fanout(const std::string& method, 
   return out;
 }
 
+const std::vector<VariablePart>* PsClient::PartsOf(const std::string& name) const {
+  return placement_.Parts(name);
+}
+
 Status PsClient::Initialize(const std::map<std::string, Tensor>& values) {
   std::vector<ps::InitializeRequest> bodies(channels_.size());
   std::vector<rpc::Message> reqs(channels_.size());
   for (const auto& [name, t] : values) {
-    auto it = placement_.find(name);
-    if (it == placement_.end()) return InvalidArgumentError("variable ", name, " has no PS placement");
-    bodies[static_cast<size_t>(it->second)].add_names(name);
-    reqs[static_cast<size_t>(it->second)].tensors.push_back(t);
+    const auto* parts = PartsOf(name);
+    if (parts == nullptr) return InvalidArgumentError("variable ", name, " has no PS placement");
+    for (const VariablePart& part : *parts) {
+      const size_t k = static_cast<size_t>(part.task);
+      bodies[k].add_names(part.name);
+      if (part.rows < 0) {
+        reqs[k].tensors.push_back(t);
+        continue;
+      }
+      if (!(t.shape() == placement_.Shape(name))) {
+        return InvalidArgumentError("variable ", name, " is ", t.shape().DebugString(), " but was partitioned as ",
+                                    placement_.Shape(name).DebugString());
+      }
+      reqs[k].tensors.push_back(t.SliceRows(part.row_begin, part.row_begin + part.rows));
+      ps::SliceInfo* si = bodies[k].add_slices();
+      si->set_name(part.name);
+      si->set_full_name(name);
+      for (int64_t d : t.shape().dims()) si->add_full_shape(d);
+      si->set_row_begin(part.row_begin);
+    }
   }
   for (size_t k = 0; k < reqs.size(); ++k) reqs[k].header.set_body(bodies[k].SerializeAsString());
   for (auto& r : Fanout("Initialize", std::move(reqs), false)) RETURN_IF_ERROR(r.status());
   return OkStatus();
 }
 
+namespace {
+
+// Copies `part` into rows [begin, begin + part rows) of `full`.
+Status PlaceRows(const std::string& name, const Tensor& part, int64_t begin, Tensor* full) {
+  if (part.dtype() != full->dtype() || part.shape().rank() != full->shape().rank() ||
+      begin + part.shape().dim(0) > full->shape().dim(0) ||
+      part.TotalBytes() != full->SliceRows(begin, begin + part.shape().dim(0)).TotalBytes()) {
+    return DataLossError("a part of ", name, " came back as ", DTypeName(part.dtype()), " ", part.shape().DebugString(),
+                         ", which does not fit rows from ", begin, " of ", full->shape().DebugString());
+  }
+  std::memcpy(full->SliceRows(begin, begin + part.shape().dim(0)).raw_data(), part.raw_data(), part.TotalBytes());
+  return OkStatus();
+}
+
+}  // namespace
+
 StatusOr<std::map<std::string, Tensor>> PsClient::Pull(const std::vector<std::string>& names) {
   std::vector<ps::PullRequest> bodies(channels_.size());
+  // For each task, the (variable, part) behind each name it is asked for.
+  std::vector<std::vector<std::pair<const std::string*, const VariablePart*>>> asked(channels_.size());
   for (const std::string& n : names) {
-    auto it = placement_.find(n);
-    if (it == placement_.end()) return InvalidArgumentError("variable ", n, " has no PS placement");
-    bodies[static_cast<size_t>(it->second)].add_names(n);
+    const auto* parts = PartsOf(n);
+    if (parts == nullptr) return InvalidArgumentError("variable ", n, " has no PS placement");
+    for (const VariablePart& part : *parts) {
+      bodies[static_cast<size_t>(part.task)].add_names(part.name);
+      asked[static_cast<size_t>(part.task)].emplace_back(&n, &part);
+    }
   }
   std::vector<rpc::Message> reqs(channels_.size());
   for (size_t k = 0; k < reqs.size(); ++k) reqs[k].header.set_body(bodies[k].SerializeAsString());
@@ -194,24 +307,138 @@ StatusOr<std::map<std::string, Tensor>> PsClient::Pull(const std::vector<std::st
   std::map<std::string, Tensor> out;
   for (size_t k = 0; k < results.size(); ++k) {
     RETURN_IF_ERROR(results[k].status());
-    if (static_cast<int>(results[k]->tensors.size()) != bodies[k].names_size()) {
+    if (results[k]->tensors.size() != asked[k].size()) {
       return DataLossError("ps task ", k, " answered Pull with ", results[k]->tensors.size(), " tensors for ",
-                           bodies[k].names_size(), " names");
+                           asked[k].size(), " names");
     }
-    for (int i = 0; i < bodies[k].names_size(); ++i) out[bodies[k].names(i)] = results[k]->tensors[static_cast<size_t>(i)];
+    for (size_t i = 0; i < asked[k].size(); ++i) {
+      const auto& [name, part] = asked[k][i];
+      Tensor& got = results[k]->tensors[i];
+      if (part->rows < 0) {
+        out[*name] = std::move(got);
+        continue;
+      }
+      auto [it, fresh] = out.try_emplace(*name);
+      if (fresh) it->second = Tensor(got.dtype(), placement_.Shape(*name));
+      RETURN_IF_ERROR(PlaceRows(*name, got, part->row_begin, &it->second));
+    }
+  }
+  return out;
+}
+
+StatusOr<Tensor> PsClient::PullRows(const std::string& name, const Tensor& rows) {
+  const auto* parts = PartsOf(name);
+  if (parts == nullptr) return InvalidArgumentError("variable ", name, " has no PS placement");
+  if (rows.dtype() != DType::kInt64 || rows.shape().rank() != 1) {
+    return InvalidArgumentError("rows of ", name, " must be an int64 vector");
+  }
+  std::vector<ps::PullRequest> bodies(channels_.size());
+  std::vector<rpc::Message> reqs(channels_.size());
+  // For each task, the positions in `rows` each of its row tensors answers.
+  std::vector<std::vector<std::vector<int64_t>>> positions(channels_.size());
+  for (const VariablePart& part : *parts) {
+    std::vector<int64_t> local, where;
+    for (int64_t i = 0; i < rows.num_elements(); ++i) {
+      const int64_t r = rows.flat<int64_t>()[static_cast<size_t>(i)];
+      if (part.rows < 0 || (r >= part.row_begin && r < part.row_begin + part.rows)) {
+        local.push_back(part.rows < 0 ? r : r - part.row_begin);
+        where.push_back(i);
+      }
+    }
+    if (local.empty()) continue;
+    const size_t k = static_cast<size_t>(part.task);
+    bodies[k].add_row_names(part.name);
+    reqs[k].tensors.push_back(Tensor::FromVector<int64_t>(local, TensorShape({static_cast<int64_t>(local.size())})));
+    positions[k].push_back(std::move(where));
+  }
+  for (size_t k = 0; k < reqs.size(); ++k) reqs[k].header.set_body(bodies[k].SerializeAsString());
+  auto results = Fanout("Pull", std::move(reqs), true);
+  Tensor out;
+  int64_t filled = 0;
+  for (size_t k = 0; k < results.size(); ++k) {
+    RETURN_IF_ERROR(results[k].status());
+    if (results[k]->tensors.size() != positions[k].size()) {
+      return DataLossError("ps task ", k, " answered a row Pull of ", name, " with ", results[k]->tensors.size(),
+                           " tensors for ", positions[k].size());
+    }
+    for (size_t j = 0; j < positions[k].size(); ++j) {
+      const Tensor& got = results[k]->tensors[j];
+      if (got.shape().rank() < 1 || got.shape().dim(0) != static_cast<int64_t>(positions[k][j].size())) {
+        return DataLossError("ps task ", k, " answered a row Pull of ", name, " with ", got.shape().DebugString(),
+                             " for ", positions[k][j].size(), " rows");
+      }
+      if (!out.initialized()) {
+        std::vector<int64_t> dims = got.shape().dims();
+        dims[0] = rows.num_elements();
+        out = Tensor(got.dtype(), TensorShape(dims));
+      }
+      for (size_t i = 0; i < positions[k][j].size(); ++i) {
+        RETURN_IF_ERROR(PlaceRows(name, got.SliceRows(static_cast<int64_t>(i), static_cast<int64_t>(i) + 1),
+                                  positions[k][j][i], &out));
+        ++filled;
+      }
+    }
+  }
+  if (filled != rows.num_elements()) {
+    return InvalidArgumentError("some rows of ", name, " are out of range [0, ", placement_.Shape(name).dim(0), ")");
   }
   return out;
 }
 
 StatusOr<int64_t> PsClient::Push(const std::map<std::string, Tensor>& dense, int64_t step) {
+  std::vector<PushItem> items;
+  for (const auto& [name, g] : dense) items.push_back({.name = name, .grad = g});
+  return PushItems(items, step);
+}
+
+StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_t step) {
   std::vector<ps::PushRequest> bodies(channels_.size());
   std::vector<rpc::Message> reqs(channels_.size());
-  for (const auto& [name, g] : dense) {
-    auto it = placement_.find(name);
-    if (it == placement_.end()) return InvalidArgumentError("variable ", name, " has no PS placement");
-    bodies[static_cast<size_t>(it->second)].add_names(name);
-    bodies[static_cast<size_t>(it->second)].add_sparse(false);
-    reqs[static_cast<size_t>(it->second)].tensors.push_back(g);
+  auto add = [&](const VariablePart& part, Tensor g, Tensor rows) {
+    const size_t k = static_cast<size_t>(part.task);
+    bodies[k].add_names(part.name);
+    bodies[k].add_sparse(rows.initialized());
+    reqs[k].tensors.push_back(std::move(g));
+    if (rows.initialized()) reqs[k].tensors.push_back(std::move(rows));
+  };
+  for (const PushItem& item : grads) {
+    const auto* parts = PartsOf(item.name);
+    if (parts == nullptr) return InvalidArgumentError("variable ", item.name, " has no PS placement");
+    const bool sparse = item.rows.initialized();
+    if (sparse && (item.rows.dtype() != DType::kInt64 || item.rows.shape().rank() != 1 ||
+                   item.grad.shape().rank() < 1 || item.grad.shape().dim(0) != item.rows.num_elements())) {
+      return InvalidArgumentError("sparse gradient of ", item.name, ": ", item.grad.shape().DebugString(),
+                                  " values for ", item.rows.shape().DebugString(), " rows (want int64 [n] and [n,...])");
+    }
+    for (const VariablePart& part : *parts) {
+      if (part.rows < 0) {
+        add(part, item.grad, item.rows);
+      } else if (!sparse) {
+        if (item.grad.shape().rank() < 1 || item.grad.shape().dim(0) != placement_.Shape(item.name).dim(0)) {
+          return InvalidArgumentError("gradient of ", item.name, " is ", item.grad.shape().DebugString(), ", not ",
+                                      placement_.Shape(item.name).DebugString());
+        }
+        add(part, item.grad.SliceRows(part.row_begin, part.row_begin + part.rows), Tensor());
+      } else {
+        // The rows of this part, renumbered from its first row.
+        std::vector<int64_t> local, where;
+        for (int64_t i = 0; i < item.rows.num_elements(); ++i) {
+          const int64_t r = item.rows.flat<int64_t>()[static_cast<size_t>(i)];
+          if (r >= part.row_begin && r < part.row_begin + part.rows) {
+            local.push_back(r - part.row_begin);
+            where.push_back(i);
+          }
+        }
+        if (local.empty()) continue;
+        std::vector<int64_t> dims = item.grad.shape().dims();
+        dims[0] = static_cast<int64_t>(local.size());
+        Tensor values(item.grad.dtype(), TensorShape(dims));
+        for (size_t i = 0; i < where.size(); ++i) {
+          RETURN_IF_ERROR(PlaceRows(item.name, item.grad.SliceRows(where[i], where[i] + 1), static_cast<int64_t>(i), &values));
+        }
+        add(part, values, Tensor::FromVector<int64_t>(local, TensorShape({dims[0]})));
+      }
+    }
   }
   for (size_t k = 0; k < reqs.size(); ++k) {
     bodies[k].set_step(step);

@@ -43,11 +43,54 @@ class PsService {
   std::map<std::string, std::set<uint64_t>> retired_;    // GUARDED_BY(mu_): task -> replaced ones
 };
 
-// Which PS task holds each variable.
-using Placement = std::map<std::string, int>;
-// Greedy by bytes (the largest variable to the least loaded task), as
-// TensorFlow's GreedyLoadBalancingStrategy; or round-robin in name order.
-Placement PlaceVariables(const std::map<std::string, TensorShape>& vars, int num_ps, bool round_robin = false);
+// Where each variable lives.  A variable is whole on one PS task, or
+// partitioned by rows into parts "<name>/part_<k>" (TensorFlow's names)
+// spread over the tasks; the client splits pushes and assembles pulls.
+struct VariablePart {
+  std::string name;        // the name on the PS task
+  int task = 0;
+  int64_t row_begin = 0;   // partitioned: the rows of the full variable this part holds
+  int64_t rows = -1;       // -1: the whole variable
+};
+
+class Placement {
+ public:
+  Placement() = default;
+  // Whole variables: name -> task.
+  Placement(std::initializer_list<std::pair<const std::string, int>> tasks);
+  void Add(const std::string& name, TensorShape shape, std::vector<VariablePart> parts);
+  // nullptr when `name` is not placed.
+  const std::vector<VariablePart>* Parts(const std::string& name) const;
+  const TensorShape& Shape(const std::string& name) const;  // REQUIRES Parts(name)
+  // The task of a whole variable, or of the first part; -1 when not placed.
+  int TaskOf(const std::string& name) const;
+  bool Partitioned(const std::string& name) const;
+  size_t size() const { return vars_.size(); }
+
+ private:
+  struct Entry {
+    TensorShape shape;
+    std::vector<VariablePart> parts;
+  };
+  std::map<std::string, Entry> vars_;
+};
+
+struct PlacementOptions {
+  bool round_robin = false;  // default: greedy by bytes
+  // Row partitioning of variables of rank >= 2 (kernels, embeddings) as
+  // TensorFlow's partitioners do it: `partitions` > 0 splits each into that
+  // many parts (fixed_size_partitioner); `min_slice_bytes` > 0 into parts of
+  // at least that many bytes, at most `max_partitions` (0: the number of PS
+  // tasks) of them (min_max_variable_partitioner).  A part has at least one
+  // row; the first (rows % parts) parts get one row more.
+  int64_t partitions = 0;
+  int64_t min_slice_bytes = 0;
+  int64_t max_partitions = 0;
+};
+
+// Greedy by bytes (the largest variable or part to the least loaded task),
+// as TensorFlow's GreedyLoadBalancingStrategy; or round-robin in name order.
+Placement PlaceVariables(const std::map<std::string, TensorShape>& vars, int num_ps, PlacementOptions options = {});
 
 class PsClient {
  public:
@@ -59,8 +102,12 @@ class PsClient {
 
   Status Initialize(const std::map<std::string, Tensor>& values);
   StatusOr<std::map<std::string, Tensor>> Pull(const std::vector<std::string>& names);
-  // Returns global_step after the push (from PS task 0).
+  // Some rows of a variable (an embedding lookup), from the parts holding them.
+  StatusOr<Tensor> PullRows(const std::string& name, const Tensor& rows);
+  // Returns global_step after the push (from PS task 0).  Items with `rows`
+  // are row-sparse gradients.
   StatusOr<int64_t> Push(const std::map<std::string, Tensor>& dense, int64_t step);
+  StatusOr<int64_t> PushItems(const std::vector<PushItem>& grads, int64_t step);
   // Every PS task writes its shard of `prefix` in parallel; returns the
   // entries of all shards, ready for WriteBundleIndex.
   StatusOr<std::vector<BundleEntries>> Save(const std::string& prefix);
@@ -77,6 +124,7 @@ class PsClient {
 
  private:
   // Runs one call per PS task in parallel and waits for all.
+  const std::vector<VariablePart>* PartsOf(const std::string& name) const;
   std::vector<StatusOr<rpc::Message>> Fanout(const std::string& method, std::vector<rpc::Message> requests, bool idempotent);
 
   std::vector<std::unique_ptr<rpc::Channel>> channels_;

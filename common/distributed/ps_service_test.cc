@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "common/core/testing.h"
 
 namespace psflow {
@@ -47,14 +49,101 @@ TEST(PlacementTest, GreedyByBytesAndRoundRobin) {
   std::map<std::string, TensorShape> vars = {{"a", TensorShape({100})}, {"b", TensorShape({60})},
                                              {"c", TensorShape({50})}, {"d", TensorShape({5})}};
   Placement g = PlaceVariables(vars, 2);
-  EXPECT_EQ(g["a"], 0);
-  EXPECT_EQ(g["b"], 1);
-  EXPECT_EQ(g["c"], 1);  // 60 + 50 = 110 vs 100 + 0
-  EXPECT_EQ(g["d"], 0);
-  Placement r = PlaceVariables(vars, 3, /*round_robin=*/true);
-  EXPECT_EQ(r["a"], 0);
-  EXPECT_EQ(r["d"], 0);
-  EXPECT_EQ(r["b"], 1);
+  EXPECT_EQ(g.TaskOf("a"), 0);
+  EXPECT_EQ(g.TaskOf("b"), 1);
+  EXPECT_EQ(g.TaskOf("c"), 1);  // 60 + 50 = 110 vs 100 + 0
+  EXPECT_EQ(g.TaskOf("d"), 0);
+  EXPECT_FALSE(g.Partitioned("a"));
+  Placement r = PlaceVariables(vars, 3, {.round_robin = true});
+  EXPECT_EQ(r.TaskOf("a"), 0);
+  EXPECT_EQ(r.TaskOf("d"), 0);
+  EXPECT_EQ(r.TaskOf("b"), 1);
+}
+
+TEST(PlacementTest, PartitionsLargeVariablesByRowsAsTensorFlowNamesThem) {
+  std::map<std::string, TensorShape> vars = {{"emb", TensorShape({10, 4})}, {"bias", TensorShape({4})},
+                                             {"kernel", TensorShape({4, 2})}};
+  // Fixed count: every variable of rank >= 2 in 3 parts; the first 10 % 3 parts get a row more.
+  Placement p = PlaceVariables(vars, 3, {.partitions = 3});
+  ASSERT_TRUE(p.Partitioned("emb"));
+  const auto& parts = *p.Parts("emb");
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[0].name, "emb/part_0");
+  EXPECT_EQ(parts[2].name, "emb/part_2");
+  EXPECT_EQ(parts[0].rows, 4);
+  EXPECT_EQ(parts[1].row_begin, 4);
+  EXPECT_EQ(parts[1].rows, 3);
+  EXPECT_EQ(parts[2].row_begin, 7);
+  std::set<int> tasks = {parts[0].task, parts[1].task, parts[2].task};
+  EXPECT_EQ(tasks.size(), 3u);  // greedy spreads the parts
+  EXPECT_FALSE(p.Partitioned("bias"));
+  EXPECT_EQ(p.Parts("kernel")->size(), 3u);
+  // Minimum slice size: 160 bytes / 64 = 2 parts (capped by max_partitions = 3 PS tasks); the 32-byte kernel stays whole.
+  Placement m = PlaceVariables(vars, 3, {.min_slice_bytes = 64});
+  EXPECT_EQ(m.Parts("emb")->size(), 2u);
+  EXPECT_FALSE(m.Partitioned("kernel"));
+  EXPECT_EQ(PlaceVariables(vars, 3, {.min_slice_bytes = 8, .max_partitions = 5}).Parts("emb")->size(), 5u);
+  EXPECT_EQ(PlaceVariables(vars, 2, {.partitions = 50}).Parts("emb")->size(), 10u);  // at least one row each
+}
+
+TEST(PsServiceTest, PartitionedVariablesPullPushSaveAndRestoreWhateverThePartitioning) {
+  Cluster c(2, "adam");
+  std::vector<float> emb_init(10 * 3);
+  for (size_t i = 0; i < emb_init.size(); ++i) emb_init[i] = static_cast<float>(i);
+  const std::map<std::string, Tensor> init = {{"emb", F(emb_init, TensorShape({10, 3}))}, {"b", F({0, 0, 0}, TensorShape({3}))}};
+  const std::map<std::string, TensorShape> shapes = {{"emb", TensorShape({10, 3})}, {"b", TensorShape({3})}};
+  PsClient client = c.Client(PlaceVariables(shapes, 2, {.partitions = 2}));
+  ASSERT_TRUE(client.Initialize(init).ok());
+  // Each task holds one part, under TensorFlow's part names.
+  EXPECT_EQ(c.ps[0]->Stats().count("emb/part_0") + c.ps[1]->Stats().count("emb/part_0"), 1u);
+  EXPECT_EQ(c.ps[0]->Stats().count("emb/part_1") + c.ps[1]->Stats().count("emb/part_1"), 1u);
+  auto whole = client.Pull({"emb"});
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_TRUE(whole->at("emb").Equals(init.at("emb")));
+  // Rows from both parts, in the asked order.
+  auto rows = client.PullRows("emb", Tensor::FromVector<int64_t>({7, 1, 9}, TensorShape({3})));
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(rows->DebugString(), "float [3,3] {21, 22, 23, 3, 4, 5, 27, 28, 29}");
+  EXPECT_FALSE(client.PullRows("emb", Tensor::FromVector<int64_t>({10}, TensorShape({1}))).ok());
+  // A sparse push touching rows 1 and 8 (one per part) and a dense push.
+  PushItem sparse{.name = "emb", .grad = F({1, 1, 1, -1, -1, -1}, TensorShape({2, 3})),
+                  .rows = Tensor::FromVector<int64_t>({1, 8}, TensorShape({2}))};
+  ASSERT_TRUE(client.PushItems({sparse}, 0).ok());
+  ASSERT_TRUE(client.Push({{"emb", F(std::vector<float>(30, 0.5f), TensorShape({10, 3}))}}, 1).ok());
+  auto after = client.Pull({"emb"});
+  ASSERT_TRUE(after.ok());
+  EXPECT_LT(after->at("emb").flat<float>()[3], 3.f);   // row 1 went down twice
+  EXPECT_GT(after->at("emb").flat<float>()[24], 24.f - 0.01f);  // row 8: up, then down: about where it was
+  EXPECT_LT(after->at("emb").flat<float>()[0], 0.f);   // row 0: the dense push only
+  // The checkpoint holds "emb" and its slots as slices of the full shape.
+  const std::string prefix = testing::FreshTempDir("partitioned") + "/model.ckpt-2";
+  auto entries = client.Save(prefix);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_TRUE(WriteBundleIndex(Env::Default(), prefix, 2, *entries).ok());
+  auto reader = BundleReader::Open(Env::Default(), prefix);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_THAT((*reader)->Keys(), ::testing::ElementsAre("b", "b/Adam", "b/Adam_1", "beta1_power", "beta2_power", "emb",
+                                                        "emb/Adam", "emb/Adam_1", "global_step"));
+  auto info = (*reader)->GetInfo("emb/Adam");
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->partitioned);
+  EXPECT_EQ(info->shape, TensorShape({10, 3}));
+  EXPECT_TRUE((*reader)->Lookup("emb")->Equals(after->at("emb")));
+  // Restored unpartitioned on one task, and in 3 parts on 3 tasks.
+  for (int n : {1, 3}) {
+    Cluster other(n, "adam");
+    PsClient oc = other.Client(PlaceVariables(shapes, n, {.partitions = n == 1 ? 0 : 3}));
+    ASSERT_TRUE(oc.Initialize(init).ok());
+    ASSERT_TRUE(oc.Restore(prefix).ok()) << n;
+    EXPECT_TRUE(oc.Pull({"emb"})->at("emb").Equals(after->at("emb"))) << n;
+    // The slots came back too: a new save equals the old one.
+    const std::string again = testing::FreshTempDir("again") + "/model.ckpt-2";
+    auto e2 = oc.Save(again);
+    ASSERT_TRUE(e2.ok());
+    ASSERT_TRUE(WriteBundleIndex(Env::Default(), again, n, *e2).ok());
+    auto r2 = BundleReader::Open(Env::Default(), again);
+    EXPECT_TRUE((*r2)->Lookup("emb/Adam_1")->Equals(*(*reader)->Lookup("emb/Adam_1"))) << n;
+  }
 }
 
 TEST(PsServiceTest, InitializePullPushSaveAndRestoreOnAnotherPsCount) {
@@ -75,7 +164,7 @@ TEST(PsServiceTest, InitializePullPushSaveAndRestoreOnAnotherPsCount) {
   EXPECT_EQ(values->at("mid").flat<float>()[0], 0.f);
   auto counters = client.Counters();
   ASSERT_TRUE(counters.ok()) << counters.status();
-  const int small_task = PlaceVariables(shapes, 2).at("small");
+  const int small_task = PlaceVariables(shapes, 2).TaskOf("small");
   EXPECT_EQ((*counters)[static_cast<size_t>(small_task)].at("small").pushes, 1);
   EXPECT_EQ((*counters)[static_cast<size_t>(small_task)].at("small").pulls, 1);
   EXPECT_EQ((*counters)[static_cast<size_t>(small_task)].at("small").bytes_in, 8);

@@ -10,6 +10,7 @@
 #include "common/core/logging.h"
 #include "common/distributed/ps_service.h"
 #include "common/distributed/trainer.h"
+#include "common/train/model_plugin.h"
 
 namespace psflow {
 namespace {
@@ -128,13 +129,9 @@ int RunPsTask(const TaskSetup& s) {
 int RunTrainingTask(const TaskSetup& s, bool is_chief) {
   InstallSignalHandlers();
   const std::string task = TaskName(s.task);
-  auto fn = CannedModelFn(s.job.model.type);
-  if (!fn.ok()) {
-    return ExitFor(s.job.model.type == "plugin"
-                       ? UnimplementedError("model plugins are not supported yet; use a canned model type")
-                       : fn.status(),
-                   task);
-  }
+  auto fn = s.job.model.type == "plugin" ? LoadModelFnPlugin(s.job.model.plugin_library, s.job.model.plugin_symbol)
+                                          : CannedModelFn(s.job.model.type);
+  if (!fn.ok()) return ExitFor(fn.status(), task);
   const InputSpec& in = s.job.data.train;
   if (in.format != "idx") return ExitFor(UnimplementedError("data.train.format ", in.format, " is not supported by the trainer yet; use idx"), task);
   // Training tasks: the chief is shard 0, worker k is shard k + 1.
@@ -158,14 +155,24 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
   std::map<std::string, TensorShape> shapes;
   for (const auto& v : *vars) shapes[v.name] = v.shape;
   auto transport = rpc::NewTcpTransport();
-  auto client = std::make_unique<PsClient>(PsChannels(transport.get(), s), PlaceVariables(shapes, static_cast<int>(s.job.cluster.ps.size())));
+  const PlacementSpec& pl = s.job.run.placement;
+  Placement placement = PlaceVariables(shapes, static_cast<int>(s.job.cluster.ps.size()),
+                                       {.round_robin = pl.strategy == "round_robin", .partitions = pl.partitions,
+                                        .min_slice_bytes = pl.min_slice_bytes, .max_partitions = pl.max_partitions});
+  for (const auto& [name, shape] : shapes) {
+    if (placement.Partitioned(name)) {
+      LOG(INFO) << "variable " << name << " " << shape.DebugString() << " is partitioned into "
+                << placement.Parts(name)->size() << " parts";
+    }
+  }
+  auto client = std::make_unique<PsClient>(PsChannels(transport.get(), s), std::move(placement));
   PsClient* ps = client.get();
   TrainerOptions o{.is_chief = is_chief, .task = task, .model_dir = s.job.run.model_dir, .train_steps = s.job.run.train_steps,
                    .save_checkpoints_steps = s.job.run.save_checkpoints_steps, .save_checkpoints_secs = s.job.run.save_checkpoints_secs,
                    .keep_checkpoint_max = static_cast<int>(s.job.run.keep_checkpoint_max),
                    .keep_checkpoint_every_n_hours = s.job.run.keep_checkpoint_every_n_hours,
                    .log_step_count_steps = s.job.run.log_step_count_steps, .tf_random_seed = s.job.run.tf_random_seed,
-                   .stop = &g_stop, .sync = s.job.run.sync.has_value()};
+                   .warm_start = s.job.run.warm_start, .stop = &g_stop, .sync = s.job.run.sync.has_value()};
   Trainer trainer(o, *fn, params, std::move(client));
   auto r = trainer.Run(input);
   if (r.ok()) {

@@ -1,12 +1,15 @@
 #include "common/distributed/trainer.h"
 
 #include <chrono>
+#include <regex>
+#include <set>
 #include <thread>
 
 #include "common/checkpoint/checkpoint_manager.h"
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/checkpoint/restore.h"
 #include "common/core/logging.h"
+#include "common/core/strcat.h"
 #include "common/ops/gradients.h"
 #include "common/ops/graph_io.h"
 #include "common/ops/ops.h"
@@ -49,6 +52,61 @@ StatusOr<Model> BuildModel(const ModelFn& fn, const ModelParams& params, const E
     m.specs.push_back({v->name, v->dtype, v->shape.ToShape()});
   }
   return m;
+}
+
+// Replaces the initial values of the trainable variables that `ws.vars`
+// matches with their values in the warm-start checkpoint.
+Status WarmStart(const WarmStartSpec& ws, const std::vector<const Variable*>& trainable,
+                 std::map<std::string, Tensor>* init) {
+  std::string prefix = ws.from;
+  if (!Env::Default()->FileExists(ws.from + ".index") && Env::Default()->FileExists(JoinPath(ws.from, "checkpoint"))) {
+    ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(Env::Default(), ws.from));
+    if (!latest) return NotFoundError("run.warm_start.from: directory ", ws.from, " has no checkpoint");
+    prefix = *latest;
+  }
+  ASSIGN_OR_RETURN(auto reader, BundleReader::Open(Env::Default(), prefix));
+  std::regex pattern;
+  try {
+    pattern = std::regex(ws.vars);
+  } catch (const std::regex_error& e) {
+    return InvalidArgumentError("run.warm_start.vars '", ws.vars, "' is not a valid regular expression: ", e.what());
+  }
+  std::set<std::string> names;
+  for (const Variable* v : trainable) names.insert(v->name);
+  for (const auto& [name, prev] : ws.prev_names) {
+    if (!names.count(name)) {
+      return InvalidArgumentError("run.warm_start.prev_names names ", name, ", which is not a trainable variable of the model");
+    }
+  }
+  std::vector<std::string> problems;
+  int warmed = 0;
+  for (const Variable* v : trainable) {
+    if (!std::regex_match(v->name, pattern)) continue;
+    auto it = ws.prev_names.find(v->name);
+    const std::string old = it == ws.prev_names.end() ? v->name : it->second;
+    if (!reader->Contains(old)) {
+      problems.push_back(StrCat(v->name, (old == v->name ? "" : StrCat(" (as ", old, ")")), " is not in the checkpoint"));
+      continue;
+    }
+    ASSIGN_OR_RETURN(BundleTensorInfo info, reader->GetInfo(old));
+    const Tensor& want = init->at(v->name);
+    if (info.dtype != want.dtype() || !(info.shape == want.shape())) {
+      problems.push_back(StrCat(v->name, ": the checkpoint has ", DTypeName(info.dtype), " ", info.shape.DebugString(),
+                                ", the model ", DTypeName(want.dtype()), " ", want.shape().DebugString()));
+      continue;
+    }
+    ASSIGN_OR_RETURN((*init)[v->name], reader->Lookup(old));
+    ++warmed;
+  }
+  if (!problems.empty()) {
+    return FailedPreconditionError("cannot warm-start from ", prefix, ": ", StrJoin(problems, "; "),
+                                   ". Narrow run.warm_start.vars or map names with run.warm_start.prev_names");
+  }
+  if (warmed == 0) {
+    return InvalidArgumentError("run.warm_start.vars '", ws.vars, "' matches no trainable variable of the model");
+  }
+  LOG(INFO) << "Warm-started " << warmed << " of " << trainable.size() << " trainable variables from " << prefix;
+  return OkStatus();
 }
 
 }  // namespace
@@ -105,6 +163,7 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
     for (const Variable* v : m.trainable) {
       ASSIGN_OR_RETURN(init[v->name], sess.variables()->Read(v->name));
     }
+    if (!latest && options_.warm_start) RETURN_IF_ERROR(WarmStart(*options_.warm_start, m.trainable, &init));
     RETURN_IF_ERROR(ps_->Initialize(init));
     if (latest) {
       RETURN_IF_ERROR(ps_->Restore(*latest));

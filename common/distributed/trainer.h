@@ -22,6 +22,7 @@
 #include <string>
 
 #include "common/checkpoint/restore.h"
+#include "common/cluster/job_config.h"
 #include "common/train/estimator.h"
 #include "common/distributed/ps_service.h"
 
@@ -38,6 +39,8 @@ struct TrainerOptions {
   double keep_checkpoint_every_n_hours = 10000;
   int64_t log_step_count_steps = 100;
   std::optional<int64_t> tf_random_seed;
+  // Used by the chief when model_dir has no checkpoint yet.
+  std::optional<WarmStartSpec> warm_start;
   double wait_log_secs = 5;        // how often a waiting worker says what it waits for
   double ready_timeout_secs = 600; // a worker gives up waiting for the chief after this
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGTERM) to finish early

@@ -64,10 +64,10 @@ struct Job {
     CHECK_OK(vars.status());
     for (const auto& v : *vars) shapes[v.name] = v.shape;
   }
-  std::unique_ptr<PsClient> Client(const std::string& task) {
+  std::unique_ptr<PsClient> Client(const std::string& task, PlacementOptions placement = {}) {
     std::vector<std::unique_ptr<rpc::Channel>> chans;
     for (const auto& a : addresses) chans.push_back(transport.Connect({.address = a, .task = task}));
-    return std::make_unique<PsClient>(std::move(chans), PlaceVariables(shapes, 2));
+    return std::make_unique<PsClient>(std::move(chans), PlaceVariables(shapes, 2, placement));
   }
 };
 
@@ -184,6 +184,48 @@ TEST(TrainerTest, SynchronousWithABackupWorkerAndAWorkerThatLeaves) {
   EXPECT_EQ(pushes, 2 * 200 + job.ps[0]->stale_pushes_dropped());
   EXPECT_LT(w1->local_steps, chief->local_steps);  // it left
   EXPECT_EQ(chief->sync_timeouts + w0->sync_timeouts, 0);  // two replicas were always there
+}
+
+// Kernels split in row parts over both PS tasks train and checkpoint as
+// whole variables; a new job warm-starts its hidden layer from them.
+TEST(TrainerTest, PartitionedVariablesTrainAndAnotherJobWarmStartsFromThem) {
+  const std::string first_dir = testing::FreshTempDir("partitioned");
+  Job job;
+  TrainerOptions co{.is_chief = true, .task = "chief:0", .model_dir = first_dir, .train_steps = 300,
+                    .save_checkpoints_steps = 1000, .log_step_count_steps = 100, .tf_random_seed = 1};
+  auto first = Trainer(co, DnnClassifierFn(), job.params, job.Client("chief:0", {.partitions = 2})).Run(Input(1));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_LT(first->last_loss, first->first_loss);
+  EXPECT_EQ(job.ps[0]->Stats().count("dnn/hiddenlayer_0/kernel/part_0") + job.ps[1]->Stats().count("dnn/hiddenlayer_0/kernel/part_0"), 1u);
+  auto reader = BundleReader::Open(Env::Default(), first->last_checkpoint);
+  ASSERT_TRUE(reader.ok());
+  auto info = (*reader)->GetInfo("dnn/hiddenlayer_0/kernel/Adam");
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->partitioned);
+  EXPECT_EQ(info->shape, TensorShape({8, 16}));
+  const Tensor trained = *(*reader)->Lookup("dnn/hiddenlayer_0/kernel");
+
+  // A new job (unpartitioned) warm-starts the hidden layer only.
+  Job second;
+  TrainerOptions wo = co;
+  wo.model_dir = testing::FreshTempDir("warm");
+  wo.train_steps = 1;
+  wo.warm_start = WarmStartSpec{.from = first_dir, .vars = "dnn/hiddenlayer_.*"};
+  auto warm = Trainer(wo, DnnClassifierFn(), second.params, second.Client("chief:0")).Run(Input(2));
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  auto at_start = BundleReader::Open(Env::Default(), wo.model_dir + "/model.ckpt-0");
+  ASSERT_TRUE(at_start.ok());
+  EXPECT_TRUE((*at_start)->Lookup("dnn/hiddenlayer_0/kernel")->Equals(trained));
+  EXPECT_FALSE((*at_start)->Lookup("dnn/logits/kernel")->Equals(*(*reader)->Lookup("dnn/logits/kernel")));
+  EXPECT_EQ((*at_start)->Lookup("global_step")->flat<int64_t>()[0], 0);  // a fresh start, not a resume
+
+  // Names that do not match are an error naming them.
+  Job third;
+  wo.model_dir = testing::FreshTempDir("warm_bad");
+  wo.warm_start = WarmStartSpec{.from = first_dir, .vars = ".*", .prev_names = {{"dnn/logits/bias", "old/bias"}}};
+  auto bad = Trainer(wo, DnnClassifierFn(), third.params, third.Client("chief:0")).Run(Input(2));
+  EXPECT_TRUE(IsFailedPreconditionError(bad.status())) << bad.status();
+  EXPECT_THAT(bad.status().message(), HasSubstr("dnn/logits/bias (as old/bias) is not in the checkpoint"));
 }
 
 TEST(TrainerTest, AWorkerWithoutAChiefGivesUpWithAClearMessage) {

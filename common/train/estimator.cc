@@ -322,8 +322,6 @@ StatusOr<std::vector<std::map<std::string, Tensor>>> Estimator::Predict(const In
 // ---------------------------------------------------------------------------
 // Canned models.
 
-namespace {
-
 StatusOr<EstimatorSpec> ClassifierHead(const Scope& s, Output logits, Output labels, Mode mode,
                                        const ModelParams& p) {
   EstimatorSpec spec;
@@ -349,6 +347,8 @@ StatusOr<EstimatorSpec> ClassifierHead(const Scope& s, Output logits, Output lab
   ASSIGN_OR_RETURN(spec.train_op, opt->Minimize(s, spec.loss, step));
   return spec;
 }
+
+namespace {
 
 StatusOr<Output> Features2D(const Scope& s, const Features& f) {
   auto it = f.find("x");

@@ -57,6 +57,12 @@ using ModelFn = std::function<StatusOr<EstimatorSpec>(const Scope& scope, const 
                                                       Output labels, Mode mode, const ModelParams& params)>;
 using InputFn = std::function<StatusOr<std::unique_ptr<Dataset>>()>;
 
+// The canned classifiers' head, for model_fns (and plugins) that bring their
+// own body: predictions (logits, probabilities, class_ids); the sparse
+// softmax cross-entropy loss; accuracy (and AUC with 2 classes) in eval;
+// the train_op of params.optimizer minimizing the loss in train.
+StatusOr<EstimatorSpec> ClassifierHead(const Scope& s, Output logits, Output labels, Mode mode, const ModelParams& p);
+
 // Canned model_fns.  Features: "x", float [batch, 784] (cnn: also [batch, 28, 28, 1]).
 ModelFn DnnClassifierFn();     // hidden_units, activation, dropout; variables dnn/hiddenlayer_k, dnn/logits
 ModelFn LinearClassifierFn();  // linear/linear_model
