@@ -211,7 +211,26 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
     const YAML::Node in = d ? d[which] : YAML::Node();
     const std::string path = StrCat("data.", which);
     InputSpec& spec = std::string(which) == "train" ? job.data.train : job.data.eval;
-    RETURN_IF_ERROR(r.CheckMap(in, path, {"format", "images", "labels", "files"}));
+    RETURN_IF_ERROR(r.CheckMap(in, path, {"format", "images", "labels", "files", "label", "columns", "header", "features"}));
+    RETURN_IF_ERROR(r.Get(in, path, "label", &spec.label, "a column or feature name"));
+    RETURN_IF_ERROR(r.Get(in, path, "columns", &spec.columns, "a list of column names"));
+    RETURN_IF_ERROR(r.Get(in, path, "header", &spec.header, "true or false"));
+    const YAML::Node feats = in && in.IsMap() ? in["features"] : YAML::Node();
+    if (feats && !feats.IsNull()) {
+      if (!feats.IsMap()) return r.Error(feats, path + ".features", "must map feature names to {dtype, shape}");
+      for (const auto& kv : feats) {
+        const std::string name = kv.first.as<std::string>();
+        const std::string fpath = StrCat(path, ".features.", name);
+        RETURN_IF_ERROR(r.CheckMap(kv.second, fpath, {"dtype", "shape"}));
+        FeatureSpec f;
+        RETURN_IF_ERROR(r.Get(kv.second, fpath, "dtype", &f.dtype, "float, int64 or string"));
+        RETURN_IF_ERROR(r.Get(kv.second, fpath, "shape", &f.shape, "a list of integers"));
+        if (f.dtype != "float" && f.dtype != "int64" && f.dtype != "string") {
+          return r.Error(kv.second, fpath + ".dtype", "must be float, int64 or string");
+        }
+        spec.features[name] = f;
+      }
+    }
     RETURN_IF_ERROR(r.Get(in, path, "format", &spec.format, "a string"));
     RETURN_IF_ERROR(r.Get(in, path, "images", &spec.images, "a path"));
     RETURN_IF_ERROR(r.Get(in, path, "labels", &spec.labels, "a path"));
@@ -224,6 +243,14 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
         return r.Error(in, path, "an idx input needs both images and labels");
       }
       if (spec.format != "idx" && spec.files.empty()) return r.Error(in, path, "needs files");
+      if (spec.format == "tfrecord" && !spec.features.count(spec.label)) {
+        return r.Error(in, path + ".features", StrCat("a tfrecord input needs a features map that includes the label '",
+                                                      spec.label, "', e.g. {x: {dtype: float, shape: [784]}, ",
+                                                      spec.label, ": {dtype: int64}}"));
+      }
+      if (spec.format == "csv" && spec.columns.empty() && !spec.header) {
+        return r.Error(in, path + ".columns", "a csv input without a header line needs its column names");
+      }
     }
   }
 

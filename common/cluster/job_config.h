@@ -49,10 +49,19 @@ struct ModelSpec {
   std::map<std::string, std::string> params;  // model.params: free-form, for plugins
 };
 
+struct FeatureSpec {
+  std::string dtype = "float";  // float, int64 or string
+  std::vector<int64_t> shape;   // empty: a scalar
+};
+
 struct InputSpec {
   std::string format = "idx";  // idx, csv, tfrecord
   std::string images, labels;  // idx
   std::vector<std::string> files;  // csv, tfrecord
+  std::string label = "label";     // csv, tfrecord: the label column or feature
+  std::vector<std::string> columns;  // csv: column names; empty: the header line's
+  bool header = true;                // csv: the first line names the columns
+  std::map<std::string, FeatureSpec> features;  // tfrecord: the features to parse (label included)
 };
 
 struct DataSpec {

@@ -9,6 +9,7 @@
 
 #include "common/core/logging.h"
 #include "common/distributed/ps_service.h"
+#include "common/distributed/job_input.h"
 #include "common/distributed/trainer.h"
 #include "common/train/model_plugin.h"
 
@@ -132,17 +133,10 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
   auto fn = s.job.model.type == "plugin" ? LoadModelFnPlugin(s.job.model.plugin_library, s.job.model.plugin_symbol)
                                           : CannedModelFn(s.job.model.type);
   if (!fn.ok()) return ExitFor(fn.status(), task);
-  const InputSpec& in = s.job.data.train;
-  if (in.format != "idx") return ExitFor(UnimplementedError("data.train.format ", in.format, " is not supported by the trainer yet; use idx"), task);
   // Training tasks: the chief is shard 0, worker k is shard k + 1.
   const int64_t shards = static_cast<int64_t>(s.job.cluster.chief.size() + s.job.cluster.worker.size());
   const int64_t shard = is_chief ? 0 : s.task.index + static_cast<int64_t>(s.job.cluster.chief.size());
-  const uint64_t seed = static_cast<uint64_t>(s.job.run.tf_random_seed.value_or(1)) + static_cast<uint64_t>(shard);
-  InputFn input = [&]() -> StatusOr<std::unique_ptr<Dataset>> {
-    ASSIGN_OR_RETURN(auto ds, IdxDataset(in.images, in.labels));
-    ds = Shard(std::move(ds), shard, std::max<int64_t>(1, shards));
-    return Prefetch(Batch(Repeat(Shuffle(std::move(ds), s.job.data.shuffle_buffer, seed)), s.job.data.batch_size), 2);
-  };
+  const InputFn input = TrainInput(s.job, shard, shards);
   const ModelParams params = ParamsFrom(s.job.model);
   // Placement needs the model's variables: build the graph once from a batch.
   auto first = input();

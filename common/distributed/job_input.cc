@@ -1,0 +1,152 @@
+#include "common/distributed/job_input.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "common/core/strcat.h"
+
+namespace psflow {
+namespace {
+
+// The datasets of several files, one after the other.
+class Concatenate final : public Dataset {
+ public:
+  explicit Concatenate(std::vector<std::unique_ptr<Dataset>> parts) : parts_(std::move(parts)) {}
+  StatusOr<bool> Next(Example* out) override {
+    while (i_ < parts_.size()) {
+      ASSIGN_OR_RETURN(bool more, parts_[i_]->Next(out));
+      if (more) return true;
+      ++i_;
+    }
+    return false;
+  }
+  Status Reset() override {
+    for (auto& p : parts_) RETURN_IF_ERROR(p->Reset());
+    i_ = 0;
+    return OkStatus();
+  }
+
+ private:
+  std::vector<std::unique_ptr<Dataset>> parts_;
+  size_t i_ = 0;
+};
+
+// CSV rows: the float columns packed into "x", the label column as "label".
+class PackColumns final : public Dataset {
+ public:
+  PackColumns(std::unique_ptr<Dataset> in, std::vector<std::string> features, std::string label)
+      : in_(std::move(in)), features_(std::move(features)), label_(std::move(label)) {}
+  StatusOr<bool> Next(Example* out) override {
+    Example row;
+    ASSIGN_OR_RETURN(bool more, in_->Next(&row));
+    if (!more) return false;
+    Tensor x(DType::kFloat, TensorShape({static_cast<int64_t>(features_.size())}));
+    for (size_t i = 0; i < features_.size(); ++i) x.flat<float>()[i] = row.at(features_[i]).flat<float>()[0];
+    out->clear();
+    (*out)["x"] = x;
+    (*out)["label"] = row.at(label_);
+    return true;
+  }
+  Status Reset() override { return in_->Reset(); }
+
+ private:
+  std::unique_ptr<Dataset> in_;
+  const std::vector<std::string> features_;
+  const std::string label_;
+};
+
+// Renames the label feature "label".
+class RenameLabel final : public Dataset {
+ public:
+  RenameLabel(std::unique_ptr<Dataset> in, std::string label) : in_(std::move(in)), label_(std::move(label)) {}
+  StatusOr<bool> Next(Example* out) override {
+    ASSIGN_OR_RETURN(bool more, in_->Next(out));
+    if (more && label_ != "label") {
+      auto node = out->extract(label_);
+      node.key() = "label";
+      out->insert(std::move(node));
+    }
+    return more;
+  }
+  Status Reset() override { return in_->Reset(); }
+
+ private:
+  std::unique_ptr<Dataset> in_;
+  const std::string label_;
+};
+
+DType FeatureDType(const std::string& name) {
+  return name == "int64" ? DType::kInt64 : name == "string" ? DType::kString : DType::kFloat;
+}
+
+StatusOr<std::vector<std::string>> CsvHeader(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFoundError("CSV file ", path, " cannot be read");
+  std::string line;
+  if (!std::getline(in, line)) return InvalidArgumentError("CSV file ", path, " is empty; it needs a header line");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  std::vector<std::string> names;
+  std::stringstream ss(line);
+  std::string name;
+  while (std::getline(ss, name, ',')) names.push_back(name);
+  return names;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Dataset>> OpenInput(const InputSpec& spec) {
+  if (spec.format == "idx") return IdxDataset(spec.images, spec.labels);
+  if (spec.files.empty()) return InvalidArgumentError("a ", spec.format, " input needs files");
+  if (spec.format == "tfrecord") {
+    std::map<std::string, FixedLenFeature> features;
+    for (const auto& [name, f] : spec.features) features[name] = {FeatureDType(f.dtype), TensorShape(f.shape)};
+    if (!features.count(spec.label)) return InvalidArgumentError("the tfrecord features do not include the label ", spec.label);
+    ASSIGN_OR_RETURN(auto ds, TFRecordExampleDataset(spec.files, features));
+    return std::unique_ptr<Dataset>(new RenameLabel(std::move(ds), spec.label));
+  }
+  if (spec.format != "csv") return InvalidArgumentError("unknown input format ", spec.format, "; use idx, csv or tfrecord");
+  std::vector<std::string> names = spec.columns;
+  if (names.empty()) {
+    ASSIGN_OR_RETURN(names, CsvHeader(spec.files[0]));
+  }
+  CsvOptions options{.header = spec.header};
+  std::vector<std::string> features;
+  bool has_label = false;
+  for (const std::string& n : names) {
+    options.columns.push_back({.name = n, .dtype = n == spec.label ? DType::kInt64 : DType::kFloat});
+    if (n == spec.label) {
+      has_label = true;
+    } else {
+      features.push_back(n);
+    }
+  }
+  if (!has_label) {
+    return InvalidArgumentError("CSV file ", spec.files[0], " has no label column '", spec.label, "' (columns: ",
+                                StrJoin(names, ", "), "); set data.*.label");
+  }
+  std::vector<std::unique_ptr<Dataset>> parts;
+  for (const std::string& f : spec.files) {
+    ASSIGN_OR_RETURN(auto ds, CsvDataset(f, options));
+    parts.push_back(std::move(ds));
+  }
+  return std::unique_ptr<Dataset>(
+      new PackColumns(std::make_unique<Concatenate>(std::move(parts)), std::move(features), spec.label));
+}
+
+InputFn TrainInput(const JobConfig& job, int64_t shard, int64_t num_shards) {
+  const uint64_t seed = static_cast<uint64_t>(job.run.tf_random_seed.value_or(1)) + static_cast<uint64_t>(shard);
+  return [spec = job.data.train, data = job.data, shard, num_shards, seed]() -> StatusOr<std::unique_ptr<Dataset>> {
+    ASSIGN_OR_RETURN(auto ds, OpenInput(spec));
+    ds = Shard(std::move(ds), shard, std::max<int64_t>(1, num_shards));
+    return Prefetch(Batch(Repeat(Shuffle(std::move(ds), data.shuffle_buffer, seed)), data.batch_size), 2);
+  };
+}
+
+InputFn EvalInput(const JobConfig& job) {
+  return [spec = job.data.eval, batch = job.data.batch_size]() -> StatusOr<std::unique_ptr<Dataset>> {
+    ASSIGN_OR_RETURN(auto ds, OpenInput(spec));
+    return Prefetch(Batch(std::move(ds), batch), 2);
+  };
+}
+
+}  // namespace psflow
