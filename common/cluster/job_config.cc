@@ -169,7 +169,7 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   Reader r(source, overridden);
   JobConfig job;
   job.source = source;
-  RETURN_IF_ERROR(r.CheckMap(root, "", {"cluster", "model", "data", "run", "eval"}));
+  RETURN_IF_ERROR(r.CheckMap(root, "", {"cluster", "model", "data", "run", "eval", "launch"}));
   RETURN_IF_ERROR(ParseCluster(r, root["cluster"], &job.cluster));
 
   const YAML::Node m = root["model"];
@@ -317,7 +317,52 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   }
 
   const YAML::Node ev = root["eval"];
-  RETURN_IF_ERROR(r.CheckMap(ev, "eval", {"start_delay_secs", "throttle_secs", "steps"}));
+  RETURN_IF_ERROR(r.CheckMap(ev, "eval", {"start_delay_secs", "throttle_secs", "steps", "every_checkpoint",
+                                          "early_stopping", "best_metric"}));
+  RETURN_IF_ERROR(r.Get(ev, "eval", "every_checkpoint", &job.eval.every_checkpoint, "true or false"));
+  // "loss" (lower is better) or {metric: accuracy, higher_is_better: true}
+  auto metric_spec = [&](const char* key, std::string* metric, bool* higher, int64_t* patience) -> Status {
+    const YAML::Node n = ev && ev.IsMap() ? ev[key] : YAML::Node();
+    if (!n || n.IsNull()) return OkStatus();
+    const std::string path = StrCat("eval.", key);
+    if (n.IsScalar()) {
+      *metric = n.as<std::string>();
+      *higher = *metric == "accuracy" || *metric == "auc";
+      return OkStatus();
+    }
+    std::set<std::string> keys = {"metric", "higher_is_better"};
+    if (patience != nullptr) keys.insert("patience");
+    RETURN_IF_ERROR(r.CheckMap(n, path, keys));
+    RETURN_IF_ERROR(r.Get(n, path, "metric", metric, "a metric name"));
+    *higher = *metric == "accuracy" || *metric == "auc";
+    RETURN_IF_ERROR(r.Get(n, path, "higher_is_better", higher, "true or false"));
+    if (patience != nullptr) RETURN_IF_ERROR(r.Get(n, path, "patience", patience, "an integer"));
+    if (metric->empty()) return r.Error(n, path + ".metric", "is required");
+    if (patience != nullptr && *patience <= 0) return r.Error(n, path + ".patience", "must be > 0");
+    return OkStatus();
+  };
+  RETURN_IF_ERROR(metric_spec("early_stopping", &job.eval.early_stopping_metric, &job.eval.early_stopping_higher_is_better,
+                              &job.eval.early_stopping_patience));
+  RETURN_IF_ERROR(metric_spec("best_metric", &job.eval.best_metric, &job.eval.best_higher_is_better, nullptr));
+  if (!job.eval.early_stopping_metric.empty() && job.eval.early_stopping_patience <= 0) {
+    return r.Error(ev["early_stopping"], "eval.early_stopping", "needs {metric: ..., patience: N}");
+  }
+
+  const YAML::Node la = root["launch"];
+  LaunchSpec& ls = job.launch;
+  RETURN_IF_ERROR(r.CheckMap(la, "launch", {"bin_dir", "ssh", "worker_restarts", "restart_backoff_secs", "job_restarts",
+                                            "status_secs", "finish_timeout_secs", "image"}));
+  RETURN_IF_ERROR(r.Get(la, "launch", "bin_dir", &ls.bin_dir, "a directory"));
+  RETURN_IF_ERROR(r.Get(la, "launch", "ssh", &ls.ssh, "a command"));
+  RETURN_IF_ERROR(r.Get(la, "launch", "worker_restarts", &ls.worker_restarts, "an integer"));
+  RETURN_IF_ERROR(r.Get(la, "launch", "restart_backoff_secs", &ls.restart_backoff_secs, "a number"));
+  RETURN_IF_ERROR(r.Get(la, "launch", "job_restarts", &ls.job_restarts, "an integer"));
+  RETURN_IF_ERROR(r.Get(la, "launch", "status_secs", &ls.status_secs, "a number"));
+  RETURN_IF_ERROR(r.Get(la, "launch", "finish_timeout_secs", &ls.finish_timeout_secs, "a number"));
+  RETURN_IF_ERROR(r.Get(la, "launch", "image", &ls.image, "a container image"));
+  if (ls.worker_restarts < 0 || ls.job_restarts < 0) {
+    return r.Error(la, "launch", "worker_restarts and job_restarts must be >= 0");
+  }
   RETURN_IF_ERROR(r.Get(ev, "eval", "start_delay_secs", &job.eval.start_delay_secs, "a number"));
   RETURN_IF_ERROR(r.Get(ev, "eval", "throttle_secs", &job.eval.throttle_secs, "a number"));
   RETURN_IF_ERROR(r.GetOpt(ev, "eval", "steps", &job.eval.steps, "an integer or null"));

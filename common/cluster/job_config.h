@@ -113,6 +113,24 @@ struct EvalSpec {
   double start_delay_secs = 120;
   double throttle_secs = 600;
   std::optional<int64_t> steps;  // absent: the whole eval set
+  bool every_checkpoint = false;  // evaluate every checkpoint, not only the latest
+  std::string early_stopping_metric;  // e.g. "loss" or "accuracy"; empty: no early stopping
+  bool early_stopping_higher_is_better = false;
+  int64_t early_stopping_patience = 0;  // stop after this many evaluations without improvement
+  std::string best_metric = "loss";     // export/best keeps the checkpoint best by this metric
+  bool best_higher_is_better = false;
+};
+
+// How psflow-launch runs the job.
+struct LaunchSpec {
+  std::string bin_dir;              // where the psflow-* binaries are on every host; empty: next to psflow-launch
+  std::string ssh = "ssh";          // the command that reaches other hosts
+  int64_t worker_restarts = 3;      // per worker; then the job goes on without it
+  double restart_backoff_secs = 2;  // doubles with each restart, at most 60 s
+  int64_t job_restarts = 3;         // after a PS task or the chief fails: the job restarts from its latest checkpoint
+  double status_secs = 5;           // how often the status line is refreshed
+  double finish_timeout_secs = 120; // after the chief is done, how long the evaluator may take to finish
+  std::string image = "psflow:latest";  // --emit k8s: the container image
 };
 
 struct JobConfig {
@@ -122,6 +140,7 @@ struct JobConfig {
   DataSpec data;
   RunSpec run;
   EvalSpec eval;
+  LaunchSpec launch;
 };
 
 // Parses YAML text (`source` names it in errors), applying `overrides`

@@ -118,7 +118,15 @@ TEST(JobConfigTest, TheShippedConfigsParse) {
   EXPECT_EQ(job->cluster.evaluator.size(), 1u);
   EXPECT_EQ(job->model.hidden_units, (std::vector<int64_t>{256, 128}));
   EXPECT_FALSE(job->run.sync.has_value());
-  EXPECT_EQ(*job->run.save_checkpoints_secs, 600);
+  EXPECT_EQ(*job->run.save_checkpoints_secs, 20);
+  EXPECT_TRUE(job->eval.best_higher_is_better);
+  auto cnn = LoadJobConfig(PSFLOW_CONFIGS_DIR "/fashion_mnist_cnn.yaml");
+  ASSERT_TRUE(cnn.ok()) << cnn.status();
+  EXPECT_EQ(cnn->model.type, "cnn_classifier");
+  auto sync = LoadJobConfig(PSFLOW_CONFIGS_DIR "/fashion_mnist_sync.yaml");
+  ASSERT_TRUE(sync.ok()) << sync.status();
+  EXPECT_EQ(sync->run.sync->replicas_to_aggregate, 2);
+  EXPECT_EQ(sync->run.sync->total_num_replicas, 3);
   auto ref = LoadJobConfig(PSFLOW_CONFIGS_DIR "/reference.yaml");
   ASSERT_TRUE(ref.ok()) << ref.status();
   // The reference file states the defaults: parsing it changes nothing but the required keys.
@@ -131,6 +139,16 @@ TEST(JobConfigTest, TheShippedConfigsParse) {
   EXPECT_EQ(ref->run.keep_checkpoint_max, minimal->run.keep_checkpoint_max);
   EXPECT_EQ(ref->eval.start_delay_secs, minimal->eval.start_delay_secs);
   EXPECT_EQ(ref->model.plugin_symbol, minimal->model.plugin_symbol);
+  EXPECT_EQ(ref->eval.best_metric, minimal->eval.best_metric);
+  EXPECT_EQ(ref->launch.worker_restarts, minimal->launch.worker_restarts);
+  EXPECT_EQ(ref->launch.finish_timeout_secs, minimal->launch.finish_timeout_secs);
+  EXPECT_EQ(ref->run.placement.strategy, minimal->run.placement.strategy);
+  auto es = ParseJobConfig("run: {model_dir: /m, train_steps: 1}\neval: {early_stopping: {metric: accuracy, patience: 2}}", "e.yaml");
+  ASSERT_TRUE(es.ok()) << es.status();
+  EXPECT_TRUE(es->eval.early_stopping_higher_is_better);
+  EXPECT_EQ(es->eval.early_stopping_patience, 2);
+  EXPECT_THAT(ParseJobConfig("run: {model_dir: /m, train_steps: 1}\nlaunch: {restarts: 2}", "l.yaml").status().message(),
+              HasSubstr("l.yaml:2: launch.restarts: unknown key"));
 }
 
 TEST(TfConfigTest, KubeflowStyleWithEvaluatorAndDynamicWorkers) {

@@ -76,6 +76,9 @@ class ParameterServer {
   // workers start training only then.
   void SetReady() { ready_ = true; }
   bool ready() const { return ready_.load(); }
+  // Early stopping (the evaluator asks): trainers learn it from their pushes.
+  void RequestStop() { stop_requested_ = true; }
+  bool stop_requested() const { return stop_requested_.load(); }
   std::vector<std::string> VariableNames() const;
 
   // Current values (copies).  NotFound names a missing variable.
@@ -121,6 +124,7 @@ class ParameterServer {
 
   std::atomic<int64_t> global_step_{0};
   std::atomic<bool> ready_{false};
+  std::atomic<bool> stop_requested_{false};
   // Synchronous mode.
   std::mutex sync_mu_;
   int64_t sync_step_ = 0;                                // GUARDED_BY(sync_mu_): the step being aggregated

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <future>
 
+#include "common/core/logging.h"
 #include "common/core/strcat.h"
 #include "common/proto/ps.pb.h"
 
@@ -93,6 +94,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
     ASSIGN_OR_RETURN(int64_t step, ps_->Push(items, body.step(), body.increment_global_step()));
     ps::PushResponse r;
     r.set_global_step(step);
+    r.set_stop_requested(ps_->stop_requested());
     return WithBody(r);
   }
   if (method == "Save") {
@@ -111,6 +113,11 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
     RETURN_IF_ERROR(ps_->Restore(*reader));
     return rpc::Message{};
   }
+  if (method == "RequestStop") {
+    LOG(INFO) << req.header.task() << " asks the trainers to stop (early stopping)";
+    ps_->RequestStop();
+    return rpc::Message{};
+  }
   if (method == "SetReady") {
     ps_->SetReady();
     return rpc::Message{};
@@ -120,6 +127,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
     r.set_global_step(ps_->global_step());
     r.set_initialized(ps_->has_variables());
     r.set_ready(ps_->ready());
+    r.set_stop_requested(ps_->stop_requested());
     for (const auto& n : ps_->VariableNames()) r.add_variables(n);
     for (const auto& [name, st] : ps_->Stats()) {
       auto* c = r.add_counters();
@@ -452,6 +460,7 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
     if (k == 0) {
       ASSIGN_OR_RETURN(auto r, Body<ps::PushResponse>(*results[k]));
       gs = r.global_step();
+      if (r.stop_requested()) stop_requested_ = true;
     }
   }
   return gs;
@@ -502,7 +511,14 @@ StatusOr<int64_t> PsClient::GlobalStep() {
                               {.timeout_ms = timeout_ms_, .idempotent = true, .max_attempts = max_attempts_});
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(auto body, Body<ps::StatusResponse>(*r));
+  if (body.stop_requested()) stop_requested_ = true;
   return body.global_step();
+}
+
+Status PsClient::RequestStop() {
+  return channels_[0]
+      ->Call("RequestStop", rpc::Message{}, {.timeout_ms = timeout_ms_, .idempotent = true, .max_attempts = max_attempts_})
+      .status();
 }
 
 StatusOr<bool> PsClient::Initialized() {

@@ -12,6 +12,7 @@
 // Initialize are not retried blindly.  Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -120,6 +121,11 @@ class PsClient {
   // The chief's "model ready": variables initialized or restored everywhere.
   Status MarkReady();
   StatusOr<bool> Ready();
+  // Early stopping: asks every trainer to finish (PS task 0 passes it on in
+  // its Push answers).  stop_requested() is true once a Push or GlobalStep
+  // answer carried it.
+  Status RequestStop();
+  bool stop_requested() const { return stop_requested_.load(); }
   int num_ps() const { return static_cast<int>(channels_.size()); }
 
  private:
@@ -131,6 +137,7 @@ class PsClient {
   const Placement placement_;
   const int64_t timeout_ms_;
   const int max_attempts_;
+  std::atomic<bool> stop_requested_{false};
 };
 
 }  // namespace psflow

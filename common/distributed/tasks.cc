@@ -9,6 +9,7 @@
 
 #include "common/core/logging.h"
 #include "common/distributed/ps_service.h"
+#include "common/distributed/evaluator.h"
 #include "common/distributed/job_input.h"
 #include "common/distributed/trainer.h"
 #include "common/train/model_plugin.h"
@@ -63,6 +64,10 @@ std::vector<std::unique_ptr<rpc::Channel>> PsChannels(rpc::Transport* t, const T
     chans.push_back(t->Connect({.address = a, .token = s.token, .task = TaskName(s.task), .incarnation = Incarnation()}));
   }
   return chans;
+}
+
+StatusOr<ModelFn> ModelFnFor(const ModelSpec& m) {
+  return m.type == "plugin" ? LoadModelFnPlugin(m.plugin_library, m.plugin_symbol) : CannedModelFn(m.type);
 }
 
 int ExitFor(const Status& s, const std::string& task) {
@@ -130,8 +135,7 @@ int RunPsTask(const TaskSetup& s) {
 int RunTrainingTask(const TaskSetup& s, bool is_chief) {
   InstallSignalHandlers();
   const std::string task = TaskName(s.task);
-  auto fn = s.job.model.type == "plugin" ? LoadModelFnPlugin(s.job.model.plugin_library, s.job.model.plugin_symbol)
-                                          : CannedModelFn(s.job.model.type);
+  auto fn = ModelFnFor(s.job.model);
   if (!fn.ok()) return ExitFor(fn.status(), task);
   // Training tasks: the chief is shard 0, worker k is shard k + 1.
   const int64_t shards = static_cast<int64_t>(s.job.cluster.chief.size() + s.job.cluster.worker.size());
@@ -165,7 +169,8 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
                    .save_checkpoints_steps = s.job.run.save_checkpoints_steps, .save_checkpoints_secs = s.job.run.save_checkpoints_secs,
                    .keep_checkpoint_max = static_cast<int>(s.job.run.keep_checkpoint_max),
                    .keep_checkpoint_every_n_hours = s.job.run.keep_checkpoint_every_n_hours,
-                   .log_step_count_steps = s.job.run.log_step_count_steps, .tf_random_seed = s.job.run.tf_random_seed,
+                   .log_step_count_steps = s.job.run.log_step_count_steps,
+                   .save_summary_steps = s.job.run.save_summary_steps, .tf_random_seed = s.job.run.tf_random_seed,
                    .warm_start = s.job.run.warm_start, .stop = &g_stop, .sync = s.job.run.sync.has_value()};
   Trainer trainer(o, *fn, params, std::move(client));
   auto r = trainer.Run(input);
@@ -181,6 +186,28 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
   return ExitFor(r.status(), task);
 }
 
+int RunEvaluatorTask(const TaskSetup& s) {
+  InstallSignalHandlers();
+  const std::string task = TaskName(s.task);
+  auto fn = ModelFnFor(s.job.model);
+  if (!fn.ok()) return ExitFor(fn.status(), task);
+  auto transport = rpc::NewTcpTransport();
+  EvaluatorOptions o{.model_dir = s.job.run.model_dir, .train_steps = s.job.run.train_steps, .eval = s.job.eval,
+                     .tf_random_seed = s.job.run.tf_random_seed, .stop = &g_stop};
+  if (!s.job.cluster.ps.empty()) {
+    o.request_stop = [&]() -> Status {
+      PsClient client(PsChannels(transport.get(), s), Placement());
+      return client.RequestStop();
+    };
+  }
+  Evaluator evaluator(*fn, ParamsFrom(s.job.model), EvalInput(s.job), o);
+  auto r = evaluator.Run();
+  if (r.ok()) {
+    LOG(INFO) << task << " done after " << r->evaluations << " evaluations; last at global step " << r->last_global_step;
+  }
+  return ExitFor(r.status(), task);
+}
+
 int TaskMain(int argc, char** argv, const std::string& role) {
   auto setup = ParseTaskFlags(argc, argv, role);
   if (!setup.ok()) {
@@ -191,6 +218,7 @@ int TaskMain(int argc, char** argv, const std::string& role) {
   if (setup->task.type == "ps") return RunPsTask(*setup);
   if (setup->task.type == "chief") return RunTrainingTask(*setup, true);
   if (setup->task.type == "worker") return RunTrainingTask(*setup, false);
+  if (setup->task.type == "evaluator") return RunEvaluatorTask(*setup);
   std::cerr << "psflow-" << role << ": task type " << setup->task.type << " cannot run in this binary\n";
   return kExitUsage;
 }

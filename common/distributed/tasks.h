@@ -1,4 +1,4 @@
-// The bodies of the psflow-ps, psflow-chief and psflow-worker binaries.
+// The bodies of the psflow-ps, psflow-chief, psflow-worker and psflow-evaluator binaries.
 //
 // Exit codes (documented in the README):
 //   0  the job finished (or the task was told to stop and stopped cleanly)
@@ -21,6 +21,9 @@ inline constexpr int kExitIncompatibleCheckpoint = 3;
 int RunPsTask(const TaskSetup& setup);
 // Trains as the chief (is_chief) or as a worker until train_steps.
 int RunTrainingTask(const TaskSetup& setup, bool is_chief);
+// Follows model_dir and evaluates checkpoints (see evaluator.h) until the
+// final one.
+int RunEvaluatorTask(const TaskSetup& setup);
 // Parses flags and runs the task of `role`; what each binary's main calls.
 int TaskMain(int argc, char** argv, const std::string& role);
 

@@ -13,6 +13,7 @@
 #include "common/ops/gradients.h"
 #include "common/ops/graph_io.h"
 #include "common/ops/ops.h"
+#include "common/summary/event_writer.h"
 
 namespace psflow {
 namespace {
@@ -131,6 +132,7 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
   for (const Variable* v : m.trainable) names.push_back(v->name);
 
   std::unique_ptr<CheckpointManager> mgr;
+  std::unique_ptr<EventWriter> events;
   TrainerResult result;
   int64_t last_saved = -1;
   auto last_save_time = Clock::now();
@@ -143,6 +145,7 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
                                     .keep_checkpoint_every_n_hours = options_.keep_checkpoint_every_n_hours}));
     RETURN_IF_ERROR(mgr->Commit(prefix));
     LOG(INFO) << "Saving checkpoints for " << step << " into " << prefix;
+    if (events) RETURN_IF_ERROR(events->WriteSessionLog(tensorflow::SessionLog::CHECKPOINT, step, prefix));
     last_saved = step;
     last_save_time = Clock::now();
     result.last_checkpoint = prefix;
@@ -191,6 +194,12 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
   }
 
   ASSIGN_OR_RETURN(int64_t step, ps_->GlobalStep());
+  if (options_.is_chief && options_.save_summary_steps > 0) {
+    ASSIGN_OR_RETURN(events, EventWriter::Create(Env::Default(), options_.model_dir));
+    RETURN_IF_ERROR(events->WriteSessionLog(tensorflow::SessionLog::START, step, ""));
+  }
+  int64_t summary_step = step;
+  auto summary_time = Clock::now();
   if (options_.is_chief) RETURN_IF_ERROR(save(step));
   std::vector<Output> fetches = {m.g.spec.loss};
   fetches.insert(fetches.end(), m.grads.begin(), m.grads.end());
@@ -232,12 +241,25 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
       log_examples = 0;
       log_start_step = step;
     }
+    if (events && step - summary_step >= options_.save_summary_steps) {
+      const double secs = std::chrono::duration<double>(Clock::now() - summary_time).count();
+      RETURN_IF_ERROR(events->WriteScalars(step, {{"loss", loss},
+                                                  {"global_step/sec", static_cast<double>(step - summary_step) / secs},
+                                                  {"learning_rate", params_.optimizer.hyper.lr}}));
+      summary_step = step;
+      summary_time = Clock::now();
+    }
     if (options_.is_chief) {
       const bool due = options_.save_checkpoints_steps
                            ? step - last_saved >= *options_.save_checkpoints_steps
                            : std::chrono::duration<double>(Clock::now() - last_save_time).count() >=
                                  options_.save_checkpoints_secs.value_or(600.0);
       if (due) RETURN_IF_ERROR(save(step));
+    }
+    if (ps_->stop_requested()) {
+      LOG(INFO) << options_.task << ": stopping at step " << step << ": the evaluator asked for it (early stopping)";
+      result.stopped_early = true;
+      break;
     }
     ASSIGN_OR_RETURN(have, data->Next(&batch));
     if (!have) break;

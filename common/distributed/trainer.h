@@ -38,6 +38,10 @@ struct TrainerOptions {
   int keep_checkpoint_max = 5;
   double keep_checkpoint_every_n_hours = 10000;
   int64_t log_step_count_steps = 100;
+  // The chief writes loss, global_step/sec and learning_rate to TensorBoard
+  // events in model_dir every this many steps (0: never), and a SessionLog
+  // at the start and at each checkpoint.
+  int64_t save_summary_steps = 0;
   std::optional<int64_t> tf_random_seed;
   // Used by the chief when model_dir has no checkpoint yet.
   std::optional<WarmStartSpec> warm_start;
@@ -58,6 +62,7 @@ struct TrainerResult {
   float first_loss = 0, last_loss = 0;
   int64_t sync_timeouts = 0;
   std::string last_checkpoint;
+  bool stopped_early = false;  // early stopping asked for it
 };
 
 class Trainer {

@@ -6,6 +6,7 @@
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/checkpoint/tensor_bundle.h"
 #include "common/core/logging.h"
+#include "common/ops/graph_io.h"
 #include "common/ops/ops.h"
 #include "common/train/layers.h"
 #include "common/train/optimizer.h"
@@ -317,6 +318,21 @@ StatusOr<std::vector<std::map<std::string, Tensor>>> Estimator::Predict(const In
     ASSIGN_OR_RETURN(have, data->Next(&batch));
   }
   return result;
+}
+
+StatusOr<std::vector<std::string>> Estimator::ExportFrozenGraph(const Example& sample_batch, const std::string& checkpoint,
+                                                              const std::string& path) {
+  ASSIGN_OR_RETURN(ModelGraph b, BuildModelGraph(model_fn_, params_, Mode::kPredict, sample_batch, config_.tf_random_seed));
+  Session sess(b.graph.get());
+  ASSIGN_OR_RETURN(std::string ckpt, CheckpointToUse(config_, checkpoint));
+  if (ckpt.empty()) return FailedPreconditionError("no checkpoint in ", config_.model_dir, " to export; train first");
+  ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_));
+  RETURN_IF_ERROR(saver->Restore(&sess, ckpt));
+  std::vector<std::string> outputs;
+  for (const auto& [name, o] : b.spec.predictions) outputs.push_back(o.node->name());
+  ASSIGN_OR_RETURN(tensorflow::GraphDef frozen, FreezeGraph(*b.graph, sess.variables(), outputs));
+  RETURN_IF_ERROR(WriteBinaryProto(Env::Default(), path, frozen));
+  return outputs;
 }
 
 // ---------------------------------------------------------------------------

@@ -144,6 +144,12 @@ class Estimator {
   // batches, or the whole input when steps is empty.
   StatusOr<EvalResult> Evaluate(const InputFn& input_fn, std::optional<int64_t> steps = std::nullopt,
                                 const std::string& checkpoint = "");
+  // Writes the predict graph of `checkpoint` (default: the latest) with its
+  // variables frozen into constants to `path` (a binary GraphDef that runs
+  // without a checkpoint); its inputs are shaped like `sample_batch`.
+  // Returns the output node names (the predictions).
+  StatusOr<std::vector<std::string>> ExportFrozenGraph(const Example& sample_batch, const std::string& checkpoint,
+                                                       const std::string& path);
   // Runs the predictions of every batch of the input.
   StatusOr<std::vector<std::map<std::string, Tensor>>> Predict(const InputFn& input_fn,
                                                                const std::string& checkpoint = "");

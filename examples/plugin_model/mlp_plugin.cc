@@ -7,8 +7,8 @@
 //     params: {depth: "2", width: "64"}
 //
 // Build it like this file's CMakeLists.txt does, or by hand:
-//   c++ -std=c++20 -O2 -shared -fPIC -I<psflow source> -I<psflow build> -I/usr/include/eigen3 \
-//       mlp_plugin.cc -o libmy_model.so
+//   c++ -std=c++20 -O2 -shared -fPIC -I<psflow source> -I<psflow build> -I/usr/include/eigen3
+//       mlp_plugin.cc -o libmy_model.so     (one command line)
 #include <string>
 
 #include "common/core/strcat.h"

@@ -1,0 +1,220 @@
+#include "common/distributed/evaluator.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/checkpoint/checkpoint_state.h"
+#include "common/core/logging.h"
+#include "common/core/strcat.h"
+#include "common/summary/event_writer.h"
+
+namespace psflow {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// model.ckpt-1234 -> 1234; -1 when the name has no step.
+int64_t StepOf(const std::string& prefix) {
+  const size_t dash = prefix.rfind('-');
+  if (dash == std::string::npos || dash + 1 >= prefix.size()) return -1;
+  const std::string digits = prefix.substr(dash + 1);
+  if (digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(digits);
+}
+
+std::string JsonNumber(double v) {
+  if (!std::isfinite(v)) return "null";
+  std::ostringstream s;
+  s.precision(9);
+  s << v;
+  return s.str();
+}
+
+std::string JsonString(const std::string& v) {
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+Evaluator::Evaluator(ModelFn model_fn, ModelParams params, InputFn input, EvaluatorOptions options)
+    : params_(params),
+      input_(std::move(input)),
+      options_(std::move(options)),
+      estimator_(model_fn, params, RunConfig{.model_dir = options_.model_dir, .tf_random_seed = options_.tf_random_seed}),
+      model_fn_(std::move(model_fn)) {}
+
+Evaluator::~Evaluator() = default;
+
+bool Evaluator::SleepFor(double secs) {
+  const auto until = Clock::now() + std::chrono::duration<double>(secs);
+  while (Clock::now() < until) {
+    if (options_.stop && options_.stop->load()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return !(options_.stop && options_.stop->load());
+}
+
+Status Evaluator::ExportBest(const std::string& checkpoint, int64_t step, float value) {
+  const std::string dir = JoinPath(options_.model_dir, "export/best");
+  RETURN_IF_ERROR(Env::Default()->CreateDirs(dir));
+  ASSIGN_OR_RETURN(std::unique_ptr<Dataset> data, input_());
+  Example sample;
+  ASSIGN_OR_RETURN(bool have, data->Next(&sample));
+  if (!have) return InvalidArgumentError("the evaluation input is empty");
+  ASSIGN_OR_RETURN(std::vector<std::string> outputs,
+                   estimator_.ExportFrozenGraph(sample, checkpoint, JoinPath(dir, "frozen_graph.pb")));
+  std::vector<std::string> quoted;
+  for (const auto& o : outputs) quoted.push_back(JsonString(o));
+  const std::string json = StrCat("{\"global_step\": ", step, ", \"checkpoint\": ", JsonString(checkpoint),
+                                  ", \"metric\": ", JsonString(options_.eval.best_metric), ", \"value\": ",
+                                  JsonNumber(value), ", \"outputs\": [", StrJoin(quoted, ", "), "]}\n");
+  RETURN_IF_ERROR(WriteStringToFileAtomic(Env::Default(), JoinPath(dir, "best.json"), json));
+  LOG(INFO) << "Exported the best checkpoint so far (" << options_.eval.best_metric << " = " << value << " at global step "
+            << step << ") to " << JoinPath(dir, "frozen_graph.pb");
+  return OkStatus();
+}
+
+Status Evaluator::EvaluateOne(const std::string& checkpoint, int64_t ckpt_step) {
+  ASSIGN_OR_RETURN(EvalResult r, estimator_.Evaluate(input_, options_.eval.steps, checkpoint));
+  // The global_step saved in the checkpoint (asynchronous workers may have
+  // pushed between the chief naming it and the snapshot).
+  const int64_t step = r.global_step;
+  std::vector<std::string> parts;
+  std::vector<std::pair<std::string, double>> scalars;
+  for (const auto& [name, v] : r.metrics) {
+    parts.push_back(StrCat(name, " = ", v));
+    scalars.emplace_back(name, v);
+  }
+  LOG(INFO) << "Saving dict for global step " << step << ": " << StrJoin(parts, ", ") << ", global_step = " << step;
+  const std::string eval_dir = JoinPath(options_.model_dir, "eval");
+  RETURN_IF_ERROR(Env::Default()->CreateDirs(eval_dir));
+  if (!events_) {
+    ASSIGN_OR_RETURN(events_, EventWriter::Create(Env::Default(), eval_dir));
+  }
+  RETURN_IF_ERROR(events_->WriteScalars(step, scalars));
+  // One JSON line per evaluation.
+  char wall[32];
+  std::snprintf(wall, sizeof(wall), "%.3f", static_cast<double>(Env::Default()->NowMicros()) / 1e6);
+  std::string line = StrCat("{\"global_step\": ", step, ", \"checkpoint\": ", JsonString(checkpoint), ", \"wall_time\": ", wall);
+  for (const auto& [name, v] : r.metrics) line += StrCat(", ", JsonString(name), ": ", JsonNumber(v));
+  line += "}\n";
+  std::ofstream out(JoinPath(eval_dir, "metrics.jsonl"), std::ios::app);
+  out << line;
+  out.flush();
+  if (!out) return DataLossError("cannot append to ", JoinPath(eval_dir, "metrics.jsonl"));
+  done_[ckpt_step] = r.metrics;
+  ++result_.evaluations;
+  result_.last_global_step = step;
+  result_.last_metrics = r.metrics;
+
+  if (auto it = r.metrics.find(options_.eval.best_metric); it != r.metrics.end()) {
+    if (!best_ || Better(it->second, *best_, options_.eval.best_higher_is_better)) {
+      best_ = it->second;
+      if (Status s = ExportBest(checkpoint, step, it->second); !s.ok()) LOG(WARNING) << "export of the best checkpoint failed: " << s;
+    }
+  }
+  if (!options_.eval.early_stopping_metric.empty() && !stop_requested_after_) {
+    auto it = r.metrics.find(options_.eval.early_stopping_metric);
+    if (it == r.metrics.end()) {
+      return InvalidArgumentError("eval.early_stopping metric '", options_.eval.early_stopping_metric,
+                                  "' is not one of the evaluation's metrics (", StrJoin(parts, ", "), ")");
+    }
+    if (!early_best_ || Better(it->second, *early_best_, options_.eval.early_stopping_higher_is_better)) {
+      early_best_ = it->second;
+      since_improvement_ = 0;
+    } else if (++since_improvement_ >= options_.eval.early_stopping_patience) {
+      LOG(INFO) << "Early stopping: " << options_.eval.early_stopping_metric << " has not improved on " << *early_best_
+                << " for " << since_improvement_ << " evaluations; asking the trainers to stop";
+      if (options_.request_stop) RETURN_IF_ERROR(options_.request_stop());
+      stop_requested_after_ = step;
+      result_.stopped_early = true;
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<EvaluatorResult> Evaluator::Run() {
+  // What an earlier life of this evaluator already did.
+  std::ifstream prev(JoinPath(JoinPath(options_.model_dir, "eval"), "metrics.jsonl"));
+  std::string line;
+  while (std::getline(prev, line)) {
+    try {
+      YAML::Node n = YAML::Load(line);
+      const int64_t step = StepOf(n["checkpoint"].as<std::string>());  // checkpoints are known by name
+      auto& m = done_[step];
+      for (const auto& kv : n) {
+        const std::string k = kv.first.as<std::string>();
+        if (k != "global_step" && k != "checkpoint" && k != "wall_time" && kv.second.IsScalar()) m[k] = kv.second.as<float>();
+      }
+      if (auto it = m.find(options_.eval.best_metric); it != m.end()) {
+        if (!best_ || Better(it->second, *best_, options_.eval.best_higher_is_better)) best_ = it->second;
+      }
+    } catch (const YAML::Exception&) {
+      LOG(WARNING) << "skipping a malformed line of metrics.jsonl: " << line;
+    }
+  }
+  if (!done_.empty()) LOG(INFO) << done_.size() << " checkpoints were evaluated before; they are skipped";
+  LOG(INFO) << "waiting " << options_.eval.start_delay_secs << " s (eval.start_delay_secs) before the first evaluation";
+  if (!SleepFor(options_.eval.start_delay_secs)) return result_;
+  auto last_start = Clock::now() - std::chrono::hours(24);
+  auto last_wait_log = Clock::now();
+  while (!(options_.stop && options_.stop->load())) {
+    ASSIGN_OR_RETURN(std::optional<tensorflow::CheckpointState> state, GetCheckpointState(Env::Default(), options_.model_dir));
+    std::vector<std::string> candidates;
+    if (state) {
+      if (options_.eval.every_checkpoint) {
+        for (const auto& p : state->all_model_checkpoint_paths()) candidates.push_back(p);
+      }
+      if (candidates.empty() || candidates.back() != state->model_checkpoint_path()) {
+        candidates.push_back(state->model_checkpoint_path());
+      }
+    }
+    std::vector<std::pair<std::string, int64_t>> todo;
+    for (const auto& c : candidates) {
+      const int64_t step = StepOf(c);
+      if (step >= 0 && !done_.count(step) && Env::Default()->FileExists(c + ".index")) todo.emplace_back(c, step);
+    }
+    if (!options_.eval.every_checkpoint && todo.size() > 1) todo.erase(todo.begin(), todo.end() - 1);
+    const bool final_available = !todo.empty() && (todo.back().second >= options_.train_steps ||
+                                                    (stop_requested_after_ && todo.back().second > *stop_requested_after_));
+    const double since = std::chrono::duration<double>(Clock::now() - last_start).count();
+    if (todo.empty() || (!final_available && since < options_.eval.throttle_secs)) {
+      // Everything is evaluated: done when the last one was final.
+      if (!done_.empty()) {
+        const int64_t last = done_.rbegin()->first;
+        if (last >= options_.train_steps || (stop_requested_after_ && last > *stop_requested_after_)) break;
+      }
+      if (std::chrono::duration<double>(Clock::now() - last_wait_log).count() > 60) {
+        LOG(INFO) << "waiting for a new checkpoint in " << options_.model_dir;
+        last_wait_log = Clock::now();
+      }
+      if (!SleepFor(options_.poll_secs)) break;
+      continue;
+    }
+    last_start = Clock::now();
+    for (const auto& [c, step] : todo) {
+      Status s = EvaluateOne(c, step);
+      if (IsNotFoundError(s) || IsDataLossError(s)) {
+        // Retention may delete a checkpoint while it is read; the next one will do.
+        LOG(WARNING) << "could not evaluate " << c << ": " << s;
+        done_[step] = {};
+        continue;
+      }
+      RETURN_IF_ERROR(s);
+    }
+  }
+  return result_;
+}
+
+}  // namespace psflow

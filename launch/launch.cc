@@ -1,0 +1,755 @@
+// psflow-launch: starts every task of a job from its job file, watches
+// them, and ends them together.
+//
+//   psflow-launch configs/fashion_mnist.yaml [--set key.path=value ...]
+//   psflow-launch job.yaml --dry-run          # each task's host, command line and environment
+//   psflow-launch job.yaml --emit k8s         # a Kubeflow TFJob (+ ConfigMap) for the same job
+//   psflow-launch job.yaml --emit slurm       # an sbatch script for the same job
+//
+// Tasks whose address is on this machine run as child processes; others
+// over `launch.ssh` (same binary paths there).  Every output line is
+// written to model_dir/logs/<role>-<index>.log and, prefixed with
+// role:index, to the terminal (the chief's and the evaluator's lines, and
+// every warning or error; --verbose shows all, --quiet none).  A status
+// line shows global step, loss, examples/s, the last checkpoint and the
+// last evaluation.
+//
+// Failures: a failed worker (or evaluator) is restarted after a backoff,
+// launch.worker_restarts times; a failed PS task or chief restarts the whole
+// job from its latest checkpoint, launch.job_restarts times.  Ctrl-C or
+// SIGTERM: the chief writes its final checkpoint, every task exits.
+//
+// Exit codes: 0 the job finished; 1 a task failed beyond its restarts;
+// 2 bad command line or job file; 3 the checkpoint in model_dir does not
+// match the model; 130 / 143 stopped by SIGINT / SIGTERM (after the final
+// checkpoint).
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/cluster/job_config.h"
+#include "common/core/env.h"
+#include "common/core/strcat.h"
+
+namespace psflow {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Clock::duration Secs(double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); }
+
+constexpr int kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitIncompatible = 3;
+
+struct Options {
+  std::string config;  // absolute
+  std::vector<std::string> sets;
+  bool dry_run = false;
+  std::string emit;  // k8s | slurm
+  bool verbose = false, quiet = false;
+};
+
+struct TaskSpec {
+  std::string type;
+  int index = 0;
+  std::string address, host;
+  bool local = true;
+  std::vector<std::string> argv;  // what runs here (ssh ... for remote tasks)
+  std::string command;            // the task's own command line (for display)
+  std::string name() const { return StrCat(type, ":", index); }
+};
+
+std::string ShellQuote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=,@+%") ==
+                        std::string::npos) {
+    return s;
+  }
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string SelfDir() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return ".";
+  std::string p(buf, static_cast<size_t>(n));
+  return p.substr(0, p.rfind('/'));
+}
+
+std::string Absolute(const std::string& p) {
+  if (!p.empty() && p[0] == '/') return p;
+  char buf[PATH_MAX];
+  if (::getcwd(buf, sizeof(buf)) == nullptr) return p;
+  return JoinPath(buf, p);
+}
+
+// The binary of `role`: launch.bin_dir, else next to psflow-launch, else in
+// the build tree layout (<build>/<role>/psflow-<role>).
+std::string Binary(const JobConfig& job, const std::string& role) {
+  const std::string name = "psflow-" + role;
+  if (!job.launch.bin_dir.empty()) return JoinPath(job.launch.bin_dir, name);
+  const std::string self = SelfDir();
+  const std::string beside = JoinPath(self, name);
+  if (::access(beside.c_str(), X_OK) == 0) return beside;
+  return JoinPath(JoinPath(self, "../" + role), name);
+}
+
+std::set<std::string> LocalAddresses() {
+  std::set<std::string> out = {"127.0.0.1", "localhost", "::1", "0.0.0.0", ""};
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) == 0) out.insert(host);
+  ifaddrs* ifs = nullptr;
+  if (::getifaddrs(&ifs) == 0) {
+    for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+      if (i->ifa_addr == nullptr) continue;
+      const int family = i->ifa_addr->sa_family;
+      if (family != AF_INET && family != AF_INET6) continue;
+      char buf[NI_MAXHOST];
+      const socklen_t len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+      if (::getnameinfo(i->ifa_addr, len, buf, sizeof(buf), nullptr, 0, NI_NUMERICHOST) == 0) out.insert(buf);
+    }
+    ::freeifaddrs(ifs);
+  }
+  return out;
+}
+
+std::string HostOf(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  std::string h = colon == std::string::npos ? address : address.substr(0, colon);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  return h;
+}
+
+std::vector<TaskSpec> Tasks(const JobConfig& job, const Options& o) {
+  const std::set<std::string> local = LocalAddresses();
+  std::vector<TaskSpec> tasks;
+  auto add = [&](const std::string& type, const std::vector<std::string>& addresses) {
+    for (size_t i = 0; i < addresses.size(); ++i) {
+      TaskSpec t{.type = type, .index = static_cast<int>(i), .address = addresses[i], .host = HostOf(addresses[i])};
+      t.local = local.count(t.host) > 0;
+      std::vector<std::string> cmd = {Binary(job, type), "--config", o.config, "--task_type", type, "--task_index",
+                                      std::to_string(i)};
+      for (const std::string& s : o.sets) {
+        cmd.push_back("--set");
+        cmd.push_back(s);
+      }
+      std::vector<std::string> quoted;
+      for (const auto& c : cmd) quoted.push_back(ShellQuote(c));
+      t.command = StrJoin(quoted, " ");
+      if (t.local) {
+        t.argv = cmd;
+      } else {
+        std::string remote = "exec " + t.command;
+        if (const char* tok = std::getenv("PSFLOW_CLUSTER_TOKEN"); tok != nullptr && *tok != '\0') {
+          remote = StrCat("PSFLOW_CLUSTER_TOKEN=", ShellQuote(tok), " ", remote);
+        }
+        // -tt: a remote pseudo-terminal, so that the task gets SIGHUP when the connection goes.
+        t.argv = {job.launch.ssh, "-tt", "-o", "BatchMode=yes", t.host, remote};
+      }
+      tasks.push_back(std::move(t));
+    }
+  };
+  add("ps", job.cluster.ps);
+  add("chief", job.cluster.chief);
+  add("worker", job.cluster.worker);
+  add("evaluator", job.cluster.evaluator);
+  return tasks;
+}
+
+// ---------------------------------------------------------------- emitters
+
+std::string DnsName(std::string s) {
+  for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '-';
+  while (!s.empty() && s.front() == '-') s.erase(s.begin());
+  while (!s.empty() && s.back() == '-') s.pop_back();
+  return s.empty() ? "psflow-job" : s.substr(0, 50);
+}
+
+int EmitK8s(const JobConfig& job, const Options& o) {
+  std::ifstream in(o.config);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string base = job.run.model_dir;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  const std::string name = DnsName("psflow-" + base.substr(base.rfind('/') + 1));
+  std::cout << "# Kubeflow TFJob for " << o.config << " (written by psflow-launch --emit k8s).\n"
+            << "# The TFJob operator sets TF_CONFIG for every pod; psflow reads the cluster and the task from it.\n"
+            << "# model_dir (" << job.run.model_dir << ") must be on the shared volume mounted below.\n"
+            << "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " << name << "-config\ndata:\n  job.yaml: |\n";
+  std::string line;
+  while (std::getline(text, line)) std::cout << "    " << line << "\n";
+  std::cout << "---\napiVersion: kubeflow.org/v1\nkind: TFJob\nmetadata:\n  name: " << name << "\nspec:\n"
+            << "  runPolicy:\n    cleanPodPolicy: Running\n  tfReplicaSpecs:\n";
+  const std::vector<std::pair<std::string, size_t>> replicas = {{"PS", job.cluster.ps.size()},
+                                                                {"Chief", job.cluster.chief.size()},
+                                                                {"Worker", job.cluster.worker.size()},
+                                                                {"Evaluator", job.cluster.evaluator.size()}};
+  for (const auto& [kind, n] : replicas) {
+    if (n == 0) continue;
+    std::string role = kind;
+    role[0] = static_cast<char>(std::tolower(role[0]));
+    std::cout << "    " << kind << ":\n      replicas: " << n << "\n"
+              << "      restartPolicy: " << (kind == "Worker" || kind == "Evaluator" ? "OnFailure" : "ExitCode") << "\n"
+              << "      template:\n        spec:\n          containers:\n          - name: tensorflow\n"
+              << "            image: " << job.launch.image << "\n"
+              << "            command: [\"psflow-" << role << "\", \"--config\", \"/etc/psflow/job.yaml\"";
+    for (const auto& s : o.sets) std::cout << ", \"--set\", \"" << s << "\"";
+    std::cout << "]\n            ports:\n            - name: tfjob-port\n              containerPort: 2222\n"
+              << "            volumeMounts:\n            - {name: job, mountPath: /etc/psflow}\n"
+              << "            - {name: model-dir, mountPath: " << job.run.model_dir << "}\n"
+              << "          volumes:\n          - name: job\n            configMap: {name: " << name << "-config}\n"
+              << "          - name: model-dir\n            persistentVolumeClaim: {claimName: " << name << "-model-dir}\n";
+  }
+  return kExitOk;
+}
+
+int EmitSlurm(const JobConfig& job, const Options& o, const std::vector<TaskSpec>& tasks) {
+  std::set<std::string> hosts;
+  for (const auto& t : tasks) hosts.insert(t.host);
+  std::cout << "#!/bin/bash\n# Slurm batch script for " << o.config << " (written by psflow-launch --emit slurm).\n"
+            << "# The job file's addresses name the nodes; each task runs with srun on its node.\n"
+            << "#SBATCH --job-name=psflow\n#SBATCH --nodes=" << hosts.size() << "\n#SBATCH --nodelist="
+            << StrJoin(std::vector<std::string>(hosts.begin(), hosts.end()), ",") << "\n"
+            << "#SBATCH --ntasks=" << tasks.size() << "\n#SBATCH --output=" << JoinPath(job.run.model_dir, "logs/slurm-%j.out")
+            << "\nset -u\nmkdir -p " << ShellQuote(JoinPath(job.run.model_dir, "logs")) << "\n";
+  for (const auto& t : tasks) {
+    std::cout << "srun --nodes=1 --ntasks=1 --nodelist=" << t.host << " --output="
+              << ShellQuote(JoinPath(job.run.model_dir, StrCat("logs/", t.type, "-", t.index, ".log"))) << " " << t.command
+              << " &\n";
+    if (t.type == "chief") std::cout << "chief=$!\n";
+  }
+  std::cout << "wait $chief; rc=$?\n"
+            << "# PS tasks exit when the chief is done; give the evaluator time for the final checkpoint.\n"
+            << "sleep " << static_cast<int64_t>(job.launch.finish_timeout_secs) << " & wait -n; kill $(jobs -p) 2>/dev/null\n"
+            << "exit $rc\n";
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- running
+
+int g_signal_pipe[2] = {-1, -1};
+void OnSignal(int sig) {
+  const char c = static_cast<char>(sig);
+  [[maybe_unused]] ssize_t n = ::write(g_signal_pipe[1], &c, 1);
+}
+
+struct Proc {
+  TaskSpec spec;
+  pid_t pid = -1;
+  int fd = -1;
+  std::string partial;
+  std::ofstream log;
+  int restarts = 0;
+  bool pending = false;  // waiting to be restarted
+  Clock::time_point restart_at;
+  std::optional<int> exit_code;  // of the last run
+  bool finished = false;         // exited and will not be restarted
+};
+
+struct JobStatus {
+  int64_t step = -1;
+  double loss = 0, steps_per_sec = 0;
+  std::string checkpoint;
+  int64_t eval_step = -1;
+  std::string eval_metrics;
+  double eval_accuracy = -1;
+};
+
+class Launcher {
+ public:
+  Launcher(JobConfig job, Options o, std::vector<TaskSpec> tasks)
+      : job_(std::move(job)), o_(std::move(o)), tty_(::isatty(1) != 0) {
+    for (auto& t : tasks) procs_.push_back(Proc{.spec = std::move(t)});
+  }
+
+  int Run() {
+    const std::string logs = JoinPath(job_.run.model_dir, "logs");
+    if (Status s = Env::Default()->CreateDirs(logs); !s.ok()) {
+      std::cerr << "psflow-launch: cannot create " << logs << ": " << s << "\n";
+      return kExitFailed;
+    }
+    for (auto& p : procs_) {
+      p.log.open(JoinPath(logs, StrCat(p.spec.type, "-", p.spec.index, ".log")), std::ios::app);
+    }
+    if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return kExitFailed;
+    struct sigaction sa = {};
+    sa.sa_handler = OnSignal;
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    Say(StrCat("job ", job_.source, ": ", procs_.size(), " tasks, model_dir ", job_.run.model_dir, ", logs in ", logs));
+    start_ = Clock::now();
+    StartAll();
+    return Loop();
+  }
+
+ private:
+  // Prints a launcher message (above the status line).
+  void Say(const std::string& msg) { Print(StrCat("psflow-launch: ", msg)); }
+  void Print(const std::string& line) {
+    if (tty_ && status_shown_) std::cout << "\r\033[K";
+    std::cout << line << "\n";
+    if (tty_ && status_shown_) std::cout << status_line_;
+    std::cout.flush();
+  }
+
+  void StartAll() {
+    for (auto& p : procs_) {
+      p.finished = false;
+      p.pending = false;
+      Start(&p);
+    }
+  }
+
+  void Start(Proc* p) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      Say(StrCat("cannot start ", p->spec.name(), ": pipe: ", std::strerror(errno)));
+      return;
+    }
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setpgid(0, 0);  // the launcher decides who gets which signal
+      ::dup2(fds[1], 1);
+      ::dup2(fds[1], 2);
+      std::vector<char*> argv;
+      for (auto& a : p->spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execvp(argv[0], argv.data());
+      std::fprintf(stderr, "psflow-launch: cannot run %s: %s\n", argv[0], std::strerror(errno));
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    if (pid < 0) {
+      ::close(fds[0]);
+      Say(StrCat("cannot start ", p->spec.name(), ": fork: ", std::strerror(errno)));
+      return;
+    }
+    p->pid = pid;
+    p->fd = fds[0];
+    p->partial.clear();
+    p->exit_code.reset();
+    p->log << "=== psflow-launch: " << p->spec.name() << " started (pid " << pid << "): " << p->spec.command << std::endl;
+  }
+
+  void Signal(Proc* p, int sig) {
+    if (p->pid > 0) ::kill(-p->pid, sig);  // its process group
+  }
+  bool Running(const Proc& p) const { return p.pid > 0; }
+  Proc* Chief() {
+    for (auto& p : procs_) {
+      if (p.spec.type == "chief") return &p;
+    }
+    return nullptr;
+  }
+
+  void OnLine(Proc* p, std::string line) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    p->log << line << "\n";
+    p->log.flush();
+    static const std::regex kStep(R"(loss = ([-0-9.e+naif]+), step = (\d+) \(global_step/sec: ([-0-9.e+naif]+))");
+    static const std::regex kSave(R"(Saving checkpoints for (\d+) into (\S+))");
+    static const std::regex kEval(R"(Saving dict for global step (\d+): (.*))");
+    static const std::regex kAcc(R"(accuracy = ([-0-9.e+]+))");
+    std::smatch m;
+    if (p->spec.type == "chief" && std::regex_search(line, m, kStep)) {
+      status_.loss = std::atof(m[1].str().c_str());
+      status_.step = std::atoll(m[2].str().c_str());
+      status_.steps_per_sec = std::atof(m[3].str().c_str());
+    } else if (p->spec.type == "chief" && std::regex_search(line, m, kSave)) {
+      status_.checkpoint = m[2].str();
+      status_.step = std::max(status_.step, static_cast<int64_t>(std::atoll(m[1].str().c_str())));
+    } else if (p->spec.type == "evaluator" && std::regex_search(line, m, kEval)) {
+      status_.eval_step = std::atoll(m[1].str().c_str());
+      status_.eval_metrics = m[2].str();
+      std::smatch a;
+      if (std::regex_search(status_.eval_metrics, a, kAcc)) status_.eval_accuracy = std::atof(a[1].str().c_str());
+    }
+    if (o_.quiet) return;
+    const bool important = !line.empty() && (line[0] == 'W' || line[0] == 'E' || line[0] == 'F' ||
+                                             line.rfind("psflow", 0) == 0);
+    if (o_.verbose || important || p->spec.type == "chief" || p->spec.type == "evaluator") {
+      Print(StrCat(p->spec.name(), " | ", line));
+    }
+  }
+
+  void Drain(Proc* p) {
+    char buf[8192];
+    while (true) {
+      const ssize_t n = ::read(p->fd, buf, sizeof(buf));
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        if (!p->partial.empty()) OnLine(p, std::exchange(p->partial, ""));
+        ::close(p->fd);
+        p->fd = -1;
+        return;
+      }
+      p->partial.append(buf, static_cast<size_t>(n));
+      size_t nl;
+      while ((nl = p->partial.find('\n')) != std::string::npos) {
+        OnLine(p, p->partial.substr(0, nl));
+        p->partial.erase(0, nl + 1);
+      }
+      if (n < static_cast<ssize_t>(sizeof(buf))) return;
+    }
+  }
+
+  void RefreshStatus(bool force) {
+    const auto now = Clock::now();
+    if (!force && now - last_status_ < Secs(job_.launch.status_secs)) return;
+    last_status_ = now;
+    int up = 0;
+    for (const auto& p : procs_) up += Running(p);
+    std::string s = StrCat("[psflow] step ", status_.step < 0 ? std::string("-") : std::to_string(status_.step), "/",
+                           job_.run.train_steps);
+    if (status_.step >= 0) {
+      char buf[128];
+      std::snprintf(buf, sizeof(buf), "  loss %.4g  %.0f examples/s", status_.loss,
+                    status_.steps_per_sec * static_cast<double>(job_.data.batch_size));
+      s += buf;
+    }
+    if (!status_.checkpoint.empty()) s += "  ckpt " + status_.checkpoint.substr(status_.checkpoint.rfind('/') + 1);
+    if (status_.eval_accuracy >= 0) {
+      char buf[96];
+      std::snprintf(buf, sizeof(buf), "  eval accuracy %.4f @%lld", status_.eval_accuracy,
+                    static_cast<long long>(status_.eval_step));
+      s += buf;
+    }
+    s += StrCat("  tasks up ", up, "/", procs_.size());
+    if (tty_) {
+      status_line_ = s;
+      status_shown_ = true;
+      std::cout << "\r\033[K" << s << std::flush;
+    } else if (!o_.quiet) {
+      std::cout << s << "\n" << std::flush;
+    }
+  }
+
+  // A job restart: every task is stopped, then all start again (the chief
+  // restores the latest checkpoint).
+  void RestartJob(const std::string& why) {
+    ++job_restarts_;
+    Say(StrCat(why, "; restarting the job from its latest checkpoint (restart ", job_restarts_, " of ",
+               job_.launch.job_restarts, ")"));
+    StopAll(std::chrono::seconds(15));
+    const double backoff = std::min(60.0, job_.launch.restart_backoff_secs * (1 << std::min(job_restarts_ - 1, 5)));
+    Wait(backoff);
+    if (stop_signal_ == 0) StartAll();
+  }
+
+  // SIGTERM to everyone, SIGKILL after `grace`; reaps them all.
+  void StopAll(std::chrono::seconds grace) {
+    for (auto& p : procs_) Signal(&p, SIGTERM);
+    const auto deadline = Clock::now() + grace;
+    while (Clock::now() < deadline && AnyRunning()) PollOnce(100, /*react=*/false);
+    for (auto& p : procs_) Signal(&p, SIGKILL);
+    while (AnyRunning()) PollOnce(100, false);
+  }
+  bool AnyRunning() const {
+    for (const auto& p : procs_) {
+      if (Running(p)) return true;
+    }
+    return false;
+  }
+  void Wait(double secs) {
+    const auto until = Clock::now() + Secs(secs);
+    while (Clock::now() < until && stop_signal_ == 0) PollOnce(100, false);
+  }
+
+  // One round: output, signals, exits.  With `react`, exits are acted on.
+  void PollOnce(int timeout_ms, bool react) {
+    std::vector<pollfd> fds = {{g_signal_pipe[0], POLLIN, 0}};
+    std::vector<Proc*> owners = {nullptr};
+    for (auto& p : procs_) {
+      if (p.fd >= 0) {
+        fds.push_back({p.fd, POLLIN, 0});
+        owners.push_back(&p);
+      }
+    }
+    ::poll(fds.data(), fds.size(), timeout_ms);
+    if (fds[0].revents & POLLIN) {
+      char c;
+      while (::read(g_signal_pipe[0], &c, 1) == 1) OnLauncherSignal(c);
+    }
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) Drain(owners[i]);
+    }
+    int st;
+    pid_t pid;
+    while ((pid = ::waitpid(-1, &st, WNOHANG)) > 0) {
+      for (auto& p : procs_) {
+        if (p.pid != pid) continue;
+        if (p.fd >= 0) Drain(&p);
+        while (p.fd >= 0) Drain(&p);
+        p.pid = -1;
+        p.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        p.log << "=== psflow-launch: " << p.spec.name() << " exited with "
+              << (WIFEXITED(st) ? StrCat("code ", WEXITSTATUS(st)) : StrCat("signal ", WTERMSIG(st))) << std::endl;
+        if (react) OnExit(&p);
+      }
+    }
+  }
+
+  void OnLauncherSignal(int sig) {
+    if (stop_signal_ != 0) {
+      Say("second signal: killing every task");
+      for (auto& p : procs_) Signal(&p, SIGKILL);
+      return;
+    }
+    stop_signal_ = sig;
+    Say(StrCat(sig == SIGINT ? "interrupted" : "terminated", ": the chief writes its final checkpoint, every task stops"));
+    for (auto& p : procs_) {
+      p.pending = false;
+      if (p.spec.type != "ps") Signal(&p, SIGTERM);  // the chief shuts the PS tasks down after its last save
+    }
+    stop_deadline_ = Clock::now() + std::chrono::seconds(60);
+  }
+
+  void OnExit(Proc* p) {
+    const int code = *p->exit_code;
+    const std::string how = code > 128 ? StrCat("was killed by signal ", code - 128) : StrCat("exited with code ", code);
+    if (stop_signal_ != 0 || chief_done_) {
+      p->finished = true;
+      return;
+    }
+    if (p->spec.type == "chief") {
+      if (code == 0) {
+        chief_done_ = true;
+        p->finished = true;
+        finish_deadline_ = Clock::now() + Secs(job_.launch.finish_timeout_secs);
+        others_deadline_ = Clock::now() + std::chrono::seconds(20);
+        return;
+      }
+      if (code == kExitIncompatible || code == kExitUsage) {
+        result_ = code;
+        Say(StrCat("the chief ", how, code == kExitIncompatible ? " (the checkpoint in model_dir does not match the model)"
+                                                               : " (bad job file or command line)",
+                   "; stopping the job"));
+        return;
+      }
+    }
+    if (p->spec.type == "ps" || p->spec.type == "chief") {
+      if (job_restarts_ >= job_.launch.job_restarts) {
+        result_ = kExitFailed;
+        Say(StrCat(p->spec.name(), " ", how, " and the job has been restarted ", job_restarts_, " times; giving up"));
+        return;
+      }
+      restart_job_reason_ = StrCat(p->spec.name(), " ", how);
+      return;
+    }
+    // A worker or the evaluator.
+    if (code == 0) {
+      p->finished = true;
+      return;
+    }
+    if (code == kExitUsage || p->restarts >= job_.launch.worker_restarts) {
+      p->finished = true;
+      Say(StrCat(p->spec.name(), " ", how, code == kExitUsage ? "" : StrCat(" after ", p->restarts, " restarts"),
+                 "; the job goes on without it (its log: ", JoinPath(job_.run.model_dir, "logs"), ")"));
+      return;
+    }
+    const double backoff = std::min(60.0, job_.launch.restart_backoff_secs * (1 << std::min(p->restarts, 5)));
+    ++p->restarts;
+    p->pending = true;
+    p->restart_at = Clock::now() + Secs(backoff);
+    Say(StrCat(p->spec.name(), " ", how, "; restarting it in ", backoff, " s (restart ", p->restarts, " of ",
+               job_.launch.worker_restarts, ")"));
+  }
+
+  int Loop() {
+    while (true) {
+      PollOnce(200, true);
+      if (result_) {
+        StopAll(std::chrono::seconds(20));
+        return Finish(*result_);
+      }
+      if (!restart_job_reason_.empty()) {
+        RestartJob(std::exchange(restart_job_reason_, ""));
+        continue;
+      }
+      const auto now = Clock::now();
+      for (auto& p : procs_) {
+        if (p.pending && now >= p.restart_at && stop_signal_ == 0 && !chief_done_) {
+          p.pending = false;
+          Start(&p);
+        }
+      }
+      if (stop_signal_ != 0) {
+        const int code = stop_signal_ == SIGINT ? 130 : 143;
+        Proc* chief = Chief();
+        if (!AnyRunning()) return Finish(code);
+        if (chief == nullptr || !Running(*chief)) {
+          // The chief has saved and told the PS tasks to go; the rest get 10 s.
+          if (chief_exit_seen_at_ == Clock::time_point{}) chief_exit_seen_at_ = now;
+          if (now - chief_exit_seen_at_ > std::chrono::seconds(10)) {
+            StopAll(std::chrono::seconds(5));
+            return Finish(code);
+          }
+        } else if (now > stop_deadline_) {
+          Say("the chief did not finish within 60 s of the signal; killing every task");
+          StopAll(std::chrono::seconds(1));
+          return Finish(code);
+        }
+        continue;
+      }
+      if (chief_done_) {
+        bool others = false, evaluator = false;
+        for (auto& p : procs_) {
+          if (!Running(p)) continue;
+          (p.spec.type == "evaluator" ? evaluator : others) = true;
+        }
+        if (others && now > others_deadline_) {
+          for (auto& p : procs_) {
+            if (Running(p) && p.spec.type != "evaluator") {
+              Say(StrCat(p.spec.name(), " is still running after the chief finished; stopping it"));
+              Signal(&p, SIGTERM);
+            }
+          }
+          others_deadline_ = now + std::chrono::seconds(10);
+        }
+        if (evaluator && now > finish_deadline_) {
+          Say("the evaluator has not finished launch.finish_timeout_secs after the chief; stopping it");
+          for (auto& p : procs_) {
+            if (p.spec.type == "evaluator") Signal(&p, SIGTERM);
+          }
+          finish_deadline_ = now + std::chrono::seconds(10);
+        }
+        if (!others && !evaluator) return Finish(kExitOk);
+      }
+      RefreshStatus(false);
+    }
+  }
+
+  int Finish(int code) {
+    RefreshStatus(true);
+    if (tty_ && status_shown_) std::cout << "\n";
+    status_shown_ = false;
+    const double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+    std::string what = code == kExitOk ? "finished" : code >= 128 ? "stopped" : "failed";
+    Say(StrCat("job ", what, " after ", static_cast<int64_t>(secs), " s (exit code ", code, "): global_step ",
+               status_.step, ", last checkpoint ", status_.checkpoint.empty() ? "none" : status_.checkpoint));
+    if (status_.eval_step >= 0) {
+      Say(StrCat("evaluator at global_step ", status_.eval_step, ": ", status_.eval_metrics));
+      if (status_.eval_accuracy >= 0) {
+        char buf[64];
+        std::snprintf(buf, sizeof(buf), "%.4f", status_.eval_accuracy);
+        std::cout << "test accuracy " << buf << " (global_step " << status_.eval_step << ")\n";
+      }
+    }
+    return code;
+  }
+
+  const JobConfig job_;
+  const Options o_;
+  const bool tty_;
+  std::vector<Proc> procs_;
+  JobStatus status_;
+  std::string status_line_;
+  bool status_shown_ = false;
+  Clock::time_point start_, last_status_;
+  int stop_signal_ = 0;
+  Clock::time_point stop_deadline_, chief_exit_seen_at_{};
+  bool chief_done_ = false;
+  Clock::time_point finish_deadline_, others_deadline_;
+  int job_restarts_ = 0;
+  std::string restart_job_reason_;
+  std::optional<int> result_;
+};
+
+int DryRun(const JobConfig& job, const std::vector<TaskSpec>& tasks) {
+  std::cout << "# psflow-launch --dry-run: " << tasks.size() << " tasks of " << job.source << "; logs go to "
+            << JoinPath(job.run.model_dir, "logs") << "\n";
+  for (const auto& t : tasks) {
+    std::cout << "\n# " << t.name() << " at " << t.address << (t.local ? " (this machine)" : " (over ssh)") << "\n";
+    std::cout << "#   environment: inherited from psflow-launch"
+              << (std::getenv("PSFLOW_CLUSTER_TOKEN") != nullptr ? "; PSFLOW_CLUSTER_TOKEN passed on" : "") << "\n";
+    std::vector<std::string> q;
+    for (const auto& a : t.argv) q.push_back(ShellQuote(a));
+    std::cout << StrJoin(q, " ") << "\n";
+  }
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  const std::string usage =
+      "usage: psflow-launch JOB.yaml [--set key.path=value ...] [--dry-run] [--emit k8s|slurm] [--verbose|--quiet]";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--set" && i + 1 < argc) {
+      o.sets.push_back(argv[++i]);
+    } else if (a.rfind("--set=", 0) == 0) {
+      o.sets.push_back(a.substr(6));
+    } else if (a == "--dry-run" || a == "--dry_run") {
+      o.dry_run = true;
+    } else if (a == "--emit" && i + 1 < argc) {
+      o.emit = argv[++i];
+    } else if (a == "--verbose") {
+      o.verbose = true;
+    } else if (a == "--quiet") {
+      o.quiet = true;
+    } else if (a == "--help" || a == "-h") {
+      std::cout << usage << "\n";
+      return kExitOk;
+    } else if (!a.empty() && a[0] != '-' && o.config.empty()) {
+      o.config = Absolute(a);
+    } else {
+      std::cerr << "psflow-launch: unknown argument '" << a << "'\n" << usage << "\n";
+      return kExitUsage;
+    }
+  }
+  if (o.config.empty()) {
+    std::cerr << usage << "\n";
+    return kExitUsage;
+  }
+  if (!o.emit.empty() && o.emit != "k8s" && o.emit != "slurm") {
+    std::cerr << "psflow-launch: --emit " << o.emit << ": choose k8s or slurm\n";
+    return kExitUsage;
+  }
+  auto job = LoadJobConfig(o.config, o.sets);
+  if (!job.ok()) {
+    std::cerr << "psflow-launch: " << job.status() << "\n";
+    return kExitUsage;
+  }
+  if (job->cluster.chief.empty()) {
+    std::cerr << "psflow-launch: " << o.config << ": cluster.chief is empty; a job needs a chief task\n";
+    return kExitUsage;
+  }
+  std::vector<TaskSpec> tasks = Tasks(*job, o);
+  if (o.emit == "k8s") return EmitK8s(*job, o);
+  if (o.emit == "slurm") return EmitSlurm(*job, o, tasks);
+  if (o.dry_run) return DryRun(*job, tasks);
+  for (const auto& t : tasks) {
+    if (t.local && ::access(t.argv[0].c_str(), X_OK) != 0) {
+      std::cerr << "psflow-launch: " << t.argv[0] << " (for " << t.name()
+                << ") is not an executable; build psflow or set launch.bin_dir\n";
+      return kExitUsage;
+    }
+  }
+  return Launcher(std::move(job).value(), o, std::move(tasks)).Run();
+}
+
+}  // namespace
+}  // namespace psflow
+
+int main(int argc, char** argv) { return psflow::Main(argc, argv); }
