@@ -12,19 +12,14 @@
 # with a backup worker ends exactly at train_steps.
 set -uo pipefail
 BUILD=$1
-DATA=/usr/share/datasets/fashion-mnist
-if [[ ! -f $DATA/train-images-idx3-ubyte.gz ]]; then echo "SKIP: $DATA missing"; exit 77; fi
+source "$(dirname "$0")/lib.sh"
 DIR=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$DIR"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$DIR"/*.log; do echo "--- $f"; tail -5 "$f"; done; exit 1; }
-export PSFLOW_MIN_LOG_LEVEL=0
 
-ports=($(python3 -c 'import socket
-ss=[socket.socket() for _ in range(5)]
-[s.bind(("127.0.0.1",0)) for s in ss]
-print(" ".join(str(s.getsockname()[1]) for s in ss))'))
+ports=($(free_ports 5))
 cat > "$DIR/job.yaml" <<YAML
 cluster:
   ps: ["127.0.0.1:${ports[0]}", "127.0.0.1:${ports[1]}"]

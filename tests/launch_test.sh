@@ -10,8 +10,7 @@
 set -uo pipefail
 BUILD=$1
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-DATA=/usr/share/datasets/fashion-mnist
-if [[ ! -f $DATA/train-images-idx3-ubyte.gz ]]; then echo "SKIP: $DATA missing"; exit 77; fi
+source "$(dirname "$0")/lib.sh"
 DIR=$(mktemp -d)
 LAUNCHER_PID=
 cleanup() {
@@ -21,12 +20,8 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -20 "$DIR/launch.out"; for f in "$DIR"/model/logs/*.log; do echo "--- $f"; tail -4 "$f"; done; exit 1; }
-export PSFLOW_MIN_LOG_LEVEL=0
 LAUNCH=$BUILD/launch/psflow-launch
-ports=($(python3 -c 'import socket
-ss=[socket.socket() for _ in range(6)]
-[s.bind(("127.0.0.1",0)) for s in ss]
-print(" ".join(str(s.getsockname()[1]) for s in ss))'))
+ports=($(free_ports 6))
 cat > "$DIR/job.yaml" <<YAML
 cluster:
   ps: ["127.0.0.1:${ports[0]}", "127.0.0.1:${ports[1]}"]
@@ -158,7 +153,7 @@ no_tasks_left || fail "tasks outlived the restarted job"
 before=$(latest_step)
 seen=$(lines "$M/logs/chief-0.log")
 launch --set run.train_steps=1000000
-wait_log "$M/logs/chief-0.log" "Saving checkpoints for $before into" 60 "$seen" || fail "the interrupted job did not start"
+wait_log "$M/logs/chief-0.log" "Restoring parameters from" 60 "$seen" || fail "the interrupted job did not start"
 sleep 3
 kill -INT "$LAUNCHER_PID"
 wait_launcher 90; rc=$?

@@ -5,12 +5,16 @@
 //   ASSIGN_OR_RETURN(auto w, EventWriter::Create(Env::Default(), model_dir));
 //   RETURN_IF_ERROR(w->WriteScalars(step, {{"loss", 0.3}, {"global_step/sec", 41.5}}));
 //   RETURN_IF_ERROR(w->WriteSessionLog(tensorflow::SessionLog::CHECKPOINT, step, prefix));
+//   RETURN_IF_ERROR(w->Close());
 //
+//   ASSIGN_OR_RETURN(auto events, ReadEventFile(Env::Default(), w->path()));
 //   ASSIGN_OR_RETURN(auto scalars, ReadScalars(Env::Default(), model_dir));  // tag -> [(step, value)]
 //
 // Scalars are written as `simple_value`s (what Estimator writes, and what
-// every TensorBoard loader renders).  Every write is flushed: readers see it
-// at once.  EventWriter is thread-safe.
+// every TensorBoard loader renders); keep each tag's steps increasing, as
+// TensorBoard drops stored points at or after a step it sees again.  Every
+// write is flushed: readers see it at once.  Errors name the file.
+// EventWriter is thread-safe.
 #pragma once
 
 #include <map>
@@ -29,15 +33,23 @@ class TFRecordWriter;
 
 class EventWriter {
  public:
-  // Creates `dir` if needed and a new events file in it.
+  // Creates `dir` if needed and a new events file in it, named
+  // EventFileName(now, hostname, suffix), and writes its first event
+  // (file_version "brain.Event:2", whole-second wall_time).
   static StatusOr<std::unique_ptr<EventWriter>> Create(Env* env, const std::string& dir, const std::string& suffix = "");
   ~EventWriter();
 
+  // One event at `step` with a simple_value (a float) per tag.
   Status WriteScalars(int64_t step, const std::vector<std::pair<std::string, double>>& values);
   Status WriteScalar(const std::string& tag, int64_t step, double value) { return WriteScalars(step, {{tag, value}}); }
+  // START, STOP or CHECKPOINT (with the checkpoint's prefix; "" for none).
   Status WriteSessionLog(tensorflow::SessionLog::SessionStatus status, int64_t step, const std::string& checkpoint_path);
-  // Any event; a wall_time of 0 is set to now.
+  // Any event.  A wall_time that is not a positive finite number (0 when
+  // unset, NaN) is set to now, with sub-second precision.
   Status WriteEvent(tensorflow::Event event);
+  // Every write is already flushed; this is for callers that want to say so.
+  Status Flush();
+  // Flushes and closes the file; later writes fail.  Idempotent.
   Status Close();
   const std::string& path() const { return path_; }
 

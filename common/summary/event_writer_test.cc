@@ -3,8 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
 #include <fstream>
+#include <limits>
+#include <regex>
 #include <sstream>
+#include <thread>
 
 #include "common/core/crc32c.h"
 #include "common/core/strcat.h"
@@ -95,6 +102,107 @@ TEST(EventWriterTest, FileNameFirstEventAndRoundTrip) {
   EXPECT_FLOAT_EQ(static_cast<float>(scalars->at("accuracy")[4].second), 0.9f);
 }
 
+TEST(EventWriterTest, FileNamePatternSuffixAndFirstEvent) {
+  char host[256] = {};
+  ASSERT_EQ(::gethostname(host, sizeof(host) - 1), 0);
+  const std::string dir = testing::FreshTempDir("pattern");
+  const auto before = std::chrono::system_clock::now();
+  auto w = EventWriter::Create(Env::Default(), dir, ".eval");
+  ASSERT_TRUE(w.ok()) << w.status();
+  const std::string base = (*w)->path().substr(dir.size() + 1);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(base, m, std::regex(R"(events\.out\.tfevents\.(\d{10})\.(.+)\.eval)"))) << base;
+  EXPECT_EQ(m[2].str(), host);
+  const int64_t secs = std::stoll(m[1].str());
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(before.time_since_epoch()).count();
+  EXPECT_GE(secs, now);
+  EXPECT_LE(secs, now + 5);
+  // The first event is on disk before any other write (flushed by Create).
+  auto events = ReadEventFile(Env::Default(), (*w)->path());
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].file_version(), "brain.Event:2");
+  EXPECT_EQ((*events)[0].source_metadata().writer(), "psflow");
+  EXPECT_EQ((*events)[0].wall_time(), static_cast<double>(secs));
+  // A second writer in the same second gets a file of its own.
+  auto w2 = EventWriter::Create(Env::Default(), dir, ".eval");
+  ASSERT_TRUE(w2.ok()) << w2.status();
+  EXPECT_NE((*w2)->path(), (*w)->path());
+}
+
+TEST(EventWriterTest, WallTimeIsNeverNaNAndClosedWritersFail) {
+  const std::string dir = testing::FreshTempDir("walltime");
+  auto w = EventWriter::Create(Env::Default(), dir);
+  ASSERT_TRUE(w.ok());
+  tensorflow::Event e;
+  e.set_wall_time(std::numeric_limits<double>::quiet_NaN());
+  e.set_step(3);
+  e.mutable_session_log()->set_status(tensorflow::SessionLog::STOP);
+  ASSERT_TRUE((*w)->WriteEvent(e).ok());
+  ASSERT_TRUE((*w)->WriteScalar("x", 4, 2.5).ok());
+  EXPECT_TRUE((*w)->Flush().ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  EXPECT_TRUE((*w)->Close().ok());
+  const Status late = (*w)->WriteScalar("x", 5, 1.0);
+  EXPECT_TRUE(IsFailedPreconditionError(late)) << late;
+  EXPECT_THAT(late.message(), HasSubstr((*w)->path()));
+  auto events = ReadEventFile(Env::Default(), (*w)->path());
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 3u);
+  const double first = (*events)[0].wall_time();
+  for (int i = 1; i < 3; ++i) {
+    EXPECT_TRUE(std::isfinite((*events)[i].wall_time()));
+    EXPECT_GE((*events)[i].wall_time(), first);
+    EXPECT_LT((*events)[i].wall_time(), first + 60);
+  }
+  EXPECT_EQ((*events)[1].session_log().status(), tensorflow::SessionLog::STOP);
+  EXPECT_EQ((*events)[2].summary().value(0).simple_value(), 2.5f);
+}
+
+TEST(EventWriterTest, ConcurrentWritersLoseNothing) {
+  const std::string dir = testing::FreshTempDir("threads");
+  auto w = EventWriter::Create(Env::Default(), dir);
+  ASSERT_TRUE(w.ok());
+  constexpr int kThreads = 4, kSteps = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int s = 0; s < kSteps; ++s) EXPECT_TRUE((*w)->WriteScalar(StrCat("t", t), s, s * 0.5).ok());
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE((*w)->Close().ok());
+  auto scalars = ReadScalars(Env::Default(), dir);
+  ASSERT_TRUE(scalars.ok()) << scalars.status();
+  ASSERT_EQ(scalars->size(), static_cast<size_t>(kThreads));
+  for (int t = 0; t < kThreads; ++t) {
+    const auto& points = scalars->at(StrCat("t", t));
+    ASSERT_EQ(points.size(), static_cast<size_t>(kSteps));
+    for (int s = 0; s < kSteps; ++s) EXPECT_EQ(points[s], (std::pair<int64_t, double>{s, s * 0.5}));
+  }
+}
+
+TEST(EventWriterTest, ReadScalarsTakesEventFilesInNameOrder) {
+  // Two event files written in one order, named in the other.
+  const std::string src = testing::FreshTempDir("order_src");
+  std::string early, late;
+  for (int part = 0; part < 2; ++part) {
+    auto w = EventWriter::Create(Env::Default(), JoinPath(src, StrCat(part)));
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->WriteScalar("loss", part * 10, part + 1.0).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+    (part == 0 ? early : late) = ReadAll((*w)->path());
+  }
+  const std::string dir = testing::FreshTempDir("order");
+  ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), JoinPath(dir, "events.out.tfevents.0000000002.h"), late).ok());
+  ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), JoinPath(dir, "events.out.tfevents.0000000001.h"), early).ok());
+  ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), JoinPath(dir, "checkpoint"), "not an event file").ok());
+  auto scalars = ReadScalars(Env::Default(), dir);
+  ASSERT_TRUE(scalars.ok()) << scalars.status();
+  ASSERT_EQ(scalars->size(), 1u);
+  EXPECT_EQ(scalars->at("loss"), (std::vector<std::pair<int64_t, double>>{{0, 1.0}, {10, 2.0}}));
+}
+
 TEST(EventWriterTest, CorruptionIsNamedAndATruncatedTailIsTolerated) {
   const std::string dir = testing::FreshTempDir("corrupt");
   std::string path;
@@ -120,6 +228,45 @@ TEST(EventWriterTest, CorruptionIsNamedAndATruncatedTailIsTolerated) {
   EXPECT_THAT(broken.status().message(), HasSubstr(path));
   EXPECT_THAT(broken.status().message(), HasSubstr("record 1"));
   EXPECT_FALSE(ReadScalars(Env::Default(), dir).ok());
+}
+
+TEST(EventWriterTest, EveryCutInsideTheLastRecordIsTolerated) {
+  const std::string dir = testing::FreshTempDir("cuts");
+  std::string path;
+  {
+    auto w = EventWriter::Create(Env::Default(), dir);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->WriteScalar("loss", 1, 0.25).ok());
+    ASSERT_TRUE((*w)->WriteScalar("loss", 2, 0.125).ok());
+    path = (*w)->path();
+  }
+  const std::string good = ReadAll(path);
+  auto all = ReadEventFile(Env::Default(), path);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  const size_t last_len = (*all)[2].SerializeAsString().size();
+  const size_t last_start = good.size() - (12 + last_len + 4);
+  for (size_t cut = last_start; cut < good.size(); ++cut) {
+    ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), path, good.substr(0, cut)).ok());
+    auto events = ReadEventFile(Env::Default(), path);
+    ASSERT_TRUE(events.ok()) << "cut at " << cut << ": " << events.status();
+    EXPECT_EQ(events->size(), 2u) << "cut at " << cut;
+  }
+  // A whole header with a bad length checksum is damage, not a writer at work.
+  std::string bad_header = good.substr(0, last_start + 12);
+  bad_header[last_start + 9] ^= 0x01;
+  ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), path, bad_header).ok());
+  auto broken = ReadEventFile(Env::Default(), path);
+  EXPECT_TRUE(IsDataLossError(broken.status())) << broken.status();
+  EXPECT_THAT(broken.status().message(), HasSubstr("record 2"));
+  // So is a complete last record with a bad data checksum.
+  std::string bad_data = good;
+  bad_data[good.size() - 1] ^= 0x01;
+  ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), path, bad_data).ok());
+  broken = ReadEventFile(Env::Default(), path);
+  EXPECT_TRUE(IsDataLossError(broken.status())) << broken.status();
+  EXPECT_THAT(broken.status().message(), HasSubstr(path));
+  EXPECT_THAT(broken.status().message(), HasSubstr("record 2"));
 }
 
 }  // namespace

@@ -1,0 +1,85 @@
+#include "common/distributed/evaluator.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/core/testing.h"
+#include "common/summary/event_writer.h"
+
+namespace psflow {
+namespace {
+
+// Two well-separated classes in 4 features.
+InputFn TwoClasses(int64_t batch, bool repeat) {
+  return [batch, repeat]() -> StatusOr<std::unique_ptr<Dataset>> {
+    const int n = 256;
+    Tensor x(DType::kFloat, TensorShape({n, 4}));
+    Tensor y(DType::kInt32, TensorShape({n}));
+    for (int i = 0; i < n; ++i) {
+      const int c = i % 2;
+      y.flat<int32_t>()[static_cast<size_t>(i)] = c;
+      for (int k = 0; k < 4; ++k) {
+        x.flat<float>()[static_cast<size_t>(i * 4 + k)] = (c == 0 ? -1.f : 1.f) * static_cast<float>((i * 7 + k) % 5 + 1) / 5.f;
+      }
+    }
+    ASSIGN_OR_RETURN(auto ds, FromTensorSlices({{"x", x}, {"label", y}}));
+    if (repeat) ds = Repeat(std::move(ds));
+    return Batch(std::move(ds), batch);
+  };
+}
+
+TEST(EvaluatorTest, EveryCheckpointEarlyStoppingBestExportAndRestartSkips) {
+  const std::string dir = testing::FreshTempDir("eval_job");
+  ModelParams params;
+  params.hidden_units = {8};
+  params.n_classes = 2;
+  params.optimizer = {.type = "sgd", .hyper = {.lr = 0.05f}};
+  Estimator est(DnnClassifierFn(), params, {.model_dir = dir, .save_checkpoints_steps = 50, .tf_random_seed = 3});
+  ASSERT_TRUE(est.Train(TwoClasses(16, true), 200).ok());  // checkpoints 0, 50, ..., 200
+
+  // "Improvement" means a lower accuracy here, so a learning model never
+  // improves: early stopping fires after `patience` evaluations.
+  int stop_requests = 0;
+  EvaluatorOptions o{.model_dir = dir, .train_steps = 200,
+                     .eval = {.start_delay_secs = 0, .throttle_secs = 0, .every_checkpoint = true,
+                              .early_stopping_metric = "accuracy", .early_stopping_higher_is_better = false,
+                              .early_stopping_patience = 2, .best_metric = "loss"},
+                     .poll_secs = 0.05,
+                     .request_stop = [&] { ++stop_requests; return OkStatus(); }};
+  auto r = Evaluator(DnnClassifierFn(), params, TwoClasses(64, false), o).Run();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->evaluations, 5);  // every checkpoint, oldest first
+  EXPECT_EQ(r->last_global_step, 200);
+  EXPECT_EQ(stop_requests, 1);
+  EXPECT_TRUE(r->stopped_early);
+  EXPECT_GT(r->last_metrics.at("accuracy"), 0.9f);
+  std::ifstream jsonl(dir + "/eval/metrics.jsonl");
+  std::string line;
+  int lines = 0;
+  while (std::getline(jsonl, line)) {
+    EXPECT_THAT(line, ::testing::HasSubstr("\"accuracy\": "));
+    ++lines;
+  }
+  EXPECT_EQ(lines, 5);
+  auto scalars = ReadScalars(Env::Default(), dir + "/eval");
+  ASSERT_TRUE(scalars.ok()) << scalars.status();
+  ASSERT_EQ(scalars->at("loss").size(), 5u);
+  EXPECT_EQ(scalars->at("loss").front().first, 0);
+  EXPECT_LT(scalars->at("loss").back().second, scalars->at("loss").front().second);
+  // The best (lowest-loss) checkpoint is exported as a graph that runs alone.
+  EXPECT_TRUE(Env::Default()->FileExists(dir + "/export/best/frozen_graph.pb"));
+  std::ifstream best(dir + "/export/best/best.json");
+  std::string best_json((std::istreambuf_iterator<char>(best)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(best_json, ::testing::HasSubstr("\"metric\": \"loss\""));
+  EXPECT_THAT(best_json, ::testing::HasSubstr("probabilities"));
+
+  // A restarted evaluator skips what metrics.jsonl lists and returns at once.
+  auto again = Evaluator(DnnClassifierFn(), params, TwoClasses(64, false), o).Run();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->evaluations, 0);
+}
+
+}  // namespace
+}  // namespace psflow
