@@ -4,7 +4,7 @@
 # retention, the checkpoint file, events of the chief and the evaluator,
 # metrics.jsonl, the exported best graph, one log per task); a second run
 # resumes; the evaluator skips what it evaluated and exits after the final
-# checkpoint; Ctrl-C gives a final checkpoint and exit 130; a killed worker
+# checkpoint; profiler timelines; Ctrl-C gives a final checkpoint and exit 130; a killed worker
 # is restarted and the job finishes; a killed PS task restarts the job from
 # the latest checkpoint; --dry-run and --emit; no task outlives the job.
 set -uo pipefail
@@ -35,7 +35,7 @@ data:
   batch_size: 64
   shuffle_buffer: 1000
 run: {model_dir: $DIR/model, train_steps: 600, save_checkpoints_steps: 100, keep_checkpoint_max: 3,
-      log_step_count_steps: 50, save_summary_steps: 50}
+      log_step_count_steps: 50, save_summary_steps: 50, profile_steps: 50}
 eval: {start_delay_secs: 0, throttle_secs: 1, steps: 20, best_metric: {metric: accuracy, higher_is_better: true}}
 launch: {bin_dir: "", restart_backoff_secs: 0.5, status_secs: 1, finish_timeout_secs: 60}
 YAML
@@ -109,6 +109,18 @@ grep -q "^loss 5[0-9][0-9] " "$DIR/events.txt" || fail "chief events: $(head "$D
 grep -q "^global_step/sec " "$DIR/events.txt" || fail "no global_step/sec in the chief's events"
 "$BUILD/tools/psflow-events" "$M/eval" | grep -q "^accuracy 6[01][0-9] " || fail "evaluator events lack the final accuracy"
 evaluated=$(wc -l < "$M/eval/metrics.jsonl")
+# The profiler's chrome://tracing timelines: pull, every op, push.
+trace=$(ls "$M"/profile/worker-0-step-*.trace.json 2>/dev/null | head -1)
+[[ -n $trace ]] || fail "no timeline in $M/profile: $(ls "$M/profile" 2>&1)"
+python3 - "$trace" <<'PY' || fail "bad timeline $trace"
+import json, sys
+events = json.load(open(sys.argv[1]))["traceEvents"]
+names = {e["name"] for e in events}
+cats = {e.get("cat") for e in events}
+assert {"pull", "push"} <= names, names
+assert "MatMul" in cats and "ApplyAdam" not in cats, cats  # the PS applies the optimizer
+assert all(e["dur"] >= 0 for e in events if e["ph"] == "X")
+PY
 
 # 2. Started again with more steps: resumes; the evaluator skips what it did.
 launch --set run.train_steps=800

@@ -259,7 +259,7 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   RETURN_IF_ERROR(r.CheckMap(run, "run", {"model_dir", "train_steps", "save_checkpoints_steps", "save_checkpoints_secs",
                                           "keep_checkpoint_max", "keep_checkpoint_every_n_hours",
                                           "log_step_count_steps", "save_summary_steps", "sync", "tf_random_seed",
-                                          "token", "placement", "warm_start"}));
+                                          "token", "placement", "warm_start", "profile_steps"}));
   RETURN_IF_ERROR(r.Get(run, "run", "model_dir", &rs.model_dir, "a path"));
   RETURN_IF_ERROR(r.Get(run, "run", "train_steps", &rs.train_steps, "an integer"));
   RETURN_IF_ERROR(r.GetOpt(run, "run", "save_checkpoints_steps", &rs.save_checkpoints_steps, "an integer"));
@@ -268,6 +268,7 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   RETURN_IF_ERROR(r.Get(run, "run", "keep_checkpoint_every_n_hours", &rs.keep_checkpoint_every_n_hours, "a number"));
   RETURN_IF_ERROR(r.Get(run, "run", "log_step_count_steps", &rs.log_step_count_steps, "an integer"));
   RETURN_IF_ERROR(r.Get(run, "run", "save_summary_steps", &rs.save_summary_steps, "an integer"));
+  RETURN_IF_ERROR(r.Get(run, "run", "profile_steps", &rs.profile_steps, "an integer"));
   RETURN_IF_ERROR(r.GetOpt(run, "run", "tf_random_seed", &rs.tf_random_seed, "an integer"));
   RETURN_IF_ERROR(r.Get(run, "run", "token", &rs.token, "a string"));
   const YAML::Node pl = run && run.IsMap() ? run["placement"] : YAML::Node();

@@ -102,6 +102,7 @@ struct RunSpec {
   double keep_checkpoint_every_n_hours = 10000;
   int64_t log_step_count_steps = 100;
   int64_t save_summary_steps = 100;
+  int64_t profile_steps = 0;  // > 0: every N steps each trainer writes a chrome://tracing timeline of one step
   std::optional<SyncSpec> sync;  // absent: asynchronous training
   std::optional<int64_t> tf_random_seed;
   std::string token;             // cluster token (or PSFLOW_CLUSTER_TOKEN)

@@ -170,7 +170,8 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
                    .keep_checkpoint_max = static_cast<int>(s.job.run.keep_checkpoint_max),
                    .keep_checkpoint_every_n_hours = s.job.run.keep_checkpoint_every_n_hours,
                    .log_step_count_steps = s.job.run.log_step_count_steps,
-                   .save_summary_steps = s.job.run.save_summary_steps, .tf_random_seed = s.job.run.tf_random_seed,
+                   .save_summary_steps = s.job.run.save_summary_steps, .profile_steps = s.job.run.profile_steps,
+                   .tf_random_seed = s.job.run.tf_random_seed,
                    .warm_start = s.job.run.warm_start, .stop = &g_stop, .sync = s.job.run.sync.has_value()};
   Trainer trainer(o, *fn, params, std::move(client));
   auto r = trainer.Run(input);

@@ -1,5 +1,6 @@
 #include "common/distributed/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <regex>
 #include <set>
@@ -206,13 +207,35 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
   auto t_log = Clock::now();
   int64_t log_examples = 0, log_start_step = step;
   while (step < options_.train_steps && !(options_.stop && options_.stop->load())) {
+    const bool profile = options_.profile_steps > 0 && (result.local_steps + 1) % options_.profile_steps == 0;
+    std::vector<TraceEvent> trace;
+    int64_t t0 = profile ? TraceNowMicros() : 0;
     ASSIGN_OR_RETURN(auto values, ps_->Pull(names));
     for (auto& [name, t] : values) RETURN_IF_ERROR(sess.variables()->Assign(name, t));
+    if (profile) {
+      trace.push_back({"pull", "rpc", t0, TraceNowMicros() - t0});
+      sess.TraceNextRun(&trace);
+    }
     RETURN_IF_ERROR(sess.Run(FeedsFor(m.g, batch), fetches, &out));
     std::map<std::string, Tensor> grads;
     for (size_t i = 0; i < names.size(); ++i) grads[names[i]] = out[i + 1];
     const int64_t pushed_at = step;
+    t0 = profile ? TraceNowMicros() : 0;
     ASSIGN_OR_RETURN(step, ps_->Push(grads, step));
+    if (profile) {
+      trace.push_back({"push", "rpc", t0, TraceNowMicros() - t0});
+      const std::string dir = JoinPath(options_.model_dir, "profile");
+      std::string file = options_.task;
+      std::replace(file.begin(), file.end(), ':', '-');
+      file = JoinPath(dir, StrCat(file, "-step-", pushed_at, ".trace.json"));
+      Status s = Env::Default()->CreateDirs(dir);
+      if (s.ok()) s = WriteStringToFileAtomic(Env::Default(), file, ChromeTraceJson(trace, options_.task));
+      if (s.ok()) {
+        LOG(INFO) << options_.task << ": timeline of step " << pushed_at << " in " << file << " (open in chrome://tracing)";
+      } else {
+        LOG(WARNING) << "cannot write the profile " << file << ": " << s;
+      }
+    }
     if (options_.sync) {
       // Wait for the step to be aggregated and applied (bounded).
       const auto t0 = Clock::now();

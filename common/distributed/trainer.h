@@ -42,6 +42,10 @@ struct TrainerOptions {
   // events in model_dir every this many steps (0: never), and a SessionLog
   // at the start and at each checkpoint.
   int64_t save_summary_steps = 0;
+  // Every this many local steps (0: never), one step is traced (pull, each
+  // op, push) into model_dir/profile/<task>-step-<global_step>.trace.json,
+  // a chrome://tracing timeline.
+  int64_t profile_steps = 0;
   std::optional<int64_t> tf_random_seed;
   // Used by the chief when model_dir has no checkpoint yet.
   std::optional<WarmStartSpec> warm_start;

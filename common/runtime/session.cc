@@ -1,13 +1,40 @@
 #include "common/runtime/session.h"
 
 #include <algorithm>
+#include <chrono>
+#include <utility>
 #include <set>
 
+#include "common/core/strcat.h"
 #include "common/graph/op_registry.h"
 #include "common/ops/eigen_cpu.h"
 #include "common/ops/ops.h"
 
 namespace psflow {
+
+int64_t TraceNowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string ChromeTraceJson(const std::vector<TraceEvent>& events, const std::string& process_name) {
+  auto quote = [](const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out + "\"";
+  };
+  std::string json = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
+  json += StrCat("  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"args\": {\"name\": ", quote(process_name), "}}");
+  const int64_t base = events.empty() ? 0 : events.front().start_us;
+  for (const TraceEvent& e : events) {
+    json += StrCat(",\n  {\"name\": ", quote(e.name), ", \"cat\": ", quote(e.category), ", \"ph\": \"X\", \"ts\": ",
+                   e.start_us - base, ", \"dur\": ", e.duration_us, ", \"pid\": 1, \"tid\": ", e.category == "rpc" ? 2 : 1,
+                   "}");
+  }
+  return json + "\n]}\n";
+}
 namespace {
 
 int64_t Key(const Output& o) { return (static_cast<int64_t>(o.node->id()) << 16) | o.index; }
@@ -161,6 +188,7 @@ Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
     }
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, GetPlan(feeds, fetches, targets));
+  std::vector<TraceEvent>* trace = std::exchange(trace_, nullptr);
   std::vector<Tensor> values(static_cast<size_t>(plan->num_slots));
   for (size_t i = 0; i < feeds.size(); ++i) {
     values[static_cast<size_t>(plan->feed_slots[i])] = feeds[i].second;
@@ -190,7 +218,9 @@ Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
       state = s.get();
     }
     OpKernelContext ctx(n, std::move(inputs), variables_, &cpu_->device(), state);
+    const int64_t t0 = trace ? TraceNowMicros() : 0;
     Status s = (*step.kernel)(ctx);
+    if (trace) trace->push_back({n.name(), n.type(), t0, TraceNowMicros() - t0});
     if (!s.ok()) return s.WithContext("node ", n.name(), " (", n.type(), ")");
     for (int k = 0; k < n.num_outputs(); ++k) {
       values[static_cast<size_t>(step.first_output_slot + k)] = std::move(ctx.outputs()[static_cast<size_t>(k)]);

@@ -32,6 +32,18 @@ struct SessionOptions {
 
 using FeedList = std::vector<std::pair<Output, Tensor>>;
 
+// One timed span of a step, for a chrome://tracing timeline.
+struct TraceEvent {
+  std::string name;      // a node name, or "pull" / "push"
+  std::string category;  // the op type, or "rpc"
+  int64_t start_us = 0;  // steady-clock microseconds
+  int64_t duration_us = 0;
+};
+// Microseconds on the clock TraceEvent uses.
+int64_t TraceNowMicros();
+// Writes `events` as chrome://tracing JSON ("traceEvents", complete events).
+std::string ChromeTraceJson(const std::vector<TraceEvent>& events, const std::string& process_name);
+
 class Session {
  public:
   explicit Session(const Graph* graph, SessionOptions options = {});
@@ -45,6 +57,9 @@ class Session {
   }
 
   VariableStore* variables() const { return variables_; }
+  // The next Run appends one TraceEvent per op it runs to *trace (then
+  // stops tracing).  Not thread-safe with concurrent Runs.
+  void TraceNextRun(std::vector<TraceEvent>* trace) { trace_ = trace; }
 
  private:
   struct Plan;
@@ -56,6 +71,7 @@ class Session {
   std::unique_ptr<EigenCpu> cpu_;
   std::unique_ptr<VariableStore> owned_variables_;
   VariableStore* variables_;
+  std::vector<TraceEvent>* trace_ = nullptr;
 
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<const Plan>> plans_;       // GUARDED_BY(mu_)

@@ -183,24 +183,26 @@ TEST(EventWriterTest, ConcurrentWritersLoseNothing) {
 }
 
 TEST(EventWriterTest, ReadScalarsTakesEventFilesInNameOrder) {
-  // Two event files written in one order, named in the other.
+  // Eight event files created last-first: a directory listing seldom comes
+  // back sorted, so reading in listing order would scramble the steps.
+  constexpr int kFiles = 8;
   const std::string src = testing::FreshTempDir("order_src");
-  std::string early, late;
-  for (int part = 0; part < 2; ++part) {
+  const std::string dir = testing::FreshTempDir("order");
+  for (int part = kFiles - 1; part >= 0; --part) {
     auto w = EventWriter::Create(Env::Default(), JoinPath(src, StrCat(part)));
     ASSERT_TRUE(w.ok());
     ASSERT_TRUE((*w)->WriteScalar("loss", part * 10, part + 1.0).ok());
     ASSERT_TRUE((*w)->Close().ok());
-    (part == 0 ? early : late) = ReadAll((*w)->path());
+    const std::string name = EventFileName(1700000000 + part, "h");
+    ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), JoinPath(dir, name), ReadAll((*w)->path())).ok());
   }
-  const std::string dir = testing::FreshTempDir("order");
-  ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), JoinPath(dir, "events.out.tfevents.0000000002.h"), late).ok());
-  ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), JoinPath(dir, "events.out.tfevents.0000000001.h"), early).ok());
   ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), JoinPath(dir, "checkpoint"), "not an event file").ok());
   auto scalars = ReadScalars(Env::Default(), dir);
   ASSERT_TRUE(scalars.ok()) << scalars.status();
   ASSERT_EQ(scalars->size(), 1u);
-  EXPECT_EQ(scalars->at("loss"), (std::vector<std::pair<int64_t, double>>{{0, 1.0}, {10, 2.0}}));
+  std::vector<std::pair<int64_t, double>> want;
+  for (int part = 0; part < kFiles; ++part) want.emplace_back(part * 10, part + 1.0);
+  EXPECT_EQ(scalars->at("loss"), want);
 }
 
 TEST(EventWriterTest, CorruptionIsNamedAndATruncatedTailIsTolerated) {
