@@ -228,6 +228,39 @@ TEST(TrainerTest, PartitionedVariablesTrainAndAnotherJobWarmStartsFromThem) {
   EXPECT_THAT(bad.status().message(), HasSubstr("dnn/logits/bias (as old/bias) is not in the checkpoint"));
 }
 
+// Early stopping: the evaluator's RequestStop reaches the trainers through
+// PS task 0's Push answers; the chief ends with a final checkpoint.
+TEST(TrainerTest, EarlyStoppingRequestEndsTheJobWithAFinalCheckpoint) {
+  const std::string dir = testing::FreshTempDir("early");
+  Job job;
+  TrainerOptions base{.model_dir = dir, .train_steps = 1000000, .save_checkpoints_steps = 100000, .log_step_count_steps = 1000,
+                      .tf_random_seed = 1, .wait_log_secs = 0.2};
+  StatusOr<TrainerResult> worker = InvalidArgumentError("not run");
+  std::thread w([&] {
+    TrainerOptions o = base;
+    o.task = "worker:0";
+    worker = Trainer(o, DnnClassifierFn(), job.params, job.Client(o.task)).Run(Input(10));
+  });
+  std::thread evaluator([&] {
+    while (job.ps[0]->global_step() < 300) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    CHECK_OK(job.Client("evaluator:0")->RequestStop());
+  });
+  TrainerOptions co = base;
+  co.is_chief = true;
+  co.task = "chief:0";
+  auto chief = Trainer(co, DnnClassifierFn(), job.params, job.Client(co.task)).Run(Input(1));
+  w.join();
+  evaluator.join();
+  ASSERT_TRUE(chief.ok()) << chief.status();
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  EXPECT_TRUE(chief->stopped_early);
+  EXPECT_TRUE(worker->stopped_early);
+  EXPECT_GE(chief->global_step, 300);
+  EXPECT_LT(chief->global_step, 100000);
+  EXPECT_EQ(**LatestCheckpoint(Env::Default(), dir), chief->last_checkpoint);
+  EXPECT_EQ(chief->last_checkpoint, dir + "/model.ckpt-" + std::to_string(chief->global_step));
+}
+
 TEST(TrainerTest, AWorkerWithoutAChiefGivesUpWithAClearMessage) {
   Job job;
   TrainerOptions o{.task = "worker:0", .model_dir = "/unused", .train_steps = 10, .wait_log_secs = 0.1, .ready_timeout_secs = 0.5};
