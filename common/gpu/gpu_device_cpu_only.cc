@@ -1,0 +1,14 @@
+// GpuDevice in a build without CUDA.
+#include "common/gpu/gpu_device.h"
+
+namespace psflow {
+
+int GpuDeviceCount() { return 0; }
+std::string GpuDescription() { return "built without CUDA"; }
+
+StatusOr<GpuDevice*> GpuDevice::Get(int index) {
+  return UnimplementedError("gpu:", index, " asked for, but this psflow was built without CUDA; install the CUDA "
+                            "toolkit and rebuild, or set device: cpu");
+}
+
+}  // namespace psflow
