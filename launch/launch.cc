@@ -322,6 +322,8 @@ class Launcher {
   }
 
   void Start(Proc* p) {
+    if (p->fd >= 0) ::close(p->fd);  // an earlier life's pipe still held open by a grandchild
+    p->fd = -1;
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
       Say(StrCat("cannot start ", p->spec.name(), ": pipe: ", std::strerror(errno)));
@@ -340,6 +342,7 @@ class Launcher {
       ::_exit(127);
     }
     ::close(fds[1]);
+    ::fcntl(fds[0], F_SETFL, O_NONBLOCK);  // Drain reads what there is and returns
     if (pid < 0) {
       ::close(fds[0]);
       Say(StrCat("cannot start ", p->spec.name(), ": fork: ", std::strerror(errno)));
@@ -397,8 +400,9 @@ class Launcher {
     char buf[8192];
     while (true) {
       const ssize_t n = ::read(p->fd, buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;  // nothing more for now
       if (n <= 0) {
-        if (n < 0 && errno == EINTR) continue;
         if (!p->partial.empty()) OnLine(p, std::exchange(p->partial, ""));
         ::close(p->fd);
         p->fd = -1;
@@ -410,7 +414,6 @@ class Launcher {
         OnLine(p, p->partial.substr(0, nl));
         p->partial.erase(0, nl + 1);
       }
-      if (n < static_cast<ssize_t>(sizeof(buf))) return;
     }
   }
 
@@ -499,8 +502,7 @@ class Launcher {
     while ((pid = ::waitpid(-1, &st, WNOHANG)) > 0) {
       for (auto& p : procs_) {
         if (p.pid != pid) continue;
-        if (p.fd >= 0) Drain(&p);
-        while (p.fd >= 0) Drain(&p);
+        if (p.fd >= 0) Drain(&p);  // the rest of its output (EOF closes the pipe)
         p.pid = -1;
         p.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         p.log << "=== psflow-launch: " << p.spec.name() << " exited with "

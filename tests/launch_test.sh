@@ -75,8 +75,10 @@ grep -q "psflow-evaluator --config $DIR/job.yaml --task_type evaluator --task_in
 for want in "kind: TFJob" "replicas: 2" "Evaluator:" "psflow-chief" "kind: ConfigMap"; do
   grep -q "$want" "$DIR/k8s.yaml" || fail "k8s manifest lacks '$want'"
 done
-python3 -c "import sys,yaml; list(yaml.safe_load_all(open(sys.argv[1])))" "$DIR/k8s.yaml" 2>/dev/null \
-  || python3 -c "import sys; sys.exit(0)"  # PyYAML is optional
+if python3 -c "import yaml" 2>/dev/null; then  # PyYAML is optional; when present the manifest must parse
+  python3 -c "import sys, yaml; docs = list(yaml.safe_load_all(open(sys.argv[1]))); assert [d['kind'] for d in docs] == ['ConfigMap', 'TFJob']" \
+    "$DIR/k8s.yaml" || fail "the k8s manifest is not valid YAML"
+fi
 "$LAUNCH" "$DIR/job.yaml" --emit slurm > "$DIR/job.sbatch" || fail "--emit slurm failed"
 grep -q "#SBATCH --ntasks=6" "$DIR/job.sbatch" && bash -n "$DIR/job.sbatch" || fail "slurm script: $(head -12 "$DIR/job.sbatch")"
 [[ ! -d $DIR/model ]] || fail "--dry-run/--emit started something"

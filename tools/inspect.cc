@@ -87,23 +87,6 @@ void PrintJsonValues(const Tensor& t, std::ostream& os) {
   os << "]";
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out + "\"";
-}
-
 int Run(int argc, char** argv) {
   std::string path, tensor_name;
   bool all = false, json = false;
@@ -165,14 +148,14 @@ int Run(int argc, char** argv) {
     std::vector<std::string> keys = tensor_name.empty() ? (*reader)->Keys()
                                                         : std::vector<std::string>{tensor_name};
     std::ostringstream os;
-    os << "{\"prefix\": " << JsonString(prefix) << ", \"tensors\": {";
+    os << "{\"prefix\": " << JsonQuote(prefix) << ", \"tensors\": {";
     for (size_t i = 0; i < keys.size(); ++i) {
       auto info = (*reader)->GetInfo(keys[i]);
       if (!info.ok()) {
         std::cerr << "psflow-inspect: " << info.status() << "\n";
         return 1;
       }
-      os << (i > 0 ? ", " : "") << JsonString(keys[i]) << ": {\"dtype\": \""
+      os << (i > 0 ? ", " : "") << JsonQuote(keys[i]) << ": {\"dtype\": \""
          << DTypeEnumName(info->dtype) << "\", \"shape\": [" << StrJoin(info->shape.dims(), ", ")
          << "]";
       if (all || !tensor_name.empty()) {

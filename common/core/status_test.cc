@@ -79,6 +79,7 @@ TEST(StatusTest, ErrnoToStatusMapsCanonicalCodesAndNamesTheFile) {
 
 TEST(StatusTest, CEscapeShowsNonPrintableBytes) {
   EXPECT_EQ(CEscape(std::string("a\0b\xff", 4)), "a\\x00b\\xff");
+  EXPECT_EQ(JsonQuote(std::string("a\"b\\c\0\x01\xff", 8)), "\"a\\\"b\\\\c\\u0000\\u0001\\u00ff\"");
   EXPECT_EQ(HexEncode(std::string("\x00\x01\xab", 3)), "0001ab");
 }
 

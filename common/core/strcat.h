@@ -36,6 +36,10 @@ std::string StrJoin(const Container& parts, std::string_view sep) {
 // as \xNN, so that odd keys (e.g. partitioned-variable slice keys) stay readable.
 std::string CEscape(std::string_view s);
 
+// A JSON string literal: quotes, with '"' and '\\' escaped and bytes that
+// are not printable ASCII as \u00NN (binary slice keys stay valid JSON).
+std::string JsonQuote(std::string_view s);
+
 // Lower-case hex of every byte: "\x01\xab" -> "01ab".
 std::string HexEncode(std::string_view s);
 

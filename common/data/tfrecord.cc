@@ -36,6 +36,12 @@ StatusOr<std::unique_ptr<TFRecordReader>> TFRecordReader::Open(Env* env, const s
 
 StatusOr<bool> TFRecordReader::Next(std::string* record) {
   if (offset_ == size_) return false;
+  truncated_ = false;
+  auto truncated = [&](const std::string& what) {
+    truncated_ = true;
+    return DataLossError("TFRecord file ", path_, ": record ", count_, " at byte ", offset_, " ", what,
+                         "; the file is truncated");
+  };
   auto corrupt = [&](const std::string& what) {
     return DataLossError("TFRecord file ", path_, ": record ", count_, " at byte ", offset_, " ", what,
                          "; the file is corrupt or truncated");
@@ -43,19 +49,19 @@ StatusOr<bool> TFRecordReader::Next(std::string* record) {
   char header[12];
   size_t got = 0;
   RETURN_IF_ERROR(file_->Read(offset_, 12, header, &got));
-  if (got < 12) return corrupt("has a truncated header");
+  if (got < 12) return truncated("has a truncated header");
   uint64_t len;
   uint32_t len_crc;
   std::memcpy(&len, header, 8);
   std::memcpy(&len_crc, header + 8, 4);
   if (crc32c::Unmask(len_crc) != crc32c::Value(header, 8)) return corrupt("has a bad length checksum");
-  if (len > size_ - offset_ - 12) return corrupt("is truncated (its length runs past the end of the file)");
+  if (len > size_ - offset_ - 12) return truncated("is truncated (its length runs past the end of the file)");
   record->resize(len);
   RETURN_IF_ERROR(file_->Read(offset_ + 12, len, record->data(), &got));
   char footer[4];
   size_t got2 = 0;
   RETURN_IF_ERROR(file_->Read(offset_ + 12 + len, 4, footer, &got2));
-  if (got < len || got2 < 4) return corrupt("is truncated");
+  if (got < len || got2 < 4) return truncated("is truncated");
   uint32_t data_crc;
   std::memcpy(&data_crc, footer, 4);
   if (crc32c::Unmask(data_crc) != crc32c::Value(record->data(), len)) return corrupt("has a bad data checksum");

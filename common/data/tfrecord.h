@@ -39,6 +39,9 @@ class TFRecordReader {
   // Reads the next record into *record; false at the end of the file.
   StatusOr<bool> Next(std::string* record);
   int64_t records_read() const { return count_; }
+  // True when the last Next failed because the file ends inside a record
+  // (a writer still appending), not because a checksum is wrong.
+  bool truncated() const { return truncated_; }
 
  private:
   TFRecordReader(std::string path, std::unique_ptr<RandomAccessFile> f, uint64_t size)
@@ -48,6 +51,7 @@ class TFRecordReader {
   const uint64_t size_;
   uint64_t offset_ = 0;
   int64_t count_ = 0;
+  bool truncated_ = false;
 };
 
 }  // namespace psflow

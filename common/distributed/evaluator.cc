@@ -36,15 +36,6 @@ std::string JsonNumber(double v) {
   return s.str();
 }
 
-std::string JsonString(const std::string& v) {
-  std::string out = "\"";
-  for (char c : v) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 }  // namespace
 
 Evaluator::Evaluator(ModelFn model_fn, ModelParams params, InputFn input, EvaluatorOptions options)
@@ -75,9 +66,9 @@ Status Evaluator::ExportBest(const std::string& checkpoint, int64_t step, float 
   ASSIGN_OR_RETURN(std::vector<std::string> outputs,
                    estimator_.ExportFrozenGraph(sample, checkpoint, JoinPath(dir, "frozen_graph.pb")));
   std::vector<std::string> quoted;
-  for (const auto& o : outputs) quoted.push_back(JsonString(o));
-  const std::string json = StrCat("{\"global_step\": ", step, ", \"checkpoint\": ", JsonString(checkpoint),
-                                  ", \"metric\": ", JsonString(options_.eval.best_metric), ", \"value\": ",
+  for (const auto& o : outputs) quoted.push_back(JsonQuote(o));
+  const std::string json = StrCat("{\"global_step\": ", step, ", \"checkpoint\": ", JsonQuote(checkpoint),
+                                  ", \"metric\": ", JsonQuote(options_.eval.best_metric), ", \"value\": ",
                                   JsonNumber(value), ", \"outputs\": [", StrJoin(quoted, ", "), "]}\n");
   RETURN_IF_ERROR(WriteStringToFileAtomic(Env::Default(), JoinPath(dir, "best.json"), json));
   LOG(INFO) << "Exported the best checkpoint so far (" << options_.eval.best_metric << " = " << value << " at global step "
@@ -106,8 +97,8 @@ Status Evaluator::EvaluateOne(const std::string& checkpoint, int64_t ckpt_step) 
   // One JSON line per evaluation.
   char wall[32];
   std::snprintf(wall, sizeof(wall), "%.3f", static_cast<double>(Env::Default()->NowMicros()) / 1e6);
-  std::string line = StrCat("{\"global_step\": ", step, ", \"checkpoint\": ", JsonString(checkpoint), ", \"wall_time\": ", wall);
-  for (const auto& [name, v] : r.metrics) line += StrCat(", ", JsonString(name), ": ", JsonNumber(v));
+  std::string line = StrCat("{\"global_step\": ", step, ", \"checkpoint\": ", JsonQuote(checkpoint), ", \"wall_time\": ", wall);
+  for (const auto& [name, v] : r.metrics) line += StrCat(", ", JsonQuote(name), ": ", JsonNumber(v));
   line += "}\n";
   std::ofstream out(JoinPath(eval_dir, "metrics.jsonl"), std::ios::app);
   out << line;

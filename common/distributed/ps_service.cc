@@ -233,11 +233,15 @@ PsClient::PsClient(std::vector<std::unique_ptr<rpc::Channel>> channels, Placemen
     : channels_(std::move(channels)), placement_(std::move(placement)), timeout_ms_(timeout_ms), max_attempts_(max_attempts) {}
 
 std::vector<StatusOr<rpc::Message>> PsClient::Fanout(const std::string& method, std::vector<rpc::Message> requests,
-                                                     bool idempotent) {
+                                                     bool idempotent, const std::vector<bool>* only) {
   std::vector<std::promise<StatusOr<rpc::Message>>> promises(channels_.size());
   std::vector<std::future<StatusOr<rpc::Message>>> futures;
   for (auto& p : promises) futures.push_back(p.get_future());
   for (size_t k = 0; k < channels_.size(); ++k) {
+    if (only != nullptr && !(*only)[k]) {
+      promises[k].set_value(rpc::Message{});
+      continue;
+    }
     channels_[k]->CallAsync(method, std::move(requests[k]),
                             {.timeout_ms = timeout_ms_, .idempotent = idempotent, .max_attempts = max_attempts_},
                             [&promises, k](StatusOr<rpc::Message> r) { promises[k].set_value(std::move(r)); });
@@ -247,15 +251,11 @@ std::vector<StatusOr<rpc::Message>> PsClient::Fanout(const std::string& method, 
   return out;
 }
 
-const std::vector<VariablePart>* PsClient::PartsOf(const std::string& name) const {
-  return placement_.Parts(name);
-}
-
 Status PsClient::Initialize(const std::map<std::string, Tensor>& values) {
   std::vector<ps::InitializeRequest> bodies(channels_.size());
   std::vector<rpc::Message> reqs(channels_.size());
   for (const auto& [name, t] : values) {
-    const auto* parts = PartsOf(name);
+    const auto* parts = placement_.Parts(name);
     if (parts == nullptr) return InvalidArgumentError("variable ", name, " has no PS placement");
     for (const VariablePart& part : *parts) {
       const size_t k = static_cast<size_t>(part.task);
@@ -302,7 +302,7 @@ StatusOr<std::map<std::string, Tensor>> PsClient::Pull(const std::vector<std::st
   // For each task, the (variable, part) behind each name it is asked for.
   std::vector<std::vector<std::pair<const std::string*, const VariablePart*>>> asked(channels_.size());
   for (const std::string& n : names) {
-    const auto* parts = PartsOf(n);
+    const auto* parts = placement_.Parts(n);
     if (parts == nullptr) return InvalidArgumentError("variable ", n, " has no PS placement");
     for (const VariablePart& part : *parts) {
       bodies[static_cast<size_t>(part.task)].add_names(part.name);
@@ -335,7 +335,7 @@ StatusOr<std::map<std::string, Tensor>> PsClient::Pull(const std::vector<std::st
 }
 
 StatusOr<Tensor> PsClient::PullRows(const std::string& name, const Tensor& rows) {
-  const auto* parts = PartsOf(name);
+  const auto* parts = placement_.Parts(name);
   if (parts == nullptr) return InvalidArgumentError("variable ", name, " has no PS placement");
   if (rows.dtype() != DType::kInt64 || rows.shape().rank() != 1) {
     return InvalidArgumentError("rows of ", name, " must be an int64 vector");
@@ -359,8 +359,12 @@ StatusOr<Tensor> PsClient::PullRows(const std::string& name, const Tensor& rows)
     reqs[k].tensors.push_back(Tensor::FromVector<int64_t>(local, TensorShape({static_cast<int64_t>(local.size())})));
     positions[k].push_back(std::move(where));
   }
-  for (size_t k = 0; k < reqs.size(); ++k) reqs[k].header.set_body(bodies[k].SerializeAsString());
-  auto results = Fanout("Pull", std::move(reqs), true);
+  std::vector<bool> asked(channels_.size());
+  for (size_t k = 0; k < reqs.size(); ++k) {
+    reqs[k].header.set_body(bodies[k].SerializeAsString());
+    asked[k] = bodies[k].row_names_size() > 0;  // only the tasks holding some of the rows
+  }
+  auto results = Fanout("Pull", std::move(reqs), true, &asked);
   Tensor out;
   int64_t filled = 0;
   for (size_t k = 0; k < results.size(); ++k) {
@@ -410,7 +414,7 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
     if (rows.initialized()) reqs[k].tensors.push_back(std::move(rows));
   };
   for (const PushItem& item : grads) {
-    const auto* parts = PartsOf(item.name);
+    const auto* parts = placement_.Parts(item.name);
     if (parts == nullptr) return InvalidArgumentError("variable ", item.name, " has no PS placement");
     const bool sparse = item.rows.initialized();
     if (sparse && (item.rows.dtype() != DType::kInt64 || item.rows.shape().rank() != 1 ||

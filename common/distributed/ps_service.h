@@ -129,9 +129,10 @@ class PsClient {
   int num_ps() const { return static_cast<int>(channels_.size()); }
 
  private:
-  // Runs one call per PS task in parallel and waits for all.
-  const std::vector<VariablePart>* PartsOf(const std::string& name) const;
-  std::vector<StatusOr<rpc::Message>> Fanout(const std::string& method, std::vector<rpc::Message> requests, bool idempotent);
+  // Runs one call per PS task in parallel (only where `only` is true, when
+  // given) and waits for all.
+  std::vector<StatusOr<rpc::Message>> Fanout(const std::string& method, std::vector<rpc::Message> requests, bool idempotent,
+                                             const std::vector<bool>* only = nullptr);
 
   std::vector<std::unique_ptr<rpc::Channel>> channels_;
   const Placement placement_;

@@ -164,7 +164,6 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
     }
   }
   auto client = std::make_unique<PsClient>(PsChannels(transport.get(), s), std::move(placement));
-  PsClient* ps = client.get();
   TrainerOptions o{.is_chief = is_chief, .task = task, .model_dir = s.job.run.model_dir, .train_steps = s.job.run.train_steps,
                    .save_checkpoints_steps = s.job.run.save_checkpoints_steps, .save_checkpoints_secs = s.job.run.save_checkpoints_secs,
                    .keep_checkpoint_max = static_cast<int>(s.job.run.keep_checkpoint_max),
@@ -183,7 +182,6 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
     std::vector<std::unique_ptr<rpc::Channel>> chans = PsChannels(transport.get(), s);
     for (auto& ch : chans) ch->Call("Shutdown", rpc::Message{}, {.timeout_ms = 5000}).status().IgnoreError();
   }
-  (void)ps;
   return ExitFor(r.status(), task);
 }
 

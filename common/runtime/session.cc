@@ -17,19 +17,11 @@ int64_t TraceNowMicros() {
 }
 
 std::string ChromeTraceJson(const std::vector<TraceEvent>& events, const std::string& process_name) {
-  auto quote = [](const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    return out + "\"";
-  };
   std::string json = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
-  json += StrCat("  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"args\": {\"name\": ", quote(process_name), "}}");
+  json += StrCat("  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"args\": {\"name\": ", JsonQuote(process_name), "}}");
   const int64_t base = events.empty() ? 0 : events.front().start_us;
   for (const TraceEvent& e : events) {
-    json += StrCat(",\n  {\"name\": ", quote(e.name), ", \"cat\": ", quote(e.category), ", \"ph\": \"X\", \"ts\": ",
+    json += StrCat(",\n  {\"name\": ", JsonQuote(e.name), ", \"cat\": ", JsonQuote(e.category), ", \"ph\": \"X\", \"ts\": ",
                    e.start_us - base, ", \"dur\": ", e.duration_us, ", \"pid\": 1, \"tid\": ", e.category == "rpc" ? 2 : 1,
                    "}");
   }

@@ -6,9 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 
-#include "common/core/crc32c.h"
 #include "common/core/strcat.h"
 #include "common/data/tfrecord.h"
 
@@ -23,36 +21,6 @@ std::string Hostname() {
   char host[256] = {};
   if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "localhost";
   return host;
-}
-
-// Whether the bytes of `path` from `offset` (where a record failed to read)
-// are a record its writer has not finished: fewer than 12 header bytes, or a
-// sound header whose record runs past the end of the file.  TensorBoard reads
-// such a tail again later.  The file may have grown since the reader looked,
-// so a record that is whole and sound now was unfinished then.  A bad length
-// or data checksum is damage.
-StatusOr<bool> IsUnfinishedRecord(Env* env, const std::string& path, uint64_t offset) {
-  ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
-  if (size < offset) return false;
-  const uint64_t left = size - offset;
-  if (left < 12) return true;
-  ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
-  char header[12];
-  size_t got = 0;
-  RETURN_IF_ERROR(file->Read(offset, 12, header, &got));
-  if (got < 12) return true;
-  uint64_t len;
-  uint32_t len_crc;
-  std::memcpy(&len, header, 8);
-  std::memcpy(&len_crc, header + 8, 4);
-  if (crc32c::Unmask(len_crc) != crc32c::Value(header, 8)) return false;
-  if (left - 12 < 4 || len > left - 12 - 4) return true;
-  std::string rest(len + 4, '\0');
-  RETURN_IF_ERROR(file->Read(offset + 12, rest.size(), rest.data(), &got));
-  if (got < rest.size()) return true;
-  uint32_t data_crc;
-  std::memcpy(&data_crc, rest.data() + len, 4);
-  return crc32c::Unmask(data_crc) == crc32c::Value(rest.data(), len);
 }
 
 }  // namespace
@@ -137,10 +105,7 @@ StatusOr<std::vector<tensorflow::Event>> ReadEventFile(Env* env, const std::stri
     StatusOr<bool> more = reader->Next(&record);
     if (!more.ok()) {
       // A writer still appending leaves a short last record: not an error.
-      if (IsDataLossError(more.status())) {
-        ASSIGN_OR_RETURN(bool unfinished, IsUnfinishedRecord(env, path, offset));
-        if (unfinished) break;
-      }
+      if (reader->truncated()) break;
       return more.status();
     }
     if (!*more) break;
