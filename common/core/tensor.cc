@@ -109,6 +109,9 @@ class SubBuffer final : public TensorBuffer {
   void* data() const override { return static_cast<char*>(parent_->data()) + offset_; }
   size_t size() const override { return size_; }
   Device device() const override { return parent_->device(); }
+  Status CopyToHost(size_t offset, void* dst, size_t bytes) const override {
+    return parent_->CopyToHost(offset_ + offset, dst, bytes);
+  }
 
  private:
   const std::shared_ptr<TensorBuffer> parent_;
@@ -160,6 +163,38 @@ Tensor Tensor::SliceRows(int64_t begin, int64_t end) const {
   return Tensor(dtype_, TensorShape(dims),
                 std::make_shared<SubBuffer>(buffer_, static_cast<size_t>(begin) * row_bytes,
                                             static_cast<size_t>(end - begin) * row_bytes));
+}
+
+Status TensorBuffer::CopyToHost(size_t offset, void* dst, size_t bytes) const {
+  if (!device().is_host()) {
+    return InternalError("a tensor buffer on ", device().ToString(), " cannot be copied to the host by this buffer type");
+  }
+  if (offset + bytes > size()) return InternalError("copy of bytes [", offset, ", ", offset + bytes, ") of a ", size(), "-byte buffer");
+  if (bytes > 0) std::memcpy(dst, static_cast<const char*>(data()) + offset, bytes);
+  return OkStatus();
+}
+
+void Tensor::FailHostAccess() const {
+  LOG(FATAL) << "host access to a " << DTypeName(dtype_) << " " << shape_.DebugString() << " tensor on "
+             << buffer_->device().ToString() << ": copy it to the host first (Tensor::ToHost)";
+  std::abort();
+}
+
+StatusOr<Tensor> Tensor::ToHost() const {
+  if (buffer_ == nullptr || buffer_->device().is_host()) return *this;
+  Tensor h(dtype_, shape_);
+  RETURN_IF_ERROR(buffer_->CopyToHost(0, h.raw_data(), TotalBytes()));
+  return h;
+}
+
+Tensor Tensor::Reshaped(TensorShape shape) const {
+  CHECK(dtype_ != DType::kString) << "Reshaped of a string tensor";
+  CHECK_EQ(shape.num_elements(), num_elements()) << shape.DebugString() << " vs " << shape_.DebugString();
+  Tensor t;
+  t.dtype_ = dtype_;
+  t.shape_ = std::move(shape);
+  t.buffer_ = buffer_;
+  return t;
 }
 
 Tensor::Tensor(DType dtype, TensorShape shape, std::shared_ptr<TensorBuffer> buffer)

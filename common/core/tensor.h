@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/core/dtype.h"
+#include "common/core/status.h"
 #include "common/core/tensor_shape.h"
 
 namespace psflow {
@@ -32,14 +33,18 @@ struct Device {
   friend bool operator==(const Device&, const Device&) = default;
 };
 
-// Memory that backs tensors.  Subclasses own the bytes; a GPU allocator will
-// return its own subclass.  Thread-safe after construction.
+// Memory that backs tensors.  Subclasses own the bytes; GPU devices return
+// their own subclass.  Thread-safe after construction.
 class TensorBuffer {
  public:
   virtual ~TensorBuffer() = default;
   virtual void* data() const = 0;
   virtual size_t size() const = 0;  // bytes
   virtual Device device() const = 0;
+  // Copies bytes [offset, offset + bytes) into host memory at dst (device
+  // buffers wait for the work queued on them).  The default copies host
+  // memory and refuses device memory: device buffers override it.
+  virtual Status CopyToHost(size_t offset, void* dst, size_t bytes) const;
 };
 
 // Alignment of host buffers; enough for AVX-512 loads and Eigen's packets.
@@ -77,11 +82,15 @@ class Tensor {
   Device device() const { return buffer_ ? buffer_->device() : Device{}; }
 
   void* raw_data() const { return buffer_ ? buffer_->data() : nullptr; }
-  // Typed host views; REQUIRES the dtype matches T and the buffer is on the host.
+  // Typed host views; REQUIRES the dtype matches T and the buffer is on the
+  // host (a device tensor aborts here, naming its device: copy it first).
   template <typename T>
   std::span<T> flat() const {
+    if (buffer_ != nullptr && !buffer_->device().is_host()) FailHostAccess();
     return std::span<T>(static_cast<T*>(raw_data()), static_cast<size_t>(num_elements()));
   }
+  // This tensor when it is on the host, else a host copy of it.
+  StatusOr<Tensor> ToHost() const;
 
   // True when dtype, shape and every element are equal (host tensors only).
   bool Equals(const Tensor& other) const;
@@ -90,12 +99,17 @@ class Tensor {
   // writes show in both).  REQUIRES rank >= 1, 0 <= begin <= end <= dim(0),
   // a non-string dtype.
   Tensor SliceRows(int64_t begin, int64_t end) const;
+  // The same buffer seen with another shape of as many elements (no copy).
+  // REQUIRES a non-string dtype and shape.num_elements() == num_elements().
+  Tensor Reshaped(TensorShape shape) const;
   // "float [2,3] {1, 2, 3, ...}" with at most `max_elements` values.
   std::string DebugString(int64_t max_elements = 10) const;
   // One element as text: numbers in shortest round-trip form, strings quoted.
   std::string ElementString(int64_t i) const;
 
  private:
+  [[noreturn]] void FailHostAccess() const;
+
   DType dtype_ = DType::kFloat;
   TensorShape shape_;
   std::shared_ptr<TensorBuffer> buffer_;

@@ -1,4 +1,4 @@
-// GpuDevice in a build without CUDA.
+// GpuDevice::Get in a build without CUDA.
 #include "common/gpu/gpu_device.h"
 
 namespace psflow {
@@ -8,7 +8,7 @@ std::string GpuDescription() { return "built without CUDA"; }
 
 StatusOr<GpuDevice*> GpuDevice::Get(int index) {
   return UnimplementedError("gpu:", index, " asked for, but this psflow was built without CUDA; install the CUDA "
-                            "toolkit and rebuild, or set device: cpu");
+                            "toolkit and rebuild, or set run.device: cpu");
 }
 
 }  // namespace psflow

@@ -91,14 +91,7 @@ Tensor Reshaped(const Tensor& t, TensorShape shape) {
     for (size_t i = 0; i < s.size(); ++i) d[i] = s[i];
     return out;
   }
-  struct Alias : TensorBuffer {
-    Tensor keep;
-    explicit Alias(Tensor k) : keep(std::move(k)) {}
-    void* data() const override { return keep.raw_data(); }
-    size_t size() const override { return keep.TotalBytes(); }
-    Device device() const override { return keep.device(); }
-  };
-  return Tensor(t.dtype(), std::move(shape), std::make_shared<Alias>(t));
+  return t.Reshaped(std::move(shape));
 }
 
 template <typename T>

@@ -20,3 +20,15 @@ const KernelFn* KernelRegistry::Lookup(std::string_view type, DeviceKind device)
 }
 
 }  // namespace psflow
+
+namespace psflow {
+
+std::vector<std::string> KernelRegistry::Types(DeviceKind device) const {
+  std::vector<std::string> out;
+  for (const auto& [key, fn] : kernels_) {
+    if (key.second == device) out.push_back(key.first);
+  }
+  return out;
+}
+
+}  // namespace psflow

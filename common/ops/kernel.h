@@ -28,12 +28,17 @@ struct ThreadPoolDevice;
 
 namespace psflow {
 
+class GpuDevice;
+
 enum class DeviceKind { kCPU, kGPU };
 
-// Per-node state that lives across runs (random generators).
+// Per-node state that lives across runs (random generators; a GPU
+// kernel's device copy of a constant).
 struct KernelState {
   std::mt19937_64 rng;
   bool seeded = false;
+  uint64_t draws = 0;  // random numbers a GPU kernel has used so far
+  Tensor cached;
 };
 
 class OpKernelContext {
@@ -66,6 +71,14 @@ class OpKernelContext {
   VariableStore* variables() const { return variables_; }
   const Eigen::ThreadPoolDevice& eigen_cpu() const { return *cpu_; }
   KernelState* state() const { return state_; }
+  // The device of a GPU kernel (null for CPU kernels), and the tag under
+  // which its input errors are reported (see KernelError).
+  GpuDevice* gpu() const { return gpu_; }
+  int error_tag() const { return error_tag_; }
+  void SetGpu(GpuDevice* gpu, int error_tag) {
+    gpu_ = gpu;
+    error_tag_ = error_tag;
+  }
 
  private:
   const Node& node_;
@@ -74,15 +87,21 @@ class OpKernelContext {
   VariableStore* variables_;
   const Eigen::ThreadPoolDevice* cpu_;
   KernelState* state_;
+  GpuDevice* gpu_ = nullptr;
+  int error_tag_ = 0;
 };
 
 using KernelFn = std::function<Status(OpKernelContext&)>;
 
+// Kernels by (op type, device).  Global() holds the CPU kernels; each GPU
+// backend keeps its own registry (GpuDevice::kernels()).
 class KernelRegistry {
  public:
   static KernelRegistry* Global();
   void Register(const std::string& type, DeviceKind device, KernelFn fn);
   const KernelFn* Lookup(std::string_view type, DeviceKind device) const;
+  // The op types with a kernel for `device`.
+  std::vector<std::string> Types(DeviceKind device) const;
 
  private:
   std::map<std::pair<std::string, DeviceKind>, KernelFn> kernels_;

@@ -5,7 +5,9 @@
 #include <utility>
 #include <set>
 
+#include "common/core/logging.h"
 #include "common/core/strcat.h"
+#include "common/gpu/gpu_device.h"
 #include "common/graph/op_registry.h"
 #include "common/ops/eigen_cpu.h"
 #include "common/ops/ops.h"
@@ -41,6 +43,7 @@ struct Session::Plan {
     std::vector<bool> ref_input;
     int first_output_slot;
     bool stateful;
+    bool on_gpu;  // a GPU session runs this step's kernel on its device
   };
   std::vector<Step> steps;
   std::vector<int> feed_slots;   // in feed order
@@ -49,7 +52,7 @@ struct Session::Plan {
 };
 
 Session::Session(const Graph* graph, SessionOptions options)
-    : graph_(graph), cpu_(std::make_unique<EigenCpu>(options.intra_op_threads)) {
+    : graph_(graph), gpu_(options.gpu), cpu_(std::make_unique<EigenCpu>(options.intra_op_threads)) {
   RegisterStandardOps();
   if (options.variables != nullptr) {
     variables_ = options.variables;
@@ -136,12 +139,31 @@ StatusOr<std::shared_ptr<const Session::Plan>> Session::GetPlan(
   };
   for (const auto& [o, t] : feeds) plan->feed_slots.push_back(slot_of(o));
   for (const Node* n : order) {
-    const KernelFn* k = KernelRegistry::Global()->Lookup(n->type(), DeviceKind::kCPU);
+    const KernelFn* k = nullptr;
+    bool on_gpu = false;
+    if (gpu_ != nullptr) {
+      // Strings never live on a GPU: ops that touch them stay on the CPU.
+      bool strings = false;
+      for (const Output& in : n->inputs()) strings |= in.dtype() == DType::kString;
+      for (int i = 0; i < n->num_outputs(); ++i) strings |= n->output_dtype(i) == DType::kString;
+      k = strings ? nullptr : gpu_->kernels().Lookup(n->type(), DeviceKind::kGPU);
+      on_gpu = k != nullptr;
+      if (k == nullptr) {
+        static std::mutex logged_mu;
+        static std::set<std::string> logged;
+        std::lock_guard<std::mutex> l(logged_mu);
+        if (logged.insert(n->type()).second) {
+          LOG(WARNING) << "op " << n->type() << " (node " << n->name() << ") has no GPU kernel" << (strings ? " for strings" : "")
+                       << "; it runs on the CPU, with its inputs and outputs copied";
+        }
+      }
+    }
+    if (k == nullptr) k = KernelRegistry::Global()->Lookup(n->type(), DeviceKind::kCPU);
     if (k == nullptr) {
       return UnimplementedError("no CPU kernel for op ", n->type(), " (node ", n->name(), ")");
     }
     const OpDef* def = OpRegistry::Global()->Lookup(n->type());
-    Plan::Step step{n, k, {}, {}, 0, def->stateful};
+    Plan::Step step{n, k, {}, {}, 0, def->stateful, on_gpu};
     for (size_t i = 0; i < n->inputs().size(); ++i) {
       step.input_slots.push_back(slot_of(n->inputs()[i]));
       step.ref_input.push_back(std::find(def->ref_inputs.begin(), def->ref_inputs.end(),
@@ -163,7 +185,7 @@ StatusOr<std::shared_ptr<const Session::Plan>> Session::GetPlan(
 }
 
 Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
-                    const std::vector<Node*>& targets, std::vector<Tensor>* outputs) {
+                    const std::vector<Node*>& targets, std::vector<Tensor>* outputs, const RunOptions& run_options) {
   for (const auto& [o, t] : feeds) {
     if (!o.valid() || o.node->graph() != graph_) {
       return InvalidArgumentError("a fed tensor is not a tensor of this session's graph");
@@ -180,17 +202,19 @@ Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
     }
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, GetPlan(feeds, fetches, targets));
+  if (gpu_ != nullptr) RETURN_IF_ERROR(gpu_->MakeCurrent());
   std::vector<TraceEvent>* trace = std::exchange(trace_, nullptr);
   std::vector<Tensor> values(static_cast<size_t>(plan->num_slots));
   for (size_t i = 0; i < feeds.size(); ++i) {
     values[static_cast<size_t>(plan->feed_slots[i])] = feeds[i].second;
   }
-  for (const Plan::Step& step : plan->steps) {
+  for (size_t si = 0; si < plan->steps.size(); ++si) {
+    const Plan::Step& step = plan->steps[si];
     const Node& n = *step.node;
     std::vector<Tensor> inputs;
     inputs.reserve(step.input_slots.size());
     for (size_t i = 0; i < step.input_slots.size(); ++i) {
-      const Tensor& v = values[static_cast<size_t>(step.input_slots[i])];
+      Tensor& v = values[static_cast<size_t>(step.input_slots[i])];
       if (!v.initialized() && !step.ref_input[i]) {
         const Node* producer = n.inputs()[i].node;
         if (producer->type() == "VariableV2") {
@@ -200,22 +224,49 @@ Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
         }
         return InternalError("input ", i, " of ", n.name(), " was not computed");
       }
+      if (v.initialized() && step.on_gpu && v.device().is_host()) {
+        // A feed, or a CPU step's result: copied once, then shared by every consumer.
+        auto d = gpu_->CopyToDevice(v);
+        if (!d.ok()) return d.status().WithContext("copying input ", i, " of ", n.name(), " to ", gpu_->device().ToString());
+        v = *std::move(d);
+      }
+      if (v.initialized() && step.on_gpu && v.device() != gpu_->device()) {
+        return InvalidArgumentError("input ", i, " of ", n.name(), " is on ", v.device().ToString(), ", the session runs on ",
+                                    gpu_->device().ToString());
+      }
+      if (v.initialized() && !step.on_gpu && !v.device().is_host()) {
+        auto h = v.ToHost();
+        if (!h.ok()) return h.status().WithContext("copying input ", i, " of ", n.name(), " to the host");
+        inputs.push_back(*std::move(h));
+        continue;
+      }
       inputs.push_back(v);
     }
     KernelState* state = nullptr;
-    if (step.stateful) {
+    if (step.stateful || step.on_gpu) {
       std::lock_guard<std::mutex> l(mu_);
       auto& s = kernel_states_[n.id()];
       if (s == nullptr) s = std::make_unique<KernelState>();
       state = s.get();
     }
     OpKernelContext ctx(n, std::move(inputs), variables_, &cpu_->device(), state);
+    if (step.on_gpu) ctx.SetGpu(gpu_, static_cast<int>(si));
     const int64_t t0 = trace ? TraceNowMicros() : 0;
     Status s = (*step.kernel)(ctx);
+    // A traced GPU step waits for each kernel, so that spans are kernel times.
+    if (trace && step.on_gpu && s.ok()) s = gpu_->Synchronize();
     if (trace) trace->push_back({n.name(), n.type(), t0, TraceNowMicros() - t0});
     if (!s.ok()) return s.WithContext("node ", n.name(), " (", n.type(), ")");
     for (int k = 0; k < n.num_outputs(); ++k) {
       values[static_cast<size_t>(step.first_output_slot + k)] = std::move(ctx.outputs()[static_cast<size_t>(k)]);
+    }
+  }
+  if (gpu_ != nullptr) {
+    ASSIGN_OR_RETURN(KernelError e, gpu_->TakeKernelError());
+    if (e.code != KernelError::kNone) {
+      const Node* n = e.tag >= 0 && static_cast<size_t>(e.tag) < plan->steps.size() ? plan->steps[static_cast<size_t>(e.tag)].node : nullptr;
+      return InvalidArgumentError(KernelErrorMessage(e), " (on ", gpu_->device().ToString(), ")")
+          .WithContext("node ", n ? n->name() : "?", " (", n ? n->type() : "?", ")");
     }
   }
   outputs->clear();
@@ -226,6 +277,12 @@ Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
         return FailedPreconditionError("Attempting to use uninitialized value ", fetches[i].node->name());
       }
       return InternalError("fetch ", fetches[i].name(), " was not computed");
+    }
+    if (run_options.fetch_to_host && !v.device().is_host()) {
+      auto h = v.ToHost();
+      if (!h.ok()) return h.status().WithContext("copying fetch ", fetches[i].name(), " to the host");
+      outputs->push_back(*std::move(h));
+      continue;
     }
     outputs->push_back(v);
   }

@@ -6,7 +6,12 @@
 //
 // Run executes only the nodes the fetches and targets need (fed tensors cut
 // the graph), in dependency order, each kernel using the session's Eigen
-// thread pool.  Feeds are checked against their placeholders (dtype and
+// thread pool.  With options.gpu the kernels run on that device: fed host
+// tensors are copied to it, fetches are copied back (unless the run asks
+// for device tensors), and an op without a GPU kernel runs on the CPU with
+// its inputs and outputs copied (logged once per op type).  Errors GPU
+// kernels find in their inputs (an index out of range) are reported after
+// the step, naming the node.  Feeds are checked against their placeholders (dtype and
 // shape, with both named in the error); reading an uninitialized variable
 // is an error naming it.  Variables live in the session's VariableStore.
 // Thread-safe: concurrent Runs are allowed (kernels synchronize on variables).
@@ -24,10 +29,18 @@
 namespace psflow {
 
 class EigenCpu;
+class GpuDevice;
 
 struct SessionOptions {
   int intra_op_threads = 0;             // 0: one per hardware thread
   VariableStore* variables = nullptr;   // null: the session owns a local store
+  GpuDevice* gpu = nullptr;             // null: every kernel on the CPU
+};
+
+struct RunOptions {
+  // false: fetched tensors stay where they were computed (on the session's
+  // GPU), for callers that keep working on the device (all-reduce).
+  bool fetch_to_host = true;
 };
 
 using FeedList = std::vector<std::pair<Output, Tensor>>;
@@ -50,13 +63,14 @@ class Session {
   ~Session();
 
   Status Run(const FeedList& feeds, const std::vector<Output>& fetches,
-             const std::vector<Node*>& targets, std::vector<Tensor>* outputs);
+             const std::vector<Node*>& targets, std::vector<Tensor>* outputs, const RunOptions& run_options = {});
   Status Run(const FeedList& feeds, const std::vector<Output>& fetches,
              std::vector<Tensor>* outputs) {
     return Run(feeds, fetches, {}, outputs);
   }
 
   VariableStore* variables() const { return variables_; }
+  GpuDevice* gpu() const { return gpu_; }
   // The next Run appends one TraceEvent per op it runs to *trace (then
   // stops tracing).  Not thread-safe with concurrent Runs.
   void TraceNextRun(std::vector<TraceEvent>* trace) { trace_ = trace; }
@@ -68,6 +82,7 @@ class Session {
                                                 const std::vector<Node*>& targets);
 
   const Graph* const graph_;
+  GpuDevice* const gpu_;
   std::unique_ptr<EigenCpu> cpu_;
   std::unique_ptr<VariableStore> owned_variables_;
   VariableStore* variables_;

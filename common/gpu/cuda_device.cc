@@ -1,0 +1,173 @@
+// CUDA GpuDevices: cudaMalloc'd pool, one non-blocking stream, a cuBLAS
+// handle on that stream, pinned staging for host copies.  Plain C++ over
+// the CUDA runtime; the kernels are in the .cu files.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "common/core/strcat.h"
+#include "common/gpu/gpu_backend.h"
+#include "common/gpu/gpu_status.h"
+#include "common/ops/kernel.h"
+
+namespace psflow::cuda {
+namespace {
+
+// Host copies go through one pinned buffer of this size per device, chunk
+// by chunk (pageable memory would make the driver stage it anyway, in
+// small synchronous pieces).
+constexpr size_t kStagingBytes = size_t{8} << 20;
+
+class CudaDevice final : public Backend {
+ public:
+  CudaDevice(int index, int max_blocks, std::string name) : Backend(max_blocks), index_(index), name_(std::move(name)) {}
+  Status Init() {
+    RETURN_IF_ERROR(MakeCurrent());
+    RETURN_IF_ERROR(CUDA_CALL(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), index_));
+    RETURN_IF_ERROR(CUBLAS_CALL(cublasCreate(&blas_), index_));
+    RETURN_IF_ERROR(CUBLAS_CALL(cublasSetStream(blas_, stream_), index_));
+    RETURN_IF_ERROR(CUDA_CALL(cudaMallocHost(&staging_, kStagingBytes), index_));
+    void* e = nullptr;
+    RETURN_IF_ERROR(CUDA_CALL(cudaMalloc(&e, sizeof(KernelError)), index_));
+    error_ = static_cast<KernelError*>(e);
+    return CUDA_CALL(cudaMemset(error_, 0, sizeof(KernelError)), index_);
+  }
+
+  Device device() const override { return Device{Device::Type::kGPU, index_}; }
+  std::string Description() const override { return name_; }
+  const KernelRegistry& kernels() const override {
+    static KernelRegistry* const r = [] {
+      auto* reg = new KernelRegistry();
+      RegisterKernels(reg);
+      return reg;
+    }();
+    return *r;
+  }
+  Status MakeCurrent() override { return CUDA_CALL(cudaSetDevice(index_), index_); }
+  Status Synchronize() override { return CUDA_CALL(cudaStreamSynchronize(stream_), index_); }
+
+  StatusOr<KernelError> TakeKernelError() override {
+    std::lock_guard<std::mutex> l(copy_mu_);
+    RETURN_IF_ERROR(MakeCurrent());
+    KernelError* host = static_cast<KernelError*>(staging_);
+    RETURN_IF_ERROR(CUDA_CALL(cudaMemcpyAsync(host, error_, sizeof(KernelError), cudaMemcpyDeviceToHost, stream_), index_));
+    RETURN_IF_ERROR(Synchronize());
+    const KernelError e = *host;
+    if (e.code != KernelError::kNone) {
+      RETURN_IF_ERROR(CUDA_CALL(cudaMemsetAsync(error_, 0, sizeof(KernelError), stream_), index_));
+    }
+    return e;
+  }
+
+  Status MemcpyHostToDevice(void* dst, const void* src, size_t bytes) override {
+    std::lock_guard<std::mutex> l(copy_mu_);
+    RETURN_IF_ERROR(MakeCurrent());
+    for (size_t off = 0; off < bytes; off += kStagingBytes) {
+      const size_t n = std::min(kStagingBytes, bytes - off);
+      std::memcpy(staging_, static_cast<const char*>(src) + off, n);
+      RETURN_IF_ERROR(CUDA_CALL(cudaMemcpyAsync(static_cast<char*>(dst) + off, staging_, n, cudaMemcpyHostToDevice, stream_), index_));
+      RETURN_IF_ERROR(Synchronize());  // before the staging buffer is refilled
+    }
+    return OkStatus();
+  }
+  Status MemcpyDeviceToHost(void* dst, const void* src, size_t bytes) override {
+    std::lock_guard<std::mutex> l(copy_mu_);
+    RETURN_IF_ERROR(MakeCurrent());
+    for (size_t off = 0; off < bytes; off += kStagingBytes) {
+      const size_t n = std::min(kStagingBytes, bytes - off);
+      RETURN_IF_ERROR(CUDA_CALL(cudaMemcpyAsync(staging_, static_cast<const char*>(src) + off, n, cudaMemcpyDeviceToHost, stream_), index_));
+      RETURN_IF_ERROR(Synchronize());
+      std::memcpy(static_cast<char*>(dst) + off, staging_, n);
+    }
+    return OkStatus();
+  }
+  Status MemcpyDeviceToDevice(void* dst, const void* src, size_t bytes) override {
+    RETURN_IF_ERROR(MakeCurrent());
+    return CUDA_CALL(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), index_);
+  }
+  Status Memset(void* dst, int value, size_t bytes) override {
+    RETURN_IF_ERROR(MakeCurrent());
+    return CUDA_CALL(cudaMemsetAsync(dst, value, bytes, stream_), index_);
+  }
+
+  cudaStream_t stream() const override { return stream_; }
+  void* blas() const override { return blas_; }
+  KernelError* kernel_error() const override { return error_; }
+
+ protected:
+  Status RawAllocate(size_t bytes, void** p) override {
+    RETURN_IF_ERROR(MakeCurrent());
+    return CUDA_CALL(cudaMalloc(p, bytes), index_);
+  }
+  void RawFree(void* p) override {
+    if (MakeCurrent().ok()) cudaFree(p);
+  }
+
+ private:
+  const int index_;
+  const std::string name_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  KernelError* error_ = nullptr;
+  std::mutex copy_mu_;
+  void* staging_ = nullptr;  // GUARDED_BY(copy_mu_)
+};
+
+}  // namespace
+
+const void* Backend::Id() {
+  static const char id = 0;
+  return &id;
+}
+
+}  // namespace psflow::cuda
+
+namespace psflow {
+
+int GpuDeviceCount() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
+
+std::string GpuDescription() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) return StrCat("no CUDA device (cudaGetDeviceCount: ", cudaGetErrorString(e), ")");
+  std::vector<std::string> names;
+  for (int i = 0; i < n; ++i) {
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, i) == cudaSuccess) {
+      names.push_back(StrCat("gpu:", i, " ", p.name, " (sm_", p.major, p.minor, ", ", p.totalGlobalMem >> 30, " GiB)"));
+    }
+  }
+  return names.empty() ? "no CUDA device" : StrJoin(names, "; ");
+}
+
+StatusOr<GpuDevice*> GpuDevice::Get(int index) {
+  static std::mutex mu;
+  static std::map<int, cuda::CudaDevice*> devices;  // kept for the process
+  std::lock_guard<std::mutex> l(mu);
+  auto it = devices.find(index);
+  if (it != devices.end()) return static_cast<GpuDevice*>(it->second);
+  const int n = GpuDeviceCount();
+  if (index < 0 || index >= n) {
+    return FailedPreconditionError("gpu:", index, " asked for, but this machine has ", n, " CUDA devices (",
+                                   GpuDescription(), "); set run.device: cpu or another gpu index");
+  }
+  cudaDeviceProp p;
+  RETURN_IF_ERROR(CUDA_CALL(cudaGetDeviceProperties(&p, index), index));
+  // Grid-stride kernels launch enough blocks of kThreads to fill every SM.
+  const int per_sm = std::max(1, p.maxThreadsPerMultiProcessor / cuda::kThreads);
+  auto dev = std::make_unique<cuda::CudaDevice>(
+      index, p.multiProcessorCount * per_sm,
+      StrCat("gpu:", index, " (", p.name, ", sm_", p.major, p.minor, ", ", p.totalGlobalMem >> 30, " GiB)"));
+  RETURN_IF_ERROR(dev->Init());
+  return static_cast<GpuDevice*>(devices[index] = dev.release());
+}
+
+}  // namespace psflow

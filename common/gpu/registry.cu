@@ -1,0 +1,10 @@
+// RegisterKernels: every GPU kernel family of this build.
+#include "common/gpu/gpu_kernel.h"
+
+namespace psflow::PSFLOW_GPU_NS {
+
+void RegisterKernels(KernelRegistry* r) {
+  RegisterElementwiseKernels(r);
+}
+
+}  // namespace psflow::PSFLOW_GPU_NS
