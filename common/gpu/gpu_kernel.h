@@ -106,6 +106,25 @@ inline StatusOr<BroadcastIndex> MakeBroadcastIndex(const TensorShape& out, const
   return ix;
 }
 
+// Runs BODY with `E` bound to the unsigned type of `dtype`'s width (for
+// kernels that only move elements).
+#define PSFLOW_GPU_BITS_DISPATCH(dtype, BODY)                                              \
+  switch (DTypeSize(dtype)) {                                                             \
+    case 1: { using E = Bits<1>::T; BODY; } break;                                       \
+    case 2: { using E = Bits<2>::T; BODY; } break;                                       \
+    case 4: { using E = Bits<4>::T; BODY; } break;                                       \
+    case 8: { using E = Bits<8>::T; BODY; } break;                                       \
+    default:                                                                              \
+      return InvalidArgumentError("dtype ", DTypeName(dtype), " cannot be moved on the GPU"); \
+  }
+
+// Row-major strides of `shape`.
+inline std::vector<int64_t> Strides(const TensorShape& shape) {
+  std::vector<int64_t> st(static_cast<size_t>(shape.rank()), 1);
+  for (int d = shape.rank() - 2; d >= 0; --d) st[static_cast<size_t>(d)] = st[static_cast<size_t>(d) + 1] * shape.dim(d + 1);
+  return st;
+}
+
 // Registration into this build's registry.
 inline void Register(KernelRegistry* r, const std::string& type, KernelFn fn) {
   r->Register(type, DeviceKind::kGPU, std::move(fn));

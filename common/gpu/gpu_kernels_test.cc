@@ -100,7 +100,7 @@ void ElementwiseCases(CaseList& L) {
     for (const char* op : {"SqrtGrad", "RsqrtGrad"}) {
       L.Add({StrCat(op, "_", Short(t)), op, {Random(t, S({3, 9}), 0.5, 3, seed++), Random(t, S({3, 9}), -2, 2, seed++)}});
     }
-    L.Add({StrCat("SigmoidCrossEntropyWithLogits_", Short(t)), "SigmoidCrossEntropyWithLogits",
+    L.Add({StrCat(Short(t)), "SigmoidCrossEntropyWithLogits",
            {Random(t, S({6, 5}), 0, 1, seed++), Random(t, S({6, 5}), -30, 30, seed++)}});
   }
   const DType cast_types[] = {DType::kFloat, DType::kDouble, DType::kInt32, DType::kInt64, DType::kBool};
@@ -134,10 +134,57 @@ void ElementwiseCases(CaseList& L) {
   }
 }
 
+Tensor Ints(std::vector<int64_t> v, DType t) {
+  const TensorShape shape({static_cast<int64_t>(v.size())});
+  if (t == DType::kInt64) return Tensor::FromVector<int64_t>(v, shape);
+  std::vector<int32_t> w(v.begin(), v.end());
+  return Tensor::FromVector<int32_t>(w, shape);
+}
+
+void ArrayCases(CaseList& L) {
+  uint32_t seed = 1000;
+  const DType all[] = {DType::kFloat, DType::kDouble, DType::kInt32, DType::kInt64, DType::kBool};
+  for (DType t : all) {
+    const std::string n = Short(t);
+    L.Add({"Identity_" + n, "Identity", {Random(t, S({3, 4}), -3, 3, seed++)}});
+    L.Add({"StopGradient_" + n, "StopGradient", {Random(t, S({3, 4}), -3, 3, seed++)}});
+    L.Add({"Reshape_" + n, "Reshape", {Random(t, S({4, 6}), -3, 3, seed++)}, {{"shape", std::vector<int64_t>{-1, 3, 2}}}});
+    L.Add({"ReshapeLike_" + n, "ReshapeLike", {Random(t, S({4, 6}), -3, 3, seed++), Random(t, S({2, 12}), -3, 3, seed++)}});
+    L.Add({"ExpandDims_" + n, "ExpandDims", {Random(t, S({4, 6}), -3, 3, seed++)}, {{"axis", int64_t{-1}}}});
+    L.Add({"Squeeze_" + n, "Squeeze", {Random(t, S({3, 1, 4, 1}), -3, 3, seed++)}, {{"axes", std::vector<int64_t>{}}}});
+    L.Add({"Transpose_" + n, "Transpose", {Random(t, S({2, 3, 4}), -9, 9, seed++)}, {{"perm", std::vector<int64_t>{2, 0, 1}}}});
+    L.Add({"Transpose2d_" + n, "Transpose", {Random(t, S({33, 17}), -9, 9, seed++)}, {{"perm", std::vector<int64_t>{1, 0}}}});
+    L.Add({"Concat_axis1_" + n, "Concat",
+           {Random(t, S({2, 3, 2}), -9, 9, seed++), Random(t, S({2, 1, 2}), -9, 9, seed++), Random(t, S({2, 4, 2}), -9, 9, seed++)},
+           {{"axis", int64_t{1}}}});
+    L.Add({"Concat_axis0_" + n, "Concat", {Random(t, S({2, 3}), -9, 9, seed++), Random(t, S({5, 3}), -9, 9, seed++)},
+           {{"axis", int64_t{0}}}});
+    L.Add({"Concat_last_" + n, "Concat", {Random(t, S({4, 3}), -9, 9, seed++), Random(t, S({4, 5}), -9, 9, seed++)},
+           {{"axis", int64_t{-1}}}});
+    L.Add({"ConcatGrad_" + n, "ConcatGrad",
+           {Random(t, S({2, 7}), -9, 9, seed++), Random(t, S({2, 3}), -9, 9, seed++), Random(t, S({2, 4}), -9, 9, seed++)},
+           {{"axis", int64_t{1}}}});
+    L.Add({"Slice_" + n, "Slice", {Random(t, S({4, 6, 3}), -9, 9, seed++)},
+           {{"begin", std::vector<int64_t>{1, 2, 0}}, {"size", std::vector<int64_t>{2, -1, 3}}}});
+    L.Add({"SliceGrad_" + n, "SliceGrad", {Random(t, S({2, 4, 3}), -9, 9, seed++), Random(t, S({4, 6, 3}), -9, 9, seed++)},
+           {{"begin", std::vector<int64_t>{1, 2, 0}}}});
+  }
+  for (DType t : kNumeric) {
+    for (DType it : {DType::kInt32, DType::kInt64}) {
+      const std::string n = Short(t) + "_" + Short(it);
+      L.Add({"Gather_" + n, "Gather", {Random(t, S({10, 4}), -9, 9, seed++), Random(it, S({3, 2}), 0, 9, seed++)}});
+      L.Add({"ScatterAddLike_" + n, "ScatterAddLike",
+             {Ints({3, 0, 3, 7, 3}, it), Random(t, S({5, 4}), -9, 9, seed++), Random(t, S({8, 4}), -9, 9, seed++)}});
+    }
+  }
+  L.Add({"Gather_vector_rows", "Gather", {Random(DType::kFloat, S({6}), -9, 9, seed++), Ints({5, 0, 2}, DType::kInt64)}});
+}
+
 const std::vector<OpCase>& AllCases() {
   static const std::vector<OpCase> cases = [] {
     CaseList L;
     ElementwiseCases(L);
+    ArrayCases(L);
     return L.Take();
   }();
   return cases;
@@ -190,7 +237,112 @@ INSTANTIATE_TEST_SUITE_P(Ops, GpuKernelTest, ::testing::Range<size_t>(0, AllCase
 
 // Op types that the case table exercises through other tests of this file
 // (stateful or random ops need their own set-up).
-std::set<std::string> TypesWithOwnTests() { return {}; }
+std::set<std::string> TypesWithOwnTests() {
+  return {"Const", "Placeholder", "NoOp", "VariableV2", "Assign", "AssignAdd", "AssignSub"};
+}
+
+// Runs the graph's fetches on the CPU and on the GPU and compares them.
+void ExpectSameOnBoth(GpuDevice* gpu, const Graph& g, const FeedList& feeds, const std::vector<Output>& fetches,
+                      const std::vector<Node*>& targets = {}) {
+  Session cpu(&g);
+  Session dev(&g, {.gpu = gpu});
+  std::vector<Tensor> want, got;
+  ASSERT_TRUE(cpu.Run(feeds, fetches, targets, &want).ok());
+  Status s = dev.Run(feeds, fetches, targets, &got);
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(gpu_test::Near(got[i], want[i], 1e-6, 1e-7)) << fetches[i].name();
+}
+
+TEST(GpuKernelTest, ConstsAreCopiedOnceAndReused) {
+  PSFLOW_GPU_OR_SKIP(gpu, 0);
+  Graph g;
+  Scope s(&g);
+  Output c = ops::Const(s, Tensor::FromVector<float>({1, 2, 3, 4}, TensorShape({2, 2})));
+  Output x = ops::Placeholder(s, DType::kFloat, PartialShape({2, 2}), "x");
+  Output y = ops::Mul(s, ops::Add(s, x, c), c);
+  ASSERT_TRUE(s.status().ok());
+  Session dev(&g, {.gpu = gpu});
+  const Tensor feed = Tensor::FromVector<float>({1, 1, 1, 1}, TensorShape({2, 2}));
+  std::vector<Tensor> out;
+  ASSERT_TRUE(dev.Run({{x, feed}}, {y, c}, &out).ok());
+  EXPECT_TRUE(out[0].Equals(Tensor::FromVector<float>({2, 6, 12, 20}, TensorShape({2, 2}))));
+  const size_t pool = gpu->pool_bytes();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(dev.Run({{x, feed}}, {y}, &out).ok());
+  EXPECT_EQ(gpu->pool_bytes(), pool);  // no new device memory for the constant
+  EXPECT_TRUE(out[0].Equals(Tensor::FromVector<float>({2, 6, 12, 20}, TensorShape({2, 2}))));
+}
+
+TEST(GpuKernelTest, UnfedPlaceholderSaysWhatToFeed) {
+  PSFLOW_GPU_OR_SKIP(gpu, 0);
+  Graph g;
+  Scope s(&g);
+  Output x = ops::Placeholder(s, DType::kFloat, PartialShape({-1, 3}), "x");
+  Output y = ops::Relu(s, x);
+  Node* noop = ops::NoOp(s.WithControlDependencies({y.node}), "after");
+  ASSERT_TRUE(s.status().ok());
+  Session dev(&g, {.gpu = gpu});
+  std::vector<Tensor> out;
+  Status st = dev.Run({}, {y}, &out);
+  EXPECT_THAT(st.message(), ::testing::HasSubstr("You must feed a value for placeholder tensor 'x'"));
+  ASSERT_TRUE(dev.Run({{x, Tensor::FromVector<float>({-1, 2, 3}, TensorShape({1, 3}))}}, {}, {noop}, &out).ok());
+}
+
+TEST(GpuKernelTest, VariablesAssignAndUpdateOnTheDevice) {
+  PSFLOW_GPU_OR_SKIP(gpu, 0);
+  for (DType t : kNumeric) {
+    Graph g;
+    Scope s(&g);
+    Output v = ops::VariableV2(s, "v", t, PartialShape({2, 3}));
+    Output init = ops::Assign(s, v, ops::Const(s, Random(t, S({2, 3}), -5, 5, 7)));
+    Output d = ops::Const(s, Random(t, S({2, 3}), -5, 5, 8));
+    Output add = ops::AssignAdd(s, v, d);
+    Output sub = ops::AssignSub(s, v, ops::Mul(s, d, d));
+    Output read = ops::Identity(s, v, "read");
+    ASSERT_TRUE(s.status().ok());
+    Session cpu(&g);
+    Session dev(&g, {.gpu = gpu});
+    for (Session* sess : {&cpu, &dev}) {
+      std::vector<Tensor> out;
+      ASSERT_TRUE(sess->Run({}, {init}, &out).ok());
+      ASSERT_TRUE(sess->Run({}, {add}, &out).ok());
+      ASSERT_TRUE(sess->Run({}, {add}, &out).ok());
+      Status st = sess->Run({}, {sub}, &out);
+      ASSERT_TRUE(st.ok()) << st;
+    }
+    std::vector<Tensor> want, got;
+    ASSERT_TRUE(cpu.Run({}, {read}, &want).ok());
+    ASSERT_TRUE(dev.Run({}, {read}, &got).ok());
+    EXPECT_TRUE(gpu_test::Near(got[0], want[0], 1e-6, 1e-6)) << DTypeName(t);
+    // The value lives on the device now; a host value assigned from outside
+    // (a pull from a PS) moves there on first use.
+    auto stored = dev.variables()->Read("v");
+    ASSERT_TRUE(stored.ok());
+    EXPECT_EQ(stored->device(), gpu->device());
+    ASSERT_TRUE(dev.variables()->Assign("v", want[0]).ok());
+    ASSERT_TRUE(dev.Run({}, {read}, &got).ok());
+    EXPECT_TRUE(gpu_test::Near(got[0], want[0], 0, 0));
+  }
+}
+
+TEST(GpuKernelTest, GatherIndexOutOfRangeNamesTheNode) {
+  PSFLOW_GPU_OR_SKIP(gpu, 0);
+  Graph g;
+  Scope s(&g);
+  Output params = ops::Placeholder(s, DType::kFloat, PartialShape({10, 4}), "params");
+  Output idx = ops::Placeholder(s, DType::kInt64, PartialShape({3}), "idx");
+  Output y = ops::Gather(s, params, idx, "lookup");
+  ASSERT_TRUE(s.status().ok());
+  Session dev(&g, {.gpu = gpu});
+  std::vector<Tensor> out;
+  Status st = dev.Run({{params, Random(DType::kFloat, S({10, 4}), -1, 1, 3)}, {idx, Ints({2, 12, 1}, DType::kInt64)}}, {y}, &out);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), ::testing::HasSubstr("node lookup (Gather)"));
+  EXPECT_THAT(st.message(), ::testing::HasSubstr("indices[1] = 12 is not in [0, 10)"));
+  // The error is cleared: the next good step runs.
+  st = dev.Run({{params, Random(DType::kFloat, S({10, 4}), -1, 1, 3)}, {idx, Ints({2, 9, 1}, DType::kInt64)}}, {y}, &out);
+  EXPECT_TRUE(st.ok()) << st;
+}
 
 TEST(GpuKernelCoverageTest, EveryOpHasAGpuKernelAndACase) {
   PSFLOW_GPU_OR_SKIP(gpu, 0);
@@ -202,14 +354,12 @@ TEST(GpuKernelCoverageTest, EveryOpHasAGpuKernelAndACase) {
   // Still being ported (issue 6); this list only shrinks.
   const std::set<std::string> not_yet = {
       "AUCFromCounts", "ApplyAdagrad", "ApplyAdam", "ApplyFtrl", "ApplyGradientDescent", "ApplyMomentum", "ApplyRMSProp",
-      "ArgMax", "Assign", "AssignAdd", "AssignSub", "AvgPool", "AvgPoolGrad", "Concat", "ConcatGrad", "Const", "Conv2D",
-      "Conv2DBackpropFilter", "Conv2DBackpropInput", "DropoutMask", "ExpandDims", "Gather", "Identity", "L2Loss",
-      "LearningRateSchedule", "LogSoftmax", "LogSoftmaxGrad", "MatMul", "Max", "MaxPool", "MaxPoolGrad", "Mean", "NoOp",
-      "Placeholder", "RandomStandardNormal", "RandomUniform", "Reshape", "ReshapeLike", "ScatterAddLike",
-      "SigmoidCrossEntropyWithLogits_", "Slice", "SliceGrad", "Softmax", "SoftmaxCrossEntropyWithLogits", "SoftmaxGrad",
+      "ArgMax", "AvgPool", "AvgPoolGrad", "Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "DropoutMask",
+      "L2Loss", "LearningRateSchedule", "LogSoftmax", "LogSoftmaxGrad", "MatMul", "Max", "MaxPool", "MaxPoolGrad",
+      "Mean", "RandomStandardNormal", "RandomUniform", "Softmax", "SoftmaxCrossEntropyWithLogits", "SoftmaxGrad",
       "SparseApplyAdagrad", "SparseApplyAdam", "SparseApplyFtrl", "SparseApplyGradientDescent", "SparseApplyMomentum",
-      "SparseApplyRMSProp", "SparseSoftmaxCrossEntropyWithLogits", "Squeeze", "StopGradient", "Sum", "SumToShapeOf",
-      "ThresholdCounts", "Transpose", "TruncatedNormal", "VariableV2"};
+      "SparseApplyRMSProp", "SparseSoftmaxCrossEntropyWithLogits", "Sum", "SumToShapeOf", "ThresholdCounts",
+      "TruncatedNormal"};
   std::vector<std::string> missing_kernel, missing_case;
   for (const std::string& type : KernelRegistry::Global()->Types(DeviceKind::kCPU)) {
     if (not_yet.count(type)) continue;

@@ -118,6 +118,24 @@ __device__ __forceinline__ void BroadcastOffsets(const BroadcastIndex& ix, int64
   *b = ob;
 }
 
+// ---- atomicAdd for every numeric dtype (CUDA has no signed 64-bit one;
+// two's complement makes the unsigned add the same). ----
+__device__ __forceinline__ float AtomicAdd(float* p, float v) { return atomicAdd(p, v); }
+__device__ __forceinline__ double AtomicAdd(double* p, double v) { return atomicAdd(p, v); }
+__device__ __forceinline__ int32_t AtomicAdd(int32_t* p, int32_t v) { return atomicAdd(reinterpret_cast<int*>(p), static_cast<int>(v)); }
+__device__ __forceinline__ int64_t AtomicAdd(int64_t* p, int64_t v) {
+  return static_cast<int64_t>(atomicAdd(reinterpret_cast<unsigned long long*>(p), static_cast<unsigned long long>(v)));
+}
+
+// Elements moved without arithmetic by their size: copy kernels are
+// instantiated once per width, not per dtype.
+template <size_t kBytes>
+struct Bits;
+template <> struct Bits<1> { using T = uint8_t; };
+template <> struct Bits<2> { using T = uint16_t; };
+template <> struct Bits<4> { using T = uint32_t; };
+template <> struct Bits<8> { using T = uint64_t; };
+
 // ---- Input errors, recorded for the session (see KernelError). ----
 __device__ __forceinline__ void ReportError(KernelError* e, int32_t code, int32_t tag, int64_t a, int64_t b, int64_t c) {
   if (atomicCAS(reinterpret_cast<int*>(&e->code), 0, static_cast<int>(code)) == 0) {

@@ -5,6 +5,7 @@ namespace psflow::PSFLOW_GPU_NS {
 
 void RegisterKernels(KernelRegistry* r) {
   RegisterElementwiseKernels(r);
+  RegisterArrayKernels(r);
 }
 
 }  // namespace psflow::PSFLOW_GPU_NS

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -35,10 +36,11 @@ enum class DeviceKind { kCPU, kGPU };
 // Per-node state that lives across runs (random generators; a GPU
 // kernel's device copy of a constant).
 struct KernelState {
+  std::mutex mu;  // for kernels whose node may run in concurrent steps
   std::mt19937_64 rng;
   bool seeded = false;
-  uint64_t draws = 0;  // random numbers a GPU kernel has used so far
-  Tensor cached;
+  uint64_t draws = 0;  // counters a GPU random kernel has used so far (GUARDED_BY(mu))
+  Tensor cached;       // GUARDED_BY(mu)
 };
 
 class OpKernelContext {

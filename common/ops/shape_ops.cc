@@ -75,6 +75,15 @@ StatusOr<std::vector<int>> CheckPerm(const std::vector<int64_t>& perm, int rank)
 
 Output In(GradContext& g, int i) { return g.node->inputs()[static_cast<size_t>(i)]; }
 
+// x's elements with another shape: the same buffer (no copy, so the kernel
+// works on any device), strings copied.
+Tensor SameElements(const Tensor& x, TensorShape shape) {
+  if (x.dtype() != DType::kString) return x.Reshaped(std::move(shape));
+  Tensor out(x.dtype(), std::move(shape));
+  for (int64_t i = 0; i < x.num_elements(); ++i) CopyElement(x, i, &out, i);
+  return out;
+}
+
 }  // namespace
 
 void RegisterShapeOpsOnce() {
@@ -143,9 +152,7 @@ void RegisterShapeOpsOnce() {
              const int64_t a = axis < 0 ? axis + x.shape().rank() + 1 : axis;
              std::vector<int64_t> dims = x.shape().dims();
              dims.insert(dims.begin() + a, 1);
-             Tensor out(x.dtype(), TensorShape(dims));
-             for (int64_t i = 0; i < x.num_elements(); ++i) CopyElement(x, i, &out, i);
-             c.SetOutput(0, out);
+             c.SetOutput(0, SameElements(x, TensorShape(dims)));
              return OkStatus();
            });
   DefineOp({.type = "Squeeze",
@@ -193,9 +200,7 @@ void RegisterShapeOpsOnce() {
                if (axes.empty() ? x.shape().dim(d) == 1 : listed) continue;
                dims.push_back(x.shape().dim(d));
              }
-             Tensor out(x.dtype(), TensorShape(dims));
-             for (int64_t i = 0; i < x.num_elements(); ++i) CopyElement(x, i, &out, i);
-             c.SetOutput(0, out);
+             c.SetOutput(0, SameElements(x, TensorShape(dims)));
              return OkStatus();
            });
   DefineOp({.type = "Concat",

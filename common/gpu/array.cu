@@ -1,0 +1,367 @@
+// GPU kernels of the array and state ops: constants, variables and their
+// assignments, Transpose, Concat and its gradient, Slice and its gradient,
+// Gather and ScatterAddLike.  The metadata-only ops (Identity, Reshape,
+// ExpandDims, ...) share their device-agnostic CPU kernels.
+#include "common/gpu/gpu_kernel.h"
+#include "common/ops/ops.h"
+
+namespace psflow::PSFLOW_GPU_NS {
+namespace {
+
+// Element offsets of a strided view: offset(i) = base + sum_d idx_d(i) * strides[d]
+// where idx is i's multi-index over dims.
+struct IndexMap {
+  int rank = 0;
+  int64_t dims[kMaxRank] = {};
+  int64_t strides[kMaxRank] = {};
+  int64_t base = 0;
+};
+__device__ __forceinline__ int64_t MapOffset(const IndexMap& m, int64_t i) {
+  int64_t off = m.base;
+  for (int d = m.rank - 1; d >= 0; --d) {
+    off += (i % m.dims[d]) * m.strides[d];
+    i /= m.dims[d];
+  }
+  return off;
+}
+
+template <typename E>
+__global__ void MapGatherKernel(const E* in, E* out, int64_t n, IndexMap m) {
+  PSFLOW_GRID_LOOP(i, n) out[i] = in[MapOffset(m, i)];
+}
+template <typename E>
+__global__ void MapScatterKernel(const E* in, E* out, int64_t n, IndexMap m) {
+  PSFLOW_GRID_LOOP(i, n) out[MapOffset(m, i)] = in[i];
+}
+
+template <typename T>
+__global__ void AccumulateKernel(T* v, const T* d, int64_t n, T sign) {
+  PSFLOW_GRID_LOOP(i, n) v[i] += sign * d[i];
+}
+
+template <typename E, typename I>
+__global__ void GatherKernel(const E* params, const I* indices, E* out, int64_t n, int64_t row, int64_t rows,
+                             KernelError* err, int32_t tag) {
+  PSFLOW_GRID_LOOP(i, n) {
+    const int64_t pos = i / row;
+    const int64_t r = static_cast<int64_t>(indices[pos]);
+    if (r < 0 || r >= rows) {
+      ReportError(err, KernelError::kIndexOutOfRange, tag, pos, r, rows);
+      out[i] = E(0);
+    } else {
+      out[i] = params[r * row + i % row];
+    }
+  }
+}
+
+template <typename T, typename I>
+__global__ void ScatterAddKernel(const I* indices, const T* values, T* out, int64_t n, int64_t row, int64_t rows,
+                                 KernelError* err, int32_t tag) {
+  PSFLOW_GRID_LOOP(i, n) {
+    const int64_t pos = i / row;
+    const int64_t r = static_cast<int64_t>(indices[pos]);
+    if (r < 0 || r >= rows) {
+      ReportError(err, KernelError::kIndexOutOfRange, tag, pos, r, rows);
+    } else {
+      AtomicAdd(&out[r * row + i % row], values[i]);
+    }
+  }
+}
+
+StatusOr<IndexMap> MakeMap(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides, int64_t base) {
+  if (dims.size() > static_cast<size_t>(kMaxRank)) {
+    return UnimplementedError("tensors of rank ", dims.size(), " on the GPU (at most ", kMaxRank, ")");
+  }
+  IndexMap m;
+  m.rank = static_cast<int>(dims.size());
+  for (size_t d = 0; d < dims.size(); ++d) {
+    m.dims[d] = dims[d];
+    m.strides[d] = strides[d];
+  }
+  m.base = base;
+  return m;
+}
+
+// out[i] = in[map(i)] (gather) or out[map(i)] = in[i] (scatter) over n elements.
+Status MoveByMap(OpKernelContext& c, const Tensor& in, Tensor* out, int64_t n, const IndexMap& m, bool scatter) {
+  Backend* dev = Dev(c);
+  PSFLOW_GPU_BITS_DISPATCH(in.dtype(), {
+    return scatter ? LaunchN(dev, "MapScatterKernel", n, MapScatterKernel<E>, Ptr<const E>(in), Ptr<E>(*out), n, m)
+                   : LaunchN(dev, "MapGatherKernel", n, MapGatherKernel<E>, Ptr<const E>(in), Ptr<E>(*out), n, m);
+  });
+  return OkStatus();
+}
+
+StatusOr<std::string> RefName(const OpKernelContext& c) {
+  const Node* var = c.node().inputs()[0].node;
+  if (var->type() != "VariableV2") {
+    return InvalidArgumentError("input 0 of ", c.node().name(), " must be a variable, got ", var->name(), " (",
+                                var->type(), ")");
+  }
+  return var->name();
+}
+
+// The variable's value on this device: a host value (initialized or
+// restored on the CPU, pulled from a PS) moves to the device once.
+Status ToDeviceLocked(Backend* dev, const std::string& name, Tensor* v) {
+  if (!v->initialized() || v->device() == dev->device()) return OkStatus();
+  if (!v->device().is_host()) {
+    return InvalidArgumentError("variable ", name, " lives on ", v->device().ToString(), ", not on ", dev->device().ToString());
+  }
+  ASSIGN_OR_RETURN(*v, dev->CopyToDevice(*v));
+  return OkStatus();
+}
+
+Status AssignUpdate(OpKernelContext& c, int sign) {
+  ASSIGN_OR_RETURN(std::string name, RefName(c));
+  Backend* dev = Dev(c);
+  const Tensor& delta = c.input(1);
+  Tensor result;
+  RETURN_IF_ERROR(c.variables()->Update(name, [&](Tensor* v) -> Status {
+    RETURN_IF_ERROR(ToDeviceLocked(dev, name, v));
+    if (!(v->shape() == delta.shape())) {
+      return InvalidArgumentError("cannot update variable ", name, " of shape ", v->shape().DebugString(),
+                                  " with a value of shape ", delta.shape().DebugString());
+    }
+    const int64_t n = v->num_elements();
+    Status st;
+    PSFLOW_NUMERIC_DISPATCH(v->dtype(), st = LaunchN(dev, "AccumulateKernel", n, AccumulateKernel<T>, Ptr<T>(*v),
+                                                     Ptr<const T>(delta), n, static_cast<T>(sign)));
+    result = *v;
+    return st;
+  }));
+  c.SetOutput(0, result);
+  return OkStatus();
+}
+
+int64_t RowsOf(const Tensor& t) { return t.shape().rank() == 0 ? 1 : t.shape().dim(0); }
+
+template <typename E, typename I>
+Status GatherTyped(OpKernelContext& c, const Tensor& params, const Tensor& indices, Tensor* out, int64_t row, int64_t rows) {
+  const int64_t n = out->num_elements();
+  Backend* dev = Dev(c);
+  return LaunchN(dev, "GatherKernel", n, GatherKernel<E, I>, Ptr<const E>(params), Ptr<const I>(indices), Ptr<E>(*out), n,
+                 row, rows, dev->kernel_error(), c.error_tag());
+}
+
+template <typename T, typename I>
+Status ScatterAddTyped(OpKernelContext& c, const Tensor& idx, const Tensor& values, Tensor* out, int64_t row, int64_t rows) {
+  const int64_t n = values.num_elements();
+  Backend* dev = Dev(c);
+  return LaunchN(dev, "ScatterAddKernel", n, ScatterAddKernel<T, I>, Ptr<const I>(idx), Ptr<const T>(values), Ptr<T>(*out),
+                 n, row, rows, dev->kernel_error(), c.error_tag());
+}
+
+}  // namespace
+
+void RegisterArrayKernels(KernelRegistry* r) {
+  // Kernels that only look at shapes and pass buffers on work on any device.
+  RegisterStandardOps();
+  for (const char* type : {"Identity", "StopGradient", "NoOp", "Placeholder", "Reshape", "ReshapeLike", "ExpandDims", "Squeeze"}) {
+    const KernelFn* cpu = KernelRegistry::Global()->Lookup(type, DeviceKind::kCPU);
+    CHECK(cpu != nullptr) << type;
+    Register(r, type, *cpu);
+  }
+
+  Register(r, "Const", [](OpKernelContext& c) -> Status {
+    // Copied to the device on the first run, then reused.
+    std::lock_guard<std::mutex> l(c.state()->mu);
+    if (!c.state()->cached.initialized()) {
+      ASSIGN_OR_RETURN(Tensor v, c.GetAttr<Tensor>("value"));
+      ASSIGN_OR_RETURN(c.state()->cached, Dev(c)->CopyToDevice(v));
+    }
+    c.SetOutput(0, c.state()->cached);
+    return OkStatus();
+  });
+  Register(r, "VariableV2", [](OpKernelContext& c) -> Status {
+    Backend* dev = Dev(c);
+    const std::string& name = c.node().name();
+    if (!c.variables()->IsInitialized(name)) return OkStatus();  // the executor reports it to non-ref consumers
+    Tensor value;
+    RETURN_IF_ERROR(c.variables()->Update(name, [&](Tensor* v) -> Status {
+      RETURN_IF_ERROR(ToDeviceLocked(dev, name, v));
+      value = *v;
+      return OkStatus();
+    }));
+    c.SetOutput(0, value);
+    return OkStatus();
+  });
+  Register(r, "Assign", [](OpKernelContext& c) -> Status {
+    ASSIGN_OR_RETURN(std::string name, RefName(c));
+    const PartialShape& declared = c.node().inputs()[0].shape();
+    if (!declared.IsCompatibleWith(c.input(1).shape())) {
+      return InvalidArgumentError("Assign requires shapes of both tensors to match. lhs shape= ", declared.DebugString(),
+                                  " rhs shape= ", c.input(1).shape().DebugString());
+    }
+    // A private copy, so later in-place updates never touch the source.
+    ASSIGN_OR_RETURN(Tensor value, Dev(c)->Duplicate(c.input(1)));
+    RETURN_IF_ERROR(c.variables()->Assign(name, value));
+    c.SetOutput(0, value);
+    return OkStatus();
+  });
+  Register(r, "AssignAdd", [](OpKernelContext& c) { return AssignUpdate(c, +1); });
+  Register(r, "AssignSub", [](OpKernelContext& c) { return AssignUpdate(c, -1); });
+
+  Register(r, "Transpose", [](OpKernelContext& c) -> Status {
+    ASSIGN_OR_RETURN(auto perm, c.GetAttr<std::vector<int64_t>>("perm"));
+    const Tensor& x = c.input(0);
+    const int rank = x.shape().rank();
+    if (static_cast<int>(perm.size()) != rank) {
+      return InvalidArgumentError("perm has ", perm.size(), " entries for a tensor of rank ", rank);
+    }
+    std::vector<bool> seen(static_cast<size_t>(rank), false);
+    for (int64_t v : perm) {
+      if (v < 0 || v >= rank || seen[static_cast<size_t>(v)]) {
+        return InvalidArgumentError("perm [", StrJoin(perm, ","), "] is not a permutation of 0..", rank - 1);
+      }
+      seen[static_cast<size_t>(v)] = true;
+    }
+    const std::vector<int64_t> in_strides = Strides(x.shape());
+    std::vector<int64_t> dims, strides;
+    for (int64_t p : perm) {
+      dims.push_back(x.shape().dim(static_cast<int>(p)));
+      strides.push_back(in_strides[static_cast<size_t>(p)]);
+    }
+    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, TensorShape(dims)));
+    ASSIGN_OR_RETURN(IndexMap m, MakeMap(dims, strides, 0));
+    return MoveByMap(c, x, out, out->num_elements(), m, /*scatter=*/false);
+  });
+
+  // Concat and its gradient move [outer, row_i] blocks of each input to or
+  // from column offset_i of an [outer, sum row_i] view of the output.
+  Register(r, "Concat", [](OpKernelContext& c) -> Status {
+    ASSIGN_OR_RETURN(int64_t axis, c.GetAttr<int64_t>("axis"));
+    const TensorShape& s0 = c.input(0).shape();
+    ASSIGN_OR_RETURN(std::vector<int> ax, op_util::NormalizeAxes({axis}, s0.rank()));
+    const int a = ax[0];
+    std::vector<int64_t> dims = s0.dims();
+    dims[static_cast<size_t>(a)] = 0;
+    for (int i = 0; i < c.num_inputs(); ++i) {
+      const TensorShape& s = c.input(i).shape();
+      for (int d = 0; d < s0.rank(); ++d) {
+        if (s.rank() != s0.rank() || (d != a && s.dim(d) != s0.dim(d))) {
+          return InvalidArgumentError("Concat input ", i, " has shape ", s.DebugString(), ", input 0 ", s0.DebugString());
+        }
+      }
+      dims[static_cast<size_t>(a)] += s.dim(a);
+    }
+    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, TensorShape(dims)));
+    int64_t outer = 1;
+    for (int d = 0; d < a; ++d) outer *= s0.dim(d);
+    const int64_t out_row = out->num_elements() / std::max<int64_t>(1, outer);
+    int64_t offset = 0;
+    for (int i = 0; i < c.num_inputs(); ++i) {
+      const Tensor& x = c.input(i);
+      const int64_t row = x.num_elements() / std::max<int64_t>(1, outer);
+      if (x.num_elements() > 0) {
+        ASSIGN_OR_RETURN(IndexMap m, MakeMap({outer, row}, {out_row, 1}, offset));
+        RETURN_IF_ERROR(MoveByMap(c, x, out, x.num_elements(), m, /*scatter=*/true));
+      }
+      offset += row;
+    }
+    return OkStatus();
+  });
+  Register(r, "ConcatGrad", [](OpKernelContext& c) -> Status {
+    ASSIGN_OR_RETURN(int64_t axis, c.GetAttr<int64_t>("axis"));
+    const Tensor& g = c.input(0);
+    ASSIGN_OR_RETURN(std::vector<int> ax, op_util::NormalizeAxes({axis}, g.shape().rank()));
+    int64_t outer = 1;
+    for (int d = 0; d < ax[0]; ++d) outer *= g.shape().dim(d);
+    const int64_t g_row = g.num_elements() / std::max<int64_t>(1, outer);
+    int64_t offset = 0;
+    for (int i = 1; i < c.num_inputs(); ++i) {
+      ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, i - 1, c.input(i).shape()));
+      const int64_t row = out->num_elements() / std::max<int64_t>(1, outer);
+      if (out->num_elements() > 0) {
+        ASSIGN_OR_RETURN(IndexMap m, MakeMap({outer, row}, {g_row, 1}, offset));
+        RETURN_IF_ERROR(MoveByMap(c, g, out, out->num_elements(), m, /*scatter=*/false));
+      }
+      offset += row;
+    }
+    return OkStatus();
+  });
+  Register(r, "Slice", [](OpKernelContext& c) -> Status {
+    ASSIGN_OR_RETURN(auto begin, c.GetAttr<std::vector<int64_t>>("begin"));
+    ASSIGN_OR_RETURN(auto size, c.GetAttr<std::vector<int64_t>>("size"));
+    const Tensor& x = c.input(0);
+    if (static_cast<int>(begin.size()) != x.shape().rank() || size.size() != begin.size()) {
+      return InvalidArgumentError("Slice begin and size need one entry per dimension of ", x.shape().DebugString());
+    }
+    const std::vector<int64_t> st = Strides(x.shape());
+    std::vector<int64_t> dims;
+    int64_t base = 0;
+    for (size_t d = 0; d < begin.size(); ++d) {
+      const int64_t n = x.shape().dim(static_cast<int>(d));
+      const int64_t len = size[d] >= 0 ? size[d] : n - begin[d];
+      if (begin[d] < 0 || len < 0 || begin[d] + len > n) {
+        return InvalidArgumentError("Slice out of range for dimension ", d, " of ", x.shape().DebugString());
+      }
+      dims.push_back(len);
+      base += begin[d] * st[d];
+    }
+    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, TensorShape(dims)));
+    ASSIGN_OR_RETURN(IndexMap m, MakeMap(dims, st, base));
+    return MoveByMap(c, x, out, out->num_elements(), m, /*scatter=*/false);
+  });
+  Register(r, "SliceGrad", [](OpKernelContext& c) -> Status {
+    ASSIGN_OR_RETURN(auto begin, c.GetAttr<std::vector<int64_t>>("begin"));
+    const Tensor& g = c.input(0);
+    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, c.input(1).shape()));
+    if (static_cast<int>(begin.size()) != out->shape().rank() || g.shape().rank() != out->shape().rank()) {
+      return InvalidArgumentError("SliceGrad: begin [", StrJoin(begin, ","), "] and gradient ", g.shape().DebugString(),
+                                  " do not fit ", out->shape().DebugString());
+    }
+    RETURN_IF_ERROR(Dev(c)->Memset(out->raw_data(), 0, out->TotalBytes()));
+    const std::vector<int64_t> st = Strides(out->shape());
+    int64_t base = 0;
+    for (size_t d = 0; d < begin.size(); ++d) {
+      if (begin[d] < 0 || begin[d] + g.shape().dim(static_cast<int>(d)) > out->shape().dim(static_cast<int>(d))) {
+        return InvalidArgumentError("SliceGrad: gradient ", g.shape().DebugString(), " at [", StrJoin(begin, ","),
+                                    "] does not fit ", out->shape().DebugString());
+      }
+      base += begin[d] * st[d];
+    }
+    if (g.num_elements() == 0) return OkStatus();
+    ASSIGN_OR_RETURN(IndexMap m, MakeMap(g.shape().dims(), st, base));
+    return MoveByMap(c, g, out, g.num_elements(), m, /*scatter=*/true);
+  });
+
+  Register(r, "Gather", [](OpKernelContext& c) -> Status {
+    const Tensor& params = c.input(0);
+    const Tensor& indices = c.input(1);
+    if (params.shape().rank() < 1) return InvalidArgumentError("Gather params must have rank >= 1");
+    const int64_t rows = params.shape().dim(0);
+    const int64_t row = rows == 0 ? 0 : params.num_elements() / rows;
+    std::vector<int64_t> dims = indices.shape().dims();
+    for (int d = 1; d < params.shape().rank(); ++d) dims.push_back(params.shape().dim(d));
+    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, TensorShape(dims)));
+    if (out->num_elements() == 0) return OkStatus();
+    const bool i64 = indices.dtype() == DType::kInt64;
+    PSFLOW_GPU_BITS_DISPATCH(params.dtype(), {
+      return (i64 ? GatherTyped<E, int64_t>(c, params, indices, out, row, rows)
+                  : GatherTyped<E, int32_t>(c, params, indices, out, row, rows));
+    });
+    return OkStatus();
+  });
+  Register(r, "ScatterAddLike", [](OpKernelContext& c) -> Status {
+    const Tensor& idx = c.input(0);
+    const Tensor& values = c.input(1);
+    const Tensor& like = c.input(2);
+    const int64_t rows = RowsOf(like);
+    const int64_t row = rows == 0 ? 0 : like.num_elements() / rows;
+    if (values.num_elements() != idx.num_elements() * row) {
+      return InvalidArgumentError("ScatterAddLike: ", idx.num_elements(), " indices but values of shape ",
+                                  values.shape().DebugString(), " for rows of ", row, " elements");
+    }
+    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, like.shape()));
+    RETURN_IF_ERROR(Dev(c)->Memset(out->raw_data(), 0, out->TotalBytes()));
+    if (values.num_elements() == 0) return OkStatus();
+    const bool i64 = idx.dtype() == DType::kInt64;
+    Status st;
+    PSFLOW_NUMERIC_DISPATCH(values.dtype(), st = (i64 ? ScatterAddTyped<T, int64_t>(c, idx, values, out, row, rows)
+                                                      : ScatterAddTyped<T, int32_t>(c, idx, values, out, row, rows)));
+    return st;
+  });
+}
+
+}  // namespace psflow::PSFLOW_GPU_NS
