@@ -8,23 +8,6 @@
 namespace psflow::PSFLOW_GPU_NS {
 namespace {
 
-// Element offsets of a strided view: offset(i) = base + sum_d idx_d(i) * strides[d]
-// where idx is i's multi-index over dims.
-struct IndexMap {
-  int rank = 0;
-  int64_t dims[kMaxRank] = {};
-  int64_t strides[kMaxRank] = {};
-  int64_t base = 0;
-};
-__device__ __forceinline__ int64_t MapOffset(const IndexMap& m, int64_t i) {
-  int64_t off = m.base;
-  for (int d = m.rank - 1; d >= 0; --d) {
-    off += (i % m.dims[d]) * m.strides[d];
-    i /= m.dims[d];
-  }
-  return off;
-}
-
 template <typename E>
 __global__ void MapGatherKernel(const E* in, E* out, int64_t n, IndexMap m) {
   PSFLOW_GRID_LOOP(i, n) out[i] = in[MapOffset(m, i)];
@@ -66,20 +49,6 @@ __global__ void ScatterAddKernel(const I* indices, const T* values, T* out, int6
       AtomicAdd(&out[r * row + i % row], values[i]);
     }
   }
-}
-
-StatusOr<IndexMap> MakeMap(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides, int64_t base) {
-  if (dims.size() > static_cast<size_t>(kMaxRank)) {
-    return UnimplementedError("tensors of rank ", dims.size(), " on the GPU (at most ", kMaxRank, ")");
-  }
-  IndexMap m;
-  m.rank = static_cast<int>(dims.size());
-  for (size_t d = 0; d < dims.size(); ++d) {
-    m.dims[d] = dims[d];
-    m.strides[d] = strides[d];
-  }
-  m.base = base;
-  return m;
 }
 
 // out[i] = in[map(i)] (gather) or out[map(i)] = in[i] (scatter) over n elements.

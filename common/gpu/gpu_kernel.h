@@ -49,14 +49,18 @@ Status LaunchN(Backend* dev, const char* name, int64_t n, void (*k)(P...), A&&..
                              std::forward<A>(args)...),
                       name);
 }
-// One block of kThreads per item (row reductions), up to 65535 x 65535 items.
+// One block of `threads` per row (row reductions), up to 65535 x 65535
+// rows; blocks past the last row return at once (PSFLOW_ROW_INDEX).
 template <typename... P, typename... A>
-Status LaunchRows(Backend* dev, const char* name, int64_t rows, void (*k)(P...), A&&... args) {
+Status LaunchRows(Backend* dev, const char* name, int64_t rows, int threads, void (*k)(P...), A&&... args) {
   if (rows <= 0) return OkStatus();
   const unsigned gx = static_cast<unsigned>(rows < 65535 ? rows : 65535);
   const unsigned gy = static_cast<unsigned>((rows + 65534) / 65535);
-  return LaunchStatus(Launch(k, dim3(gx, gy), dim3(kThreads), 0, dev->stream(), std::forward<A>(args)...), name);
+  return LaunchStatus(Launch(k, dim3(gx, gy), dim3(static_cast<unsigned>(threads)), 0, dev->stream(), std::forward<A>(args)...),
+                      name);
 }
+// Threads per row block: a warp for short rows, kThreads for long ones.
+inline int RowThreads(int64_t cols) { return cols <= 256 ? 32 : kThreads; }
 #define PSFLOW_ROW_INDEX (static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x)
 
 // Broadcasting of a and b to `out` (shapes already checked), with
@@ -123,6 +127,20 @@ inline std::vector<int64_t> Strides(const TensorShape& shape) {
   std::vector<int64_t> st(static_cast<size_t>(shape.rank()), 1);
   for (int d = shape.rank() - 2; d >= 0; --d) st[static_cast<size_t>(d)] = st[static_cast<size_t>(d) + 1] * shape.dim(d + 1);
   return st;
+}
+
+inline StatusOr<IndexMap> MakeMap(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides, int64_t base) {
+  if (dims.size() > static_cast<size_t>(kMaxRank)) {
+    return UnimplementedError("tensors of rank ", dims.size(), " on the GPU (at most ", kMaxRank, ")");
+  }
+  IndexMap m;
+  m.rank = static_cast<int>(dims.size());
+  for (size_t d = 0; d < dims.size(); ++d) {
+    m.dims[d] = dims[d];
+    m.strides[d] = strides[d];
+  }
+  m.base = base;
+  return m;
 }
 
 // Registration into this build's registry.

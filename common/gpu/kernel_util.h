@@ -118,6 +118,24 @@ __device__ __forceinline__ void BroadcastOffsets(const BroadcastIndex& ix, int64
   *b = ob;
 }
 
+// ---- Strided views: offset(i) = base + sum_d idx_d(i) * strides[d], where
+// idx is i's multi-index over dims (row-major).  Built on the host
+// (MakeMap in gpu_kernel.h). ----
+struct IndexMap {
+  int rank = 0;
+  int64_t dims[kMaxRank] = {};
+  int64_t strides[kMaxRank] = {};
+  int64_t base = 0;
+};
+__device__ __forceinline__ int64_t MapOffset(const IndexMap& m, int64_t i) {
+  int64_t off = m.base;
+  for (int d = m.rank - 1; d >= 0; --d) {
+    off += (i % m.dims[d]) * m.strides[d];
+    i /= m.dims[d];
+  }
+  return off;
+}
+
 // ---- atomicAdd for every numeric dtype (CUDA has no signed 64-bit one;
 // two's complement makes the unsigned add the same). ----
 __device__ __forceinline__ float AtomicAdd(float* p, float v) { return atomicAdd(p, v); }

@@ -6,6 +6,7 @@ namespace psflow::PSFLOW_GPU_NS {
 void RegisterKernels(KernelRegistry* r) {
   RegisterElementwiseKernels(r);
   RegisterArrayKernels(r);
+  RegisterReduceKernels(r);
 }
 
 }  // namespace psflow::PSFLOW_GPU_NS
