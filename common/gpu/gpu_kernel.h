@@ -148,6 +148,12 @@ inline void Register(KernelRegistry* r, const std::string& type, KernelFn fn) {
   r->Register(type, DeviceKind::kGPU, std::move(fn));
 }
 
+// C[m,n] = op(A) op(B) on row-major device buffers: A is [m,k] ([k,m] when
+// ta), B is [k,n] ([n,k] when tb).  cuBLAS for float and double on CUDA
+// devices (blas.cu); float, double, int32, int64.
+template <typename T>
+Status GemmRowMajor(Backend* dev, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c);
+
 // The kernel-family registration functions (one per .cu file).
 void RegisterElementwiseKernels(KernelRegistry* r);
 void RegisterReduceKernels(KernelRegistry* r);

@@ -240,12 +240,79 @@ void ReduceCases(CaseList& L) {
   }
 }
 
+int64_t OutDim(int64_t in, int64_t k, int64_t stride, const std::string& padding) {
+  return padding == "SAME" ? (in + stride - 1) / stride : (in - k) / stride + 1;
+}
+
+void MatMulConvCases(CaseList& L) {
+  uint32_t seed = 3000;
+  for (DType t : kNumeric) {
+    const bool fl = t == DType::kFloat || t == DType::kDouble;
+    for (int tr = 0; tr < 4; ++tr) {
+      const bool ta = tr & 1, tb = tr & 2;
+      Tensor a = Random(t, ta ? S({7, 5}) : S({5, 7}), -3, 3, seed++);
+      Tensor b = Random(t, tb ? S({3, 7}) : S({7, 3}), -3, 3, seed++);
+      L.Add({StrCat("MatMul_", ta ? "T" : "N", tb ? "T" : "N", "_", Short(t)), "MatMul", {a, b},
+             {{"transpose_a", ta}, {"transpose_b", tb}}});
+    }
+    L.Add({StrCat("MatMul_empty_k_", Short(t)), "MatMul", {Random(t, S({3, 0}), -1, 1, seed++), Random(t, S({0, 4}), -1, 1, seed++)},
+           {{"transpose_a", false}, {"transpose_b", false}}});
+    if (fl) {
+      L.Add({StrCat("MatMul_large_", Short(t)), "MatMul",
+             {Random(t, S({64, 300}), -1, 1, seed++), Random(t, S({300, 50}), -1, 1, seed++)},
+             {{"transpose_a", false}, {"transpose_b", false}}, 1e-5, 1e-4});
+    }
+  }
+  struct Conv {
+    const char* name;
+    std::vector<int64_t> x, f;
+    int64_t stride;
+    const char* padding;
+  };
+  const Conv convs[] = {{"3x3_same", {2, 7, 7, 3}, {3, 3, 3, 4}, 1, "SAME"},
+                        {"3x3_s2_valid", {2, 8, 7, 3}, {3, 3, 3, 2}, 2, "VALID"},
+                        {"5x5_s2_same", {1, 9, 9, 2}, {5, 5, 2, 3}, 2, "SAME"},
+                        {"1x1", {3, 4, 4, 5}, {1, 1, 5, 6}, 1, "VALID"}};
+  for (DType t : kFloats) {
+    for (const Conv& cv : convs) {
+      const int64_t oh = OutDim(cv.x[1], cv.f[0], cv.stride, cv.padding), ow = OutDim(cv.x[2], cv.f[1], cv.stride, cv.padding);
+      const Attrs attrs = {{"strides", std::vector<int64_t>{1, cv.stride, cv.stride, 1}}, {"padding", std::string(cv.padding)}};
+      Tensor x = Random(t, TensorShape(cv.x), -2, 2, seed++);
+      Tensor f = Random(t, TensorShape(cv.f), -1, 1, seed++);
+      Tensor g = Random(t, S({cv.x[0], oh, ow, cv.f[3]}), -1, 1, seed++);
+      L.Add({StrCat("Conv2D_", cv.name, "_", Short(t)), "Conv2D", {x, f}, attrs, 1e-5, 1e-5});
+      L.Add({StrCat("Conv2DBackpropInput_", cv.name, "_", Short(t)), "Conv2DBackpropInput", {x, f, g}, attrs, 1e-5, 1e-5});
+      L.Add({StrCat("Conv2DBackpropFilter_", cv.name, "_", Short(t)), "Conv2DBackpropFilter", {x, f, g}, attrs, 1e-5, 1e-5});
+    }
+    struct Pool {
+      const char* name;
+      int64_t k, stride;
+      const char* padding;
+    };
+    for (const Pool& pl : {Pool{"2x2_s2", 2, 2, "VALID"}, Pool{"3x3_s2_same", 3, 2, "SAME"}, Pool{"3x3_s1_same", 3, 1, "SAME"}}) {
+      const std::vector<int64_t> xs = {2, 7, 6, 3};
+      const int64_t oh = OutDim(xs[1], pl.k, pl.stride, pl.padding), ow = OutDim(xs[2], pl.k, pl.stride, pl.padding);
+      const Attrs attrs = {{"ksize", std::vector<int64_t>{1, pl.k, pl.k, 1}},
+                           {"strides", std::vector<int64_t>{1, pl.stride, pl.stride, 1}},
+                           {"padding", std::string(pl.padding)}};
+      Tensor x = Random(t, TensorShape(xs), -2, 2, seed++);
+      Tensor y = Random(t, S({2, oh, ow, 3}), -2, 2, seed++);
+      Tensor g = Random(t, S({2, oh, ow, 3}), -1, 1, seed++);
+      L.Add({StrCat("MaxPool_", pl.name, "_", Short(t)), "MaxPool", {x}, attrs});
+      L.Add({StrCat("AvgPool_", pl.name, "_", Short(t)), "AvgPool", {x}, attrs});
+      L.Add({StrCat("MaxPoolGrad_", pl.name, "_", Short(t)), "MaxPoolGrad", {x, y, g}, attrs});
+      L.Add({StrCat("AvgPoolGrad_", pl.name, "_", Short(t)), "AvgPoolGrad", {x, g}, attrs});
+    }
+  }
+}
+
 const std::vector<OpCase>& AllCases() {
   static const std::vector<OpCase> cases = [] {
     CaseList L;
     ElementwiseCases(L);
     ArrayCases(L);
     ReduceCases(L);
+    MatMulConvCases(L);
     return L.Take();
   }();
   return cases;
@@ -432,8 +499,7 @@ TEST(GpuKernelCoverageTest, EveryOpHasAGpuKernelAndACase) {
   // Still being ported (issue 6); this list only shrinks.
   const std::set<std::string> not_yet = {
       "AUCFromCounts", "ApplyAdagrad", "ApplyAdam", "ApplyFtrl", "ApplyGradientDescent", "ApplyMomentum", "ApplyRMSProp",
-      "AvgPool", "AvgPoolGrad", "Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "DropoutMask",
-      "LearningRateSchedule", "MatMul", "MaxPool", "MaxPoolGrad", "RandomStandardNormal", "RandomUniform",
+      "DropoutMask", "LearningRateSchedule", "RandomStandardNormal", "RandomUniform",
       "SparseApplyAdagrad", "SparseApplyAdam", "SparseApplyFtrl", "SparseApplyGradientDescent", "SparseApplyMomentum",
       "SparseApplyRMSProp", "ThresholdCounts", "TruncatedNormal"};
   std::vector<std::string> missing_kernel, missing_case;

@@ -7,6 +7,8 @@ void RegisterKernels(KernelRegistry* r) {
   RegisterElementwiseKernels(r);
   RegisterArrayKernels(r);
   RegisterReduceKernels(r);
+  RegisterMatMulKernels(r);
+  RegisterConvKernels(r);
 }
 
 }  // namespace psflow::PSFLOW_GPU_NS

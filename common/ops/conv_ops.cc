@@ -7,17 +7,8 @@
 #include "common/ops/ops.h"
 
 namespace psflow {
+namespace op_util {
 namespace {
-
-using op_util::DefineOp;
-
-struct Geometry {
-  int64_t n, h, w, c;       // input
-  int64_t kh, kw, o;        // window / filter
-  int64_t sh, sw;           // strides
-  int64_t oh, ow;           // output
-  int64_t pad_top, pad_left;
-};
 
 StatusOr<int64_t> OutSize(int64_t in, int64_t k, int64_t stride, const std::string& padding, int64_t* pad_before) {
   if (stride <= 0 || k <= 0) return InvalidArgumentError("window and stride must be positive");
@@ -36,17 +27,65 @@ StatusOr<int64_t> OutSize(int64_t in, int64_t k, int64_t stride, const std::stri
 }
 
 // strides / ksize attributes follow TensorFlow: [1, sh, sw, 1].
-StatusOr<Geometry> MakeGeometry(const TensorShape& in, int64_t kh, int64_t kw, int64_t o,
-                                const std::vector<int64_t>& strides, const std::string& padding) {
+StatusOr<ConvGeometry> MakeGeometry(const TensorShape& in, int64_t kh, int64_t kw, int64_t o,
+                                    const std::vector<int64_t>& strides, const std::string& padding) {
   if (in.rank() != 4) return InvalidArgumentError("input must be NHWC (rank 4), got ", in.DebugString());
   if (strides.size() != 4 || strides[0] != 1 || strides[3] != 1) {
     return InvalidArgumentError("strides must be [1, h, w, 1], got [", StrJoin(strides, ","), "]");
   }
-  Geometry g{in.dim(0), in.dim(1), in.dim(2), in.dim(3), kh, kw, o, strides[1], strides[2], 0, 0, 0, 0};
+  ConvGeometry g{in.dim(0), in.dim(1), in.dim(2), in.dim(3), kh, kw, o, strides[1], strides[2], 0, 0, 0, 0};
   ASSIGN_OR_RETURN(g.oh, OutSize(g.h, kh, g.sh, padding, &g.pad_top));
   ASSIGN_OR_RETURN(g.ow, OutSize(g.w, kw, g.sw, padding, &g.pad_left));
   return g;
 }
+
+Status CheckGradShape(const Tensor& grad, const ConvGeometry& g, int64_t channels) {
+  if (!(grad.shape() == TensorShape({g.n, g.oh, g.ow, channels}))) {
+    return InvalidArgumentError("gradient ", grad.shape().DebugString(), " does not match the output [", g.n, ",", g.oh,
+                                ",", g.ow, ",", channels, "]");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<ConvGeometry> ConvGeometryOf(const OpKernelContext& c) {
+  ASSIGN_OR_RETURN(auto strides, c.GetAttr<std::vector<int64_t>>("strides"));
+  ASSIGN_OR_RETURN(std::string padding, c.GetAttr<std::string>("padding"));
+  const Tensor& x = c.input(0);
+  const Tensor& f = c.input(1);
+  if (x.shape().rank() != 4 || f.shape().rank() != 4 || f.shape().dim(2) != x.shape().dim(3)) {
+    return InvalidArgumentError("filter ", f.shape().DebugString(), " does not fit input ", x.shape().DebugString(),
+                                " (input NHWC, filter [h, w, in_channels, out_channels])");
+  }
+  ASSIGN_OR_RETURN(ConvGeometry g, MakeGeometry(x.shape(), f.shape().dim(0), f.shape().dim(1), f.shape().dim(3), strides, padding));
+  if (c.num_inputs() == 3) RETURN_IF_ERROR(CheckGradShape(c.input(2), g, g.o));
+  return g;
+}
+
+StatusOr<ConvGeometry> PoolGeometryOf(const OpKernelContext& c) {
+  ASSIGN_OR_RETURN(auto ksize, c.GetAttr<std::vector<int64_t>>("ksize"));
+  ASSIGN_OR_RETURN(auto strides, c.GetAttr<std::vector<int64_t>>("strides"));
+  ASSIGN_OR_RETURN(std::string padding, c.GetAttr<std::string>("padding"));
+  if (ksize.size() != 4 || ksize[0] != 1 || ksize[3] != 1) {
+    return InvalidArgumentError("ksize must be [1, h, w, 1], got [", StrJoin(ksize, ","), "]");
+  }
+  const Tensor& x = c.input(0);
+  ASSIGN_OR_RETURN(ConvGeometry g, MakeGeometry(x.shape(), ksize[1], ksize[2], x.shape().rank() == 4 ? x.shape().dim(3) : 0, strides, padding));
+  // MaxPoolGrad (x, y, g), AvgPoolGrad (x, g): the gradient is the last input.
+  if (c.num_inputs() > 1) RETURN_IF_ERROR(CheckGradShape(c.input(c.num_inputs() - 1), g, g.c));
+  return g;
+}
+
+}  // namespace op_util
+
+namespace {
+
+using op_util::DefineOp;
+using op_util::OutSize;
+
+using op_util::ConvGeometry;
+using Geometry = ConvGeometry;
 
 // patches[(b, y, x), (i, j, ch)] = input[b, y*sh - pt + i, x*sw - pl + j, ch] (0 outside).
 template <typename T>
@@ -93,32 +132,16 @@ void Col2Im(const Geometry& g, const T* patches, T* in) {
       }
 }
 
-struct ConvAttrs {
-  std::vector<int64_t> strides;
-  std::string padding;
-};
-StatusOr<ConvAttrs> GetConvAttrs(const Node& n) {
-  ConvAttrs a;
-  ASSIGN_OR_RETURN(a.strides, n.GetAttr<std::vector<int64_t>>("strides"));
-  ASSIGN_OR_RETURN(a.padding, n.GetAttr<std::string>("padding"));
-  return a;
-}
 
 // Conv2D kernel and its two gradients share geometry; `mode` picks which.
 enum class ConvMode { kForward, kInput, kFilter };
 
 template <typename T>
 Status ConvKernel(OpKernelContext& c, ConvMode mode) {
-  ASSIGN_OR_RETURN(ConvAttrs a, GetConvAttrs(c.node()));
   // Inputs: forward (x, f); input grad (x_like, f, g); filter grad (x, f_like, g).
   const Tensor& x = c.input(0);
   const Tensor& f = c.input(1);
-  if (f.shape().rank() != 4 || f.shape().dim(2) != x.shape().dim(3)) {
-    return InvalidArgumentError("filter ", f.shape().DebugString(), " does not fit input ", x.shape().DebugString(),
-                                " (filter must be [h, w, in_channels, out_channels])");
-  }
-  ASSIGN_OR_RETURN(Geometry g, MakeGeometry(x.shape(), f.shape().dim(0), f.shape().dim(1), f.shape().dim(3),
-                                            a.strides, a.padding));
+  ASSIGN_OR_RETURN(Geometry g, op_util::ConvGeometryOf(c));
   const int64_t rows = g.n * g.oh * g.ow, k = g.kh * g.kw * g.c;
   std::vector<T> patches(static_cast<size_t>(rows * k));
   if (mode == ConvMode::kForward) {
@@ -129,10 +152,6 @@ Status ConvKernel(OpKernelContext& c, ConvMode mode) {
     return OkStatus();
   }
   const Tensor& grad = c.input(2);
-  if (!(grad.shape() == TensorShape({g.n, g.oh, g.ow, g.o}))) {
-    return InvalidArgumentError("gradient ", grad.shape().DebugString(), " does not match the convolution output [",
-                                g.n, ",", g.oh, ",", g.ow, ",", g.o, "]");
-  }
   if (mode == ConvMode::kFilter) {
     Im2Col(g, static_cast<const T*>(x.raw_data()), patches.data());
     Tensor* out = c.AllocateOutput(0, f.shape());
@@ -181,18 +200,10 @@ Status ConvShape(InferenceContext& c) {
 // Pooling.  MaxPoolGrad inputs: (x, y, g); AvgPoolGrad: (x, g).
 template <typename T>
 Status PoolKernel(OpKernelContext& c, bool max, bool grad) {
-  ASSIGN_OR_RETURN(auto ksize, c.GetAttr<std::vector<int64_t>>("ksize"));
-  ASSIGN_OR_RETURN(ConvAttrs a, GetConvAttrs(c.node()));
-  if (ksize.size() != 4 || ksize[0] != 1 || ksize[3] != 1) {
-    return InvalidArgumentError("ksize must be [1, h, w, 1], got [", StrJoin(ksize, ","), "]");
-  }
   const Tensor& x = c.input(0);
-  ASSIGN_OR_RETURN(Geometry g, MakeGeometry(x.shape(), ksize[1], ksize[2], x.shape().dim(3), a.strides, a.padding));
+  ASSIGN_OR_RETURN(Geometry g, op_util::PoolGeometryOf(c));
   const T* xs = static_cast<const T*>(x.raw_data());
   const Tensor* gt = grad ? &c.input(max ? 2 : 1) : nullptr;
-  if (grad && !(gt->shape() == TensorShape({g.n, g.oh, g.ow, g.c}))) {
-    return InvalidArgumentError("pooling gradient ", gt->shape().DebugString(), " does not match the output");
-  }
   Tensor* out = c.AllocateOutput(0, grad ? x.shape() : TensorShape({g.n, g.oh, g.ow, g.c}));
   T* o = static_cast<T*>(out->raw_data());
   if (grad) std::fill(o, o + out->num_elements(), T(0));
@@ -290,6 +301,7 @@ std::map<std::string, AttrValue> CopyAttrs(const Node& n, std::initializer_list<
 }
 
 }  // namespace
+
 
 void RegisterConvOpsOnce() {
   DefineOp({.type = "Conv2D", .num_inputs = 2, .shape_fn = ConvShape,

@@ -38,6 +38,21 @@ Status BroadcastBinaryShape(InferenceContext& c);
 
 bool IsFloat(DType t);
 
+// Geometry of Conv2D and pooling in NHWC with TensorFlow's SAME/VALID
+// padding (conv_ops.cc), shared by the CPU and GPU kernels.
+struct ConvGeometry {
+  int64_t n, h, w, c;   // input
+  int64_t kh, kw, o;    // window / filter (o: output channels)
+  int64_t sh, sw;       // strides
+  int64_t oh, ow;       // output
+  int64_t pad_top, pad_left;
+};
+// Conv2D (x, f) and its gradients (x, f, g): the strides and padding
+// attributes, the filter checked against the input, g against the output.
+StatusOr<ConvGeometry> ConvGeometryOf(const OpKernelContext& c);
+// MaxPool/AvgPool (x), MaxPoolGrad (x, y, g), AvgPoolGrad (x, g).
+StatusOr<ConvGeometry> PoolGeometryOf(const OpKernelContext& c);
+
 }  // namespace psflow::op_util
 
 // Runs BODY with `T` bound to the C++ type of `dtype` for the numeric types
