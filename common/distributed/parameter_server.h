@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "common/checkpoint/tensor_bundle.h"
-#include "common/train/apply.h"
+#include "common/ops/apply.h"
 
 namespace psflow {
 

@@ -157,7 +157,6 @@ Status GemmRowMajor(Backend* dev, bool ta, bool tb, int64_t m, int64_t n, int64_
 // The kernel-family registration functions (one per .cu file).
 void RegisterElementwiseKernels(KernelRegistry* r);
 void RegisterReduceKernels(KernelRegistry* r);
-void RegisterNnKernels(KernelRegistry* r);
 void RegisterMatMulKernels(KernelRegistry* r);
 void RegisterConvKernels(KernelRegistry* r);
 void RegisterArrayKernels(KernelRegistry* r);

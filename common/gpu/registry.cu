@@ -9,6 +9,8 @@ void RegisterKernels(KernelRegistry* r) {
   RegisterReduceKernels(r);
   RegisterMatMulKernels(r);
   RegisterConvKernels(r);
+  RegisterRandomKernels(r);
+  RegisterTrainKernels(r);
 }
 
 }  // namespace psflow::PSFLOW_GPU_NS

@@ -39,7 +39,8 @@ struct KernelState {
   std::mutex mu;  // for kernels whose node may run in concurrent steps
   std::mt19937_64 rng;
   bool seeded = false;
-  uint64_t draws = 0;  // counters a GPU random kernel has used so far (GUARDED_BY(mu))
+  uint64_t key = 0;    // a GPU random kernel's Philox key (GUARDED_BY(mu))
+  uint64_t draws = 0;  // counters it has used so far (GUARDED_BY(mu))
   Tensor cached;       // GUARDED_BY(mu)
 };
 

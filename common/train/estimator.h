@@ -22,7 +22,7 @@
 
 #include "common/data/dataset.h"
 #include "common/runtime/session.h"
-#include "common/train/apply.h"
+#include "common/ops/apply.h"
 #include "common/train/metrics.h"
 
 namespace psflow {

@@ -6,7 +6,7 @@
 //   ASSIGN_OR_RETURN(Variable* step, GetOrCreateGlobalStep(root));
 //   ASSIGN_OR_RETURN(Node* train_op, opt->Minimize(root, loss, step));
 //
-// The updates themselves are common/train/apply.h, shared with the PS.
+// The updates themselves are common/ops/apply.h, shared with the PS.
 // Not thread-safe (graph building).
 #pragma once
 
@@ -18,7 +18,7 @@
 
 #include "common/ops/gradients.h"
 #include "common/ops/variables.h"
-#include "common/train/apply.h"
+#include "common/ops/apply.h"
 
 namespace psflow {
 

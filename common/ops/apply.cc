@@ -1,14 +1,12 @@
-#include "common/train/apply.h"
+#include "common/ops/apply.h"
 
 #include <cmath>
 #include <vector>
 
 namespace psflow::apply {
-namespace {
 
-// Checks shapes and dtypes; `slots` may hold nullptrs for unused slots.
-Status Check(const char* op, const Tensor* var, std::initializer_list<const Tensor*> slots,
-             const Tensor& grad, bool sparse, const Tensor* indices) {
+Status CheckShapes(const char* op, const Tensor* var, std::initializer_list<const Tensor*> slots, const Tensor& grad,
+                   const Tensor* indices) {
   if (var->dtype() != DType::kFloat && var->dtype() != DType::kDouble) {
     return InvalidArgumentError(op, ": variables must be float or double, got ", var->dtype());
   }
@@ -22,7 +20,7 @@ Status Check(const char* op, const Tensor* var, std::initializer_list<const Tens
   if (grad.dtype() != var->dtype()) {
     return InvalidArgumentError(op, ": gradient dtype ", grad.dtype(), " differs from variable dtype ", var->dtype());
   }
-  if (!sparse) {
+  if (indices == nullptr) {
     if (!(grad.shape() == var->shape())) {
       return InvalidArgumentError(op, ": gradient shape ", grad.shape().DebugString(),
                                   " differs from variable shape ", var->shape().DebugString());
@@ -43,6 +41,16 @@ Status Check(const char* op, const Tensor* var, std::initializer_list<const Tens
                                   " does not match variable ", var->shape().DebugString());
     }
   }
+  return OkStatus();
+}
+
+namespace {
+
+// Shapes and dtypes, then (on the host) the row indices.
+Status Check(const char* op, const Tensor* var, std::initializer_list<const Tensor*> slots,
+             const Tensor& grad, bool sparse, const Tensor* indices) {
+  RETURN_IF_ERROR(CheckShapes(op, var, slots, grad, sparse ? indices : nullptr));
+  if (!sparse) return OkStatus();
   const int64_t rows = var->shape().dim(0);
   for (int64_t r : indices->flat<int64_t>()) {
     if (r < 0 || r >= rows) {

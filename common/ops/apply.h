@@ -12,6 +12,8 @@
 // float and double tensors.  Not thread-safe: callers lock the variable.
 #pragma once
 
+#include <initializer_list>
+
 #include "common/core/tensor.h"
 
 namespace psflow::apply {
@@ -35,6 +37,12 @@ Status Adam(Tensor* var, Tensor* m, Tensor* v, const Hyper& h, double beta1_powe
             double beta2_power, const Tensor& grad);
 Status RMSProp(Tensor* var, Tensor* ms, Tensor* mom, const Hyper& h, const Tensor& grad);
 Status Ftrl(Tensor* var, Tensor* accum, Tensor* linear, const Hyper& h, const Tensor& grad);
+
+// The dtype and shape checks every apply makes (indices null: dense), with
+// the message the apply would give; the bounds of sparse indices are not
+// checked here (GPU applies check them on the device).
+Status CheckShapes(const char* op, const Tensor* var, std::initializer_list<const Tensor*> slots, const Tensor& grad,
+                   const Tensor* indices);
 
 // Row-sparse versions: only rows `indices` of var and slots change.
 Status SparseGradientDescent(Tensor* var, const Hyper& h, const Tensor& indices, const Tensor& grad);
