@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <regex>
 #include <set>
 #include <thread>
@@ -11,6 +12,7 @@
 #include "common/checkpoint/restore.h"
 #include "common/core/logging.h"
 #include "common/core/strcat.h"
+#include "common/gpu/all_reduce.h"
 #include "common/ops/gradients.h"
 #include "common/ops/graph_io.h"
 #include "common/ops/ops.h"
@@ -111,6 +113,121 @@ Status WarmStart(const WarmStartSpec& ws, const std::vector<const Variable*>& tr
   return OkStatus();
 }
 
+// Runs a step's forward and backward passes on the CPU, one GPU, or
+// several GPUs (one session per GPU, each on a share of the batch's rows,
+// gradients all-reduced into the whole batch's mean).  Variables come in
+// as host values pulled from the PS; the loss and gradients go out as host
+// tensors.
+class StepRunner {
+ public:
+  static StatusOr<std::unique_ptr<StepRunner>> Create(const Graph* graph, const std::vector<GpuDevice*>& gpus) {
+    auto r = std::unique_ptr<StepRunner>(new StepRunner());
+    if (gpus.empty()) {
+      r->sessions_.push_back(std::make_unique<Session>(graph));
+      return r;
+    }
+    for (GpuDevice* g : gpus) r->sessions_.push_back(std::make_unique<Session>(graph, SessionOptions{.gpu = g}));
+    if (gpus.size() > 1) {
+      ASSIGN_OR_RETURN(r->all_reduce_, GpuAllReduce::Create(gpus));
+      r->gpus_ = gpus;
+    }
+    return r;
+  }
+  Session& first() { return *sessions_[0]; }
+
+  // fetches = {loss, gradients...}; out gets their host values.
+  Status Run(const std::map<std::string, Tensor>& vars, const FeedList& feeds, const std::vector<Output>& fetches,
+             std::vector<Tensor>* out) {
+    if (sessions_.size() == 1) {
+      for (const auto& [name, t] : vars) RETURN_IF_ERROR(sessions_[0]->variables()->Assign(name, t));
+      return sessions_[0]->Run(feeds, fetches, out);
+    }
+    const size_t k = sessions_.size();
+    const int64_t rows = feeds.empty() ? 0 : feeds[0].second.shape().dim(0);
+    for (const auto& [o, t] : feeds) {
+      if (t.shape().rank() < 1 || t.shape().dim(0) != rows) {
+        return InvalidArgumentError("a batch split across GPUs needs every input to have ", rows, " rows; ", o.name(),
+                                    " has shape ", t.shape().DebugString());
+      }
+    }
+    std::vector<std::vector<Tensor>> outs(k);
+    std::vector<double> weights(k);
+    std::vector<std::future<Status>> done;
+    for (size_t i = 0; i < k; ++i) {
+      const int64_t lo = rows * static_cast<int64_t>(i) / static_cast<int64_t>(k);
+      const int64_t hi = rows * static_cast<int64_t>(i + 1) / static_cast<int64_t>(k);
+      weights[i] = rows == 0 ? 0.0 : static_cast<double>(hi - lo) / static_cast<double>(rows);
+      done.push_back(std::async(std::launch::async, [&, i, lo, hi]() -> Status {
+        return Replica(i, lo, hi, vars, feeds, fetches, &outs[i]);
+      }));
+    }
+    Status st;
+    for (auto& f : done) {
+      Status s = f.get();
+      if (st.ok() && !s.ok()) st = s;
+    }
+    RETURN_IF_ERROR(st);
+    // Every replica's gradients, summed with its share of the rows as weight.
+    std::vector<std::vector<Tensor>> grads(k);
+    double loss = 0;
+    for (size_t i = 0; i < k; ++i) {
+      ASSIGN_OR_RETURN(Tensor l, outs[i][0].ToHost());
+      if (weights[i] > 0) loss += weights[i] * static_cast<double>(l.flat<float>()[0]);
+      grads[i].assign(outs[i].begin() + 1, outs[i].end());
+    }
+    RETURN_IF_ERROR(all_reduce_->WeightedSum(grads, weights));
+    out->clear();
+    out->push_back(Tensor::Scalar<float>(static_cast<float>(loss)));
+    for (const Tensor& g : grads[0]) {
+      ASSIGN_OR_RETURN(Tensor h, g.ToHost());
+      out->push_back(std::move(h));
+    }
+    return OkStatus();
+  }
+
+ private:
+  StepRunner() = default;
+
+  // Replica i on rows [lo, hi): its loss and gradients, on its device.
+  Status Replica(size_t i, int64_t lo, int64_t hi, const std::map<std::string, Tensor>& vars, const FeedList& feeds,
+                 const std::vector<Output>& fetches, std::vector<Tensor>* out) {
+    Session& sess = *sessions_[i];
+    GpuDevice* gpu = gpus_[i];
+    RETURN_IF_ERROR(gpu->MakeCurrent());
+    for (const auto& [name, t] : vars) RETURN_IF_ERROR(sess.variables()->Assign(name, t));
+    if (hi == lo) {
+      // No rows for this GPU (a batch smaller than the GPU count): zero
+      // gradients of weight 0 take its place in the all-reduce.
+      out->assign(1, Tensor::Scalar<float>(0.f));
+      for (size_t f = 1; f < fetches.size(); ++f) {
+        const Output& o = fetches[f];
+        ASSIGN_OR_RETURN(Tensor z, gpu->Allocate(o.dtype(), o.shape().ToShape()));
+        RETURN_IF_ERROR(gpu->Memset(z.raw_data(), 0, z.TotalBytes()));
+        out->push_back(std::move(z));
+      }
+      return OkStatus();
+    }
+    FeedList part;
+    for (const auto& [o, t] : feeds) part.emplace_back(o, t.SliceRows(lo, hi));
+    RETURN_IF_ERROR(sess.Run(part, fetches, {}, out, {.fetch_to_host = false}));
+    // The all-reduce works in place: each gradient gets a buffer of its own
+    // on this GPU (a fetched tensor may share one with a constant).
+    for (size_t f = 1; f < out->size(); ++f) {
+      Tensor& g = (*out)[f];
+      if (g.device().is_host()) {
+        ASSIGN_OR_RETURN(g, gpu->CopyToDevice(g));
+      } else {
+        ASSIGN_OR_RETURN(g, gpu->Duplicate(g));
+      }
+    }
+    return OkStatus();
+  }
+
+  std::vector<std::unique_ptr<Session>> sessions_;
+  std::vector<GpuDevice*> gpus_;
+  std::unique_ptr<GpuAllReduce> all_reduce_;
+};
+
 }  // namespace
 
 StatusOr<std::vector<VariableSpec>> JobVariables(const ModelFn& fn, const ModelParams& params, const Example& batch) {
@@ -127,7 +244,13 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
   ASSIGN_OR_RETURN(bool have, data->Next(&batch));
   if (!have) return InvalidArgumentError("the training input of ", options_.task, " produced no data");
   ASSIGN_OR_RETURN(Model m, BuildModel(model_fn_, params_, batch, options_.tf_random_seed));
-  Session sess(m.g.graph.get());
+  ASSIGN_OR_RETURN(std::unique_ptr<StepRunner> runner, StepRunner::Create(m.g.graph.get(), options_.gpus));
+  if (!options_.gpus.empty()) {
+    std::vector<std::string> names;
+    for (GpuDevice* g : options_.gpus) names.push_back(g->Description());
+    LOG(INFO) << options_.task << " runs its steps on " << StrJoin(names, ", ")
+              << (names.size() > 1 ? " (the batch split between them, gradients all-reduced)" : "");
+  }
   std::vector<Tensor> out;
   std::vector<std::string> names;
   for (const Variable* v : m.trainable) names.push_back(v->name);
@@ -162,10 +285,13 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
       ASSIGN_OR_RETURN(auto reader, BundleReader::Open(Env::Default(), *latest));
       RETURN_IF_ERROR(CheckCompatibility(*reader, m.specs));
     }
-    RETURN_IF_ERROR(sess.Run({}, {}, {m.init}, &out));
+    // Initial values come from the CPU kernels whatever the devices, so
+    // that a seeded job starts from the same values on any machine.
+    Session init_sess(m.g.graph.get());
+    RETURN_IF_ERROR(init_sess.Run({}, {}, {m.init}, &out));
     std::map<std::string, Tensor> init;
     for (const Variable* v : m.trainable) {
-      ASSIGN_OR_RETURN(init[v->name], sess.variables()->Read(v->name));
+      ASSIGN_OR_RETURN(init[v->name], init_sess.variables()->Read(v->name));
     }
     if (!latest && options_.warm_start) RETURN_IF_ERROR(WarmStart(*options_.warm_start, m.trainable, &init));
     RETURN_IF_ERROR(ps_->Initialize(init));
@@ -211,12 +337,11 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
     std::vector<TraceEvent> trace;
     int64_t t0 = profile ? TraceNowMicros() : 0;
     ASSIGN_OR_RETURN(auto values, ps_->Pull(names));
-    for (auto& [name, t] : values) RETURN_IF_ERROR(sess.variables()->Assign(name, t));
     if (profile) {
       trace.push_back({"pull", "rpc", t0, TraceNowMicros() - t0});
-      sess.TraceNextRun(&trace);
+      runner->first().TraceNextRun(&trace);
     }
-    RETURN_IF_ERROR(sess.Run(FeedsFor(m.g, batch), fetches, &out));
+    RETURN_IF_ERROR(runner->Run(values, FeedsFor(m.g, batch), fetches, &out));
     std::map<std::string, Tensor> grads;
     for (size_t i = 0; i < names.size(); ++i) grads[names[i]] = out[i + 1];
     const int64_t pushed_at = step;

@@ -5,8 +5,12 @@
 //
 // Each step: pull every trainable variable from the PS tasks (one message
 // per task, in parallel), run the model's forward and backward pass on the
-// local CPU, push the gradients (one message per task) where the optimizer
-// applies them.  Asynchronous: each worker goes at its own pace.
+// local CPU or GPU, push the gradients (one message per task) where the
+// optimizer applies them.  Asynchronous: each worker goes at its own pace.
+// With several GPUs (options.gpus) the step is replicated: each GPU gets a
+// share of the batch's rows and the variables, computes its gradients, and
+// the GPUs all-reduce them (NCCL) into the whole batch's mean gradient,
+// which is pushed once.
 // The chief (options.is_chief) also initializes or restores the PS
 // variables before anyone trains (after the strict compatibility check
 // against the checkpoint in model_dir), and owns the checkpoint schedule:
@@ -25,6 +29,7 @@
 #include "common/cluster/job_config.h"
 #include "common/train/estimator.h"
 #include "common/distributed/ps_service.h"
+#include "common/gpu/gpu_device.h"
 
 namespace psflow {
 
@@ -58,6 +63,11 @@ struct TrainerOptions {
   // trainer logs what it waits for and carries on (no deadlock when workers die).
   bool sync = false;
   double sync_wait_secs = 60;
+  // Where the forward and backward passes run: none = the CPU; one = that
+  // GPU; several = replicated across them (see above).  Variables are
+  // always initialized on the CPU, so a job's initial values do not depend
+  // on its devices.
+  std::vector<GpuDevice*> gpus;
 };
 
 struct TrainerResult {

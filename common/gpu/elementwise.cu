@@ -277,7 +277,19 @@ Status OneHotTyped(OpKernelContext& c, const Tensor& idx, Tensor* out, int64_t d
                  static_cast<T>(on), static_cast<T>(off));
 }
 
+template <typename T>
+__global__ void ScaleKernel(T* x, int64_t n, T factor) {
+  PSFLOW_GRID_LOOP(i, n) x[i] *= factor;
+}
+
 }  // namespace
+
+Status ScaleInPlace(Backend* dev, const Tensor& t, double factor) {
+  const int64_t n = t.num_elements();
+  if (t.dtype() == DType::kFloat) return LaunchN(dev, "ScaleKernel", n, ScaleKernel<float>, Ptr<float>(t), n, static_cast<float>(factor));
+  if (t.dtype() == DType::kDouble) return LaunchN(dev, "ScaleKernel", n, ScaleKernel<double>, Ptr<double>(t), n, factor);
+  return InvalidArgumentError("scaling a ", DTypeName(t.dtype()), " tensor (float or double only)");
+}
 
 void RegisterElementwiseKernels(KernelRegistry* r) {
   Register(r, "Neg", UnaryNumeric(NegF()));

@@ -50,4 +50,7 @@ class Backend : public GpuDevice {
 // The kernels of this build, registered once into *registry.
 void RegisterKernels(KernelRegistry* registry);
 
+// t *= factor on dev's stream (float or double; elementwise.cu).
+Status ScaleInPlace(Backend* dev, const Tensor& t, double factor);
+
 }  // namespace psflow::PSFLOW_GPU_NS

@@ -1,0 +1,148 @@
+// The trainer on GPUs: one step on one GPU, or replicated over two or
+// three GPUs with unequal shares of the batch, moves the PS variables
+// exactly as the CPU step does (plain SGD makes the update the gradient);
+// a chief on two GPUs trains a model to accuracy.  Built against emulated
+// devices (always runs) and CUDA devices (skips without enough GPUs).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "common/core/testing.h"
+#include "common/distributed/trainer.h"
+#include "common/gpu/gpu_test_util.h"
+
+namespace psflow {
+namespace {
+
+Example Blobs(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0, 0.7f);
+  Tensor x(DType::kFloat, TensorShape({n, 8}));
+  Tensor y(DType::kInt32, TensorShape({n}));
+  for (int i = 0; i < n; ++i) {
+    const int c = i % 3;
+    y.flat<int32_t>()[static_cast<size_t>(i)] = c;
+    for (int k = 0; k < 8; ++k) x.flat<float>()[static_cast<size_t>(i * 8 + k)] = (k % 3 == c ? 1.f : -0.5f) + noise(rng);
+  }
+  return {{"x", x}, {"label", y}};
+}
+
+InputFn Input(uint32_t seed, int64_t batch) {
+  return [seed, batch]() -> StatusOr<std::unique_ptr<Dataset>> {
+    ASSIGN_OR_RETURN(auto ds, FromTensorSlices(Blobs(600, seed)));
+    return Batch(Repeat(Shuffle(std::move(ds), 600, seed)), batch);
+  };
+}
+
+// One PS task with plain SGD, in this process on the fake transport.
+struct Job {
+  rpc::FakeTransport transport;
+  std::unique_ptr<ParameterServer> ps;
+  std::unique_ptr<PsService> service;
+  std::unique_ptr<rpc::RpcServer> server;
+  std::string address;
+  ModelParams params;
+  std::map<std::string, TensorShape> shapes;
+
+  explicit Job(float lr) {
+    params.hidden_units = {16};
+    params.n_classes = 3;
+    params.optimizer = {.type = "sgd", .hyper = {.lr = lr}};
+    ps = std::make_unique<ParameterServer>(ParameterServerOptions{.task_index = 0, .optimizer = "sgd", .hyper = {.lr = lr}});
+    service = std::make_unique<PsService>(ps.get());
+    auto s = transport.Listen({.port = 0, .task = "ps:0"}, service->Handler());
+    CHECK_OK(s.status());
+    address = StrCat("127.0.0.1:", (*s)->port());
+    server = std::move(s).value();
+    Example batched;
+    auto b = Batch(std::move(FromTensorSlices(Blobs(4, 0)).value()), 4);
+    CHECK_OK(b->Next(&batched).status());
+    auto vars = JobVariables(DnnClassifierFn(), params, batched);
+    CHECK_OK(vars.status());
+    for (const auto& v : *vars) shapes[v.name] = v.shape;
+  }
+  std::unique_ptr<PsClient> Client(const std::string& task) {
+    std::vector<std::unique_ptr<rpc::Channel>> chans;
+    chans.push_back(transport.Connect({.address = address, .task = task}));
+    return std::make_unique<PsClient>(std::move(chans), PlaceVariables(shapes, 1, {}));
+  }
+};
+
+// The trainable variables after a chief's `steps` steps on `gpus`.
+StatusOr<std::map<std::string, Tensor>> AfterSteps(const std::vector<GpuDevice*>& gpus, int64_t steps, int64_t batch,
+                                                   float lr) {
+  Job job(lr);
+  TrainerOptions o{.is_chief = true, .task = "chief:0", .model_dir = testing::FreshTempDir("gpu_job"),
+                   .train_steps = steps, .log_step_count_steps = 1000, .tf_random_seed = 3, .gpus = gpus};
+  ASSIGN_OR_RETURN(TrainerResult r, Trainer(o, DnnClassifierFn(), job.params, job.Client("chief:0")).Run(Input(5, batch)));
+  if (r.global_step != steps) return InternalError("trained to step ", r.global_step);
+  auto client = job.Client("chief:0");
+  return client->Pull({"dnn/hiddenlayer_0/kernel", "dnn/hiddenlayer_0/bias", "dnn/logits/kernel", "dnn/logits/bias"});
+}
+
+void ExpectSameVariables(const std::map<std::string, Tensor>& got, const std::map<std::string, Tensor>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [name, t] : want) {
+    EXPECT_TRUE(gpu_test::Near(got.at(name), t, 1e-4, 1e-5)) << name;
+  }
+}
+
+TEST(TrainerGpuTest, OneStepOnOneGpuMatchesTheCpu) {
+  PSFLOW_GPU_OR_SKIP(g0, 0);
+  auto cpu = AfterSteps({}, 1, 32, 0.5f);
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  auto gpu = AfterSteps({g0}, 1, 32, 0.5f);
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  ExpectSameVariables(*gpu, *cpu);
+}
+
+TEST(TrainerGpuTest, ReplicatedStepGivesTheWholeBatchGradient) {
+  PSFLOW_GPU_OR_SKIP(g0, 0);
+  PSFLOW_GPU_OR_SKIP(g1, 1);
+  PSFLOW_GPU_OR_SKIP(g2, 2);
+  auto cpu = AfterSteps({}, 2, 32, 0.5f);
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  // 16 + 16 rows, then 10 + 11 + 11: the weights make both the mean over 32.
+  auto two = AfterSteps({g0, g1}, 2, 32, 0.5f);
+  ASSERT_TRUE(two.ok()) << two.status();
+  ExpectSameVariables(*two, *cpu);
+  auto three = AfterSteps({g0, g1, g2}, 2, 32, 0.5f);
+  ASSERT_TRUE(three.ok()) << three.status();
+  ExpectSameVariables(*three, *cpu);
+}
+
+TEST(TrainerGpuTest, ABatchSmallerThanTheGpuCountStillTrains) {
+  PSFLOW_GPU_OR_SKIP(g0, 0);
+  PSFLOW_GPU_OR_SKIP(g1, 1);
+  PSFLOW_GPU_OR_SKIP(g2, 2);
+  auto cpu = AfterSteps({}, 1, 2, 0.5f);
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  auto three = AfterSteps({g0, g1, g2}, 1, 2, 0.5f);  // one GPU gets no rows
+  ASSERT_TRUE(three.ok()) << three.status();
+  ExpectSameVariables(*three, *cpu);
+}
+
+TEST(TrainerGpuTest, ChiefOnTwoGpusTrainsToAccuracy) {
+  PSFLOW_GPU_OR_SKIP(g0, 0);
+  PSFLOW_GPU_OR_SKIP(g1, 1);
+  const std::string dir = testing::FreshTempDir("gpu_train");
+  Job job(0.2f);
+  TrainerOptions o{.is_chief = true, .task = "chief:0", .model_dir = dir, .train_steps = 150, .log_step_count_steps = 1000,
+                   .tf_random_seed = 1, .gpus = {g0, g1}};
+  auto r = Trainer(o, DnnClassifierFn(), job.params, job.Client("chief:0")).Run(Input(7, 32));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->global_step, 150);
+  EXPECT_LT(r->last_loss, r->first_loss);
+  InputFn eval = []() -> StatusOr<std::unique_ptr<Dataset>> {
+    ASSIGN_OR_RETURN(auto ds, FromTensorSlices(Blobs(300, 99)));
+    return Batch(std::move(ds), 100);
+  };
+  Estimator est(DnnClassifierFn(), job.params, {.model_dir = dir});
+  auto at_end = est.Evaluate(eval, std::nullopt, r->last_checkpoint);
+  ASSERT_TRUE(at_end.ok()) << at_end.status();
+  EXPECT_GT(at_end->metrics["accuracy"], 0.9f);
+}
+
+}  // namespace
+}  // namespace psflow

@@ -1,0 +1,89 @@
+// GpuAllReduce over NCCL: one communicator per CUDA device of this process
+// (ncclCommInitAll), each device's tensors scaled by its weight on its
+// stream, then one grouped ncclAllReduce(sum) per tensor.
+#include <nccl.h>
+
+#include <vector>
+
+#include "common/gpu/all_reduce.h"
+#include "common/gpu/gpu_backend.h"
+#include "common/gpu/gpu_status.h"
+
+
+namespace psflow {
+namespace {
+
+// Evaluates `expr` once and converts its result.
+Status Nccl(ncclResult_t r, const char* call, int device) { return NcclStatus(static_cast<int>(r), ncclGetErrorString(r), call, device); }
+
+class NcclAllReduce final : public GpuAllReduce {
+ public:
+  explicit NcclAllReduce(std::vector<cuda::Backend*> devices) : devices_(std::move(devices)) {}
+  ~NcclAllReduce() override {
+    for (ncclComm_t c : comms_) ncclCommDestroy(c);
+  }
+  Status Init() {
+    std::vector<int> ids;
+    for (cuda::Backend* d : devices_) ids.push_back(d->device().index);
+    comms_.resize(devices_.size());
+    return Nccl(ncclCommInitAll(comms_.data(), static_cast<int>(ids.size()), ids.data()), "ncclCommInitAll", ids[0]);
+  }
+  std::string name() const override { return "nccl"; }
+
+  Status WeightedSum(std::vector<std::vector<Tensor>>& t, const std::vector<double>& weights) override {
+    if (t.size() != devices_.size() || weights.size() != devices_.size()) {
+      return InvalidArgumentError("all-reduce over ", devices_.size(), " devices got ", t.size(), " tensor lists");
+    }
+    for (size_t i = 0; i < t.size(); ++i) {
+      if (t[i].size() != t[0].size()) return InvalidArgumentError("all-reduce: devices hold different numbers of tensors");
+      for (Tensor& x : t[i]) {
+        if (x.device() != devices_[i]->device()) {
+          return InvalidArgumentError("all-reduce: a tensor of ", devices_[i]->device().ToString(), " lives on ", x.device().ToString());
+        }
+        if (weights[i] != 1.0) RETURN_IF_ERROR(cuda::ScaleInPlace(devices_[i], x, weights[i]));
+      }
+    }
+    RETURN_IF_ERROR(Nccl(ncclGroupStart(), "ncclGroupStart", devices_[0]->device().index));
+    Status st;
+    for (size_t i = 0; i < t.size() && st.ok(); ++i) {
+      for (size_t k = 0; k < t[i].size() && st.ok(); ++k) {
+        Tensor& x = t[i][k];
+        if (x.dtype() != DType::kFloat && x.dtype() != DType::kDouble) {
+          st = InvalidArgumentError("all-reduce of ", DTypeName(x.dtype()), " tensors (float or double only)");
+          break;
+        }
+        if (x.dtype() != t[0][k].dtype() || x.num_elements() != t[0][k].num_elements()) {
+          st = InvalidArgumentError("all-reduce: tensor ", k, " differs between ", devices_[0]->device().ToString(), " and ",
+                                    devices_[i]->device().ToString());
+          break;
+        }
+        st = Nccl(ncclAllReduce(x.raw_data(), x.raw_data(), static_cast<size_t>(x.num_elements()),
+                                x.dtype() == DType::kFloat ? ncclFloat32 : ncclFloat64, ncclSum, comms_[i], devices_[i]->stream()),
+                  "ncclAllReduce", devices_[i]->device().index);
+      }
+    }
+    // The group is closed even after an error, or NCCL stays in group mode.
+    const Status end = Nccl(ncclGroupEnd(), "ncclGroupEnd", devices_[0]->device().index);
+    RETURN_IF_ERROR(st);
+    return end;
+  }
+
+ private:
+  const std::vector<cuda::Backend*> devices_;
+  std::vector<ncclComm_t> comms_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<GpuAllReduce>> CreateNcclAllReduce(const std::vector<GpuDevice*>& devices) {
+  std::vector<cuda::Backend*> cuda_devices;
+  for (GpuDevice* d : devices) {
+    if (d->backend_id() != cuda::Backend::Id()) return std::unique_ptr<GpuAllReduce>();  // not CUDA: host staging
+    cuda_devices.push_back(static_cast<cuda::Backend*>(d));
+  }
+  auto ar = std::make_unique<NcclAllReduce>(std::move(cuda_devices));
+  RETURN_IF_ERROR(ar->Init());
+  return std::unique_ptr<GpuAllReduce>(std::move(ar));
+}
+
+}  // namespace psflow
