@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -259,7 +260,8 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   RETURN_IF_ERROR(r.CheckMap(run, "run", {"model_dir", "train_steps", "save_checkpoints_steps", "save_checkpoints_secs",
                                           "keep_checkpoint_max", "keep_checkpoint_every_n_hours",
                                           "log_step_count_steps", "save_summary_steps", "sync", "tf_random_seed",
-                                          "token", "placement", "warm_start", "profile_steps"}));
+                                          "token", "placement", "warm_start", "profile_steps", "device", "gpus",
+                                          "task_devices"}));
   RETURN_IF_ERROR(r.Get(run, "run", "model_dir", &rs.model_dir, "a path"));
   RETURN_IF_ERROR(r.Get(run, "run", "train_steps", &rs.train_steps, "an integer"));
   RETURN_IF_ERROR(r.GetOpt(run, "run", "save_checkpoints_steps", &rs.save_checkpoints_steps, "an integer"));
@@ -271,6 +273,30 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   RETURN_IF_ERROR(r.Get(run, "run", "profile_steps", &rs.profile_steps, "an integer"));
   RETURN_IF_ERROR(r.GetOpt(run, "run", "tf_random_seed", &rs.tf_random_seed, "an integer"));
   RETURN_IF_ERROR(r.Get(run, "run", "token", &rs.token, "a string"));
+  RETURN_IF_ERROR(r.Get(run, "run", "device", &rs.device, "auto, cpu or gpu:N"));
+  if (!ParseDeviceSpec(rs.device).ok() || rs.device.find(',') != std::string::npos) {
+    return r.Error(run["device"], "run.device", StrCat("'", rs.device, "' is not auto, cpu or gpu:N"));
+  }
+  RETURN_IF_ERROR(r.Get(run, "run", "gpus", &rs.gpus, "a list of GPU indices"));
+  {
+    std::set<int64_t> seen;
+    for (int64_t g : rs.gpus) {
+      if (g < 0 || !seen.insert(g).second) {
+        return r.Error(run["gpus"], "run.gpus", "needs distinct GPU indices >= 0, e.g. [0, 1]");
+      }
+    }
+  }
+  RETURN_IF_ERROR(r.Get(run, "run", "task_devices", &rs.task_devices, "a mapping like {\"worker:1\": gpu:1}"));
+  for (const auto& [task, dev] : rs.task_devices) {
+    const std::string type = task.substr(0, task.find(':'));
+    if (type != "chief" && type != "worker") {
+      return r.Error(run["task_devices"], "run.task_devices", StrCat("'", task, "' is not chief, worker or worker:N"));
+    }
+    if (!ParseDeviceSpec(dev).ok()) {
+      return r.Error(run["task_devices"], "run.task_devices",
+                     StrCat("'", dev, "' (for ", task, ") is not auto, cpu, gpu:N or gpu:N,M,..."));
+    }
+  }
   const YAML::Node pl = run && run.IsMap() ? run["placement"] : YAML::Node();
   RETURN_IF_ERROR(r.CheckMap(pl, "run.placement", {"strategy", "partitions", "min_slice_bytes", "max_partitions"}));
   RETURN_IF_ERROR(r.Get(pl, "run.placement", "strategy", &rs.placement.strategy, "greedy or round_robin"));
@@ -415,6 +441,49 @@ StatusOr<JobConfig> LoadJobConfig(const std::string& path, const std::vector<std
   const size_t slash = path.rfind('/');
   if (!lib.empty() && lib[0] != '/' && slash != std::string::npos) lib = path.substr(0, slash + 1) + lib;
   return job;
+}
+
+StatusOr<DeviceSpec> ParseDeviceSpec(const std::string& spec) {
+  DeviceSpec d;
+  if (spec == "auto") {
+    d.kind = DeviceSpec::kAuto;
+    return d;
+  }
+  if (spec == "cpu") {
+    d.kind = DeviceSpec::kCpu;
+    return d;
+  }
+  d.kind = DeviceSpec::kGpus;
+  if (spec == "gpu") {
+    d.gpus = {0};
+    return d;
+  }
+  if (spec.rfind("gpu:", 0) != 0) return InvalidArgumentError("'", spec, "' is not auto, cpu or gpu:N");
+  std::string rest = spec.substr(4);
+  size_t start = 0;
+  while (start <= rest.size()) {
+    const size_t comma = rest.find(',', start);
+    const std::string part = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos || part.size() > 4) {
+      return InvalidArgumentError("'", spec, "' is not auto, cpu or gpu:N (N a GPU index)");
+    }
+    const int64_t g = std::stoll(part);
+    if (std::find(d.gpus.begin(), d.gpus.end(), g) != d.gpus.end()) {
+      return InvalidArgumentError("'", spec, "' names gpu ", g, " twice");
+    }
+    d.gpus.push_back(g);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return d;
+}
+
+DeviceSpec TrainerDeviceSpec(const RunSpec& run, const TaskId& task) {
+  auto it = run.task_devices.find(StrCat(task.type, ":", task.index));
+  if (it == run.task_devices.end()) it = run.task_devices.find(task.type);
+  if (it != run.task_devices.end()) return *ParseDeviceSpec(it->second);
+  if (!run.gpus.empty()) return DeviceSpec{.kind = DeviceSpec::kGpus, .gpus = run.gpus};
+  return *ParseDeviceSpec(run.device);
 }
 
 StatusOr<TaskId> ParseTfConfig(const std::string& json, ClusterSpec* cluster) {

@@ -108,6 +108,16 @@ struct RunSpec {
   std::string token;             // cluster token (or PSFLOW_CLUSTER_TOKEN)
   PlacementSpec placement;
   std::optional<WarmStartSpec> warm_start;
+  // Where the trainers (chief, workers) run their steps: "auto" (a GPU when
+  // this machine has one and psflow was built with CUDA, else the CPU),
+  // "cpu", or "gpu:N" ("gpu" = "gpu:0").
+  std::string device = "auto";
+  // Several GPU indices: each trainer replicates its step over them (batch
+  // split, gradients all-reduced with NCCL, one push).  Overrides device.
+  std::vector<int64_t> gpus;
+  // Per task ("worker:1") or task type ("chief"): a device string as above,
+  // or a list "gpu:0,1" of GPUs to replicate over.  Overrides both.
+  std::map<std::string, std::string> task_devices;
 };
 
 struct EvalSpec {
@@ -154,6 +164,16 @@ struct TaskId {
   std::string type;  // ps, chief, worker, evaluator
   int64_t index = 0;
 };
+
+// A trainer's device, from "auto", "cpu", "gpu", "gpu:N" or "gpu:N,M,...".
+struct DeviceSpec {
+  enum Kind { kAuto, kCpu, kGpus } kind = kAuto;
+  std::vector<int64_t> gpus;  // kGpus: one (a single GPU) or several (replicas)
+};
+StatusOr<DeviceSpec> ParseDeviceSpec(const std::string& spec);
+// The device of training task `task`: run.task_devices, else run.gpus,
+// else run.device (all validated by the parser).
+DeviceSpec TrainerDeviceSpec(const RunSpec& run, const TaskId& task);
 
 // TF_CONFIG: {"cluster": {...}, "task": {"type": ..., "index": ...}}.  Its
 // cluster, when present, replaces *cluster (an "evaluator" job is allowed in

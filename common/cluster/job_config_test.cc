@@ -63,6 +63,30 @@ TEST(JobConfigTest, PlacementAndWarmStart) {
               HasSubstr("run.warm_start.from: is required"));
 }
 
+TEST(JobConfigTest, TrainerDevices) {
+  auto job = ParseJobConfig(kJob, "job.yaml");
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->run.device, "auto");  // default
+  EXPECT_EQ(TrainerDeviceSpec(job->run, {"worker", 0}).kind, DeviceSpec::kAuto);
+  auto set = ParseJobConfig(kJob, "job.yaml",
+                            {"run.device=cpu", "run.gpus=[0, 1]", "run.task_devices={\"worker:1\": gpu:3, chief: cpu}"});
+  ASSERT_TRUE(set.ok()) << set.status();
+  const DeviceSpec w0 = TrainerDeviceSpec(set->run, {"worker", 0});  // run.gpus
+  EXPECT_EQ(w0.kind, DeviceSpec::kGpus);
+  EXPECT_EQ(w0.gpus, (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(TrainerDeviceSpec(set->run, {"worker", 1}).gpus, (std::vector<int64_t>{3}));
+  EXPECT_EQ(TrainerDeviceSpec(set->run, {"chief", 0}).kind, DeviceSpec::kCpu);
+  EXPECT_EQ(ParseDeviceSpec("gpu:2,0")->gpus, (std::vector<int64_t>{2, 0}));
+  EXPECT_EQ(ParseDeviceSpec("gpu")->gpus, (std::vector<int64_t>{0}));
+  for (const char* bad : {"gpu:", "gpu:x", "tpu", "gpu:1,1", "gpu:-1", "GPU:0"}) EXPECT_FALSE(ParseDeviceSpec(bad).ok()) << bad;
+  EXPECT_THAT(ParseJobConfig(kJob, "job.yaml", {"run.device=gpu0"}).status().message(),
+              HasSubstr("run.device: 'gpu0' is not auto, cpu or gpu:N"));
+  EXPECT_THAT(ParseJobConfig(kJob, "job.yaml", {"run.gpus=[1, 1]"}).status().message(),
+              HasSubstr("run.gpus: needs distinct GPU indices"));
+  EXPECT_THAT(ParseJobConfig(kJob, "job.yaml", {"run.task_devices={ps: gpu:0}"}).status().message(),
+              HasSubstr("run.task_devices: 'ps' is not chief, worker or worker:N"));
+}
+
 TEST(JobConfigTest, OverridesApplyBeforeValidation) {
   auto job = ParseJobConfig(kJob, "job.yaml",
                             {"run.train_steps=5", "model.hidden_units=[8]", "eval.steps=3", "model.optimizer.type=adam"});

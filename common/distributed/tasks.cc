@@ -163,6 +163,14 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
                 << placement.Parts(name)->size() << " parts";
     }
   }
+  auto gpus = TrainerGpus(TrainerDeviceSpec(s.job.run, s.task), shard, GpuDeviceCount(),
+                          [](int i) { return GpuDevice::Get(i); });
+  if (!gpus.ok()) {
+    LOG(ERROR) << task << ": " << gpus.status();
+    std::cerr << "psflow " << task << ": " << gpus.status() << "\n";
+    return kExitUsage;
+  }
+  if (gpus->empty()) LOG(INFO) << task << " runs its steps on the CPU (" << GpuDescription() << ")";
   auto client = std::make_unique<PsClient>(PsChannels(transport.get(), s), std::move(placement));
   TrainerOptions o{.is_chief = is_chief, .task = task, .model_dir = s.job.run.model_dir, .train_steps = s.job.run.train_steps,
                    .save_checkpoints_steps = s.job.run.save_checkpoints_steps, .save_checkpoints_secs = s.job.run.save_checkpoints_secs,
@@ -171,7 +179,8 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
                    .log_step_count_steps = s.job.run.log_step_count_steps,
                    .save_summary_steps = s.job.run.save_summary_steps, .profile_steps = s.job.run.profile_steps,
                    .tf_random_seed = s.job.run.tf_random_seed,
-                   .warm_start = s.job.run.warm_start, .stop = &g_stop, .sync = s.job.run.sync.has_value()};
+                   .warm_start = s.job.run.warm_start, .stop = &g_stop, .sync = s.job.run.sync.has_value(),
+                   .gpus = *gpus};
   Trainer trainer(o, *fn, params, std::move(client));
   auto r = trainer.Run(input);
   if (r.ok()) {

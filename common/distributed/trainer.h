@@ -91,6 +91,14 @@ class Trainer {
   std::unique_ptr<PsClient> ps_;
 };
 
+// The GPUs of a training task for `spec` (run.device, run.gpus,
+// run.task_devices): cpu -> none; gpu:N[,M...] -> those, each from get(i);
+// auto -> gpu:(shard % count) when this machine has count > 0 GPUs (the
+// chief is shard 0, worker k shard k + 1, so local trainers spread over
+// the GPUs), else none.
+StatusOr<std::vector<GpuDevice*>> TrainerGpus(const DeviceSpec& spec, int64_t shard, int count,
+                                              const std::function<StatusOr<GpuDevice*>(int)>& get);
+
 // The variables (name, shape) a model_fn creates for training, with the
 // optimizer's slots and global_step: what the PS tasks hold and what a
 // checkpoint of the job contains.  Built from the first batch's shapes.

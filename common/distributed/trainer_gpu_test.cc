@@ -88,6 +88,29 @@ void ExpectSameVariables(const std::map<std::string, Tensor>& got, const std::ma
   }
 }
 
+TEST(TrainerGpuTest, DevicesFromTheJobFile) {
+  auto get = [](int i) -> StatusOr<GpuDevice*> {
+    if (i > 0) return NotFoundError("no gpu:", i);  // a machine with one GPU
+    return gpu_test::TestDevice(i);
+  };
+  PSFLOW_GPU_OR_SKIP(g0, 0);
+  auto cpu = TrainerGpus({.kind = DeviceSpec::kCpu}, 0, 4, get);
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_TRUE(cpu->empty());
+  // auto: nothing without GPUs; with them, one per trainer, round robin by shard.
+  EXPECT_TRUE(TrainerGpus({.kind = DeviceSpec::kAuto}, 3, 0, get)->empty());
+  auto chief = TrainerGpus({.kind = DeviceSpec::kAuto}, 0, 1, get);
+  ASSERT_TRUE(chief.ok());
+  EXPECT_EQ(*chief, std::vector<GpuDevice*>{g0});
+  EXPECT_EQ(*TrainerGpus({.kind = DeviceSpec::kAuto}, 2, 1, get), std::vector<GpuDevice*>{g0});
+  auto listed = TrainerGpus({.kind = DeviceSpec::kGpus, .gpus = {0}}, 5, 1, get);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(*listed, std::vector<GpuDevice*>{g0});
+  auto missing = TrainerGpus({.kind = DeviceSpec::kGpus, .gpus = {0, 9}}, 0, 1, get);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), ::testing::HasSubstr("placing this trainer on gpu:9"));
+}
+
 TEST(TrainerGpuTest, OneStepOnOneGpuMatchesTheCpu) {
   PSFLOW_GPU_OR_SKIP(g0, 0);
   auto cpu = AfterSteps({}, 1, 32, 0.5f);
