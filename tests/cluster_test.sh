@@ -9,7 +9,8 @@
 # partitioned by rows restore from an unpartitioned checkpoint; retention
 # keeps 5 checkpoints; a changed model is refused (exit 3)
 # with a message naming the variables and both shapes; synchronous training
-# with a backup worker ends exactly at train_steps.
+# with a backup worker ends exactly at train_steps; trainers say where they
+# run their steps, and a GPU the machine lacks is refused (exit 2).
 set -uo pipefail
 BUILD=$1
 source "$(dirname "$0")/lib.sh"
@@ -108,6 +109,7 @@ first=$(grep -m1 -o 'loss = [0-9.]*' "$DIR/chief0.log" | cut -d' ' -f3)
 last=$(grep -o 'loss = [0-9.]*' "$DIR/chief0.log" | tail -1 | cut -d' ' -f3)
 python3 -c "import sys; sys.exit(0 if float('$last') < float('$first') else 1)" || fail "loss did not fall: $first -> $last"
 grep -q "worker:0: loss" "$DIR/worker0.log" || fail "worker 0 did not train"
+grep -Eq "chief:0 runs its steps on (the CPU|gpu:)" "$DIR/chief0.log" || fail "the chief did not say where it runs its steps"
 
 # 2. Started again with more steps and the kernels partitioned in 2 row parts:
 # resumes from model.ckpt-600 (written unpartitioned); a killed worker does
@@ -141,5 +143,11 @@ run_job --set "run.model_dir=$DIR/sync" --set "run.sync={replicas_to_aggregate: 
         --set run.train_steps=200 --set run.save_checkpoints_steps=100
 [[ $CHIEF_RC == 0 && $P0_RC == 0 && $P1_RC == 0 && $W0_RC == 0 ]] || fail "sync job: chief $CHIEF_RC ps $P0_RC/$P1_RC worker $W0_RC"
 grep -q "model_checkpoint_path: \"model.ckpt-200\"" "$DIR/sync/checkpoint" || fail "sync job did not end at step 200: $(cat "$DIR/sync/checkpoint" | head -1); $(grep -h "done at" "$DIR"/*.log)"
+
+# 5. A GPU this machine does not have: exit 2, naming it and saying what to do.
+start chief 0 --set run.device=gpu:99 --set "run.model_dir=$DIR/nogpu"; C=$LAST_PID
+wait_for "$C" 60; rc=$?
+[[ $rc == 2 ]] || fail "run.device=gpu:99 gave exit code $rc, expected 2"
+grep -q "gpu:99 asked for.*run.device: cpu" "$DIR/chief0.log" || fail "no clear message for a missing GPU"
 
 echo "cluster_test: 1 passed, 0 failed"

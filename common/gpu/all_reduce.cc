@@ -11,10 +11,7 @@ namespace psflow {
 // `devices` are not all CUDA devices.
 StatusOr<std::unique_ptr<GpuAllReduce>> CreateNcclAllReduce(const std::vector<GpuDevice*>& devices);
 
-namespace {
-
-// Checks that every device holds the same list of float/double tensors.
-Status CheckShapes(const std::vector<GpuDevice*>& devices, const std::vector<std::vector<Tensor>>& t,
+Status CheckAllReduceArgs(const std::vector<GpuDevice*>& devices, const std::vector<std::vector<Tensor>>& t,
                    const std::vector<double>& weights) {
   if (t.size() != devices.size() || weights.size() != devices.size()) {
     return InvalidArgumentError("all-reduce over ", devices.size(), " devices got ", t.size(), " tensor lists and ",
@@ -41,13 +38,15 @@ Status CheckShapes(const std::vector<GpuDevice*>& devices, const std::vector<std
   return OkStatus();
 }
 
+namespace {
+
 class HostAllReduce final : public GpuAllReduce {
  public:
   explicit HostAllReduce(std::vector<GpuDevice*> devices) : devices_(std::move(devices)) {}
   std::string name() const override { return "host"; }
 
   Status WeightedSum(std::vector<std::vector<Tensor>>& t, const std::vector<double>& weights) override {
-    RETURN_IF_ERROR(CheckShapes(devices_, t, weights));
+    RETURN_IF_ERROR(CheckAllReduceArgs(devices_, t, weights));
     for (size_t k = 0; k < (t.empty() ? 0 : t[0].size()); ++k) {
       const int64_t n = t[0][k].num_elements();
       std::vector<double> sum(static_cast<size_t>(n), 0.0);

@@ -31,4 +31,9 @@ class GpuAllReduce {
   virtual std::string name() const = 0;  // "nccl" or "host"
 };
 
+// Checks WeightedSum's arguments: one list per device, the same dtypes
+// (float or double) and shapes in every list, each tensor on its device.
+Status CheckAllReduceArgs(const std::vector<GpuDevice*>& devices, const std::vector<std::vector<Tensor>>& tensors,
+                          const std::vector<double>& weights);
+
 }  // namespace psflow

@@ -300,7 +300,8 @@ void RegisterArrayKernels(KernelRegistry* r) {
     const Tensor& indices = c.input(1);
     if (params.shape().rank() < 1) return InvalidArgumentError("Gather params must have rank >= 1");
     const int64_t rows = params.shape().dim(0);
-    const int64_t row = rows == 0 ? 0 : params.num_elements() / rows;
+    int64_t row = 1;  // from the shape: params with no rows still have a row size
+    for (int d = 1; d < params.shape().rank(); ++d) row *= params.shape().dim(d);
     std::vector<int64_t> dims = indices.shape().dims();
     for (int d = 1; d < params.shape().rank(); ++d) dims.push_back(params.shape().dim(d));
     ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, TensorShape(dims)));

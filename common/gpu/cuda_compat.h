@@ -49,9 +49,11 @@ cudaError_t Launch(void (*k)(P...), dim3 grid, dim3 block, size_t shared_bytes, 
 namespace psflow::PSFLOW_GPU_NS {
 
 // A launch's result as a Status naming the kernel.
+// cudaLaunchKernel returns its own errors; the thread's last-error slot is
+// cleared after one, so that it is not blamed on a later launch.
 inline Status LaunchStatus(cudaError_t e, const char* kernel) {
-  if (e == cudaSuccess) e = cudaGetLastError();
   if (e == cudaSuccess) return OkStatus();
+  (void)cudaGetLastError();
   return InternalError("launching CUDA kernel ", kernel, " failed: ", cudaGetErrorString(e), " (",
                        cudaGetErrorName(e), ")");
 }

@@ -35,19 +35,14 @@ class CudaDevice final : public Backend {
     void* e = nullptr;
     RETURN_IF_ERROR(CUDA_CALL(cudaMalloc(&e, sizeof(KernelError)), index_));
     error_ = static_cast<KernelError*>(e);
-    return CUDA_CALL(cudaMemset(error_, 0, sizeof(KernelError)), index_);
+    // On the device's stream (non-blocking: not ordered after the legacy one).
+    RETURN_IF_ERROR(CUDA_CALL(cudaMemsetAsync(error_, 0, sizeof(KernelError), stream_), index_));
+    return Synchronize();
   }
 
   Device device() const override { return Device{Device::Type::kGPU, index_}; }
   std::string Description() const override { return name_; }
-  const KernelRegistry& kernels() const override {
-    static KernelRegistry* const r = [] {
-      auto* reg = new KernelRegistry();
-      RegisterKernels(reg);
-      return reg;
-    }();
-    return *r;
-  }
+  const KernelRegistry& kernels() const override { return BackendKernels(); }
   Status MakeCurrent() override { return CUDA_CALL(cudaSetDevice(index_), index_); }
   Status Synchronize() override { return CUDA_CALL(cudaStreamSynchronize(stream_), index_); }
 

@@ -46,14 +46,7 @@ class EmulatedDevice final : public Backend {
   }
   Device device() const override { return Device{Device::Type::kGPU, index_}; }
   std::string Description() const override { return StrCat("gpu:", index_, " (emulated on the CPU)"); }
-  const KernelRegistry& kernels() const override {
-    static KernelRegistry* const r = [] {
-      auto* reg = new KernelRegistry();
-      RegisterKernels(reg);
-      return reg;
-    }();
-    return *r;
-  }
+  const KernelRegistry& kernels() const override { return BackendKernels(); }
   Status MakeCurrent() override { return OkStatus(); }
   Status Synchronize() override { return OkStatus(); }
   StatusOr<KernelError> TakeKernelError() override {

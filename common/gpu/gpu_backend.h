@@ -49,6 +49,8 @@ class Backend : public GpuDevice {
 
 // The kernels of this build, registered once into *registry.
 void RegisterKernels(KernelRegistry* registry);
+// This build's registry, filled on first use (registry.cu).
+const KernelRegistry& BackendKernels();
 
 // t *= factor on dev's stream (float or double; elementwise.cu).
 Status ScaleInPlace(Backend* dev, const Tensor& t, double factor);

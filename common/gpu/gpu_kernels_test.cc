@@ -683,6 +683,16 @@ TEST(GpuKernelTest, GatherIndexOutOfRangeNamesTheNode) {
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(st.message(), ::testing::HasSubstr("node lookup (Gather)"));
   EXPECT_THAT(st.message(), ::testing::HasSubstr("indices[1] = 12 is not in [0, 10)"));
+  // Params without rows: every index is out of range, as on the CPU.
+  Graph g2;
+  Scope s2(&g2);
+  Output empty = ops::Placeholder(s2, DType::kFloat, PartialShape({0, 4}), "empty");
+  Output idx2 = ops::Placeholder(s2, DType::kInt32, PartialShape({2}), "idx");
+  Output y2 = ops::Gather(s2, empty, idx2, "lookup_empty");
+  ASSERT_TRUE(s2.status().ok());
+  Session dev2(&g2, {.gpu = gpu});
+  st = dev2.Run({{empty, Tensor(DType::kFloat, TensorShape({0, 4}))}, {idx2, Ints({0, 1}, DType::kInt32)}}, {y2}, &out);
+  EXPECT_THAT(st.message(), ::testing::HasSubstr("indices[0] = 0 is not in [0, 0)"));
   // The error is cleared: the next good step runs.
   st = dev.Run({{params, Random(DType::kFloat, S({10, 4}), -1, 1, 3)}, {idx, Ints({2, 9, 1}, DType::kInt64)}}, {y}, &out);
   EXPECT_TRUE(st.ok()) << st;

@@ -4,6 +4,9 @@ namespace psflow {
 
 Status CudaStatus(cudaError_t e, const char* call, int device) {
   if (e == cudaSuccess) return OkStatus();
+  // Reported here: cleared from the thread's last-error slot (an allocation
+  // that failed and was retried must not fail the next launch).
+  (void)cudaGetLastError();
   const bool oom = e == cudaErrorMemoryAllocation;
   const std::string msg = StrCat("gpu:", device, ": ", call, " failed: ", cudaGetErrorString(e), " (", cudaGetErrorName(e), ")",
                                  oom ? "; use a smaller batch or model, or another device" : "");

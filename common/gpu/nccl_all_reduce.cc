@@ -18,7 +18,8 @@ Status Nccl(ncclResult_t r, const char* call, int device) { return NcclStatus(st
 
 class NcclAllReduce final : public GpuAllReduce {
  public:
-  explicit NcclAllReduce(std::vector<cuda::Backend*> devices) : devices_(std::move(devices)) {}
+  NcclAllReduce(std::vector<cuda::Backend*> devices, std::vector<GpuDevice*> generic)
+      : devices_(std::move(devices)), generic_(std::move(generic)) {}
   ~NcclAllReduce() override {
     for (ncclComm_t c : comms_) ncclCommDestroy(c);
   }
@@ -31,32 +32,20 @@ class NcclAllReduce final : public GpuAllReduce {
   std::string name() const override { return "nccl"; }
 
   Status WeightedSum(std::vector<std::vector<Tensor>>& t, const std::vector<double>& weights) override {
-    if (t.size() != devices_.size() || weights.size() != devices_.size()) {
-      return InvalidArgumentError("all-reduce over ", devices_.size(), " devices got ", t.size(), " tensor lists");
-    }
+    // Everything is checked before any tensor is scaled or any collective
+    // queued: a device that left the group half-way would leave the others'
+    // all-reduces waiting for it forever.
+    RETURN_IF_ERROR(CheckAllReduceArgs(generic_, t, weights));
     for (size_t i = 0; i < t.size(); ++i) {
-      if (t[i].size() != t[0].size()) return InvalidArgumentError("all-reduce: devices hold different numbers of tensors");
-      for (Tensor& x : t[i]) {
-        if (x.device() != devices_[i]->device()) {
-          return InvalidArgumentError("all-reduce: a tensor of ", devices_[i]->device().ToString(), " lives on ", x.device().ToString());
-        }
-        if (weights[i] != 1.0) RETURN_IF_ERROR(cuda::ScaleInPlace(devices_[i], x, weights[i]));
-      }
+      if (weights[i] == 1.0) continue;
+      RETURN_IF_ERROR(devices_[i]->MakeCurrent());  // a launch goes to the current device's streams only
+      for (Tensor& x : t[i]) RETURN_IF_ERROR(cuda::ScaleInPlace(devices_[i], x, weights[i]));
     }
     RETURN_IF_ERROR(Nccl(ncclGroupStart(), "ncclGroupStart", devices_[0]->device().index));
     Status st;
     for (size_t i = 0; i < t.size() && st.ok(); ++i) {
       for (size_t k = 0; k < t[i].size() && st.ok(); ++k) {
         Tensor& x = t[i][k];
-        if (x.dtype() != DType::kFloat && x.dtype() != DType::kDouble) {
-          st = InvalidArgumentError("all-reduce of ", DTypeName(x.dtype()), " tensors (float or double only)");
-          break;
-        }
-        if (x.dtype() != t[0][k].dtype() || x.num_elements() != t[0][k].num_elements()) {
-          st = InvalidArgumentError("all-reduce: tensor ", k, " differs between ", devices_[0]->device().ToString(), " and ",
-                                    devices_[i]->device().ToString());
-          break;
-        }
         st = Nccl(ncclAllReduce(x.raw_data(), x.raw_data(), static_cast<size_t>(x.num_elements()),
                                 x.dtype() == DType::kFloat ? ncclFloat32 : ncclFloat64, ncclSum, comms_[i], devices_[i]->stream()),
                   "ncclAllReduce", devices_[i]->device().index);
@@ -70,6 +59,7 @@ class NcclAllReduce final : public GpuAllReduce {
 
  private:
   const std::vector<cuda::Backend*> devices_;
+  const std::vector<GpuDevice*> generic_;  // the same devices
   std::vector<ncclComm_t> comms_;
 };
 
@@ -81,7 +71,7 @@ StatusOr<std::unique_ptr<GpuAllReduce>> CreateNcclAllReduce(const std::vector<Gp
     if (d->backend_id() != cuda::Backend::Id()) return std::unique_ptr<GpuAllReduce>();  // not CUDA: host staging
     cuda_devices.push_back(static_cast<cuda::Backend*>(d));
   }
-  auto ar = std::make_unique<NcclAllReduce>(std::move(cuda_devices));
+  auto ar = std::make_unique<NcclAllReduce>(std::move(cuda_devices), devices);
   RETURN_IF_ERROR(ar->Init());
   return std::unique_ptr<GpuAllReduce>(std::move(ar));
 }

@@ -63,6 +63,18 @@ __global__ void ArgMaxKernel(const T* x, int64_t* out, int64_t outer, int64_t n,
   }
 }
 
+// The max of a row and log(sum(exp(x - max))), for every thread of the block.
+template <typename T>
+__device__ void RowMaxLogSumExp(const T* xr, int64_t cols, T* max, T* lse) {
+  T m = Lowest<T>();
+  for (int64_t k = threadIdx.x; k < cols; k += blockDim.x) m = xr[k] > m ? xr[k] : m;
+  m = BlockAllReduce<T, true>(m);
+  T s = 0;
+  for (int64_t k = threadIdx.x; k < cols; k += blockDim.x) s += Exp(xr[k] - m);
+  *max = m;
+  *lse = Log(BlockAllReduce<T>(s));
+}
+
 // Softmax rows: y = exp(x - max - lse), or x - max - lse for LogSoftmax.
 template <typename T>
 __global__ void SoftmaxKernel(const T* x, T* y, int64_t rows, int64_t cols, bool log) {
@@ -70,12 +82,8 @@ __global__ void SoftmaxKernel(const T* x, T* y, int64_t rows, int64_t cols, bool
   if (row >= rows) return;
   const T* xr = x + row * cols;
   T* yr = y + row * cols;
-  T m = Lowest<T>();
-  for (int64_t k = threadIdx.x; k < cols; k += blockDim.x) m = xr[k] > m ? xr[k] : m;
-  m = BlockAllReduce<T, true>(m);
-  T s = 0;
-  for (int64_t k = threadIdx.x; k < cols; k += blockDim.x) s += Exp(xr[k] - m);
-  const T lse = Log(BlockAllReduce<T>(s));
+  T m, lse;
+  RowMaxLogSumExp(xr, cols, &m, &lse);
   for (int64_t k = threadIdx.x; k < cols; k += blockDim.x) yr[k] = log ? xr[k] - m - lse : Exp(xr[k] - m - lse);
 }
 
@@ -103,12 +111,8 @@ __global__ void SparseXentKernel(const T* x, const I* labels, T* loss, T* bp, in
   const T* xr = x + row * cols;
   T* br = bp + row * cols;
   const int64_t label = static_cast<int64_t>(labels[row]);
-  T m = Lowest<T>();
-  for (int64_t k = threadIdx.x; k < cols; k += blockDim.x) m = xr[k] > m ? xr[k] : m;
-  m = BlockAllReduce<T, true>(m);
-  T s = 0;
-  for (int64_t k = threadIdx.x; k < cols; k += blockDim.x) s += Exp(xr[k] - m);
-  const T lse = Log(BlockAllReduce<T>(s));
+  T m, lse;
+  RowMaxLogSumExp(xr, cols, &m, &lse);
   const bool valid = label >= 0 && label < cols;
   if (!valid && threadIdx.x == 0) {
     ReportError(err, KernelError::kLabelOutOfRange, tag, row, label, cols);
@@ -128,12 +132,8 @@ __global__ void SoftmaxXentKernel(const T* x, const T* z, T* loss, T* bp, int64_
   const T* xr = x + row * cols;
   const T* zr = z + row * cols;
   T* br = bp + row * cols;
-  T m = Lowest<T>();
-  for (int64_t k = threadIdx.x; k < cols; k += blockDim.x) m = xr[k] > m ? xr[k] : m;
-  m = BlockAllReduce<T, true>(m);
-  T s = 0;
-  for (int64_t k = threadIdx.x; k < cols; k += blockDim.x) s += Exp(xr[k] - m);
-  const T lse = Log(BlockAllReduce<T>(s));
+  T m, lse;
+  RowMaxLogSumExp(xr, cols, &m, &lse);
   T l = 0;
   for (int64_t k = threadIdx.x; k < cols; k += blockDim.x) {
     const T logp = xr[k] - m - lse;

@@ -13,4 +13,13 @@ void RegisterKernels(KernelRegistry* r) {
   RegisterTrainKernels(r);
 }
 
+const KernelRegistry& BackendKernels() {
+  static KernelRegistry* const r = [] {
+    auto* reg = new KernelRegistry();
+    RegisterKernels(reg);
+    return reg;
+  }();
+  return *r;
+}
+
 }  // namespace psflow::PSFLOW_GPU_NS
