@@ -42,11 +42,11 @@ namespace {
 
 class HostAllReduce final : public GpuAllReduce {
  public:
-  explicit HostAllReduce(std::vector<GpuDevice*> devices) : devices_(std::move(devices)) {}
+  explicit HostAllReduce(std::vector<GpuDevice*> devices) : GpuAllReduce(std::move(devices)) {}
   std::string name() const override { return "host"; }
 
-  Status WeightedSum(std::vector<std::vector<Tensor>>& t, const std::vector<double>& weights) override {
-    RETURN_IF_ERROR(CheckAllReduceArgs(devices_, t, weights));
+ protected:
+  Status Sum(std::vector<std::vector<Tensor>>& t) override {
     for (size_t k = 0; k < (t.empty() ? 0 : t[0].size()); ++k) {
       const int64_t n = t[0][k].num_elements();
       std::vector<double> sum(static_cast<size_t>(n), 0.0);
@@ -54,7 +54,7 @@ class HostAllReduce final : public GpuAllReduce {
         ASSIGN_OR_RETURN(Tensor h, t[i][k].ToHost());
         for (int64_t e = 0; e < n; ++e) {
           const size_t u = static_cast<size_t>(e);
-          sum[u] += weights[i] * (h.dtype() == DType::kFloat ? h.flat<float>()[u] : h.flat<double>()[u]);
+          sum[u] += h.dtype() == DType::kFloat ? h.flat<float>()[u] : h.flat<double>()[u];
         }
       }
       Tensor out(t[0][k].dtype(), t[0][k].shape());
@@ -69,9 +69,6 @@ class HostAllReduce final : public GpuAllReduce {
     }
     return OkStatus();
   }
-
- private:
-  const std::vector<GpuDevice*> devices_;
 };
 
 }  // namespace
@@ -81,6 +78,16 @@ StatusOr<std::unique_ptr<GpuAllReduce>> CreateNcclAllReduce(const std::vector<Gp
   return std::unique_ptr<GpuAllReduce>();
 }
 #endif
+
+Status GpuAllReduce::WeightedSum(std::vector<std::vector<Tensor>>& t, const std::vector<double>& weights) {
+  RETURN_IF_ERROR(CheckAllReduceArgs(devices_, t, weights));
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (weights[i] == 1.0) continue;
+    RETURN_IF_ERROR(devices_[i]->MakeCurrent());  // kernels launch on the current device's streams only
+    for (const Tensor& x : t[i]) RETURN_IF_ERROR(devices_[i]->Scale(x, weights[i]));
+  }
+  return Sum(t);
+}
 
 StatusOr<std::unique_ptr<GpuAllReduce>> GpuAllReduce::Create(std::vector<GpuDevice*> devices) {
   std::set<Device::Type> kinds;

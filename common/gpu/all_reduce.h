@@ -27,8 +27,16 @@ class GpuAllReduce {
 
   // tensors[i] are device i's tensors (float or double; the same dtypes and
   // shapes on every device); weights[i] scales device i's contribution.
-  virtual Status WeightedSum(std::vector<std::vector<Tensor>>& tensors, const std::vector<double>& weights) = 0;
+  // Everything is checked before anything is scaled or summed.
+  Status WeightedSum(std::vector<std::vector<Tensor>>& tensors, const std::vector<double>& weights);
   virtual std::string name() const = 0;  // "nccl" or "host"
+
+ protected:
+  explicit GpuAllReduce(std::vector<GpuDevice*> devices) : devices_(std::move(devices)) {}
+  // The plain sum, in place on every device (arguments already checked).
+  virtual Status Sum(std::vector<std::vector<Tensor>>& tensors) = 0;
+
+  const std::vector<GpuDevice*> devices_;
 };
 
 // Checks WeightedSum's arguments: one list per device, the same dtypes

@@ -93,6 +93,7 @@ class CudaDevice final : public Backend {
   cudaStream_t stream() const override { return stream_; }
   void* blas() const override { return blas_; }
   KernelError* kernel_error() const override { return error_; }
+  Status Scale(const Tensor& t, double factor) override { return ScaleInPlace(this, t, factor); }
 
  protected:
   Status RawAllocate(size_t bytes, void** p) override {

@@ -39,6 +39,7 @@ constexpr int kEmulatedMaxBlocks = 3;
 class EmulatedDevice final : public Backend {
  public:
   explicit EmulatedDevice(int index) : Backend(kEmulatedMaxBlocks), index_(index) {
+    stream_.device = index;
     void* p = nullptr;
     CHECK_OK(RawAllocate(sizeof(KernelError), &p));
     error_ = static_cast<KernelError*>(p);
@@ -47,9 +48,15 @@ class EmulatedDevice final : public Backend {
   Device device() const override { return Device{Device::Type::kGPU, index_}; }
   std::string Description() const override { return StrCat("gpu:", index_, " (emulated on the CPU)"); }
   const KernelRegistry& kernels() const override { return BackendKernels(); }
-  Status MakeCurrent() override { return OkStatus(); }
+  // As on CUDA devices, every call that touches the device makes it the
+  // thread's current one (the emulator checks launches against it).
+  Status MakeCurrent() override {
+    SetCurrentDevice(index_);
+    return OkStatus();
+  }
   Status Synchronize() override { return OkStatus(); }
   StatusOr<KernelError> TakeKernelError() override {
+    SetCurrentDevice(index_);
     const KernelError e = *error_;
     *error_ = KernelError{};
     return e;
@@ -58,17 +65,20 @@ class EmulatedDevice final : public Backend {
   Status MemcpyDeviceToHost(void* dst, const void* src, size_t bytes) override { return Copy(dst, src, bytes, false, true); }
   Status MemcpyDeviceToDevice(void* dst, const void* src, size_t bytes) override { return Copy(dst, src, bytes, true, true); }
   Status Memset(void* dst, int value, size_t bytes) override {
+    SetCurrentDevice(index_);
     if (bytes > 0 && !IsDeviceMemory(dst)) return InternalError("Memset of host memory on ", device().ToString());
     std::memset(dst, value, bytes);
     return OkStatus();
   }
 
-  cudaStream_t stream() const override { return nullptr; }
+  cudaStream_t stream() const override { return const_cast<EmulatedStream*>(&stream_); }
   void* blas() const override { return nullptr; }
   KernelError* kernel_error() const override { return error_; }
+  Status Scale(const Tensor& t, double factor) override { return ScaleInPlace(this, t, factor); }
 
  protected:
   Status RawAllocate(size_t bytes, void** p) override {
+    SetCurrentDevice(index_);
     *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
     if (*p == nullptr) return ResourceExhaustedError("emulated ", device().ToString(), " out of host memory");
     Allocations& a = Live();
@@ -89,6 +99,7 @@ class EmulatedDevice final : public Backend {
   // Checks each side is where the copy says it is: a copy that mixes them
   // up would fault on a GPU.
   Status Copy(void* dst, const void* src, size_t bytes, bool dst_device, bool src_device) {
+    SetCurrentDevice(index_);
     if (bytes == 0) return OkStatus();
     if (IsDeviceMemory(dst) != dst_device || IsDeviceMemory(src) != src_device) {
       return InternalError("emulated ", device().ToString(), ": a ", src_device ? "device" : "host", "-to-",
@@ -99,6 +110,7 @@ class EmulatedDevice final : public Backend {
   }
 
   const int index_;
+  EmulatedStream stream_;
   KernelError* error_ = nullptr;
 };
 

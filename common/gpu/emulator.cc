@@ -140,6 +140,20 @@ std::atomic<DevicePointerCheck> pointer_check{nullptr};
 
 void SetDevicePointerCheck(DevicePointerCheck check) { pointer_check = check; }
 
+namespace {
+thread_local int current_device = 0;
+}  // namespace
+void SetCurrentDevice(int device) { current_device = device; }
+int CurrentDevice() { return current_device; }
+void CheckLaunchStream(cudaStream_t stream) {
+  if (stream == nullptr || stream->device == current_device) return;
+  std::fprintf(stderr,
+               "psflow GPU emulator: a launch into a stream of gpu:%d from a thread whose current device is gpu:%d "
+               "(CUDA fails it: call MakeCurrent first)\n",
+               stream->device, current_device);
+  std::abort();
+}
+
 void CheckKernelPointer(const void* p, int argument) {
   const DevicePointerCheck check = pointer_check;
   if (p == nullptr || check == nullptr || check(p)) return;

@@ -63,8 +63,16 @@ inline constexpr int warpSize = 32;
 
 using cudaError_t = int;
 inline constexpr cudaError_t cudaSuccess = 0;
-struct EmulatedStream;
+// A stream belongs to one device; as on a GPU, a launch into it must come
+// from a thread whose current device that is.
+struct EmulatedStream {
+  int device = 0;
+};
 using cudaStream_t = EmulatedStream*;
+// The calling thread's current device (0 until set, as in CUDA).
+void SetCurrentDevice(int device);
+int CurrentDevice();
+void CheckLaunchStream(cudaStream_t stream);
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 inline const char* cudaGetErrorString(cudaError_t) { return "no error (emulated)"; }
 inline const char* cudaGetErrorName(cudaError_t) { return "cudaSuccess"; }
@@ -143,7 +151,7 @@ inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 
 // Launches kernel k: the same signature as psflow::cuda::Launch.
 template <typename... P, typename... A>
-cudaError_t Launch(void (*k)(P...), dim3 grid, dim3 block, size_t /*shared_bytes*/, cudaStream_t /*stream*/,
+cudaError_t Launch(void (*k)(P...), dim3 grid, dim3 block, size_t /*shared_bytes*/, cudaStream_t stream,
                    A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A), "wrong number of kernel arguments");
   const std::tuple<std::decay_t<P>...> params(static_cast<std::decay_t<P>>(std::forward<A>(args))...);
@@ -158,6 +166,7 @@ cudaError_t Launch(void (*k)(P...), dim3 grid, dim3 block, size_t /*shared_bytes
             ...);
       },
       params);
+  CheckLaunchStream(stream);
   RunGrid(grid, block, [&] { std::apply(k, params); });
   return cudaSuccess;
 }

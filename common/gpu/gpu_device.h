@@ -68,6 +68,8 @@ class GpuDevice {
   virtual Status MemcpyDeviceToHost(void* dst, const void* src, size_t bytes) = 0;
   virtual Status MemcpyDeviceToDevice(void* dst, const void* src, size_t bytes) = 0;
   virtual Status Memset(void* dst, int value, size_t bytes) = 0;
+  // t *= factor, queued (float or double tensors on this device).
+  virtual Status Scale(const Tensor& t, double factor) = 0;
 
   // Which backend made this device (CUDA, emulated): for the kernels' checked downcast.
   virtual const void* backend_id() const = 0;

@@ -18,36 +18,31 @@ Status Nccl(ncclResult_t r, const char* call, int device) { return NcclStatus(st
 
 class NcclAllReduce final : public GpuAllReduce {
  public:
-  NcclAllReduce(std::vector<cuda::Backend*> devices, std::vector<GpuDevice*> generic)
-      : devices_(std::move(devices)), generic_(std::move(generic)) {}
+  NcclAllReduce(std::vector<cuda::Backend*> cuda_devices, std::vector<GpuDevice*> devices)
+      : GpuAllReduce(std::move(devices)), cuda_(std::move(cuda_devices)) {}
   ~NcclAllReduce() override {
     for (ncclComm_t c : comms_) ncclCommDestroy(c);
   }
   Status Init() {
     std::vector<int> ids;
-    for (cuda::Backend* d : devices_) ids.push_back(d->device().index);
-    comms_.resize(devices_.size());
+    for (cuda::Backend* d : cuda_) ids.push_back(d->device().index);
+    comms_.resize(cuda_.size());
     return Nccl(ncclCommInitAll(comms_.data(), static_cast<int>(ids.size()), ids.data()), "ncclCommInitAll", ids[0]);
   }
   std::string name() const override { return "nccl"; }
 
-  Status WeightedSum(std::vector<std::vector<Tensor>>& t, const std::vector<double>& weights) override {
-    // Everything is checked before any tensor is scaled or any collective
-    // queued: a device that left the group half-way would leave the others'
-    // all-reduces waiting for it forever.
-    RETURN_IF_ERROR(CheckAllReduceArgs(generic_, t, weights));
-    for (size_t i = 0; i < t.size(); ++i) {
-      if (weights[i] == 1.0) continue;
-      RETURN_IF_ERROR(devices_[i]->MakeCurrent());  // a launch goes to the current device's streams only
-      for (Tensor& x : t[i]) RETURN_IF_ERROR(cuda::ScaleInPlace(devices_[i], x, weights[i]));
-    }
+ protected:
+  // One grouped ncclAllReduce per tensor.  The arguments were checked
+  // before (a device that left the group half-way would leave the others'
+  // all-reduces waiting for it forever).
+  Status Sum(std::vector<std::vector<Tensor>>& t) override {
     RETURN_IF_ERROR(Nccl(ncclGroupStart(), "ncclGroupStart", devices_[0]->device().index));
     Status st;
     for (size_t i = 0; i < t.size() && st.ok(); ++i) {
       for (size_t k = 0; k < t[i].size() && st.ok(); ++k) {
         Tensor& x = t[i][k];
         st = Nccl(ncclAllReduce(x.raw_data(), x.raw_data(), static_cast<size_t>(x.num_elements()),
-                                x.dtype() == DType::kFloat ? ncclFloat32 : ncclFloat64, ncclSum, comms_[i], devices_[i]->stream()),
+                                x.dtype() == DType::kFloat ? ncclFloat32 : ncclFloat64, ncclSum, comms_[i], cuda_[i]->stream()),
                   "ncclAllReduce", devices_[i]->device().index);
       }
     }
@@ -58,8 +53,7 @@ class NcclAllReduce final : public GpuAllReduce {
   }
 
  private:
-  const std::vector<cuda::Backend*> devices_;
-  const std::vector<GpuDevice*> generic_;  // the same devices
+  const std::vector<cuda::Backend*> cuda_;  // devices_, as CUDA backends
   std::vector<ncclComm_t> comms_;
 };
 
