@@ -199,31 +199,15 @@ void RegisterArrayKernels(KernelRegistry* r) {
   // Concat and its gradient move [outer, row_i] blocks of each input to or
   // from column offset_i of an [outer, sum row_i] view of the output.
   Register(r, "Concat", [](OpKernelContext& c) -> Status {
-    ASSIGN_OR_RETURN(int64_t axis, c.GetAttr<int64_t>("axis"));
-    const TensorShape& s0 = c.input(0).shape();
-    ASSIGN_OR_RETURN(std::vector<int> ax, op_util::NormalizeAxes({axis}, s0.rank()));
-    const int a = ax[0];
-    std::vector<int64_t> dims = s0.dims();
-    dims[static_cast<size_t>(a)] = 0;
-    for (int i = 0; i < c.num_inputs(); ++i) {
-      const TensorShape& s = c.input(i).shape();
-      for (int d = 0; d < s0.rank(); ++d) {
-        if (s.rank() != s0.rank() || (d != a && s.dim(d) != s0.dim(d))) {
-          return InvalidArgumentError("Concat input ", i, " has shape ", s.DebugString(), ", input 0 ", s0.DebugString());
-        }
-      }
-      dims[static_cast<size_t>(a)] += s.dim(a);
-    }
-    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, TensorShape(dims)));
-    int64_t outer = 1;
-    for (int d = 0; d < a; ++d) outer *= s0.dim(d);
-    const int64_t out_row = out->num_elements() / std::max<int64_t>(1, outer);
+    ASSIGN_OR_RETURN(op_util::ConcatLayout layout, op_util::ConcatLayoutOf(c));
+    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, layout.out));
+    const int64_t out_row = out->num_elements() / std::max<int64_t>(1, layout.outer);
     int64_t offset = 0;
     for (int i = 0; i < c.num_inputs(); ++i) {
       const Tensor& x = c.input(i);
-      const int64_t row = x.num_elements() / std::max<int64_t>(1, outer);
+      const int64_t row = layout.rows[static_cast<size_t>(i)];
       if (x.num_elements() > 0) {
-        ASSIGN_OR_RETURN(IndexMap m, MakeMap({outer, row}, {out_row, 1}, offset));
+        ASSIGN_OR_RETURN(IndexMap m, MakeMap({layout.outer, row}, {out_row, 1}, offset));
         RETURN_IF_ERROR(MoveByMap(c, x, out, x.num_elements(), m, /*scatter=*/true));
       }
       offset += row;

@@ -291,23 +291,12 @@ void RegisterReduceKernels(KernelRegistry* r) {
     return st;
   });
   Register(r, "ArgMax", [](OpKernelContext& c) -> Status {
-    ASSIGN_OR_RETURN(int64_t axis, c.GetAttr<int64_t>("axis"));
     const Tensor& x = c.input(0);
-    ASSIGN_OR_RETURN(std::vector<int> ax, op_util::NormalizeAxes({axis}, x.shape().rank()));
-    const int a = ax[0];
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < a; ++d) outer *= x.shape().dim(d);
-    for (int d = a + 1; d < x.shape().rank(); ++d) inner *= x.shape().dim(d);
-    const int64_t n = x.shape().dim(a);
-    if (n == 0) return InvalidArgumentError("ArgMax over an empty dimension");
-    std::vector<int64_t> dims;
-    for (int d = 0; d < x.shape().rank(); ++d) {
-      if (d != a) dims.push_back(x.shape().dim(d));
-    }
-    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, TensorShape(dims)));
+    ASSIGN_OR_RETURN(op_util::AxisSplit a, op_util::ArgMaxSplit(c));
+    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, a.out));
     Status st;
-    PSFLOW_NUMERIC_DISPATCH(x.dtype(), st = LaunchN(Dev(c), "ArgMaxKernel", outer * inner, ArgMaxKernel<T>, Ptr<const T>(x),
-                                                    Ptr<int64_t>(*out), outer, n, inner));
+    PSFLOW_NUMERIC_DISPATCH(x.dtype(), st = LaunchN(Dev(c), "ArgMaxKernel", a.outer * a.inner, ArgMaxKernel<T>,
+                                                    Ptr<const T>(x), Ptr<int64_t>(*out), a.outer, a.n, a.inner));
     return st;
   });
 

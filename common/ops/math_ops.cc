@@ -363,20 +363,10 @@ void RegisterMathOps() {
               return OkStatus();
             }},
            [](OpKernelContext& c) -> Status {
-             ASSIGN_OR_RETURN(int64_t axis, c.GetAttr<int64_t>("axis"));
              const Tensor& x = c.input(0);
-             ASSIGN_OR_RETURN(std::vector<int> ax, op_util::NormalizeAxes({axis}, x.shape().rank()));
-             const int a = ax[0];
-             int64_t outer = 1, inner = 1;
-             for (int d = 0; d < a; ++d) outer *= x.shape().dim(d);
-             for (int d = a + 1; d < x.shape().rank(); ++d) inner *= x.shape().dim(d);
-             const int64_t n = x.shape().dim(a);
-             if (n == 0) return InvalidArgumentError("ArgMax over an empty dimension");
-             std::vector<int64_t> dims;
-             for (int d = 0; d < x.shape().rank(); ++d) {
-               if (d != a) dims.push_back(x.shape().dim(d));
-             }
-             Tensor* out = c.AllocateOutput(0, TensorShape(dims));
+             ASSIGN_OR_RETURN(op_util::AxisSplit a, op_util::ArgMaxSplit(c));
+             const int64_t outer = a.outer, n = a.n, inner = a.inner;
+             Tensor* out = c.AllocateOutput(0, a.out);
              auto o = out->flat<int64_t>();
              PSFLOW_NUMERIC_DISPATCH(x.dtype(), {
                const T* xs = static_cast<const T*>(x.raw_data());
@@ -419,6 +409,25 @@ void RegisterMathOps() {
 }  // namespace
 
 void RegisterMathOpsOnce() { RegisterMathOps(); }
+
+namespace op_util {
+StatusOr<AxisSplit> ArgMaxSplit(const OpKernelContext& c) {
+  ASSIGN_OR_RETURN(int64_t axis, c.GetAttr<int64_t>("axis"));
+  const TensorShape& x = c.input(0).shape();
+  ASSIGN_OR_RETURN(std::vector<int> ax, NormalizeAxes({axis}, x.rank()));
+  AxisSplit s;
+  std::vector<int64_t> dims;
+  for (int d = 0; d < x.rank(); ++d) {
+    if (d < ax[0]) s.outer *= x.dim(d);
+    if (d > ax[0]) s.inner *= x.dim(d);
+    if (d != ax[0]) dims.push_back(x.dim(d));
+  }
+  s.n = x.dim(ax[0]);
+  if (s.n == 0) return InvalidArgumentError("ArgMax over an empty dimension of ", x.DebugString());
+  s.out = TensorShape(dims);
+  return s;
+}
+}  // namespace op_util
 
 namespace ops {
 

@@ -38,6 +38,24 @@ Status BroadcastBinaryShape(InferenceContext& c);
 
 bool IsFloat(DType t);
 
+// ArgMax of input 0 over attribute "axis": x seen as [outer, n, inner],
+// and the output shape (math_ops.cc).
+struct AxisSplit {
+  int64_t outer = 1, n = 1, inner = 1;
+  TensorShape out;
+};
+StatusOr<AxisSplit> ArgMaxSplit(const OpKernelContext& c);
+
+// Concat of every input along attribute "axis" (shapes checked): the
+// output shape, the product of the dimensions before the axis, and each
+// input's elements per outer index (shape_ops.cc).
+struct ConcatLayout {
+  TensorShape out;
+  int64_t outer = 1;
+  std::vector<int64_t> rows;
+};
+StatusOr<ConcatLayout> ConcatLayoutOf(const OpKernelContext& c);
+
 // Geometry of Conv2D and pooling in NHWC with TensorFlow's SAME/VALID
 // padding (conv_ops.cc), shared by the CPU and GPU kernels.
 struct ConvGeometry {

@@ -246,29 +246,13 @@ void RegisterShapeOpsOnce() {
               return OkStatus();
             }},
            [](OpKernelContext& c) -> Status {
-             ASSIGN_OR_RETURN(int64_t axis, c.GetAttr<int64_t>("axis"));
-             const TensorShape& s0 = c.input(0).shape();
-             ASSIGN_OR_RETURN(std::vector<int> ax, op_util::NormalizeAxes({axis}, s0.rank()));
-             const int a = ax[0];
-             std::vector<int64_t> dims = s0.dims();
-             dims[static_cast<size_t>(a)] = 0;
-             for (int i = 0; i < c.num_inputs(); ++i) {
-               const TensorShape& s = c.input(i).shape();
-               for (int d = 0; d < s0.rank(); ++d) {
-                 if (d != a && s.dim(d) != s0.dim(d)) {
-                   return InvalidArgumentError("Concat input ", i, " has shape ", s.DebugString(), ", input 0 ",
-                                               s0.DebugString());
-                 }
-               }
-               dims[static_cast<size_t>(a)] += s.dim(a);
-             }
-             Tensor* out = c.AllocateOutput(0, TensorShape(dims));
-             int64_t outer = 1;
-             for (int d = 0; d < a; ++d) outer *= s0.dim(d);
+             ASSIGN_OR_RETURN(op_util::ConcatLayout layout, op_util::ConcatLayoutOf(c));
+             Tensor* out = c.AllocateOutput(0, layout.out);
+             const int64_t outer = layout.outer;
              int64_t out_row = out->num_elements() / std::max<int64_t>(1, outer), offset = 0;
              for (int i = 0; i < c.num_inputs(); ++i) {
                const Tensor& x = c.input(i);
-               const int64_t row = x.num_elements() / std::max<int64_t>(1, outer);
+               const int64_t row = layout.rows[static_cast<size_t>(i)];
                for (int64_t o = 0; o < outer; ++o) {
                  for (int64_t k = 0; k < row; ++k) CopyElement(x, o * row + k, out, o * out_row + offset + k);
                }
@@ -398,6 +382,31 @@ void RegisterShapeOpsOnce() {
              return OkStatus();
            });
 }
+
+namespace op_util {
+StatusOr<ConcatLayout> ConcatLayoutOf(const OpKernelContext& c) {
+  ASSIGN_OR_RETURN(int64_t axis, c.GetAttr<int64_t>("axis"));
+  const TensorShape& s0 = c.input(0).shape();
+  ASSIGN_OR_RETURN(std::vector<int> ax, NormalizeAxes({axis}, s0.rank()));
+  const int a = ax[0];
+  std::vector<int64_t> dims = s0.dims();
+  dims[static_cast<size_t>(a)] = 0;
+  ConcatLayout l;
+  for (int d = 0; d < a; ++d) l.outer *= s0.dim(d);
+  for (int i = 0; i < c.num_inputs(); ++i) {
+    const TensorShape& s = c.input(i).shape();
+    for (int d = 0; d < s0.rank(); ++d) {
+      if (s.rank() != s0.rank() || (d != a && s.dim(d) != s0.dim(d))) {
+        return InvalidArgumentError("Concat input ", i, " has shape ", s.DebugString(), ", input 0 ", s0.DebugString());
+      }
+    }
+    dims[static_cast<size_t>(a)] += s.dim(a);
+    l.rows.push_back(c.input(i).num_elements() / std::max<int64_t>(1, l.outer));
+  }
+  l.out = TensorShape(dims);
+  return l;
+}
+}  // namespace op_util
 
 namespace ops {
 Output Transpose(const Scope& s, Output x, std::vector<int64_t> perm, const std::string& name) {

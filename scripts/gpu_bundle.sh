@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds a self-contained folder for checking psflow on a GPU machine that
+# lacks the build dependencies (a GPU node, a cloud VM): the CUDA tests, the
+# GPU benchmark, the task binaries and launcher, the shared libraries they
+# need, a job file and Fashion-MNIST.  Run scripts/gpu_check.sh from the
+# repository root there.
+#
+#   scripts/gpu_bundle.sh [DIR] [ARCH]     # default gpu-bundle/, sm 90 (Hopper)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-gpu-bundle}
+ARCH=${2:-90}
+BUILD=${PSFLOW_GPU_BUILD_DIR:-build-gpu}
+scripts/deps.sh --data
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" >/dev/null
+TARGETS=(gpu_kernels_cuda_test gpu_device_test gpu_all_reduce_test gpu_status_test trainer_gpu_test gpu_step_bench
+         psflow-ps psflow-chief psflow-worker psflow-evaluator psflow-launch)
+cmake --build "$BUILD" -j "${PSFLOW_JOBS:-2}" --target "${TARGETS[@]}"
+rm -rf "$OUT"
+mkdir -p "$OUT/bin" "$OUT/lib" "$OUT/data"
+for t in "${TARGETS[@]}"; do
+  f=$(find "$BUILD" -type f -name "$t" -perm -u+x | head -1)
+  strip -o "$OUT/bin/$t" "$f"
+done
+# Every shared library the binaries load that is not the C library or the
+# CUDA driver (the GPU machine brings those).
+for f in "$OUT"/bin/*; do ldd "$f"; done | awk '/=> \// {print $3}' | sort -u | while read -r lib; do
+  case "$(basename "$lib")" in
+    libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libcuda.so*|libgcc_s.so*) ;;
+    *) cp -L "$lib" "$OUT/lib/" ;;
+  esac
+done
+cp /usr/share/datasets/fashion-mnist/*.gz "$OUT/data/"
+cp bench/gpu_torch_bench.py "$OUT/bin/"
+sed "s|/usr/share/datasets/fashion-mnist|DATA_DIR|g" configs/fashion_mnist.yaml > "$OUT/fashion_mnist.yaml"
+du -sh "$OUT"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs psflow's GPU checks from a folder made by scripts/gpu_bundle.sh: the
+# CUDA tests (every kernel against the CPU, devices, all-reduce, trainers),
+# the GPU benchmark beside PyTorch when it imports, and the main job with
+# every trainer on gpu:0.  Output goes to stdout; figures also to $OUT_DIR.
+#
+#   scripts/gpu_check.sh [BUNDLE] [OUT_DIR]
+set -uo pipefail
+B=$(cd "${1:-gpu-bundle}" && pwd)
+OUT_DIR=${2:-/tmp/psflow-gpu-check}
+mkdir -p "$OUT_DIR"
+export LD_LIBRARY_PATH="$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PSFLOW_MIN_LOG_LEVEL=1
+nvidia-smi -L || true
+rc=0
+for t in gpu_status_test gpu_device_test gpu_kernels_cuda_test gpu_all_reduce_test trainer_gpu_test; do
+  "$B/bin/$t" --gtest_brief=1 > "$OUT_DIR/$t.log" 2>&1
+  r=$?
+  echo "$t: exit $r; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT_DIR/$t.log" | tr '\n' ' ')"
+  [[ $r == 0 ]] || { rc=1; grep -E 'Failure|FAILED|error' -A4 "$OUT_DIR/$t.log" | head -60; }
+done
+"$B/bin/gpu_step_bench" --cpu_steps 5 | tee "$OUT_DIR/gpu_step_bench.txt"
+python3 "$B/bin/gpu_torch_bench.py" --psflow "$B/bin/gpu_step_bench" | tee "$OUT_DIR/gpu_torch_bench.txt"
+# The main job (2 PS, chief, 2 workers, evaluator) with the trainers on gpu:0.
+sed "s|DATA_DIR|$B/data|g; s|model_dir: .*|model_dir: $OUT_DIR/fashion_mnist|" "$B/fashion_mnist.yaml" > "$OUT_DIR/job.yaml"
+rm -rf "$OUT_DIR/fashion_mnist"
+( cd "$B/bin" && PSFLOW_MIN_LOG_LEVEL=0 ./psflow-launch "$OUT_DIR/job.yaml" --set run.device=gpu:0 --quiet ) \
+  > "$OUT_DIR/main_job.txt" 2>&1
+echo "main job: exit $?"; tail -4 "$OUT_DIR/main_job.txt"
+grep -h "runs its steps on" "$OUT_DIR"/fashion_mnist/logs/*.log 2>/dev/null | head -3
+exit $rc
