@@ -214,7 +214,12 @@ int EmitK8s(const JobConfig& job, const Options& o) {
               << "            image: " << job.launch.image << "\n"
               << "            command: [\"psflow-" << role << "\", \"--config\", \"/etc/psflow/job.yaml\"";
     for (const auto& s : o.sets) std::cout << ", \"--set\", \"" << s << "\"";
-    std::cout << "]\n            ports:\n            - name: tfjob-port\n              containerPort: 2222\n"
+    std::cout << "]\n";
+    const int64_t gpus = GpusPerTrainer(job);
+    if (gpus > 0 && (kind == "Chief" || kind == "Worker")) {
+      std::cout << "            resources:\n              limits: {nvidia.com/gpu: " << gpus << "}\n";
+    }
+    std::cout << "            ports:\n            - name: tfjob-port\n              containerPort: 2222\n"
               << "            volumeMounts:\n            - {name: job, mountPath: /etc/psflow}\n"
               << "            - {name: model-dir, mountPath: " << job.run.model_dir << "}\n"
               << "          volumes:\n          - name: job\n            configMap: {name: " << name << "-config}\n"
@@ -233,7 +238,9 @@ int EmitSlurm(const JobConfig& job, const Options& o, const std::vector<TaskSpec
             << "#SBATCH --ntasks=" << tasks.size() << "\n#SBATCH --output=" << JoinPath(job.run.model_dir, "logs/slurm-%j.out")
             << "\nset -u\nmkdir -p " << ShellQuote(JoinPath(job.run.model_dir, "logs")) << "\n";
   for (const auto& t : tasks) {
-    std::cout << "srun --nodes=1 --ntasks=1 --nodelist=" << t.host << " --output="
+    const int64_t gpus = t.type == "chief" || t.type == "worker" ? GpusPerTrainer(job) : 0;
+    std::cout << "srun --nodes=1 --ntasks=1 --nodelist=" << t.host << (gpus > 0 ? StrCat(" --gres=gpu:", gpus) : "")
+              << " --output="
               << ShellQuote(JoinPath(job.run.model_dir, StrCat("logs/", t.type, "-", t.index, ".log"))) << " " << t.command
               << " &\n";
     if (t.type == "chief") std::cout << "chief=$!\n";

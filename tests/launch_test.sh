@@ -81,6 +81,11 @@ if python3 -c "import yaml" 2>/dev/null; then  # PyYAML is optional; when presen
 fi
 "$LAUNCH" "$DIR/job.yaml" --emit slurm > "$DIR/job.sbatch" || fail "--emit slurm failed"
 grep -q "#SBATCH --ntasks=6" "$DIR/job.sbatch" && bash -n "$DIR/job.sbatch" || fail "slurm script: $(head -12 "$DIR/job.sbatch")"
+# Trainers on two GPUs each: their pods and sruns ask for them, the others do not.
+"$LAUNCH" "$DIR/job.yaml" --emit k8s --set "run.gpus=[0,1]" > "$DIR/k8s_gpu.yaml" || fail "--emit k8s with GPUs failed"
+[[ $(grep -c "nvidia.com/gpu: 2" "$DIR/k8s_gpu.yaml") == 2 ]] || fail "k8s: chief and worker should ask for 2 GPUs: $(grep -n gpu "$DIR/k8s_gpu.yaml")"
+"$LAUNCH" "$DIR/job.yaml" --emit slurm --set run.device=gpu:0 > "$DIR/gpu.sbatch" || fail "--emit slurm with a GPU failed"
+[[ $(grep -c -- "--gres=gpu:1" "$DIR/gpu.sbatch") == 3 ]] || fail "slurm: the 3 trainers should ask for a GPU: $(grep srun "$DIR/gpu.sbatch")"
 [[ ! -d $DIR/model ]] || fail "--dry-run/--emit started something"
 
 # 1. A whole job.

@@ -378,7 +378,7 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   const YAML::Node la = root["launch"];
   LaunchSpec& ls = job.launch;
   RETURN_IF_ERROR(r.CheckMap(la, "launch", {"bin_dir", "ssh", "worker_restarts", "restart_backoff_secs", "job_restarts",
-                                            "status_secs", "finish_timeout_secs", "image"}));
+                                            "status_secs", "finish_timeout_secs", "image", "gpus_per_trainer"}));
   RETURN_IF_ERROR(r.Get(la, "launch", "bin_dir", &ls.bin_dir, "a directory"));
   RETURN_IF_ERROR(r.Get(la, "launch", "ssh", &ls.ssh, "a command"));
   RETURN_IF_ERROR(r.Get(la, "launch", "worker_restarts", &ls.worker_restarts, "an integer"));
@@ -387,6 +387,8 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   RETURN_IF_ERROR(r.Get(la, "launch", "status_secs", &ls.status_secs, "a number"));
   RETURN_IF_ERROR(r.Get(la, "launch", "finish_timeout_secs", &ls.finish_timeout_secs, "a number"));
   RETURN_IF_ERROR(r.Get(la, "launch", "image", &ls.image, "a container image"));
+  RETURN_IF_ERROR(r.Get(la, "launch", "gpus_per_trainer", &ls.gpus_per_trainer, "an integer"));
+  if (ls.gpus_per_trainer < -1) return r.Error(la["gpus_per_trainer"], "launch.gpus_per_trainer", "must be >= 0 (or -1: from run)");
   if (ls.worker_restarts < 0 || ls.job_restarts < 0) {
     return r.Error(la, "launch", "worker_restarts and job_restarts must be >= 0");
   }
@@ -484,6 +486,12 @@ DeviceSpec TrainerDeviceSpec(const RunSpec& run, const TaskId& task) {
   if (it != run.task_devices.end()) return *ParseDeviceSpec(it->second);
   if (!run.gpus.empty()) return DeviceSpec{.kind = DeviceSpec::kGpus, .gpus = run.gpus};
   return *ParseDeviceSpec(run.device);
+}
+
+int64_t GpusPerTrainer(const JobConfig& job) {
+  if (job.launch.gpus_per_trainer >= 0) return job.launch.gpus_per_trainer;
+  if (!job.run.gpus.empty()) return static_cast<int64_t>(job.run.gpus.size());
+  return job.run.device.rfind("gpu", 0) == 0 ? 1 : 0;
 }
 
 StatusOr<TaskId> ParseTfConfig(const std::string& json, ClusterSpec* cluster) {

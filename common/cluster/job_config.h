@@ -142,6 +142,9 @@ struct LaunchSpec {
   double status_secs = 5;           // how often the status line is refreshed
   double finish_timeout_secs = 120; // after the chief is done, how long the evaluator may take to finish
   std::string image = "psflow:latest";  // --emit k8s: the container image
+  // --emit k8s / slurm: GPUs each trainer's pod or srun asks for; -1:
+  // run.gpus' count, else 1 when run.device names a GPU, else 0.
+  int64_t gpus_per_trainer = -1;
 };
 
 struct JobConfig {
@@ -174,6 +177,8 @@ StatusOr<DeviceSpec> ParseDeviceSpec(const std::string& spec);
 // The device of training task `task`: run.task_devices, else run.gpus,
 // else run.device (all validated by the parser).
 DeviceSpec TrainerDeviceSpec(const RunSpec& run, const TaskId& task);
+// The GPUs a trainer's scheduler request should hold (launch.gpus_per_trainer).
+int64_t GpusPerTrainer(const JobConfig& job);
 
 // TF_CONFIG: {"cluster": {...}, "task": {"type": ..., "index": ...}}.  Its
 // cluster, when present, replaces *cluster (an "evaluator" job is allowed in
