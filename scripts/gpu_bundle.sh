@@ -22,11 +22,13 @@ for t in "${TARGETS[@]}"; do
   f=$(find "$BUILD" -type f -name "$t" -perm -u+x | head -1)
   strip -o "$OUT/bin/$t" "$f"
 done
-# Every shared library the binaries load that is not the C library or the
-# CUDA driver (the GPU machine brings those).
+# Every shared library the binaries load, but the C library and the CUDA
+# libraries (the driver, the runtime, cuBLAS, NCCL: hundreds of MiB, and the
+# GPU machine has its own; gpu_check.sh finds them there).
 for f in "$OUT"/bin/*; do ldd "$f"; done | awk '/=> \// {print $3}' | sort -u | while read -r lib; do
   case "$(basename "$lib")" in
-    libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libcuda.so*|libgcc_s.so*) ;;
+    libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libgcc_s.so*) ;;
+    libcuda.so*|libcudart.so*|libcublas*|libnccl.so*) ;;
     *) cp -L "$lib" "$OUT/lib/" ;;
   esac
 done

@@ -9,7 +9,15 @@ set -uo pipefail
 B=$(cd "${1:-gpu-bundle}" && pwd)
 OUT_DIR=${2:-/tmp/psflow-gpu-check}
 mkdir -p "$OUT_DIR"
-export LD_LIBRARY_PATH="$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The bundle's libraries, then the machine's CUDA runtime, cuBLAS and NCCL
+# (from the toolkit, or from the nvidia-* Python packages PyTorch brings).
+cuda_dirs=()
+for lib in libcudart.so.13 libcublas.so.13 libnccl.so.2; do
+  hit=$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l {print $NF; exit}')
+  [[ -n $hit ]] || hit=$(find /usr/local/cuda*/lib* /usr/lib /opt -name "$lib" 2>/dev/null | head -1)
+  [[ -n $hit ]] && cuda_dirs+=("$(dirname "$hit")") || echo "warning: $lib not found on this machine"
+done
+export LD_LIBRARY_PATH="$B/lib$(printf ':%s' "${cuda_dirs[@]}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PSFLOW_MIN_LOG_LEVEL=1
 nvidia-smi -L || true
 rc=0
