@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds a self-contained folder for checking psflow on a GPU machine that
+# Builds a self-contained folder (and DIR.tar.xz of it, about 48 MB) for
+# checking psflow on a GPU machine that
 # lacks the build dependencies (a GPU node, a cloud VM): the CUDA tests, the
 # GPU benchmark, the task binaries and launcher, the shared libraries they
 # need, a job file and Fashion-MNIST.  Run scripts/gpu_check.sh from the
@@ -35,4 +36,5 @@ done
 cp /usr/share/datasets/fashion-mnist/*.gz "$OUT/data/"
 cp bench/gpu_torch_bench.py "$OUT/bin/"
 sed "s|/usr/share/datasets/fashion-mnist|DATA_DIR|g" configs/fashion_mnist.yaml > "$OUT/fashion_mnist.yaml"
-du -sh "$OUT"
+tar -cf - "$OUT" | xz -T2 -6 > "$OUT.tar.xz"
+du -sh "$OUT" "$OUT.tar.xz"

@@ -4,9 +4,14 @@
 # the GPU benchmark beside PyTorch when it imports, and the main job with
 # every trainer on gpu:0.  Output goes to stdout; figures also to $OUT_DIR.
 #
-#   scripts/gpu_check.sh [BUNDLE] [OUT_DIR]
+#   scripts/gpu_check.sh [BUNDLE_DIR_OR_TAR_XZ] [OUT_DIR]
 set -uo pipefail
-B=$(cd "${1:-gpu-bundle}" && pwd)
+B=${1:-gpu-bundle}
+if [[ -f $B && $B == *.tar.xz ]]; then
+  mkdir -p /tmp/psflow-bundle && tar -xJf "$B" -C /tmp/psflow-bundle
+  B=/tmp/psflow-bundle/$(tar -tJf "$B" | head -1 | cut -d/ -f1)
+fi
+B=$(cd "$B" && pwd)
 OUT_DIR=${2:-/tmp/psflow-gpu-check}
 mkdir -p "$OUT_DIR"
 # The bundle's libraries, then the machine's CUDA runtime, cuBLAS and NCCL

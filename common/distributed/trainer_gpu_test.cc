@@ -9,31 +9,16 @@
 #include <random>
 
 #include "common/core/testing.h"
+#include "common/distributed/trainer_testing.h"
 #include "common/distributed/trainer.h"
 #include "common/gpu/gpu_test_util.h"
 
 namespace psflow {
 namespace {
 
-Example Blobs(int n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> noise(0, 0.7f);
-  Tensor x(DType::kFloat, TensorShape({n, 8}));
-  Tensor y(DType::kInt32, TensorShape({n}));
-  for (int i = 0; i < n; ++i) {
-    const int c = i % 3;
-    y.flat<int32_t>()[static_cast<size_t>(i)] = c;
-    for (int k = 0; k < 8; ++k) x.flat<float>()[static_cast<size_t>(i * 8 + k)] = (k % 3 == c ? 1.f : -0.5f) + noise(rng);
-  }
-  return {{"x", x}, {"label", y}};
-}
+using testing::Blobs;
 
-InputFn Input(uint32_t seed, int64_t batch) {
-  return [seed, batch]() -> StatusOr<std::unique_ptr<Dataset>> {
-    ASSIGN_OR_RETURN(auto ds, FromTensorSlices(Blobs(600, seed)));
-    return Batch(Repeat(Shuffle(std::move(ds), 600, seed)), batch);
-  };
-}
+InputFn Input(uint32_t seed, int64_t batch = 32) { return testing::BlobInput(seed, batch); }
 
 // One PS task with plain SGD, in this process on the fake transport.
 struct Job {

@@ -126,19 +126,16 @@ Status Unary(OpKernelContext& c, F f) {
   const int64_t n = x.num_elements();
   return LaunchN(Dev(c), "UnaryKernel", n, UnaryKernel<T, F>, Ptr<const T>(x), Ptr<T>(*y), n, f);
 }
-template <typename F>
-KernelFn UnaryNumeric(F f) {
+// Kernels for float and double only (kFloatOnly) or every numeric dtype.
+template <bool kFloatOnly, typename F>
+KernelFn UnaryFn(F f) {
   return [f](OpKernelContext& c) -> Status {
     Status st;
-    PSFLOW_NUMERIC_DISPATCH(c.input(0).dtype(), st = (Unary<T, F>(c, f)));
-    return st;
-  };
-}
-template <typename F>
-KernelFn UnaryFloat(F f) {
-  return [f](OpKernelContext& c) -> Status {
-    Status st;
-    PSFLOW_FLOAT_DISPATCH(c.input(0).dtype(), st = (Unary<T, F>(c, f)));
+    if constexpr (kFloatOnly) {
+      PSFLOW_FLOAT_DISPATCH(c.input(0).dtype(), st = (Unary<T, F>(c, f)));
+    } else {
+      PSFLOW_NUMERIC_DISPATCH(c.input(0).dtype(), st = (Unary<T, F>(c, f)));
+    }
     return st;
   };
 }
@@ -161,19 +158,15 @@ Status Binary(OpKernelContext& c, F f) {
   ASSIGN_OR_RETURN(BroadcastIndex ix, MakeBroadcastIndex(shape, a.shape(), b.shape()));
   return LaunchN(dev, "BinaryBroadcastKernel", n, BinaryBroadcastKernel<T, O, F>, x, y, o, n, ix, f);
 }
-template <typename F>
-KernelFn BinaryNumeric(F f) {
+template <bool kFloatOnly, typename F>
+KernelFn BinaryFn(F f) {
   return [f](OpKernelContext& c) -> Status {
     Status st;
-    PSFLOW_NUMERIC_DISPATCH(c.input(0).dtype(), st = (Binary<T, T, F>(c, f)));
-    return st;
-  };
-}
-template <typename F>
-KernelFn BinaryFloat(F f) {
-  return [f](OpKernelContext& c) -> Status {
-    Status st;
-    PSFLOW_FLOAT_DISPATCH(c.input(0).dtype(), st = (Binary<T, T, F>(c, f)));
+    if constexpr (kFloatOnly) {
+      PSFLOW_FLOAT_DISPATCH(c.input(0).dtype(), st = (Binary<T, T, F>(c, f)));
+    } else {
+      PSFLOW_NUMERIC_DISPATCH(c.input(0).dtype(), st = (Binary<T, T, F>(c, f)));
+    }
     return st;
   };
 }
@@ -292,25 +285,25 @@ Status ScaleInPlace(Backend* dev, const Tensor& t, double factor) {
 }
 
 void RegisterElementwiseKernels(KernelRegistry* r) {
-  Register(r, "Neg", UnaryNumeric(NegF()));
-  Register(r, "Square", UnaryNumeric(SquareF()));
-  Register(r, "Relu", UnaryNumeric(ReluF()));
-  Register(r, "Relu6", UnaryNumeric(Relu6F()));
-  Register(r, "Sqrt", UnaryFloat(SqrtF()));
-  Register(r, "Rsqrt", UnaryFloat(RsqrtF()));
-  Register(r, "Exp", UnaryFloat(ExpF()));
-  Register(r, "Log", UnaryFloat(LogF()));
-  Register(r, "Sigmoid", UnaryFloat(SigmoidF()));
-  Register(r, "Tanh", UnaryFloat(TanhF()));
-  Register(r, "Elu", UnaryFloat(EluF()));
+  Register(r, "Neg", UnaryFn<false>(NegF()));
+  Register(r, "Square", UnaryFn<false>(SquareF()));
+  Register(r, "Relu", UnaryFn<false>(ReluF()));
+  Register(r, "Relu6", UnaryFn<false>(Relu6F()));
+  Register(r, "Sqrt", UnaryFn<true>(SqrtF()));
+  Register(r, "Rsqrt", UnaryFn<true>(RsqrtF()));
+  Register(r, "Exp", UnaryFn<true>(ExpF()));
+  Register(r, "Log", UnaryFn<true>(LogF()));
+  Register(r, "Sigmoid", UnaryFn<true>(SigmoidF()));
+  Register(r, "Tanh", UnaryFn<true>(TanhF()));
+  Register(r, "Elu", UnaryFn<true>(EluF()));
 
-  Register(r, "Add", BinaryNumeric(AddF()));
-  Register(r, "Sub", BinaryNumeric(SubF()));
-  Register(r, "Mul", BinaryNumeric(MulF()));
-  Register(r, "RealDiv", BinaryNumeric(DivF()));
-  Register(r, "Maximum", BinaryNumeric(MaxF()));
-  Register(r, "Minimum", BinaryNumeric(MinF()));
-  Register(r, "Pow", BinaryFloat(PowF()));
+  Register(r, "Add", BinaryFn<false>(AddF()));
+  Register(r, "Sub", BinaryFn<false>(SubF()));
+  Register(r, "Mul", BinaryFn<false>(MulF()));
+  Register(r, "RealDiv", BinaryFn<false>(DivF()));
+  Register(r, "Maximum", BinaryFn<false>(MaxF()));
+  Register(r, "Minimum", BinaryFn<false>(MinF()));
+  Register(r, "Pow", BinaryFn<true>(PowF()));
   Register(r, "Equal", Compare(EqualF()));
   Register(r, "Less", Compare(LessF()));
   Register(r, "Greater", Compare(GreaterF()));
