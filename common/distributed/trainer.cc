@@ -139,7 +139,7 @@ class StepRunner {
   Status Run(const std::map<std::string, Tensor>& vars, const FeedList& feeds, const std::vector<Output>& fetches,
              std::vector<Tensor>* out) {
     if (sessions_.size() == 1) {
-      for (const auto& [name, t] : vars) RETURN_IF_ERROR(sessions_[0]->variables()->Assign(name, t));
+      RETURN_IF_ERROR(AssignVariables(*sessions_[0], vars));
       return sessions_[0]->Run(feeds, fetches, out);
     }
     const size_t k = sessions_.size();
@@ -188,13 +188,28 @@ class StepRunner {
  private:
   StepRunner() = default;
 
+  // The pulled values into the session's store: on a GPU, copied there in
+  // one batch (kernels would otherwise copy each on first read).
+  static Status AssignVariables(Session& sess, const std::map<std::string, Tensor>& vars) {
+    if (sess.gpu() == nullptr) {
+      for (const auto& [name, t] : vars) RETURN_IF_ERROR(sess.variables()->Assign(name, t));
+      return OkStatus();
+    }
+    std::vector<Tensor> host;
+    for (const auto& [name, t] : vars) host.push_back(t);
+    ASSIGN_OR_RETURN(std::vector<Tensor> dev, sess.gpu()->CopyAllToDevice(host));
+    size_t i = 0;
+    for (const auto& [name, t] : vars) RETURN_IF_ERROR(sess.variables()->Assign(name, std::move(dev[i++])));
+    return OkStatus();
+  }
+
   // Replica i on rows [lo, hi): its loss and gradients, on its device.
   Status Replica(size_t i, int64_t lo, int64_t hi, const std::map<std::string, Tensor>& vars, const FeedList& feeds,
                  const std::vector<Output>& fetches, std::vector<Tensor>* out) {
     Session& sess = *sessions_[i];
     GpuDevice* gpu = gpus_[i];
     RETURN_IF_ERROR(gpu->MakeCurrent());
-    for (const auto& [name, t] : vars) RETURN_IF_ERROR(sess.variables()->Assign(name, t));
+    RETURN_IF_ERROR(AssignVariables(sess, vars));
     if (hi == lo) {
       // No rows for this GPU (a batch smaller than the GPU count): zero
       // gradients of weight 0 take its place in the all-reduce.

@@ -70,6 +70,41 @@ class CudaDevice final : public Backend {
     }
     return OkStatus();
   }
+  StatusOr<std::vector<Tensor>> CopyAllToDevice(const std::vector<Tensor>& host) override {
+    size_t total = 0;
+    for (const Tensor& h : host) {
+      if (!h.device().is_host()) return InvalidArgumentError("CopyAllToDevice needs host tensors, got one on ", h.device().ToString());
+      total += (h.TotalBytes() + 255) / 256 * 256;
+    }
+    std::vector<Tensor> out;
+    for (const Tensor& h : host) {
+      ASSIGN_OR_RETURN(Tensor d, Allocate(h.dtype(), h.shape()));
+      out.push_back(std::move(d));
+    }
+    std::lock_guard<std::mutex> l(copy_mu_);
+    RETURN_IF_ERROR(MakeCurrent());
+    if (total > batch_bytes_) {
+      if (batch_ != nullptr) cudaFreeHost(batch_);
+      batch_ = nullptr;
+      batch_bytes_ = 0;
+      RETURN_IF_ERROR(CUDA_CALL(cudaMallocHost(&batch_, total), index_));
+      batch_bytes_ = total;
+    }
+    // Every tensor into the pinned buffer, every copy queued, one wait (the
+    // buffer is reused by the next call).
+    size_t off = 0;
+    for (size_t i = 0; i < host.size(); ++i) {
+      const size_t n = host[i].TotalBytes();
+      if (n == 0) continue;
+      char* stage = static_cast<char*>(batch_) + off;
+      std::memcpy(stage, host[i].raw_data(), n);
+      RETURN_IF_ERROR(CUDA_CALL(cudaMemcpyAsync(out[i].raw_data(), stage, n, cudaMemcpyHostToDevice, stream_), index_));
+      off += (n + 255) / 256 * 256;
+    }
+    RETURN_IF_ERROR(Synchronize());
+    return out;
+  }
+
   Status MemcpyDeviceToHost(void* dst, const void* src, size_t bytes) override {
     std::lock_guard<std::mutex> l(copy_mu_);
     RETURN_IF_ERROR(MakeCurrent());
@@ -112,6 +147,8 @@ class CudaDevice final : public Backend {
   KernelError* error_ = nullptr;
   std::mutex copy_mu_;
   void* staging_ = nullptr;  // GUARDED_BY(copy_mu_)
+  void* batch_ = nullptr;    // GUARDED_BY(copy_mu_): CopyAllToDevice's pinned buffer
+  size_t batch_bytes_ = 0;   // GUARDED_BY(copy_mu_)
 };
 
 }  // namespace
@@ -133,6 +170,9 @@ int GpuDeviceCount() {
 std::string GpuDescription() {
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e == cudaErrorInsufficientDriver) {
+    return StrCat("no usable NVIDIA driver on this machine (cudaGetDeviceCount: ", cudaGetErrorString(e), ")");
+  }
   if (e != cudaSuccess) return StrCat("no CUDA device (cudaGetDeviceCount: ", cudaGetErrorString(e), ")");
   std::vector<std::string> names;
   for (int i = 0; i < n; ++i) {

@@ -112,6 +112,15 @@ StatusOr<Tensor> GpuDevice::CopyToDevice(const Tensor& host) {
   return d;
 }
 
+StatusOr<std::vector<Tensor>> GpuDevice::CopyAllToDevice(const std::vector<Tensor>& host) {
+  std::vector<Tensor> out;
+  for (const Tensor& h : host) {
+    ASSIGN_OR_RETURN(Tensor d, CopyToDevice(h));
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 StatusOr<Tensor> GpuDevice::CopyToHost(const Tensor& dev) {
   if (dev.device() != device()) {
     return InvalidArgumentError("CopyToHost of a tensor on ", dev.device().ToString(), " from ", device().ToString());

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/core/tensor.h"
 
@@ -77,6 +78,9 @@ class GpuDevice {
   // Uninitialised device memory for a tensor, from the pool.
   StatusOr<Tensor> Allocate(DType dtype, const TensorShape& shape);
   StatusOr<Tensor> CopyToDevice(const Tensor& host);
+  // Several host tensors at once (a step's pulled variables): CUDA devices
+  // stage them all in one pinned buffer and wait once, not once per tensor.
+  virtual StatusOr<std::vector<Tensor>> CopyAllToDevice(const std::vector<Tensor>& host);
   // Same as device_tensor.ToHost(), checking that the tensor is on this device.
   StatusOr<Tensor> CopyToHost(const Tensor& device_tensor);
   // A queued device-to-device copy into new memory.

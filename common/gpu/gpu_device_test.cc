@@ -48,6 +48,26 @@ TEST(GpuDeviceTest, CopiesRoundTripThroughThePool) {
   EXPECT_FALSE(gpu->Allocate(DType::kString, TensorShape({2})).ok());
 }
 
+TEST(GpuDeviceTest, CopyAllToDeviceCopiesEveryTensor) {
+  PSFLOW_GPU_OR_SKIP(gpu, 0);
+  const std::vector<Tensor> host = {gpu_test::Random(DType::kFloat, TensorShape({300, 7}), -1, 1, 1),
+                                    Tensor(DType::kDouble, TensorShape({0})),
+                                    gpu_test::Random(DType::kInt64, TensorShape({5}), -9, 9, 2),
+                                    gpu_test::Random(DType::kFloat, TensorShape({3 << 20}), -1, 1, 3)};
+  for (int round = 0; round < 2; ++round) {  // the second reuses the staging buffer
+    auto dev = gpu->CopyAllToDevice(host);
+    ASSERT_TRUE(dev.ok()) << dev.status();
+    ASSERT_EQ(dev->size(), host.size());
+    for (size_t i = 0; i < host.size(); ++i) {
+      EXPECT_EQ((*dev)[i].device(), gpu->device());
+      auto back = (*dev)[i].ToHost();
+      ASSERT_TRUE(back.ok());
+      EXPECT_TRUE(back->Equals(host[i])) << i;
+    }
+  }
+  EXPECT_FALSE(gpu->CopyAllToDevice({*gpu->Allocate(DType::kFloat, TensorShape({2}))}).ok());  // not a host tensor
+}
+
 TEST(GpuDeviceTest, ViewsOfDeviceTensorsCopyTheirOwnBytes) {
   PSFLOW_GPU_OR_SKIP(gpu, 0);
   Tensor h = Tensor::FromVector<int64_t>({0, 1, 2, 3, 4, 5, 6, 7}, TensorShape({4, 2}));
