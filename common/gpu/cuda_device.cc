@@ -71,37 +71,24 @@ class CudaDevice final : public Backend {
     return OkStatus();
   }
   StatusOr<std::vector<Tensor>> CopyAllToDevice(const std::vector<Tensor>& host) override {
-    size_t total = 0;
-    for (const Tensor& h : host) {
-      if (!h.device().is_host()) return InvalidArgumentError("CopyAllToDevice needs host tensors, got one on ", h.device().ToString());
-      total += (h.TotalBytes() + 255) / 256 * 256;
-    }
     std::vector<Tensor> out;
     for (const Tensor& h : host) {
+      if (!h.device().is_host()) return InvalidArgumentError("CopyAllToDevice needs host tensors, got one on ", h.device().ToString());
       ASSIGN_OR_RETURN(Tensor d, Allocate(h.dtype(), h.shape()));
       out.push_back(std::move(d));
     }
-    std::lock_guard<std::mutex> l(copy_mu_);
-    RETURN_IF_ERROR(MakeCurrent());
-    if (total > batch_bytes_) {
-      if (batch_ != nullptr) cudaFreeHost(batch_);
-      batch_ = nullptr;
-      batch_bytes_ = 0;
-      RETURN_IF_ERROR(CUDA_CALL(cudaMallocHost(&batch_, total), index_));
-      batch_bytes_ = total;
+    RETURN_IF_ERROR(Batched(host, out, cudaMemcpyHostToDevice));
+    return out;
+  }
+  StatusOr<std::vector<Tensor>> CopyAllToHost(const std::vector<Tensor>& dev) override {
+    std::vector<Tensor> out;
+    for (const Tensor& d : dev) {
+      if (d.device() != device()) {
+        return InvalidArgumentError("CopyAllToHost of a tensor on ", d.device().ToString(), " from ", device().ToString());
+      }
+      out.emplace_back(d.dtype(), d.shape());
     }
-    // Every tensor into the pinned buffer, every copy queued, one wait (the
-    // buffer is reused by the next call).
-    size_t off = 0;
-    for (size_t i = 0; i < host.size(); ++i) {
-      const size_t n = host[i].TotalBytes();
-      if (n == 0) continue;
-      char* stage = static_cast<char*>(batch_) + off;
-      std::memcpy(stage, host[i].raw_data(), n);
-      RETURN_IF_ERROR(CUDA_CALL(cudaMemcpyAsync(out[i].raw_data(), stage, n, cudaMemcpyHostToDevice, stream_), index_));
-      off += (n + 255) / 256 * 256;
-    }
-    RETURN_IF_ERROR(Synchronize());
+    RETURN_IF_ERROR(Batched(dev, out, cudaMemcpyDeviceToHost));
     return out;
   }
 
@@ -140,6 +127,45 @@ class CudaDevice final : public Backend {
   }
 
  private:
+  // Copies src[i] to dst[i] for every i through one pinned buffer: all the
+  // copies queued, one wait (the buffer is reused by the next call).
+  Status Batched(const std::vector<Tensor>& src, const std::vector<Tensor>& dst, cudaMemcpyKind kind) {
+    auto padded = [](size_t n) { return (n + 255) / 256 * 256; };
+    size_t total = 0;
+    for (const Tensor& t : src) total += padded(t.TotalBytes());
+    std::lock_guard<std::mutex> l(copy_mu_);
+    RETURN_IF_ERROR(MakeCurrent());
+    if (total > batch_bytes_) {
+      if (batch_ != nullptr) cudaFreeHost(batch_);
+      batch_ = nullptr;
+      batch_bytes_ = 0;
+      RETURN_IF_ERROR(CUDA_CALL(cudaMallocHost(&batch_, total), index_));
+      batch_bytes_ = total;
+    }
+    const bool to_device = kind == cudaMemcpyHostToDevice;
+    size_t off = 0;
+    for (size_t i = 0; i < src.size(); ++i) {
+      const size_t n = src[i].TotalBytes();
+      char* stage = static_cast<char*>(batch_) + off;
+      off += padded(n);
+      if (n == 0) continue;
+      if (to_device) std::memcpy(stage, src[i].raw_data(), n);
+      RETURN_IF_ERROR(CUDA_CALL(cudaMemcpyAsync(to_device ? dst[i].raw_data() : stage, to_device ? stage : src[i].raw_data(),
+                                                n, kind, stream_),
+                                index_));
+    }
+    RETURN_IF_ERROR(Synchronize());
+    if (!to_device) {
+      off = 0;
+      for (size_t i = 0; i < src.size(); ++i) {
+        const size_t n = src[i].TotalBytes();
+        if (n > 0) std::memcpy(dst[i].raw_data(), static_cast<char*>(batch_) + off, n);
+        off += padded(n);
+      }
+    }
+    return OkStatus();
+  }
+
   const int index_;
   const std::string name_;
   cudaStream_t stream_ = nullptr;

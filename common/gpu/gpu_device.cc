@@ -121,6 +121,15 @@ StatusOr<std::vector<Tensor>> GpuDevice::CopyAllToDevice(const std::vector<Tenso
   return out;
 }
 
+StatusOr<std::vector<Tensor>> GpuDevice::CopyAllToHost(const std::vector<Tensor>& dev) {
+  std::vector<Tensor> out;
+  for (const Tensor& d : dev) {
+    ASSIGN_OR_RETURN(Tensor h, CopyToHost(d));
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
 StatusOr<Tensor> GpuDevice::CopyToHost(const Tensor& dev) {
   if (dev.device() != device()) {
     return InvalidArgumentError("CopyToHost of a tensor on ", dev.device().ToString(), " from ", device().ToString());

@@ -81,6 +81,9 @@ class GpuDevice {
   // Several host tensors at once (a step's pulled variables): CUDA devices
   // stage them all in one pinned buffer and wait once, not once per tensor.
   virtual StatusOr<std::vector<Tensor>> CopyAllToDevice(const std::vector<Tensor>& host);
+  // Several tensors of this device to the host at once (a step's fetches),
+  // likewise with one wait.
+  virtual StatusOr<std::vector<Tensor>> CopyAllToHost(const std::vector<Tensor>& device_tensors);
   // Same as device_tensor.ToHost(), checking that the tensor is on this device.
   StatusOr<Tensor> CopyToHost(const Tensor& device_tensor);
   // A queued device-to-device copy into new memory.

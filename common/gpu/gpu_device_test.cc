@@ -48,7 +48,7 @@ TEST(GpuDeviceTest, CopiesRoundTripThroughThePool) {
   EXPECT_FALSE(gpu->Allocate(DType::kString, TensorShape({2})).ok());
 }
 
-TEST(GpuDeviceTest, CopyAllToDeviceCopiesEveryTensor) {
+TEST(GpuDeviceTest, BatchedCopiesBothWays) {
   PSFLOW_GPU_OR_SKIP(gpu, 0);
   const std::vector<Tensor> host = {gpu_test::Random(DType::kFloat, TensorShape({300, 7}), -1, 1, 1),
                                     Tensor(DType::kDouble, TensorShape({0})),
@@ -58,13 +58,15 @@ TEST(GpuDeviceTest, CopyAllToDeviceCopiesEveryTensor) {
     auto dev = gpu->CopyAllToDevice(host);
     ASSERT_TRUE(dev.ok()) << dev.status();
     ASSERT_EQ(dev->size(), host.size());
+    for (size_t i = 0; i < host.size(); ++i) EXPECT_EQ((*dev)[i].device(), gpu->device());
+    auto back = gpu->CopyAllToHost(*dev);
+    ASSERT_TRUE(back.ok()) << back.status();
     for (size_t i = 0; i < host.size(); ++i) {
-      EXPECT_EQ((*dev)[i].device(), gpu->device());
-      auto back = (*dev)[i].ToHost();
-      ASSERT_TRUE(back.ok());
-      EXPECT_TRUE(back->Equals(host[i])) << i;
+      EXPECT_TRUE((*back)[i].device().is_host());
+      EXPECT_TRUE((*back)[i].Equals(host[i])) << i;
     }
   }
+  EXPECT_FALSE(gpu->CopyAllToHost({host[0]}).ok());  // a host tensor
   EXPECT_FALSE(gpu->CopyAllToDevice({*gpu->Allocate(DType::kFloat, TensorShape({2}))}).ok());  // not a host tensor
 }
 

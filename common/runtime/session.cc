@@ -270,6 +270,7 @@ Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
     }
   }
   outputs->clear();
+  std::vector<size_t> on_device;  // fetches to copy to the host, in one batch
   for (size_t i = 0; i < fetches.size(); ++i) {
     const Tensor& v = values[static_cast<size_t>(plan->fetch_slots[i])];
     if (!v.initialized()) {
@@ -278,13 +279,15 @@ Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
       }
       return InternalError("fetch ", fetches[i].name(), " was not computed");
     }
-    if (run_options.fetch_to_host && !v.device().is_host()) {
-      auto h = v.ToHost();
-      if (!h.ok()) return h.status().WithContext("copying fetch ", fetches[i].name(), " to the host");
-      outputs->push_back(*std::move(h));
-      continue;
-    }
+    if (run_options.fetch_to_host && !v.device().is_host()) on_device.push_back(i);
     outputs->push_back(v);
+  }
+  if (!on_device.empty()) {
+    std::vector<Tensor> dev;
+    for (size_t i : on_device) dev.push_back((*outputs)[i]);
+    auto host = gpu_->CopyAllToHost(dev);
+    if (!host.ok()) return host.status().WithContext("copying the fetches to the host");
+    for (size_t k = 0; k < on_device.size(); ++k) (*outputs)[on_device[k]] = std::move((*host)[k]);
   }
   return OkStatus();
 }
