@@ -54,10 +54,12 @@ run_job() {  # extra flags for every task; kill_worker=1 kills worker 1 after a 
   local extra=("$@")
   start ps 0 "${extra[@]}"; P0=$LAST_PID
   start ps 1 "${extra[@]}"; P1=$LAST_PID
+  # The intruders hit ps:0 before the job starts: a loaded machine must not
+  # let the job finish before they reach it.
+  if [[ ${INTRUDE:-0} == 1 ]]; then intrude; fi
   start worker 0 "${extra[@]}"; W0=$LAST_PID
   start worker 1 "${extra[@]}"; W1=$LAST_PID
   start chief 0 "${extra[@]}"; C=$LAST_PID
-  if [[ ${INTRUDE:-0} == 1 ]]; then intrude; fi
   if [[ ${KILL_WORKER:-0} == 1 ]]; then
     for ((i = 0; i < 100; i++)); do grep -q "Restoring parameters" "$DIR/chief0.log" 2>/dev/null && break; sleep 0.1; done
     sleep 0.5; kill -9 "$W1"; echo "killed worker 1"
@@ -90,6 +92,7 @@ PY
     --set run.train_steps=5 > "$DIR/intruder.log" 2>&1 &
   PIDS+=($!)
   INTRUDER=$!
+  for ((i = 0; i < 600; i++)); do grep -q "refused connection from" "$DIR/ps0.log" 2>/dev/null && break; sleep 0.1; done
 }
 INTRUDE=1 run_job
 kill -9 "$INTRUDER" 2>/dev/null

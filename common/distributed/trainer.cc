@@ -195,11 +195,18 @@ class StepRunner {
       for (const auto& [name, t] : vars) RETURN_IF_ERROR(sess.variables()->Assign(name, t));
       return OkStatus();
     }
+    std::vector<std::string> names;
     std::vector<Tensor> host;
-    for (const auto& [name, t] : vars) host.push_back(t);
+    for (const auto& [name, t] : vars) {
+      if (t.device().is_host() && t.dtype() != DType::kString) {
+        names.push_back(name);
+        host.push_back(t);
+      } else {
+        RETURN_IF_ERROR(sess.variables()->Assign(name, t));  // strings stay on the host
+      }
+    }
     ASSIGN_OR_RETURN(std::vector<Tensor> dev, sess.gpu()->CopyAllToDevice(host));
-    size_t i = 0;
-    for (const auto& [name, t] : vars) RETURN_IF_ERROR(sess.variables()->Assign(name, std::move(dev[i++])));
+    for (size_t i = 0; i < names.size(); ++i) RETURN_IF_ERROR(sess.variables()->Assign(names[i], std::move(dev[i])));
     return OkStatus();
   }
 

@@ -22,6 +22,10 @@ namespace {
 // by chunk (pageable memory would make the driver stage it anyway, in
 // small synchronous pieces).
 constexpr size_t kStagingBytes = size_t{8} << 20;
+// Batched copies (a step's variables or fetches) share one pinned buffer of
+// at most this size per device: enough for most models' dense variables in
+// one wait, without pinning host memory the size of an embedding.
+constexpr size_t kBatchBytes = size_t{64} << 20;
 
 class CudaDevice final : public Backend {
  public:
@@ -127,41 +131,69 @@ class CudaDevice final : public Backend {
   }
 
  private:
-  // Copies src[i] to dst[i] for every i through one pinned buffer: all the
-  // copies queued, one wait (the buffer is reused by the next call).
+  // Copies src[i] to dst[i] for every i: tensors up to kBatchBytes go
+  // through one pinned buffer of that size, as many at a time as fit, all
+  // their copies queued and one wait per buffer-full; larger ones through
+  // the chunked staging path.
   Status Batched(const std::vector<Tensor>& src, const std::vector<Tensor>& dst, cudaMemcpyKind kind) {
     auto padded = [](size_t n) { return (n + 255) / 256 * 256; };
-    size_t total = 0;
-    for (const Tensor& t : src) total += padded(t.TotalBytes());
-    std::lock_guard<std::mutex> l(copy_mu_);
-    RETURN_IF_ERROR(MakeCurrent());
-    if (total > batch_bytes_) {
-      if (batch_ != nullptr) cudaFreeHost(batch_);
-      batch_ = nullptr;
-      batch_bytes_ = 0;
-      RETURN_IF_ERROR(CUDA_CALL(cudaMallocHost(&batch_, total), index_));
-      batch_bytes_ = total;
-    }
     const bool to_device = kind == cudaMemcpyHostToDevice;
-    size_t off = 0;
+    std::vector<size_t> small;
+    size_t small_total = 0;
     for (size_t i = 0; i < src.size(); ++i) {
       const size_t n = src[i].TotalBytes();
-      char* stage = static_cast<char*>(batch_) + off;
-      off += padded(n);
       if (n == 0) continue;
-      if (to_device) std::memcpy(stage, src[i].raw_data(), n);
-      RETURN_IF_ERROR(CUDA_CALL(cudaMemcpyAsync(to_device ? dst[i].raw_data() : stage, to_device ? stage : src[i].raw_data(),
-                                                n, kind, stream_),
-                                index_));
+      if (padded(n) > kBatchBytes) {
+        RETURN_IF_ERROR(to_device ? MemcpyHostToDevice(dst[i].raw_data(), src[i].raw_data(), n)
+                                  : MemcpyDeviceToHost(dst[i].raw_data(), src[i].raw_data(), n));
+        continue;
+      }
+      small.push_back(i);
+      small_total += padded(n);
     }
-    RETURN_IF_ERROR(Synchronize());
-    if (!to_device) {
+    if (small.empty()) return OkStatus();
+    std::lock_guard<std::mutex> l(copy_mu_);
+    RETURN_IF_ERROR(MakeCurrent());
+    const size_t want = std::min(small_total, kBatchBytes);
+    if (batch_bytes_ < want) {
+      if (batch_ != nullptr) RETURN_IF_ERROR(CUDA_CALL(cudaFreeHost(batch_), index_));
+      batch_ = nullptr;
+      batch_bytes_ = 0;
+      RETURN_IF_ERROR(CUDA_CALL(cudaMallocHost(&batch_, want), index_));
+      batch_bytes_ = want;
+    }
+    char* const buf = static_cast<char*>(batch_);
+    size_t begin = 0;  // the first tensor of the current buffer-full
+    while (begin < small.size()) {
+      size_t end = begin, off = 0;
+      while (end < small.size() && off + padded(src[small[end]].TotalBytes()) <= batch_bytes_) {
+        off += padded(src[small[end]].TotalBytes());
+        ++end;
+      }
+      Status queued;
       off = 0;
-      for (size_t i = 0; i < src.size(); ++i) {
-        const size_t n = src[i].TotalBytes();
-        if (n > 0) std::memcpy(dst[i].raw_data(), static_cast<char*>(batch_) + off, n);
+      for (size_t k = begin; k < end && queued.ok(); ++k) {
+        const size_t i = small[k], n = src[i].TotalBytes();
+        if (to_device) std::memcpy(buf + off, src[i].raw_data(), n);
+        queued = CUDA_CALL(cudaMemcpyAsync(to_device ? dst[i].raw_data() : buf + off, to_device ? buf + off : src[i].raw_data(),
+                                           n, kind, stream_),
+                           index_);
         off += padded(n);
       }
+      // Always waited for, also after an error: copies in flight must not
+      // meet the next use of the buffer.
+      const Status waited = Synchronize();
+      RETURN_IF_ERROR(queued);
+      RETURN_IF_ERROR(waited);
+      if (!to_device) {
+        off = 0;
+        for (size_t k = begin; k < end; ++k) {
+          const size_t i = small[k], n = src[i].TotalBytes();
+          std::memcpy(dst[i].raw_data(), buf + off, n);
+          off += padded(n);
+        }
+      }
+      begin = end;
     }
     return OkStatus();
   }

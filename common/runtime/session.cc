@@ -279,7 +279,16 @@ Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
       }
       return InternalError("fetch ", fetches[i].name(), " was not computed");
     }
-    if (run_options.fetch_to_host && !v.device().is_host()) on_device.push_back(i);
+    if (run_options.fetch_to_host && !v.device().is_host()) {
+      if (gpu_ != nullptr && v.device() == gpu_->device()) {
+        on_device.push_back(i);
+      } else {  // a fed tensor of another device
+        auto h = v.ToHost();
+        if (!h.ok()) return h.status().WithContext("copying fetch ", fetches[i].name(), " to the host");
+        outputs->push_back(*std::move(h));
+        continue;
+      }
+    }
     outputs->push_back(v);
   }
   if (!on_device.empty()) {
