@@ -206,8 +206,8 @@ int EmitK8s(const JobConfig& job, const Options& o) {
                                                                 {"Evaluator", job.cluster.evaluator.size()}};
   for (const auto& [kind, n] : replicas) {
     if (n == 0) continue;
-    std::string role = kind;
-    role[0] = static_cast<char>(std::tolower(role[0]));
+    std::string role = kind;  // PS -> ps, Chief -> chief, ...
+    for (char& c : role) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     std::cout << "    " << kind << ":\n      replicas: " << n << "\n"
               << "      restartPolicy: " << (kind == "Worker" || kind == "Evaluator" ? "OnFailure" : "ExitCode") << "\n"
               << "      template:\n        spec:\n          containers:\n          - name: tensorflow\n"
@@ -215,8 +215,10 @@ int EmitK8s(const JobConfig& job, const Options& o) {
               << "            command: [\"psflow-" << role << "\", \"--config\", \"/etc/psflow/job.yaml\"";
     for (const auto& s : o.sets) std::cout << ", \"--set\", \"" << s << "\"";
     std::cout << "]\n";
-    const int64_t gpus = GpusPerTrainer(job);
-    if (gpus > 0 && (kind == "Chief" || kind == "Worker")) {
+    // One template per replica type: it asks for the most any of its tasks needs.
+    int64_t gpus = 0;
+    for (size_t i = 0; i < n; ++i) gpus = std::max(gpus, GpusForTask(job, {role, static_cast<int64_t>(i)}));
+    if (gpus > 0) {
       std::cout << "            resources:\n              limits: {nvidia.com/gpu: " << gpus << "}\n";
     }
     std::cout << "            ports:\n            - name: tfjob-port\n              containerPort: 2222\n"
@@ -238,7 +240,7 @@ int EmitSlurm(const JobConfig& job, const Options& o, const std::vector<TaskSpec
             << "#SBATCH --ntasks=" << tasks.size() << "\n#SBATCH --output=" << JoinPath(job.run.model_dir, "logs/slurm-%j.out")
             << "\nset -u\nmkdir -p " << ShellQuote(JoinPath(job.run.model_dir, "logs")) << "\n";
   for (const auto& t : tasks) {
-    const int64_t gpus = t.type == "chief" || t.type == "worker" ? GpusPerTrainer(job) : 0;
+    const int64_t gpus = GpusForTask(job, {t.type, t.index});
     std::cout << "srun --nodes=1 --ntasks=1 --nodelist=" << t.host << (gpus > 0 ? StrCat(" --gres=gpu:", gpus) : "")
               << " --output="
               << ShellQuote(JoinPath(job.run.model_dir, StrCat("logs/", t.type, "-", t.index, ".log"))) << " " << t.command

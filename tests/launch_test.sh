@@ -72,7 +72,7 @@ wait_log() {  # file pattern seconds [skip_lines]: the pattern in a line after t
 grep -q "psflow-evaluator --config $DIR/job.yaml --task_type evaluator --task_index 0 --set run.train_steps=7" "$DIR/dry.out" \
   || fail "dry run lacks the evaluator's command line: $(cat "$DIR/dry.out")"
 "$LAUNCH" "$DIR/job.yaml" --emit k8s > "$DIR/k8s.yaml" || fail "--emit k8s failed"
-for want in "kind: TFJob" "replicas: 2" "Evaluator:" "psflow-chief" "kind: ConfigMap"; do
+for want in "kind: TFJob" "replicas: 2" "Evaluator:" '"psflow-ps"' '"psflow-chief"' '"psflow-evaluator"' "kind: ConfigMap"; do
   grep -q "$want" "$DIR/k8s.yaml" || fail "k8s manifest lacks '$want'"
 done
 if python3 -c "import yaml" 2>/dev/null; then  # PyYAML is optional; when present the manifest must parse
@@ -81,11 +81,17 @@ if python3 -c "import yaml" 2>/dev/null; then  # PyYAML is optional; when presen
 fi
 "$LAUNCH" "$DIR/job.yaml" --emit slurm > "$DIR/job.sbatch" || fail "--emit slurm failed"
 grep -q "#SBATCH --ntasks=6" "$DIR/job.sbatch" && bash -n "$DIR/job.sbatch" || fail "slurm script: $(head -12 "$DIR/job.sbatch")"
-# Trainers on two GPUs each: their pods and sruns ask for them, the others do not.
+# Trainers on two GPUs each: their pods and sruns ask for them, the evaluator
+# for one (it evaluates on one GPU), the PS tasks for none.
 "$LAUNCH" "$DIR/job.yaml" --emit k8s --set "run.gpus=[0,1]" > "$DIR/k8s_gpu.yaml" || fail "--emit k8s with GPUs failed"
-[[ $(grep -c "nvidia.com/gpu: 2" "$DIR/k8s_gpu.yaml") == 2 ]] || fail "k8s: chief and worker should ask for 2 GPUs: $(grep -n gpu "$DIR/k8s_gpu.yaml")"
+[[ $(grep -c "nvidia.com/gpu: 2" "$DIR/k8s_gpu.yaml") == 2 && $(grep -c "nvidia.com/gpu: 1" "$DIR/k8s_gpu.yaml") == 1 ]] \
+  || fail "k8s: chief and worker should ask for 2 GPUs, the evaluator for 1: $(grep -n gpu "$DIR/k8s_gpu.yaml")"
 "$LAUNCH" "$DIR/job.yaml" --emit slurm --set run.device=gpu:0 > "$DIR/gpu.sbatch" || fail "--emit slurm with a GPU failed"
-[[ $(grep -c -- "--gres=gpu:1" "$DIR/gpu.sbatch") == 3 ]] || fail "slurm: the 3 trainers should ask for a GPU: $(grep srun "$DIR/gpu.sbatch")"
+[[ $(grep -c -- "--gres=gpu:1" "$DIR/gpu.sbatch") == 4 ]] || fail "slurm: the 3 trainers and the evaluator should ask for a GPU: $(grep srun "$DIR/gpu.sbatch")"
+"$LAUNCH" "$DIR/job.yaml" --emit slurm --set run.device=gpu:0 --set "run.task_devices={evaluator: cpu}" > "$DIR/gpu2.sbatch" \
+  || fail "--emit slurm with task_devices failed"
+[[ $(grep -c -- "--gres=gpu:1" "$DIR/gpu2.sbatch") == 3 ]] && ! grep "task_type evaluator" "$DIR/gpu2.sbatch" | grep -q gres \
+  || fail "slurm: an evaluator on the CPU should not ask for a GPU: $(grep srun "$DIR/gpu2.sbatch")"
 [[ ! -d $DIR/model ]] || fail "--dry-run/--emit started something"
 
 # 1. A whole job.

@@ -14,7 +14,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 export PSFLOW_MIN_LOG_LEVEL=0  # the checks below read INFO lines
 
 out=$("$BUILD/tools/psflow-train-local" --data_dir $DATA --model_dir "$DIR/m" \
-      --train_steps 400 --save_checkpoints_steps 200 2>&1)
+      --train_steps 400 --save_checkpoints_steps 200 --device cpu 2>&1)
+echo "$out" | grep -q "training on the CPU" || fail "--device cpu: $out"
 acc=$(echo "$out" | sed -n 's/.*test accuracy \([0-9.]*\).*/\1/p')
 [[ -n $acc ]] || fail "no accuracy printed: $out"
 python3 -c "import sys; sys.exit(0 if float('$acc') > 0.75 else 1)" || fail "accuracy $acc <= 0.75"
@@ -40,4 +41,13 @@ fi
 echo "$out" | grep -q "does not match the model" || fail "message: $out"
 echo "$out" | grep -q "Key dnn/hiddenlayer_0/kernel not found in checkpoint" || fail "missing key not named: $out"
 echo "$out" | grep -q "checkpoint key embedding (float \[10,4\]) is not a variable of the model" || fail "unused key not named: $out"
+# A GPU that is not there: a clear error naming the flag, nothing written.
+if out=$("$BUILD/tools/psflow-train-local" --data_dir $DATA --model_dir "$DIR/nogpu" --device gpu:99 2>&1); then
+  fail "--device gpu:99 trained"
+fi
+echo "$out" | grep -q "\-\-device gpu:99.*gpu:99 asked for.*--device cpu" || fail "--device gpu:99 message: $out"
+[[ ! -e $DIR/nogpu ]] || fail "--device gpu:99 wrote to model_dir"
+if out=$("$BUILD/tools/psflow-train-local" --device gpu:0,1 2>&1); then fail "--device gpu:0,1 accepted"; fi
+echo "$out" | grep -q "runs on one GPU" || fail "--device gpu:0,1 message: $out"
+
 echo "train_local_test: 1 passed, 0 failed"

@@ -8,13 +8,16 @@
 //
 //   psflow-train-local --model dnn_classifier --train_steps 6000 --model_dir DIR
 //   psflow-train-local --model cnn_classifier --train_steps 4000 --dropout 0.4
+//   psflow-train-local --device gpu:1     (default auto: gpu:0 when there is one, else the CPU)
 #include <cstdio>
 #include <iostream>
 #include <sstream>
 #include <string>
 
+#include "common/cluster/job_config.h"
 #include "common/core/env.h"
 #include "common/core/logging.h"
+#include "common/gpu/gpu_device.h"
 #include "common/train/estimator.h"
 
 namespace psflow {
@@ -33,6 +36,7 @@ struct Flags {
   int64_t save_checkpoints_steps = 1000;
   int64_t log_step_count_steps = 500;
   int64_t seed = 42;
+  std::string device = "auto";
 };
 
 StatusOr<std::vector<int64_t>> ParseList(const std::string& v) {
@@ -70,12 +74,19 @@ StatusOr<Flags> ParseFlags(int argc, char** argv) {
       else if (key == "--save_checkpoints_steps") f.save_checkpoints_steps = std::stoll(val);
       else if (key == "--log_step_count_steps") f.log_step_count_steps = std::stoll(val);
       else if (key == "--seed") f.seed = std::stoll(val);
+      else if (key == "--device") f.device = val;
       else return InvalidArgumentError("unknown flag ", key);
     } catch (const std::exception&) {
       return InvalidArgumentError("flag ", key, " has a bad value '", val, "'");
     }
   }
   if (f.batch_size <= 0) return InvalidArgumentError("--batch_size must be > 0");
+  auto d = ParseDeviceSpec(f.device);
+  if (!d.ok()) return InvalidArgumentError("--device: ", d.status().message());
+  if (d->gpus.size() > 1) {
+    return InvalidArgumentError("--device ", f.device, ": psflow-train-local runs on one GPU; replicate a step over ",
+                                "several with a job file's run.gpus and psflow-launch");
+  }
   return f;
 }
 
@@ -88,11 +99,21 @@ Status Run(const Flags& f) {
   params.n_classes = 10;
   params.dropout = f.dropout;
   params.optimizer = {.type = f.optimizer, .hyper = {.lr = f.learning_rate}};
+  ASSIGN_OR_RETURN(DeviceSpec device, ParseDeviceSpec(f.device));
+  GpuDevice* gpu = nullptr;
+  if (device.kind == DeviceSpec::kGpus || (device.kind == DeviceSpec::kAuto && GpuDeviceCount() > 0)) {
+    const int index = device.gpus.empty() ? 0 : static_cast<int>(device.gpus[0]);
+    auto g = GpuDevice::Get(index);
+    if (!g.ok()) return g.status().WithContext("--device ", f.device);
+    gpu = *g;
+  }
+  LOG(INFO) << "training on " << (gpu ? gpu->Description() : StrCat("the CPU (", GpuDescription(), ")"));
   RunConfig config{.model_dir = f.model_dir,
                    .save_checkpoints_steps = f.save_checkpoints_steps,
                    .log_step_count_steps = f.log_step_count_steps,
                    .tf_random_seed = f.seed,
-                   .num_shards = 2};  // as a 2-PS job shards its checkpoints
+                   .num_shards = 2,  // as a 2-PS job shards its checkpoints
+                   .gpu = gpu};
   const std::string train_images = JoinPath(f.data_dir, "train-images-idx3-ubyte.gz");
   const std::string train_labels = JoinPath(f.data_dir, "train-labels-idx1-ubyte.gz");
   const std::string test_images = JoinPath(f.data_dir, "t10k-images-idx3-ubyte.gz");

@@ -289,12 +289,18 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   RETURN_IF_ERROR(r.Get(run, "run", "task_devices", &rs.task_devices, "a mapping like {\"worker:1\": gpu:1}"));
   for (const auto& [task, dev] : rs.task_devices) {
     const std::string type = task.substr(0, task.find(':'));
-    if (type != "chief" && type != "worker") {
-      return r.Error(run["task_devices"], "run.task_devices", StrCat("'", task, "' is not chief, worker or worker:N"));
+    if (type != "chief" && type != "worker" && type != "evaluator") {
+      return r.Error(run["task_devices"], "run.task_devices",
+                     StrCat("'", task, "' is not chief, worker, evaluator or one of them with :N"));
     }
-    if (!ParseDeviceSpec(dev).ok()) {
+    auto spec = ParseDeviceSpec(dev);
+    if (!spec.ok()) {
       return r.Error(run["task_devices"], "run.task_devices",
                      StrCat("'", dev, "' (for ", task, ") is not auto, cpu, gpu:N or gpu:N,M,..."));
+    }
+    if (type == "evaluator" && spec->gpus.size() > 1) {
+      return r.Error(run["task_devices"], "run.task_devices",
+                     StrCat("'", dev, "' (for ", task, ") names several GPUs; the evaluator runs on one (cpu or gpu:N)"));
     }
   }
   const YAML::Node pl = run && run.IsMap() ? run["placement"] : YAML::Node();
@@ -480,18 +486,30 @@ StatusOr<DeviceSpec> ParseDeviceSpec(const std::string& spec) {
   return d;
 }
 
-DeviceSpec TrainerDeviceSpec(const RunSpec& run, const TaskId& task) {
+DeviceSpec TaskDeviceSpec(const RunSpec& run, const TaskId& task) {
   auto it = run.task_devices.find(StrCat(task.type, ":", task.index));
   if (it == run.task_devices.end()) it = run.task_devices.find(task.type);
   if (it != run.task_devices.end()) return *ParseDeviceSpec(it->second);
-  if (!run.gpus.empty()) return DeviceSpec{.kind = DeviceSpec::kGpus, .gpus = run.gpus};
-  return *ParseDeviceSpec(run.device);
+  DeviceSpec d = run.gpus.empty() ? *ParseDeviceSpec(run.device) : DeviceSpec{.kind = DeviceSpec::kGpus, .gpus = run.gpus};
+  if (task.type == "evaluator" && d.gpus.size() > 1) d.gpus.resize(1);  // evaluation runs on one GPU
+  return d;
 }
 
 int64_t GpusPerTrainer(const JobConfig& job) {
   if (job.launch.gpus_per_trainer >= 0) return job.launch.gpus_per_trainer;
   if (!job.run.gpus.empty()) return static_cast<int64_t>(job.run.gpus.size());
   return job.run.device.rfind("gpu", 0) == 0 ? 1 : 0;
+}
+
+int64_t GpusForTask(const JobConfig& job, const TaskId& task) {
+  const bool trainer = task.type == "chief" || task.type == "worker";
+  if (!trainer && task.type != "evaluator") return 0;
+  if (trainer && job.launch.gpus_per_trainer >= 0) return job.launch.gpus_per_trainer;
+  const DeviceSpec d = TaskDeviceSpec(job.run, task);
+  if (d.kind != DeviceSpec::kAuto) return static_cast<int64_t>(d.gpus.size());
+  // auto: a GPU when the trainers' request holds one (launch.gpus_per_trainer).
+  const int64_t trainers = GpusPerTrainer(job);
+  return trainer ? trainers : std::min<int64_t>(trainers, 1);
 }
 
 StatusOr<TaskId> ParseTfConfig(const std::string& json, ClusterSpec* cluster) {

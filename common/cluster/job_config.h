@@ -168,17 +168,22 @@ struct TaskId {
   int64_t index = 0;
 };
 
-// A trainer's device, from "auto", "cpu", "gpu", "gpu:N" or "gpu:N,M,...".
+// A task's device, from "auto", "cpu", "gpu", "gpu:N" or "gpu:N,M,...".
 struct DeviceSpec {
   enum Kind { kAuto, kCpu, kGpus } kind = kAuto;
   std::vector<int64_t> gpus;  // kGpus: one (a single GPU) or several (replicas)
 };
 StatusOr<DeviceSpec> ParseDeviceSpec(const std::string& spec);
-// The device of training task `task`: run.task_devices, else run.gpus,
-// else run.device (all validated by the parser).
-DeviceSpec TrainerDeviceSpec(const RunSpec& run, const TaskId& task);
+// The device of a chief, worker or evaluator: run.task_devices, else
+// run.gpus, else run.device (all validated by the parser).  An evaluator
+// runs on one GPU at most (the first of run.gpus).
+DeviceSpec TaskDeviceSpec(const RunSpec& run, const TaskId& task);
 // The GPUs a trainer's scheduler request should hold (launch.gpus_per_trainer).
 int64_t GpusPerTrainer(const JobConfig& job);
+// The GPUs the scheduler request of `task` should hold: a trainer's as
+// above (or its own run.task_devices entry), the evaluator's one when it
+// runs on a GPU (under auto: when the trainers do), none for a PS task.
+int64_t GpusForTask(const JobConfig& job, const TaskId& task);
 
 // TF_CONFIG: {"cluster": {...}, "task": {"type": ..., "index": ...}}.  Its
 // cluster, when present, replaces *cluster (an "evaluator" job is allowed in

@@ -63,19 +63,32 @@ TEST(JobConfigTest, PlacementAndWarmStart) {
               HasSubstr("run.warm_start.from: is required"));
 }
 
-TEST(JobConfigTest, TrainerDevices) {
+TEST(JobConfigTest, TaskDevices) {
   auto job = ParseJobConfig(kJob, "job.yaml");
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->run.device, "auto");  // default
-  EXPECT_EQ(TrainerDeviceSpec(job->run, {"worker", 0}).kind, DeviceSpec::kAuto);
+  EXPECT_EQ(TaskDeviceSpec(job->run, {"worker", 0}).kind, DeviceSpec::kAuto);
   auto set = ParseJobConfig(kJob, "job.yaml",
                             {"run.device=cpu", "run.gpus=[0, 1]", "run.task_devices={\"worker:1\": gpu:3, chief: cpu}"});
   ASSERT_TRUE(set.ok()) << set.status();
-  const DeviceSpec w0 = TrainerDeviceSpec(set->run, {"worker", 0});  // run.gpus
+  const DeviceSpec w0 = TaskDeviceSpec(set->run, {"worker", 0});  // run.gpus
   EXPECT_EQ(w0.kind, DeviceSpec::kGpus);
   EXPECT_EQ(w0.gpus, (std::vector<int64_t>{0, 1}));
-  EXPECT_EQ(TrainerDeviceSpec(set->run, {"worker", 1}).gpus, (std::vector<int64_t>{3}));
-  EXPECT_EQ(TrainerDeviceSpec(set->run, {"chief", 0}).kind, DeviceSpec::kCpu);
+  EXPECT_EQ(TaskDeviceSpec(set->run, {"worker", 1}).gpus, (std::vector<int64_t>{3}));
+  EXPECT_EQ(TaskDeviceSpec(set->run, {"chief", 0}).kind, DeviceSpec::kCpu);
+  EXPECT_EQ(TaskDeviceSpec(set->run, {"evaluator", 0}).gpus, (std::vector<int64_t>{0}));  // one GPU of run.gpus
+  EXPECT_EQ(GpusForTask(*set, {"worker", 0}), 2);
+  EXPECT_EQ(GpusForTask(*set, {"worker", 1}), 1);  // its own entry, gpu:3
+  EXPECT_EQ(GpusForTask(*set, {"chief", 0}), 0);   // cpu
+  EXPECT_EQ(GpusForTask(*set, {"evaluator", 0}), 1);
+  EXPECT_EQ(GpusForTask(*set, {"ps", 0}), 0);
+  auto ev = ParseJobConfig(kJob, "job.yaml", {"run.task_devices={evaluator: gpu:2}"});
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  EXPECT_EQ(TaskDeviceSpec(ev->run, {"evaluator", 0}).gpus, (std::vector<int64_t>{2}));
+  EXPECT_EQ(GpusForTask(*ev, {"evaluator", 0}), 1);
+  EXPECT_EQ(GpusForTask(*ev, {"worker", 0}), 0);  // auto: the launcher asks for none
+  EXPECT_THAT(ParseJobConfig(kJob, "job.yaml", {"run.task_devices={evaluator: \"gpu:0,1\"}"}).status().message(),
+              HasSubstr("names several GPUs; the evaluator runs on one"));
   EXPECT_EQ(ParseDeviceSpec("gpu:2,0")->gpus, (std::vector<int64_t>{2, 0}));
   EXPECT_EQ(ParseDeviceSpec("gpu")->gpus, (std::vector<int64_t>{0}));
   for (const char* bad : {"gpu:", "gpu:x", "tpu", "gpu:1,1", "gpu:-1", "GPU:0"}) EXPECT_FALSE(ParseDeviceSpec(bad).ok()) << bad;
@@ -84,7 +97,7 @@ TEST(JobConfigTest, TrainerDevices) {
   EXPECT_THAT(ParseJobConfig(kJob, "job.yaml", {"run.gpus=[1, 1]"}).status().message(),
               HasSubstr("run.gpus: needs distinct GPU indices"));
   EXPECT_THAT(ParseJobConfig(kJob, "job.yaml", {"run.task_devices={ps: gpu:0}"}).status().message(),
-              HasSubstr("run.task_devices: 'ps' is not chief, worker or worker:N"));
+              HasSubstr("run.task_devices: 'ps' is not chief, worker, evaluator"));
 }
 
 TEST(JobConfigTest, OverridesApplyBeforeValidation) {

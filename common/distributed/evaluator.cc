@@ -42,7 +42,8 @@ Evaluator::Evaluator(ModelFn model_fn, ModelParams params, InputFn input, Evalua
     : params_(params),
       input_(std::move(input)),
       options_(std::move(options)),
-      estimator_(model_fn, params, RunConfig{.model_dir = options_.model_dir, .tf_random_seed = options_.tf_random_seed}),
+      estimator_(model_fn, params, RunConfig{.model_dir = options_.model_dir, .tf_random_seed = options_.tf_random_seed,
+                                           .gpu = options_.gpu}),
       model_fn_(std::move(model_fn)) {}
 
 Evaluator::~Evaluator() = default;

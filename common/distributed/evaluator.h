@@ -7,7 +7,7 @@
 // As Estimator's train_and_evaluate: waits eval.start_delay_secs, then
 // evaluates the newest checkpoint (or, with eval.every_checkpoint, each one)
 // at most every eval.throttle_secs, loading the variables from the
-// checkpoint files (never from the PS tasks).  Each evaluation is written
+// checkpoint files (never from the PS tasks), on the CPU or one GPU.  Each evaluation is written
 // to model_dir/eval as TensorBoard scalars at the checkpoint's global_step
 // and as one line of model_dir/eval/metrics.jsonl; the log line is
 // Estimator's ("Saving dict for global step N: accuracy = ..., loss = ...").
@@ -39,6 +39,7 @@ struct EvaluatorOptions {
   const std::atomic<bool>* stop = nullptr;  // SIGTERM: return at once
   double poll_secs = 1;
   std::function<Status()> request_stop;     // early stopping: asks the trainers to finish
+  GpuDevice* gpu = nullptr;                 // evaluate on this GPU (null: the CPU)
 };
 
 struct EvaluatorResult {

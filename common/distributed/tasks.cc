@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <optional>
 #include <random>
 #include <iostream>
 #include <thread>
@@ -78,6 +79,17 @@ int ExitFor(const Status& s, const std::string& task) {
     return kExitIncompatibleCheckpoint;
   }
   return kExitError;
+}
+
+// The GPUs of a chief, worker or evaluator (TrainerGpus; `shard` spreads
+// auto over the machine's GPUs), or nullopt after reporting a missing one.
+std::optional<std::vector<GpuDevice*>> TaskGpus(const TaskSetup& s, int64_t shard) {
+  auto gpus = TrainerGpus(TaskDeviceSpec(s.job.run, s.task), shard, GpuDeviceCount(),
+                          [](int i) { return GpuDevice::Get(i); });
+  if (gpus.ok()) return std::move(gpus).value();
+  LOG(ERROR) << TaskName(s.task) << ": " << gpus.status();
+  std::cerr << "psflow " << TaskName(s.task) << ": " << gpus.status() << "\n";
+  return std::nullopt;
 }
 
 }  // namespace
@@ -163,13 +175,8 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
                 << placement.Parts(name)->size() << " parts";
     }
   }
-  auto gpus = TrainerGpus(TrainerDeviceSpec(s.job.run, s.task), shard, GpuDeviceCount(),
-                          [](int i) { return GpuDevice::Get(i); });
-  if (!gpus.ok()) {
-    LOG(ERROR) << task << ": " << gpus.status();
-    std::cerr << "psflow " << task << ": " << gpus.status() << "\n";
-    return kExitUsage;
-  }
+  auto gpus = TaskGpus(s, shard);
+  if (!gpus) return kExitUsage;
   if (gpus->empty()) LOG(INFO) << task << " runs its steps on the CPU (" << GpuDescription() << ")";
   auto client = std::make_unique<PsClient>(PsChannels(transport.get(), s), std::move(placement));
   TrainerOptions o{.is_chief = is_chief, .task = task, .model_dir = s.job.run.model_dir, .train_steps = s.job.run.train_steps,
@@ -200,8 +207,15 @@ int RunEvaluatorTask(const TaskSetup& s) {
   auto fn = ModelFnFor(s.job.model);
   if (!fn.ok()) return ExitFor(fn.status(), task);
   auto transport = rpc::NewTcpTransport();
+  // Under auto the evaluator takes the GPU after the trainers' (round robin).
+  const int64_t trainers = static_cast<int64_t>(s.job.cluster.chief.size() + s.job.cluster.worker.size());
+  auto gpus = TaskGpus(s, trainers);
+  if (!gpus) return kExitUsage;
+  LOG(INFO) << task << " evaluates on "
+            << (gpus->empty() ? StrCat("the CPU (", GpuDescription(), ")") : gpus->front()->Description());
   EvaluatorOptions o{.model_dir = s.job.run.model_dir, .train_steps = s.job.run.train_steps, .eval = s.job.eval,
-                     .tf_random_seed = s.job.run.tf_random_seed, .stop = &g_stop};
+                     .tf_random_seed = s.job.run.tf_random_seed, .stop = &g_stop,
+                     .gpu = gpus->empty() ? nullptr : gpus->front()};
   if (!s.job.cluster.ps.empty()) {
     o.request_stop = [&]() -> Status {
       PsClient client(PsChannels(transport.get(), s), Placement());

@@ -95,7 +95,7 @@ class Trainer {
 // run.task_devices): cpu -> none; gpu:N[,M...] -> those, each from get(i);
 // auto -> gpu:(shard % count) when this machine has count > 0 GPUs (the
 // chief is shard 0, worker k shard k + 1, so local trainers spread over
-// the GPUs), else none.
+// the GPUs; the evaluator passes the trainer count), else none.
 StatusOr<std::vector<GpuDevice*>> TrainerGpus(const DeviceSpec& spec, int64_t shard, int count,
                                               const std::function<StatusOr<GpuDevice*>(int)>& get);
 

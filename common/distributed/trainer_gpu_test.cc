@@ -9,9 +9,9 @@
 #include <random>
 
 #include "common/core/testing.h"
-#include "common/distributed/trainer_testing.h"
 #include "common/distributed/trainer.h"
 #include "common/gpu/gpu_test_util.h"
+#include "common/train/train_testing.h"
 
 namespace psflow {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/core/testing.h"
-#include "common/distributed/trainer_testing.h"
+#include "common/train/train_testing.h"
 
 namespace psflow {
 namespace {

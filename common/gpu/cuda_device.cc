@@ -251,7 +251,8 @@ StatusOr<GpuDevice*> GpuDevice::Get(int index) {
   const int n = GpuDeviceCount();
   if (index < 0 || index >= n) {
     return FailedPreconditionError("gpu:", index, " asked for, but this machine has ", n, " CUDA devices (",
-                                   GpuDescription(), "); set run.device: cpu or another gpu index");
+                                   GpuDescription(), "); use another gpu index or the CPU (run.device: cpu in a job file, ",
+                                   "--device cpu for psflow-train-local)");
   }
   cudaDeviceProp p;
   RETURN_IF_ERROR(CUDA_CALL(cudaGetDeviceProperties(&p, index), index));

@@ -8,7 +8,8 @@ std::string GpuDescription() { return "built without CUDA"; }
 
 StatusOr<GpuDevice*> GpuDevice::Get(int index) {
   return UnimplementedError("gpu:", index, " asked for, but this psflow was built without CUDA; install the CUDA "
-                            "toolkit and rebuild, or set run.device: cpu");
+                            "toolkit and rebuild, or use the CPU (run.device: cpu in a job file, --device cpu for "
+                            "psflow-train-local)");
 }
 
 }  // namespace psflow

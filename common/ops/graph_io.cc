@@ -324,6 +324,7 @@ StatusOr<tensorflow::GraphDef> FreezeGraph(const Graph& graph, VariableStore* va
       continue;
     }
     ASSIGN_OR_RETURN(Tensor value, variables->Read(n->name()));
+    ASSIGN_OR_RETURN(value, value.ToHost());  // variables of a session on a GPU live there
     tensorflow::NodeDef c;
     c.set_name(n->name());
     c.set_op("Const");

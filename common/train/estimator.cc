@@ -31,6 +31,22 @@ StatusOr<std::unique_ptr<Saver>> ModelSaver(const Graph& g, bool explicit_list, 
   return Saver::Create(&g, o);
 }
 
+// Runs the variables' initializer for `sess`.  On the CPU whatever the
+// session's device, so that a seeded model starts from the same values on
+// any machine (the GPU's random streams differ from the CPU's); the values
+// move to the session's GPU on first use.
+Status RunInitializer(const Graph& g, Session* sess, Node* init) {
+  std::vector<Tensor> out;
+  if (sess->gpu() == nullptr) return sess->Run({}, {}, {init}, &out);
+  Session cpu(&g);
+  RETURN_IF_ERROR(cpu.Run({}, {}, {init}, &out));
+  for (const std::string& name : cpu.variables()->Names()) {
+    ASSIGN_OR_RETURN(Tensor t, cpu.variables()->Read(name));
+    RETURN_IF_ERROR(sess->variables()->Assign(name, std::move(t)));
+  }
+  return OkStatus();
+}
+
 StatusOr<std::string> CheckpointToUse(const RunConfig& c, const std::string& explicit_path) {
   if (!explicit_path.empty()) return explicit_path;
   ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(Env::Default(), c.model_dir));
@@ -190,14 +206,14 @@ Status Estimator::Train(const InputFn& input_fn, int64_t max_steps, std::vector<
   Node* local_init = LocalVariablesInitializer(root);
   RETURN_IF_ERROR(root.status());
   ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, false, config_));
-  Session sess(b.graph.get());
+  Session sess(b.graph.get(), {.gpu = config_.gpu});
   std::vector<Tensor> out;
   ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(Env::Default(), config_.model_dir));
   if (latest) {
     RETURN_IF_ERROR(saver->Restore(&sess, *latest));
     LOG(INFO) << "Restoring parameters from " << *latest;
   } else {
-    RETURN_IF_ERROR(sess.Run({}, {}, {init}, &out));
+    RETURN_IF_ERROR(RunInitializer(*b.graph, &sess, init));
   }
   RETURN_IF_ERROR(sess.Run({}, {}, {local_init}, &out));
   RETURN_IF_ERROR(sess.Run({}, {b.global_step->value}, &out));
@@ -259,14 +275,14 @@ StatusOr<EvalResult> Estimator::Evaluate(const InputFn& input_fn, std::optional<
   Node* init = GlobalVariablesInitializer(root);
   Node* local_init = LocalVariablesInitializer(root);
   RETURN_IF_ERROR(root.status());
-  Session sess(b.graph.get());
+  Session sess(b.graph.get(), {.gpu = config_.gpu});
   std::vector<Tensor> out;
   EvalResult result;
   ASSIGN_OR_RETURN(result.checkpoint, CheckpointToUse(config_, checkpoint));
   if (result.checkpoint.empty()) {
     LOG(WARNING) << "Could not find trained model in model_dir: " << config_.model_dir
                  << ", running initialization to evaluate.";
-    RETURN_IF_ERROR(sess.Run({}, {}, {init}, &out));
+    RETURN_IF_ERROR(RunInitializer(*b.graph, &sess, init));
   } else {
     ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_));
     RETURN_IF_ERROR(saver->Restore(&sess, result.checkpoint));
@@ -298,7 +314,7 @@ StatusOr<std::vector<std::map<std::string, Tensor>>> Estimator::Predict(const In
   std::vector<std::map<std::string, Tensor>> result;
   if (!have) return result;
   ASSIGN_OR_RETURN(ModelGraph b, BuildModelGraph(model_fn_, params_, Mode::kPredict, batch, config_.tf_random_seed));
-  Session sess(b.graph.get());
+  Session sess(b.graph.get(), {.gpu = config_.gpu});
   ASSIGN_OR_RETURN(std::string ckpt, CheckpointToUse(config_, checkpoint));
   if (ckpt.empty()) return FailedPreconditionError("no checkpoint in ", config_.model_dir, " to predict with; train first");
   ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_));
@@ -323,7 +339,7 @@ StatusOr<std::vector<std::map<std::string, Tensor>>> Estimator::Predict(const In
 StatusOr<std::vector<std::string>> Estimator::ExportFrozenGraph(const Example& sample_batch, const std::string& checkpoint,
                                                               const std::string& path) {
   ASSIGN_OR_RETURN(ModelGraph b, BuildModelGraph(model_fn_, params_, Mode::kPredict, sample_batch, config_.tf_random_seed));
-  Session sess(b.graph.get());
+  Session sess(b.graph.get(), {.gpu = config_.gpu});
   ASSIGN_OR_RETURN(std::string ckpt, CheckpointToUse(config_, checkpoint));
   if (ckpt.empty()) return FailedPreconditionError("no checkpoint in ", config_.model_dir, " to export; train first");
   ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_));

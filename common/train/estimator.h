@@ -79,6 +79,10 @@ struct RunConfig {
   int64_t log_step_count_steps = 100;
   std::optional<int64_t> tf_random_seed;
   int num_shards = 1;  // data files per checkpoint (one per PS task)
+  // Non-null: train, evaluate and predict run their kernels on this GPU (the
+  // variables live there; checkpoints and frozen graphs copy them to the
+  // host).  Null: the CPU.
+  GpuDevice* gpu = nullptr;
 };
 
 // Per-step information handed to hooks.

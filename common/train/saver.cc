@@ -47,7 +47,8 @@ StatusOr<std::string> Saver::Save(Session* session, const std::string& dir, int6
   std::vector<std::pair<std::string, Tensor>> values;
   for (const auto& [key, v] : vars_) {
     ASSIGN_OR_RETURN(Tensor t, session->variables()->Read(v->name));
-    values.emplace_back(key, t);
+    ASSIGN_OR_RETURN(t, t.ToHost());  // a session on a GPU keeps its variables there
+    values.emplace_back(key, std::move(t));
   }
   std::sort(values.begin(), values.end(), [](const auto& a, const auto& b) {
     return a.second.TotalBytes() != b.second.TotalBytes() ? a.second.TotalBytes() > b.second.TotalBytes()

@@ -1,4 +1,4 @@
-// Test data for the trainer tests: three Gaussian blobs in 8 dimensions
+// Test data for the trainer and Estimator tests: three Gaussian blobs in 8 dimensions
 // (class c is high on features k with k % 3 == c), easy enough that a small
 // dnn_classifier reaches over 90% accuracy in a few hundred steps.
 #pragma once
@@ -23,11 +23,12 @@ inline Example Blobs(int n, uint32_t seed) {
   return {{"x", x}, {"label", y}};
 }
 
-// 600 blobs from `seed`, shuffled, repeated, in batches.
-inline InputFn BlobInput(uint32_t seed, int64_t batch = 32) {
-  return [seed, batch]() -> StatusOr<std::unique_ptr<Dataset>> {
-    ASSIGN_OR_RETURN(auto ds, FromTensorSlices(Blobs(600, seed)));
-    return Batch(Repeat(Shuffle(std::move(ds), 600, seed)), batch);
+// n blobs from `seed` in batches; repeat: shuffled and repeated (training).
+inline InputFn BlobInput(uint32_t seed, int64_t batch = 32, int n = 600, bool repeat = true) {
+  return [=]() -> StatusOr<std::unique_ptr<Dataset>> {
+    ASSIGN_OR_RETURN(auto ds, FromTensorSlices(Blobs(n, seed)));
+    if (repeat) ds = Repeat(Shuffle(std::move(ds), n, seed));
+    return Batch(std::move(ds), batch);
   };
 }
 
