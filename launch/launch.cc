@@ -185,6 +185,21 @@ std::string DnsName(std::string s) {
   return s.empty() ? "psflow-job" : s.substr(0, 50);
 }
 
+// Inside a k8s pod or a Slurm step a task sees only the GPUs it was given,
+// numbered from 0.  A task whose job file names GPUs (gpu:N, run.gpus,
+// run.task_devices) is told to use the first `gpus` of those it sees
+// (--set run.task_devices={TYPE: "gpu:0,..."}); under auto it picks among
+// them itself.  Empty when nothing needs renumbering.
+std::string VisibleGpusSet(const JobConfig& job, const std::vector<TaskId>& tasks, int64_t gpus) {
+  if (gpus <= 0 || tasks.empty()) return "";
+  bool named = false;
+  for (const TaskId& t : tasks) named = named || TaskDeviceSpec(job.run, t).kind == DeviceSpec::kGpus;
+  if (!named) return "";
+  std::vector<std::string> ids;
+  for (int64_t i = 0; i < gpus; ++i) ids.push_back(std::to_string(i));
+  return StrCat("run.task_devices={", tasks.front().type, ": \"gpu:", StrJoin(ids, ","), "\"}");
+}
+
 int EmitK8s(const JobConfig& job, const Options& o) {
   std::ifstream in(o.config);
   std::stringstream text;
@@ -213,11 +228,17 @@ int EmitK8s(const JobConfig& job, const Options& o) {
               << "      template:\n        spec:\n          containers:\n          - name: tensorflow\n"
               << "            image: " << job.launch.image << "\n"
               << "            command: [\"psflow-" << role << "\", \"--config\", \"/etc/psflow/job.yaml\"";
-    for (const auto& s : o.sets) std::cout << ", \"--set\", \"" << s << "\"";
-    std::cout << "]\n";
     // One template per replica type: it asks for the most any of its tasks needs.
     int64_t gpus = 0;
-    for (size_t i = 0; i < n; ++i) gpus = std::max(gpus, GpusForTask(job, {role, static_cast<int64_t>(i)}));
+    std::vector<TaskId> ids;
+    for (size_t i = 0; i < n; ++i) {
+      ids.push_back({role, static_cast<int64_t>(i)});
+      gpus = std::max(gpus, GpusForTask(job, ids.back()));
+    }
+    std::vector<std::string> sets = o.sets;
+    if (std::string v = VisibleGpusSet(job, ids, gpus); !v.empty()) sets.push_back(v);
+    for (const auto& s : sets) std::cout << ", \"--set\", " << JsonQuote(s);
+    std::cout << "]\n";
     if (gpus > 0) {
       std::cout << "            resources:\n              limits: {nvidia.com/gpu: " << gpus << "}\n";
     }
@@ -232,19 +253,32 @@ int EmitK8s(const JobConfig& job, const Options& o) {
 
 int EmitSlurm(const JobConfig& job, const Options& o, const std::vector<TaskSpec>& tasks) {
   std::set<std::string> hosts;
-  for (const auto& t : tasks) hosts.insert(t.host);
+  std::map<std::string, int64_t> node_gpus;  // a step's GPUs are its own: a node needs the sum of its tasks'
+  for (const auto& t : tasks) {
+    hosts.insert(t.host);
+    node_gpus[t.host] += GpusForTask(job, {t.type, t.index});
+  }
+  int64_t per_node = 0;
+  for (const auto& [host, n] : node_gpus) per_node = std::max(per_node, n);
   std::cout << "#!/bin/bash\n# Slurm batch script for " << o.config << " (written by psflow-launch --emit slurm).\n"
-            << "# The job file's addresses name the nodes; each task runs with srun on its node.\n"
-            << "#SBATCH --job-name=psflow\n#SBATCH --nodes=" << hosts.size() << "\n#SBATCH --nodelist="
+            << "# The job file's addresses name the nodes; each task runs with srun on its node.\n";
+  if (per_node > 0) {
+    std::cout << "# Each task's GPUs are its own (a step's GRES are exclusive), seen by the task as gpu:0...;\n"
+              << "# a node holds the sum of its tasks' GPUs (run.task_devices: {evaluator: cpu} frees the evaluator's).\n";
+  }
+  std::cout << "#SBATCH --job-name=psflow\n#SBATCH --nodes=" << hosts.size() << "\n#SBATCH --nodelist="
             << StrJoin(std::vector<std::string>(hosts.begin(), hosts.end()), ",") << "\n"
-            << "#SBATCH --ntasks=" << tasks.size() << "\n#SBATCH --output=" << JoinPath(job.run.model_dir, "logs/slurm-%j.out")
+            << "#SBATCH --ntasks=" << tasks.size() << "\n"
+            << (per_node > 0 ? StrCat("#SBATCH --gres=gpu:", per_node, "\n") : "")
+            << "#SBATCH --output=" << JoinPath(job.run.model_dir, "logs/slurm-%j.out")
             << "\nset -u\nmkdir -p " << ShellQuote(JoinPath(job.run.model_dir, "logs")) << "\n";
   for (const auto& t : tasks) {
     const int64_t gpus = GpusForTask(job, {t.type, t.index});
+    const std::string renumber = VisibleGpusSet(job, {{t.type, t.index}}, gpus);
     std::cout << "srun --nodes=1 --ntasks=1 --nodelist=" << t.host << (gpus > 0 ? StrCat(" --gres=gpu:", gpus) : "")
               << " --output="
               << ShellQuote(JoinPath(job.run.model_dir, StrCat("logs/", t.type, "-", t.index, ".log"))) << " " << t.command
-              << " &\n";
+              << (renumber.empty() ? "" : StrCat(" --set ", ShellQuote(renumber))) << " &\n";
     if (t.type == "chief") std::cout << "chief=$!\n";
   }
   std::cout << "wait $chief; rc=$?\n"

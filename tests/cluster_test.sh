@@ -151,6 +151,6 @@ grep -q "model_checkpoint_path: \"model.ckpt-200\"" "$DIR/sync/checkpoint" || fa
 start chief 0 --set run.device=gpu:99 --set "run.model_dir=$DIR/nogpu"; C=$LAST_PID
 wait_for "$C" 60; rc=$?
 [[ $rc == 2 ]] || fail "run.device=gpu:99 gave exit code $rc, expected 2"
-grep -q "gpu:99 asked for.*run.device: cpu" "$DIR/chief0.log" || fail "no clear message for a missing GPU"
+grep -q "the device of chief:0 (run.device): placing this task on gpu:99: gpu:99 asked for.*run.device: cpu" "$DIR/chief0.log" || fail "no clear message for a missing GPU"
 
 echo "cluster_test: 1 passed, 0 failed"

@@ -82,16 +82,30 @@ fi
 "$LAUNCH" "$DIR/job.yaml" --emit slurm > "$DIR/job.sbatch" || fail "--emit slurm failed"
 grep -q "#SBATCH --ntasks=6" "$DIR/job.sbatch" && bash -n "$DIR/job.sbatch" || fail "slurm script: $(head -12 "$DIR/job.sbatch")"
 # Trainers on two GPUs each: their pods and sruns ask for them, the evaluator
-# for one (it evaluates on one GPU), the PS tasks for none.
-"$LAUNCH" "$DIR/job.yaml" --emit k8s --set "run.gpus=[0,1]" > "$DIR/k8s_gpu.yaml" || fail "--emit k8s with GPUs failed"
+# for one (it evaluates on one GPU), the PS tasks for none.  Inside a pod or
+# a step a task sees its GPUs as gpu:0..., so named GPUs are renumbered.
+"$LAUNCH" "$DIR/job.yaml" --emit k8s --set "run.gpus=[2,3]" > "$DIR/k8s_gpu.yaml" || fail "--emit k8s with GPUs failed"
 [[ $(grep -c "nvidia.com/gpu: 2" "$DIR/k8s_gpu.yaml") == 2 && $(grep -c "nvidia.com/gpu: 1" "$DIR/k8s_gpu.yaml") == 1 ]] \
   || fail "k8s: chief and worker should ask for 2 GPUs, the evaluator for 1: $(grep -n gpu "$DIR/k8s_gpu.yaml")"
-"$LAUNCH" "$DIR/job.yaml" --emit slurm --set run.device=gpu:0 > "$DIR/gpu.sbatch" || fail "--emit slurm with a GPU failed"
-[[ $(grep -c -- "--gres=gpu:1" "$DIR/gpu.sbatch") == 4 ]] || fail "slurm: the 3 trainers and the evaluator should ask for a GPU: $(grep srun "$DIR/gpu.sbatch")"
+for want in '"psflow-chief".*"run.gpus=\[2,3\]", "--set", "run.task_devices={chief: \\"gpu:0,1\\"}"\]' \
+            '"psflow-evaluator".*"--set", "run.task_devices={evaluator: \\"gpu:0\\"}"\]'; do
+  grep -q "$want" "$DIR/k8s_gpu.yaml" || fail "k8s: no renumbered GPUs ($want): $(grep -n command "$DIR/k8s_gpu.yaml")"
+done
+if python3 -c "import yaml" 2>/dev/null; then
+  python3 -c "import sys, yaml; list(yaml.safe_load_all(open(sys.argv[1])))" "$DIR/k8s_gpu.yaml" || fail "k8s_gpu.yaml is not valid YAML"
+fi
+"$LAUNCH" "$DIR/job.yaml" --emit slurm --set "run.gpus=[2,3]" > "$DIR/gpu.sbatch" || fail "--emit slurm with GPUs failed"
+bash -n "$DIR/gpu.sbatch" || fail "gpu.sbatch is not valid bash"
+grep -q "^#SBATCH --gres=gpu:7$" "$DIR/gpu.sbatch" || fail "slurm: one node holds 3 trainers x 2 + 1 GPUs: $(grep SBATCH "$DIR/gpu.sbatch")"
+[[ $(grep -c -- "--gres=gpu:2 .*task_type \(chief\|worker\) .*--set 'run.task_devices={\(chief\|worker\): \"gpu:0,1\"}' &$" "$DIR/gpu.sbatch") == 3 ]] \
+  || fail "slurm: the 3 trainers should ask for 2 GPUs, seen as gpu:0,1: $(grep srun "$DIR/gpu.sbatch")"
+grep -q -- "--gres=gpu:1 .*task_type evaluator .*--set 'run.task_devices={evaluator: \"gpu:0\"}' &$" "$DIR/gpu.sbatch" \
+  || fail "slurm: the evaluator should ask for one GPU, seen as gpu:0: $(grep srun "$DIR/gpu.sbatch")"
 "$LAUNCH" "$DIR/job.yaml" --emit slurm --set run.device=gpu:0 --set "run.task_devices={evaluator: cpu}" > "$DIR/gpu2.sbatch" \
   || fail "--emit slurm with task_devices failed"
-[[ $(grep -c -- "--gres=gpu:1" "$DIR/gpu2.sbatch") == 3 ]] && ! grep "task_type evaluator" "$DIR/gpu2.sbatch" | grep -q gres \
-  || fail "slurm: an evaluator on the CPU should not ask for a GPU: $(grep srun "$DIR/gpu2.sbatch")"
+[[ $(grep -c -- "--gres=gpu:1 " "$DIR/gpu2.sbatch") == 3 ]] && grep -q "^#SBATCH --gres=gpu:3$" "$DIR/gpu2.sbatch" \
+  && grep -q "task_type evaluator" "$DIR/gpu2.sbatch" && ! grep "task_type evaluator" "$DIR/gpu2.sbatch" | grep -q gres \
+  || fail "slurm: an evaluator on the CPU should not ask for a GPU: $(grep 'srun\|SBATCH' "$DIR/gpu2.sbatch")"
 [[ ! -d $DIR/model ]] || fail "--dry-run/--emit started something"
 
 # 1. A whole job.

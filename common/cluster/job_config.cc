@@ -495,6 +495,13 @@ DeviceSpec TaskDeviceSpec(const RunSpec& run, const TaskId& task) {
   return d;
 }
 
+std::string TaskDeviceSource(const RunSpec& run, const TaskId& task) {
+  for (const std::string& key : {StrCat(task.type, ":", task.index), task.type}) {
+    if (run.task_devices.count(key) > 0) return StrCat("run.task_devices[\"", key, "\"]");
+  }
+  return run.gpus.empty() ? "run.device" : "run.gpus";
+}
+
 int64_t GpusPerTrainer(const JobConfig& job) {
   if (job.launch.gpus_per_trainer >= 0) return job.launch.gpus_per_trainer;
   if (!job.run.gpus.empty()) return static_cast<int64_t>(job.run.gpus.size());

@@ -178,6 +178,9 @@ StatusOr<DeviceSpec> ParseDeviceSpec(const std::string& spec);
 // run.gpus, else run.device (all validated by the parser).  An evaluator
 // runs on one GPU at most (the first of run.gpus).
 DeviceSpec TaskDeviceSpec(const RunSpec& run, const TaskId& task);
+// Where TaskDeviceSpec found it, for messages: run.task_devices["worker:1"],
+// run.task_devices["worker"], run.gpus or run.device.
+std::string TaskDeviceSource(const RunSpec& run, const TaskId& task);
 // The GPUs a trainer's scheduler request should hold (launch.gpus_per_trainer).
 int64_t GpusPerTrainer(const JobConfig& job);
 // The GPUs the scheduler request of `task` should hold: a trainer's as

@@ -82,6 +82,10 @@ TEST(JobConfigTest, TaskDevices) {
   EXPECT_EQ(GpusForTask(*set, {"chief", 0}), 0);   // cpu
   EXPECT_EQ(GpusForTask(*set, {"evaluator", 0}), 1);
   EXPECT_EQ(GpusForTask(*set, {"ps", 0}), 0);
+  EXPECT_EQ(TaskDeviceSource(set->run, {"worker", 1}), "run.task_devices[\"worker:1\"]");
+  EXPECT_EQ(TaskDeviceSource(set->run, {"chief", 0}), "run.task_devices[\"chief\"]");
+  EXPECT_EQ(TaskDeviceSource(set->run, {"evaluator", 0}), "run.gpus");
+  EXPECT_EQ(TaskDeviceSource(job->run, {"worker", 0}), "run.device");
   auto ev = ParseJobConfig(kJob, "job.yaml", {"run.task_devices={evaluator: gpu:2}"});
   ASSERT_TRUE(ev.ok()) << ev.status();
   EXPECT_EQ(TaskDeviceSpec(ev->run, {"evaluator", 0}).gpus, (std::vector<int64_t>{2}));

@@ -81,12 +81,20 @@ class Tensor {
   size_t TotalBytes() const { return buffer_ ? buffer_->size() : 0; }
   Device device() const { return buffer_ ? buffer_->device() : Device{}; }
 
-  void* raw_data() const { return buffer_ ? buffer_->data() : nullptr; }
+  // The bytes, for host code: a device tensor aborts here, naming its
+  // device (copy it first), so a missing copy fails in the GPU emulator too,
+  // where device memory would otherwise be readable from the host.
+  void* raw_data() const {
+    if (buffer_ != nullptr && !buffer_->device().is_host()) FailHostAccess();
+    return device_data();
+  }
+  // The buffer's address on whichever device holds it: for GPU kernels and
+  // host-device copies only.
+  void* device_data() const { return buffer_ ? buffer_->data() : nullptr; }
   // Typed host views; REQUIRES the dtype matches T and the buffer is on the
-  // host (a device tensor aborts here, naming its device: copy it first).
+  // host (a device tensor aborts here, as raw_data() does).
   template <typename T>
   std::span<T> flat() const {
-    if (buffer_ != nullptr && !buffer_->device().is_host()) FailHostAccess();
     return std::span<T>(static_cast<T*>(raw_data()), static_cast<size_t>(num_elements()));
   }
   // This tensor when it is on the host, else a host copy of it.

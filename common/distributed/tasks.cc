@@ -87,8 +87,10 @@ std::optional<std::vector<GpuDevice*>> TaskGpus(const TaskSetup& s, int64_t shar
   auto gpus = TrainerGpus(TaskDeviceSpec(s.job.run, s.task), shard, GpuDeviceCount(),
                           [](int i) { return GpuDevice::Get(i); });
   if (gpus.ok()) return std::move(gpus).value();
-  LOG(ERROR) << TaskName(s.task) << ": " << gpus.status();
-  std::cerr << "psflow " << TaskName(s.task) << ": " << gpus.status() << "\n";
+  const Status st = gpus.status().WithContext("the device of ", TaskName(s.task), " (",
+                                              TaskDeviceSource(s.job.run, s.task), ")");
+  LOG(ERROR) << st;
+  std::cerr << "psflow " << TaskName(s.task) << ": " << st << "\n";
   return std::nullopt;
 }
 

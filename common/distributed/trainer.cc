@@ -224,7 +224,7 @@ class StepRunner {
       for (size_t f = 1; f < fetches.size(); ++f) {
         const Output& o = fetches[f];
         ASSIGN_OR_RETURN(Tensor z, gpu->Allocate(o.dtype(), o.shape().ToShape()));
-        RETURN_IF_ERROR(gpu->Memset(z.raw_data(), 0, z.TotalBytes()));
+        RETURN_IF_ERROR(gpu->Memset(z.device_data(), 0, z.TotalBytes()));
         out->push_back(std::move(z));
       }
       return OkStatus();
@@ -269,7 +269,7 @@ StatusOr<std::vector<GpuDevice*>> TrainerGpus(const DeviceSpec& spec, int64_t sh
   std::vector<GpuDevice*> gpus;
   for (int64_t i : indices) {
     auto g = get(static_cast<int>(i));
-    if (!g.ok()) return g.status().WithContext("placing this trainer on gpu:", i);
+    if (!g.ok()) return g.status().WithContext("placing this task on gpu:", i);
     gpus.push_back(*g);
   }
   return gpus;

@@ -93,7 +93,7 @@ TEST(TrainerGpuTest, DevicesFromTheJobFile) {
   EXPECT_EQ(*listed, std::vector<GpuDevice*>{g0});
   auto missing = TrainerGpus({.kind = DeviceSpec::kGpus, .gpus = {0, 9}}, 0, 1, get);
   ASSERT_FALSE(missing.ok());
-  EXPECT_THAT(missing.status().message(), ::testing::HasSubstr("placing this trainer on gpu:9"));
+  EXPECT_THAT(missing.status().message(), ::testing::HasSubstr("placing this task on gpu:9"));
 }
 
 TEST(TrainerGpuTest, OneStepOnOneGpuMatchesTheCpu) {

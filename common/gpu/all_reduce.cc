@@ -64,7 +64,7 @@ class HostAllReduce final : public GpuAllReduce {
         else out.flat<double>()[u] = sum[u];
       }
       for (size_t i = 0; i < t.size(); ++i) {
-        RETURN_IF_ERROR(devices_[i]->MemcpyHostToDevice(t[i][k].raw_data(), out.raw_data(), out.TotalBytes()));
+        RETURN_IF_ERROR(devices_[i]->MemcpyHostToDevice(t[i][k].device_data(), out.device_data(), out.TotalBytes()));
       }
     }
     return OkStatus();

@@ -264,7 +264,7 @@ void RegisterArrayKernels(KernelRegistry* r) {
       return InvalidArgumentError("SliceGrad: begin [", StrJoin(begin, ","), "] and gradient ", g.shape().DebugString(),
                                   " do not fit ", out->shape().DebugString());
     }
-    RETURN_IF_ERROR(Dev(c)->Memset(out->raw_data(), 0, out->TotalBytes()));
+    RETURN_IF_ERROR(Dev(c)->Memset(out->device_data(), 0, out->TotalBytes()));
     const std::vector<int64_t> st = Strides(out->shape());
     int64_t base = 0;
     for (size_t d = 0; d < begin.size(); ++d) {
@@ -308,7 +308,7 @@ void RegisterArrayKernels(KernelRegistry* r) {
                                   values.shape().DebugString(), " for rows of ", row, " elements");
     }
     ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, like.shape()));
-    RETURN_IF_ERROR(Dev(c)->Memset(out->raw_data(), 0, out->TotalBytes()));
+    RETURN_IF_ERROR(Dev(c)->Memset(out->device_data(), 0, out->TotalBytes()));
     if (values.num_elements() == 0) return OkStatus();
     const bool i64 = idx.dtype() == DType::kInt64;
     Status st;

@@ -63,7 +63,7 @@ Status GemmColumnMajor(Backend* dev, bool ta, bool tb, int64_t m, int64_t n, int
 template <typename T>
 Status MatMulTyped(OpKernelContext& c, bool ta, bool tb, int64_t m, int64_t k, int64_t n, Tensor* out) {
   Backend* dev = Dev(c);
-  if (k == 0) return dev->Memset(out->raw_data(), 0, out->TotalBytes());
+  if (k == 0) return dev->Memset(out->device_data(), 0, out->TotalBytes());
   return GemmRowMajor<T>(dev, ta, tb, m, n, k, Ptr<const T>(c.input(0)), Ptr<const T>(c.input(1)), Ptr<T>(*out));
 }
 

@@ -155,7 +155,7 @@ Status PoolTyped(OpKernelContext& c, bool max, bool grad) {
   const Tensor& gt = c.input(c.num_inputs() - 1);
   ASSIGN_OR_RETURN(Tensor * dx, AllocateOutput(c, 0, x.shape()));
   if (max) {
-    RETURN_IF_ERROR(dev->Memset(dx->raw_data(), 0, dx->TotalBytes()));
+    RETURN_IF_ERROR(dev->Memset(dx->device_data(), 0, dx->TotalBytes()));
     const int64_t n = gt.num_elements();
     return LaunchN(dev, "MaxPoolGradKernel", n, MaxPoolGradKernel<T>, Ptr<const T>(x), Ptr<const T>(gt), Ptr<T>(*dx), n, g);
   }

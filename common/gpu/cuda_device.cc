@@ -144,8 +144,8 @@ class CudaDevice final : public Backend {
       const size_t n = src[i].TotalBytes();
       if (n == 0) continue;
       if (padded(n) > kBatchBytes) {
-        RETURN_IF_ERROR(to_device ? MemcpyHostToDevice(dst[i].raw_data(), src[i].raw_data(), n)
-                                  : MemcpyDeviceToHost(dst[i].raw_data(), src[i].raw_data(), n));
+        RETURN_IF_ERROR(to_device ? MemcpyHostToDevice(dst[i].device_data(), src[i].device_data(), n)
+                                  : MemcpyDeviceToHost(dst[i].device_data(), src[i].device_data(), n));
         continue;
       }
       small.push_back(i);
@@ -174,8 +174,8 @@ class CudaDevice final : public Backend {
       off = 0;
       for (size_t k = begin; k < end && queued.ok(); ++k) {
         const size_t i = small[k], n = src[i].TotalBytes();
-        if (to_device) std::memcpy(buf + off, src[i].raw_data(), n);
-        queued = CUDA_CALL(cudaMemcpyAsync(to_device ? dst[i].raw_data() : buf + off, to_device ? buf + off : src[i].raw_data(),
+        if (to_device) std::memcpy(buf + off, src[i].device_data(), n);
+        queued = CUDA_CALL(cudaMemcpyAsync(to_device ? dst[i].device_data() : buf + off, to_device ? buf + off : src[i].device_data(),
                                            n, kind, stream_),
                            index_);
         off += padded(n);
@@ -189,7 +189,7 @@ class CudaDevice final : public Backend {
         off = 0;
         for (size_t k = begin; k < end; ++k) {
           const size_t i = small[k], n = src[i].TotalBytes();
-          std::memcpy(dst[i].raw_data(), buf + off, n);
+          std::memcpy(dst[i].device_data(), buf + off, n);
           off += padded(n);
         }
       }
@@ -251,8 +251,8 @@ StatusOr<GpuDevice*> GpuDevice::Get(int index) {
   const int n = GpuDeviceCount();
   if (index < 0 || index >= n) {
     return FailedPreconditionError("gpu:", index, " asked for, but this machine has ", n, " CUDA devices (",
-                                   GpuDescription(), "); use another gpu index or the CPU (run.device: cpu in a job file, ",
-                                   "--device cpu for psflow-train-local)");
+                                   GpuDescription(), "); use another gpu index, or the CPU: run.device: cpu (or cpu for the task in ",
+                                   "run.task_devices) in a job file, --device cpu for psflow-train-local");
   }
   cudaDeviceProp p;
   RETURN_IF_ERROR(CUDA_CALL(cudaGetDeviceProperties(&p, index), index));

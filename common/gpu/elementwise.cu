@@ -202,7 +202,7 @@ Status CastGpu(OpKernelContext& c) {
   const Tensor& in = c.input(0);
   ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, in.shape()));
   if (in.dtype() == out->dtype()) {
-    return Dev(c)->MemcpyDeviceToDevice(out->raw_data(), in.raw_data(), in.TotalBytes());
+    return Dev(c)->MemcpyDeviceToDevice(out->device_data(), in.device_data(), in.TotalBytes());
   }
   Status st;
   if (in.dtype() == DType::kBool) {
@@ -239,7 +239,7 @@ template <typename T>
 Status AddNTyped(OpKernelContext& c, Tensor* out) {
   Backend* dev = Dev(c);
   const int64_t n = out->num_elements();
-  if (c.num_inputs() == 1) return dev->MemcpyDeviceToDevice(out->raw_data(), c.input(0).raw_data(), out->TotalBytes());
+  if (c.num_inputs() == 1) return dev->MemcpyDeviceToDevice(out->device_data(), c.input(0).device_data(), out->TotalBytes());
   RETURN_IF_ERROR(LaunchN(dev, "BinarySameKernel", n, BinarySameKernel<T, T, AddF>, Ptr<const T>(c.input(0)),
                           Ptr<const T>(c.input(1)), Ptr<T>(*out), n, AddF()));
   for (int i = 2; i < c.num_inputs(); ++i) {

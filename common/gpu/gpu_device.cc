@@ -108,7 +108,7 @@ StatusOr<Tensor> GpuDevice::CopyToDevice(const Tensor& host) {
     return InvalidArgumentError("CopyToDevice needs a host tensor, got one on ", host.device().ToString());
   }
   ASSIGN_OR_RETURN(Tensor d, Allocate(host.dtype(), host.shape()));
-  if (host.TotalBytes() > 0) RETURN_IF_ERROR(MemcpyHostToDevice(d.raw_data(), host.raw_data(), host.TotalBytes()));
+  if (host.TotalBytes() > 0) RETURN_IF_ERROR(MemcpyHostToDevice(d.device_data(), host.device_data(), host.TotalBytes()));
   return d;
 }
 
@@ -142,7 +142,7 @@ StatusOr<Tensor> GpuDevice::Duplicate(const Tensor& dev) {
     return InvalidArgumentError("Duplicate of a tensor on ", dev.device().ToString(), " by ", device().ToString());
   }
   ASSIGN_OR_RETURN(Tensor d, Allocate(dev.dtype(), dev.shape()));
-  if (dev.TotalBytes() > 0) RETURN_IF_ERROR(MemcpyDeviceToDevice(d.raw_data(), dev.raw_data(), dev.TotalBytes()));
+  if (dev.TotalBytes() > 0) RETURN_IF_ERROR(MemcpyDeviceToDevice(d.device_data(), dev.device_data(), dev.TotalBytes()));
   return d;
 }
 

@@ -35,7 +35,7 @@ TEST(GpuDeviceTest, CopiesRoundTripThroughThePool) {
     EXPECT_TRUE(back->Equals(h)) << n;
     auto dup = gpu->Duplicate(*d);
     ASSERT_TRUE(dup.ok()) << dup.status();
-    EXPECT_NE(dup->raw_data(), d->raw_data());
+    EXPECT_NE(dup->device_data(), d->device_data());
     auto dup_back = dup->ToHost();
     ASSERT_TRUE(dup_back.ok());
     EXPECT_TRUE(dup_back->Equals(h));

@@ -38,7 +38,7 @@ inline StatusOr<Tensor> AllocateTemp(OpKernelContext& c, DType dtype, TensorShap
 
 template <typename T>
 T* Ptr(const Tensor& t) {
-  return static_cast<T*>(t.raw_data());
+  return static_cast<T*>(t.device_data());
 }
 
 // Launches kernel k over n items (grid-stride) with kThreads per block.

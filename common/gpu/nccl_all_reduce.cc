@@ -41,7 +41,7 @@ class NcclAllReduce final : public GpuAllReduce {
     for (size_t i = 0; i < t.size() && st.ok(); ++i) {
       for (size_t k = 0; k < t[i].size() && st.ok(); ++k) {
         Tensor& x = t[i][k];
-        st = Nccl(ncclAllReduce(x.raw_data(), x.raw_data(), static_cast<size_t>(x.num_elements()),
+        st = Nccl(ncclAllReduce(x.device_data(), x.device_data(), static_cast<size_t>(x.num_elements()),
                                 x.dtype() == DType::kFloat ? ncclFloat32 : ncclFloat64, ncclSum, comms_[i], cuda_[i]->stream()),
                   "ncclAllReduce", devices_[i]->device().index);
       }

@@ -116,7 +116,7 @@ struct KindInfo {
 const KindInfo kKinds[] = {{"ApplyGradientDescent", kGD, 1}, {"ApplyMomentum", kMomentum, 2}, {"ApplyAdagrad", kAdagrad, 2},
                            {"ApplyAdam", kAdam, 3},           {"ApplyRMSProp", kRMSProp, 3},  {"ApplyFtrl", kFtrl, 3}};
 
-DeviceScalar ScalarOf(const Tensor& t) { return {t.raw_data(), t.dtype() == DType::kDouble}; }
+DeviceScalar ScalarOf(const Tensor& t) { return {t.device_data(), t.dtype() == DType::kDouble}; }
 
 StatusOr<Hyper> HyperOf(const OpKernelContext& c) {
   Hyper h;
