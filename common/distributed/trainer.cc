@@ -139,7 +139,7 @@ class StepRunner {
   Status Run(const std::map<std::string, Tensor>& vars, const FeedList& feeds, const std::vector<Output>& fetches,
              std::vector<Tensor>* out) {
     if (sessions_.size() == 1) {
-      RETURN_IF_ERROR(AssignVariables(*sessions_[0], vars));
+      RETURN_IF_ERROR(sessions_[0]->AssignVariables(vars));
       return sessions_[0]->Run(feeds, fetches, out);
     }
     const size_t k = sessions_.size();
@@ -188,35 +188,13 @@ class StepRunner {
  private:
   StepRunner() = default;
 
-  // The pulled values into the session's store: on a GPU, copied there in
-  // one batch (kernels would otherwise copy each on first read).
-  static Status AssignVariables(Session& sess, const std::map<std::string, Tensor>& vars) {
-    if (sess.gpu() == nullptr) {
-      for (const auto& [name, t] : vars) RETURN_IF_ERROR(sess.variables()->Assign(name, t));
-      return OkStatus();
-    }
-    std::vector<std::string> names;
-    std::vector<Tensor> host;
-    for (const auto& [name, t] : vars) {
-      if (t.device().is_host() && t.dtype() != DType::kString) {
-        names.push_back(name);
-        host.push_back(t);
-      } else {
-        RETURN_IF_ERROR(sess.variables()->Assign(name, t));  // strings stay on the host
-      }
-    }
-    ASSIGN_OR_RETURN(std::vector<Tensor> dev, sess.gpu()->CopyAllToDevice(host));
-    for (size_t i = 0; i < names.size(); ++i) RETURN_IF_ERROR(sess.variables()->Assign(names[i], std::move(dev[i])));
-    return OkStatus();
-  }
-
   // Replica i on rows [lo, hi): its loss and gradients, on its device.
   Status Replica(size_t i, int64_t lo, int64_t hi, const std::map<std::string, Tensor>& vars, const FeedList& feeds,
                  const std::vector<Output>& fetches, std::vector<Tensor>* out) {
     Session& sess = *sessions_[i];
     GpuDevice* gpu = gpus_[i];
     RETURN_IF_ERROR(gpu->MakeCurrent());
-    RETURN_IF_ERROR(AssignVariables(sess, vars));
+    RETURN_IF_ERROR(sess.AssignVariables(vars));
     if (hi == lo) {
       // No rows for this GPU (a batch smaller than the GPU count): zero
       // gradients of weight 0 take its place in the all-reduce.

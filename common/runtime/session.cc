@@ -184,6 +184,36 @@ StatusOr<std::shared_ptr<const Session::Plan>> Session::GetPlan(
   return std::shared_ptr<const Plan>(plan);
 }
 
+Status Session::AssignVariables(const std::map<std::string, Tensor>& values) {
+  std::vector<std::string> names;
+  std::vector<Tensor> host;
+  for (const auto& [name, t] : values) {
+    if (gpu_ != nullptr && t.device().is_host() && t.dtype() != DType::kString) {
+      names.push_back(name);
+      host.push_back(t);
+    } else {
+      RETURN_IF_ERROR(variables_->Assign(name, t));
+    }
+  }
+  if (names.empty()) return OkStatus();
+  auto dev = gpu_->CopyAllToDevice(host);
+  if (!dev.ok()) return dev.status().WithContext("copying ", names.size(), " variables to ", gpu_->Description());
+  for (size_t i = 0; i < names.size(); ++i) RETURN_IF_ERROR(variables_->Assign(names[i], std::move((*dev)[i])));
+  return OkStatus();
+}
+
+StatusOr<std::vector<Tensor>> Session::ReadVariables(const std::vector<std::string>& names) {
+  std::vector<Tensor> out;
+  std::vector<size_t> on_device;
+  for (const std::string& name : names) {
+    ASSIGN_OR_RETURN(Tensor t, variables_->Read(name));
+    if (!t.device().is_host()) on_device.push_back(out.size());
+    out.push_back(std::move(t));
+  }
+  RETURN_IF_ERROR(CopyToHostInPlace(on_device, &out));
+  return out;
+}
+
 Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
                     const std::vector<Node*>& targets, std::vector<Tensor>* outputs, const RunOptions& run_options) {
   for (const auto& [o, t] : feeds) {
@@ -291,13 +321,16 @@ Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
     }
     outputs->push_back(v);
   }
-  if (!on_device.empty()) {
-    std::vector<Tensor> dev;
-    for (size_t i : on_device) dev.push_back((*outputs)[i]);
-    auto host = gpu_->CopyAllToHost(dev);
-    if (!host.ok()) return host.status().WithContext("copying the fetches to the host");
-    for (size_t k = 0; k < on_device.size(); ++k) (*outputs)[on_device[k]] = std::move((*host)[k]);
-  }
+  return CopyToHostInPlace(on_device, outputs).WithContext("copying the fetches to the host");
+}
+
+Status Session::CopyToHostInPlace(const std::vector<size_t>& which, std::vector<Tensor>* tensors) {
+  if (which.empty()) return OkStatus();
+  std::vector<Tensor> dev;
+  for (size_t i : which) dev.push_back((*tensors)[i]);
+  if (gpu_ == nullptr) return InternalError("device tensors in a CPU session");
+  ASSIGN_OR_RETURN(std::vector<Tensor> host, gpu_->CopyAllToHost(dev));
+  for (size_t k = 0; k < which.size(); ++k) (*tensors)[which[k]] = std::move(host[k]);
   return OkStatus();
 }
 

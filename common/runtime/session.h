@@ -71,12 +71,22 @@ class Session {
 
   VariableStore* variables() const { return variables_; }
   GpuDevice* gpu() const { return gpu_; }
+  // Sets variables (pulled, restored or initialized values).  On a GPU the
+  // host values (strings aside) are copied there in one batch, one wait,
+  // rather than one by one as kernels first read them.
+  Status AssignVariables(const std::map<std::string, Tensor>& values);
+  // The variables' values on the host (for checkpoints); on a GPU the
+  // device-resident ones come back in one batch.
+  StatusOr<std::vector<Tensor>> ReadVariables(const std::vector<std::string>& names);
   // The next Run appends one TraceEvent per op it runs to *trace (then
   // stops tracing).  Not thread-safe with concurrent Runs.
   void TraceNextRun(std::vector<TraceEvent>* trace) { trace_ = trace; }
 
  private:
   struct Plan;
+  // (*tensors)[i] for i in `which`, all on this session's GPU, replaced by
+  // host copies made in one batch.
+  Status CopyToHostInPlace(const std::vector<size_t>& which, std::vector<Tensor>* tensors);
   StatusOr<std::shared_ptr<const Plan>> GetPlan(const FeedList& feeds,
                                                 const std::vector<Output>& fetches,
                                                 const std::vector<Node*>& targets);

@@ -34,17 +34,17 @@ StatusOr<std::unique_ptr<Saver>> ModelSaver(const Graph& g, bool explicit_list, 
 // Runs the variables' initializer for `sess`.  On the CPU whatever the
 // session's device, so that a seeded model starts from the same values on
 // any machine (the GPU's random streams differ from the CPU's); the values
-// move to the session's GPU on first use.
+// are copied to the session's GPU in one batch.
 Status RunInitializer(const Graph& g, Session* sess, Node* init) {
   std::vector<Tensor> out;
   if (sess->gpu() == nullptr) return sess->Run({}, {}, {init}, &out);
   Session cpu(&g);
   RETURN_IF_ERROR(cpu.Run({}, {}, {init}, &out));
+  std::map<std::string, Tensor> values;
   for (const std::string& name : cpu.variables()->Names()) {
-    ASSIGN_OR_RETURN(Tensor t, cpu.variables()->Read(name));
-    RETURN_IF_ERROR(sess->variables()->Assign(name, std::move(t)));
+    ASSIGN_OR_RETURN(values[name], cpu.variables()->Read(name));
   }
-  return OkStatus();
+  return sess->AssignVariables(values);
 }
 
 StatusOr<std::string> CheckpointToUse(const RunConfig& c, const std::string& explicit_path) {

@@ -44,12 +44,13 @@ StatusOr<std::string> Saver::Save(Session* session, const std::string& dir, int6
   const std::string prefix = mgr->PrefixForStep(global_step);
   // Greedy by bytes: the largest variable goes to the emptiest shard, as PS
   // placement does.
+  std::vector<std::string> names;
+  for (const auto& [key, v] : vars_) names.push_back(v->name);
+  // Host values (a session on a GPU keeps its variables there).
+  ASSIGN_OR_RETURN(std::vector<Tensor> read, session->ReadVariables(names));
   std::vector<std::pair<std::string, Tensor>> values;
-  for (const auto& [key, v] : vars_) {
-    ASSIGN_OR_RETURN(Tensor t, session->variables()->Read(v->name));
-    ASSIGN_OR_RETURN(t, t.ToHost());  // a session on a GPU keeps its variables there
-    values.emplace_back(key, std::move(t));
-  }
+  size_t i = 0;
+  for (const auto& [key, v] : vars_) values.emplace_back(key, std::move(read[i++]));
   std::sort(values.begin(), values.end(), [](const auto& a, const auto& b) {
     return a.second.TotalBytes() != b.second.TotalBytes() ? a.second.TotalBytes() > b.second.TotalBytes()
                                                           : a.first < b.first;
@@ -91,8 +92,7 @@ Status Saver::Restore(Session* session, const std::string& prefix) {
   // A Saver built from a var_list restores exactly that list (subset/renames).
   if (options_.var_list) ro.var_list = key_to_var;
   ASSIGN_OR_RETURN(auto values, RestoreVariables(*reader, model, ro));
-  for (auto& [name, t] : values) RETURN_IF_ERROR(session->variables()->Assign(name, std::move(t)));
-  return OkStatus();
+  return session->AssignVariables(values);
 }
 
 }  // namespace psflow
