@@ -307,6 +307,7 @@ struct Proc {
   Clock::time_point restart_at;
   std::optional<int> exit_code;  // of the last run
   bool finished = false;         // exited and will not be restarted
+  std::string error;             // the last "psflow <task>: ..." error line of its current run
 };
 
 struct JobStatus {
@@ -332,7 +333,7 @@ class Launcher {
       return kExitFailed;
     }
     for (auto& p : procs_) {
-      p.log.open(JoinPath(logs, StrCat(p.spec.type, "-", p.spec.index, ".log")), std::ios::app);
+      p.log.open(LogPath(p), std::ios::app);
     }
     if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return kExitFailed;
     struct sigaction sa = {};
@@ -394,6 +395,7 @@ class Launcher {
     p->pid = pid;
     p->fd = fds[0];
     p->partial.clear();
+    p->error.clear();
     p->exit_code.reset();
     p->log << "=== psflow-launch: " << p->spec.name() << " started (pid " << pid << "): " << p->spec.command << std::endl;
   }
@@ -413,6 +415,8 @@ class Launcher {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     p->log << line << "\n";
     p->log.flush();
+    // What a task prints on stderr as it fails (tasks.cc ExitFor, bad flags).
+    if (line.rfind("psflow ", 0) == 0 || line.rfind("psflow-", 0) == 0) p->error = line;
     static const std::regex kStep(R"(loss = ([-0-9.e+naif]+), step = (\d+) \(global_step/sec: ([-0-9.e+naif]+))");
     static const std::regex kSave(R"(Saving checkpoints for (\d+) into (\S+))");
     static const std::regex kEval(R"(Saving dict for global step (\d+): (.*))");
@@ -577,21 +581,24 @@ class Launcher {
       p->finished = true;
       return;
     }
-    if (p->spec.type == "chief") {
-      if (code == 0) {
-        chief_done_ = true;
-        p->finished = true;
-        finish_deadline_ = Clock::now() + Secs(job_.launch.finish_timeout_secs);
-        others_deadline_ = Clock::now() + std::chrono::seconds(20);
-        return;
-      }
-      if (code == kExitIncompatible || code == kExitUsage) {
-        result_ = code;
-        Say(StrCat("the chief ", how, code == kExitIncompatible ? " (the checkpoint in model_dir does not match the model)"
-                                                               : " (bad job file or command line)",
-                   "; stopping the job"));
-        return;
-      }
+    if (code != 0 && first_error_.empty()) {
+      first_error_ = p->error.empty() ? StrCat(p->spec.name(), " ", how, " (its log: ", LogPath(*p), ")") : p->error;
+    }
+    if (p->spec.type == "chief" && code == 0) {
+      chief_done_ = true;
+      p->finished = true;
+      finish_deadline_ = Clock::now() + Secs(job_.launch.finish_timeout_secs);
+      others_deadline_ = Clock::now() + std::chrono::seconds(20);
+      return;
+    }
+    if ((p->spec.type == "chief" || p->spec.type == "ps") && (code == kExitIncompatible || code == kExitUsage)) {
+      // Bad input fails the same way every time: no restart.
+      result_ = code;
+      Say(StrCat(p->spec.name(), " ", how,
+                 code == kExitIncompatible ? " (the checkpoint in model_dir cannot be used)"
+                                           : " (bad job file, command line, or a file they name)",
+                 "; stopping the job without restarting it"));
+      return;
     }
     if (p->spec.type == "ps" || p->spec.type == "chief") {
       if (job_restarts_ >= job_.launch.job_restarts) {
@@ -691,8 +698,9 @@ class Launcher {
     status_shown_ = false;
     const double secs = std::chrono::duration<double>(Clock::now() - start_).count();
     std::string what = code == kExitOk ? "finished" : code >= 128 ? "stopped" : "failed";
-    Say(StrCat("job ", what, " after ", static_cast<int64_t>(secs), " s (exit code ", code, "): global_step ",
-               status_.step, ", last checkpoint ", status_.checkpoint.empty() ? "none" : status_.checkpoint));
+    Say(StrCat("job ", what, " after ", static_cast<int64_t>(secs), " s (exit code ", code, "): ",
+               status_.step < 0 ? std::string("no global_step seen") : StrCat("global_step ", status_.step),
+               ", last checkpoint ", status_.checkpoint.empty() ? "none" : status_.checkpoint));
     if (status_.eval_step >= 0) {
       Say(StrCat("evaluator at global_step ", status_.eval_step, ": ", status_.eval_metrics));
       if (status_.eval_accuracy >= 0) {
@@ -701,7 +709,13 @@ class Launcher {
         std::cout << "test accuracy " << buf << " (global_step " << status_.eval_step << ")\n";
       }
     }
+    // The cause last, where a user looks first.
+    if (code != kExitOk && code < 128 && !first_error_.empty()) Say(StrCat("the first error: ", first_error_));
     return code;
+  }
+
+  std::string LogPath(const Proc& p) const {
+    return JoinPath(JoinPath(job_.run.model_dir, "logs"), StrCat(p.spec.type, "-", p.spec.index, ".log"));
   }
 
   const JobConfig job_;
@@ -718,6 +732,7 @@ class Launcher {
   Clock::time_point finish_deadline_, others_deadline_;
   int job_restarts_ = 0;
   std::string restart_job_reason_;
+  std::string first_error_;  // the first failed task's error line
   std::optional<int> result_;
 };
 

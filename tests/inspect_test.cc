@@ -82,22 +82,36 @@ TEST(InspectTest, ErrorsNameTheFileOrKeyAndExitNonZero) {
   const std::string empty = testing::FreshTempDir("empty");
   r = RunInspect(empty);
   EXPECT_EQ(r.code, 1);
-  EXPECT_THAT(r.out, HasSubstr("no checkpoint found in directory"));
+  EXPECT_THAT(r.out, HasSubstr("no checkpoint in directory " + empty));
 
   // A corrupt data file: a DataLoss error naming key and file, no crash.
   const std::string data = dir + "/model.ckpt-10.data-00000-of-00001";
   ASSERT_EQ(::truncate(data.c_str(), 3), 0);
-  r = RunInspect(dir + " --all_tensors");
+  r = RunInspect(dir + "/model.ckpt-10 --all_tensors");
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.out, HasSubstr("DATA_LOSS"));
   EXPECT_THAT(r.out, HasSubstr("dense/kernel"));
   EXPECT_THAT(r.out, HasSubstr(data));
+  // The directory: the latest checkpoint is incomplete, so the newest
+  // complete one is listed, after a warning that names both.
+  r = RunInspect(dir);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("The latest checkpoint named in " + dir + "/checkpoint cannot be used: " + dir +
+                               "/model.ckpt-10: " + data + " has 3 bytes, the index needs"));
+  EXPECT_THAT(r.out, HasSubstr("using " + dir + "/model.ckpt-5 instead"));
+  EXPECT_THAT(r.out, HasSubstr("global_step (DT_INT64) []"));
 
   // A corrupt index.
   ASSERT_EQ(::truncate((dir + "/model.ckpt-10.index").c_str(), 10), 0);
-  r = RunInspect(dir);
+  r = RunInspect(dir + "/model.ckpt-10");
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.out, HasSubstr("model.ckpt-10.index"));
+  // None complete: that is what it says, not "no checkpoint".
+  ASSERT_EQ(::truncate((dir + "/model.ckpt-5.index").c_str(), 10), 0);
+  r = RunInspect(dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("FAILED_PRECONDITION: no checkpoint in " + dir + " can be restored, but 2 exist"));
+  EXPECT_THAT(r.out, HasSubstr("model.ckpt-5.index"));
 
   r = RunInspect("--bogus");
   EXPECT_EQ(r.code, 2);

@@ -123,8 +123,8 @@ int Run(int argc, char** argv) {
       return 1;
     }
     if (!*latest) {
-      std::cerr << "psflow-inspect: no checkpoint found in directory " << path
-                << " (no usable `checkpoint` state file)\n";
+      std::cerr << "psflow-inspect: no checkpoint in directory " << path
+                << " (neither a `checkpoint` state file nor any <name>-<step>.index file)\n";
       return 1;
     }
     prefix = **latest;

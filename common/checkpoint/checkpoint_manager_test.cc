@@ -129,6 +129,24 @@ TEST_F(CheckpointManagerTest, RecoversFromStateWithoutTimestamps) {
   EXPECT_FALSE(Exists(dir, 1));
 }
 
+TEST_F(CheckpointManagerTest, AdoptsCheckpointsLeftWithoutAStateFile) {
+  const std::string dir = testing::FreshTempDir("nostate");
+  {
+    auto m = CheckpointManager::Create(&env_, dir, {.max_to_keep = 0});
+    for (int step : {5, 10}) {
+      Save(m->get(), step);
+      Advance(1000000);
+    }
+  }
+  ASSERT_TRUE(env_.DeleteFile(JoinPath(dir, "checkpoint")).ok());
+  auto m = CheckpointManager::Create(&env_, dir, {.max_to_keep = 2});
+  ASSERT_TRUE(m.ok());
+  EXPECT_THAT((*m)->checkpoints(), ElementsAre(JoinPath(dir, "model.ckpt-5"), JoinPath(dir, "model.ckpt-10")));
+  Save(m->get(), 15);  // retention knows them: the oldest goes
+  EXPECT_FALSE(Exists(dir, 5));
+  EXPECT_TRUE(Exists(dir, 10));
+}
+
 TEST_F(CheckpointManagerTest, CommitRequiresTheIndex) {
   const std::string dir = testing::FreshTempDir("noindex");
   auto m = CheckpointManager::Create(&env_, dir, {});

@@ -3,6 +3,8 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
+
 #include "common/checkpoint/tensor_bundle.h"
 #include "common/core/logging.h"
 
@@ -52,17 +54,85 @@ StatusOr<std::optional<tensorflow::CheckpointState>> GetCheckpointState(
   return std::optional<tensorflow::CheckpointState>(std::move(state));
 }
 
+namespace {
+
+// OK when `prefix` can be restored, else what it lacks.
+Status Usable(Env* env, const std::string& prefix) {
+  if (!env->FileExists(BundleIndexFilename(prefix)) && env->FileExists(prefix)) return OkStatus();  // V1
+  return CheckBundleFiles(env, prefix);
+}
+
+}  // namespace
+
+int64_t CheckpointStep(std::string_view prefix) {
+  const size_t dash = prefix.rfind('-');
+  if (dash == std::string_view::npos || dash + 1 == prefix.size() || prefix.size() - dash > 19) return -1;
+  int64_t n = 0;
+  for (char c : prefix.substr(dash + 1)) {
+    if (c < '0' || c > '9') return -1;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
+StatusOr<std::vector<std::string>> FindCheckpointsInDir(Env* env, const std::string& dir) {
+  std::vector<std::pair<int64_t, std::string>> found;
+  if (env->FileExists(dir)) {
+    ASSIGN_OR_RETURN(std::vector<std::string> children, env->GetChildren(dir));
+    constexpr std::string_view kIndex = ".index";
+    for (const std::string& c : children) {
+      if (c.size() <= kIndex.size() || c.compare(c.size() - kIndex.size(), kIndex.size(), kIndex) != 0) continue;
+      const std::string prefix = c.substr(0, c.size() - kIndex.size());
+      const int64_t step = CheckpointStep(prefix);
+      if (step >= 0) found.emplace_back(step, JoinPath(dir, prefix));
+    }
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& [step, p] : found) out.push_back(std::move(p));
+  return out;
+}
+
 StatusOr<std::optional<std::string>> LatestCheckpoint(Env* env, const std::string& dir,
                                                       const std::string& latest_filename) {
+  const std::string state_path = JoinPath(dir, latest_filename);
   ASSIGN_OR_RETURN(auto state, GetCheckpointState(env, dir, latest_filename));
-  if (!state) return std::optional<std::string>();
-  const std::string& prefix = state->model_checkpoint_path();
-  if (env->FileExists(BundleIndexFilename(prefix)) || env->FileExists(prefix)) {
-    return std::optional<std::string>(prefix);
+  // Candidates newest first.
+  std::vector<std::string> candidates;
+  if (state) {
+    candidates.push_back(state->model_checkpoint_path());
+    const auto& all = state->all_model_checkpoint_paths();
+    for (auto it = all.rbegin(); it != all.rend(); ++it) {
+      if (std::find(candidates.begin(), candidates.end(), *it) == candidates.end()) candidates.push_back(*it);
+    }
+  } else {
+    ASSIGN_OR_RETURN(std::vector<std::string> found, FindCheckpointsInDir(env, dir));
+    if (found.empty()) return std::optional<std::string>();
+    candidates.assign(found.rbegin(), found.rend());
   }
-  LOG(WARNING) << "Couldn't match files for checkpoint " << prefix << " named in "
-               << JoinPath(dir, latest_filename);
-  return std::optional<std::string>();
+  std::vector<std::string> problems;
+  for (const std::string& c : candidates) {
+    const Status usable = Usable(env, c);
+    if (usable.ok()) {
+      if (!state) {
+        LOG(WARNING) << dir << " has no `" << latest_filename << "` state file but holds checkpoints; using " << c
+                     << ", the newest complete one (a trainer writes the state file again at its next save)";
+      } else if (!problems.empty()) {
+        LOG(WARNING) << "The latest checkpoint named in " << state_path << " cannot be used: " << StrJoin(problems, "; ")
+                     << "; using " << c << " instead, the newest complete checkpoint it lists. To train on from "
+                     << "the newer one, stop now and put its files back before training reaches its step again";
+      }
+      return std::optional<std::string>(c);
+    }
+    problems.push_back(StrCat(c, ": ", usable.message()));
+  }
+  return FailedPreconditionError(
+      "no checkpoint in ", dir, " can be restored, but ", candidates.size(), " exist",
+      state ? StrCat(" (listed in ", state_path, ")") : StrCat(" (there is no `", latest_filename, "` state file)"),
+      ": ", StrJoin(problems, "; "),
+      ". psflow does not start from scratch over checkpoints: put the missing files back; or train in another "
+      "model_dir (run.warm_start can take the matching variables from this one); or, to start from scratch here, "
+      "delete ", state ? StrCat(state_path, " and ") : "", "the files of these checkpoints");
 }
 
 Status UpdateCheckpointState(Env* env, const std::string& dir, CheckpointStateUpdate u,

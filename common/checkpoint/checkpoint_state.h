@@ -30,11 +30,34 @@ StatusOr<std::optional<tensorflow::CheckpointState>> GetCheckpointState(
     Env* env, const std::string& dir,
     const std::string& latest_filename = kCheckpointStateFilename);
 
-// The prefix named by the state file if its `.index` (V2) or the prefix file
-// itself (V1) exists; nullopt otherwise (logged, as TensorFlow does).
+// The checkpoint to resume from (the chief, warm start, the Estimator,
+// psflow-inspect):
+//   - the state file's model_checkpoint_path when it is complete (its
+//     .index reads and every data file is there: CheckBundleFiles; a V1
+//     checkpoint file counts when it exists);
+//   - otherwise the newest complete one of all_model_checkpoint_paths,
+//     after a warning naming the checkpoint that is incomplete, what it
+//     lacks, and the one used instead;
+//   - without a state file, the newest complete `<name>-<N>.index`
+//     checkpoint in `dir` (a crash between a first checkpoint and its state
+//     file, or a state file deleted by hand), with a warning;
+//   - nullopt only when `dir` holds no checkpoint at all.
+// FailedPrecondition, never nullopt, when `dir` holds checkpoints but none
+// is complete: starting fresh there would overwrite them.  The message
+// lists each one with what it lacks and says what to do.
+// Differs from tf.train.latest_checkpoint, which returns None in all of
+// these cases, on purpose: a trainer that gets None starts from step 0 and
+// writes over the checkpoints.
 StatusOr<std::optional<std::string>> LatestCheckpoint(
     Env* env, const std::string& dir,
     const std::string& latest_filename = kCheckpointStateFilename);
+
+// N of a checkpoint prefix ".../model.ckpt-N"; -1 when the name has no step.
+int64_t CheckpointStep(std::string_view prefix);
+
+// The checkpoints in `dir` named `<anything>-<N>.index`, as prefixes sorted
+// by N (oldest first); what LatestCheckpoint looks at without a state file.
+StatusOr<std::vector<std::string>> FindCheckpointsInDir(Env* env, const std::string& dir);
 
 struct CheckpointStateUpdate {
   std::string model_checkpoint_path;            // the newest checkpoint

@@ -75,9 +75,77 @@ TEST(CheckpointStateTest, LatestCheckpointNeedsTheIndexFile) {
   CheckpointStateUpdate u;
   u.model_checkpoint_path = JoinPath(dir, "model.ckpt-3");
   ASSERT_TRUE(UpdateCheckpointState(env(), dir, u).ok());
-  EXPECT_FALSE(LatestCheckpoint(env(), dir)->has_value());
+  // A state file naming only checkpoints that are gone: an error, not "no
+  // checkpoint" (a trainer would start from scratch over the state file).
+  auto none = LatestCheckpoint(env(), dir);
+  ASSERT_FALSE(none.ok());
+  EXPECT_TRUE(IsFailedPreconditionError(none.status())) << none.status();
+  EXPECT_THAT(none.status().message(), HasSubstr(JoinPath(dir, "model.ckpt-3.index is missing")));
+  EXPECT_THAT(none.status().message(), HasSubstr("delete " + JoinPath(dir, "checkpoint")));
   WriteTinyCheckpoint(JoinPath(dir, "model.ckpt-3"));
   EXPECT_EQ(**LatestCheckpoint(env(), dir), JoinPath(dir, "model.ckpt-3"));
+}
+
+// model.ckpt-<step> in two data shards, listed in the state file.
+void WriteShardedCheckpoints(const std::string& dir, const std::vector<int64_t>& steps) {
+  CheckpointStateUpdate u;
+  for (int64_t step : steps) {
+    const std::string prefix = JoinPath(dir, StrCat("model.ckpt-", step));
+    std::vector<BundleEntries> parts;
+    for (int k = 0; k < 2; ++k) {
+      BundleShardWriter w(env(), prefix, k, 2);
+      CHECK_OK(w.Add(StrCat("v", k), Tensor::Scalar<float>(static_cast<float>(step))));
+      if (k == 0) CHECK_OK(w.Add("global_step", Tensor::Scalar<int64_t>(step)));
+      parts.push_back(*w.Finish());
+    }
+    CHECK_OK(WriteBundleIndex(env(), prefix, 2, parts));
+    u.all_model_checkpoint_paths.push_back(prefix);
+  }
+  u.model_checkpoint_path = u.all_model_checkpoint_paths.back();
+  CHECK_OK(UpdateCheckpointState(env(), dir, u));
+}
+
+TEST(CheckpointStateTest, MissingLatestResumesFromTheNewestCompleteListed) {
+  const std::string dir = testing::FreshTempDir("fallback");
+  WriteShardedCheckpoints(dir, {0, 25, 50});
+  const std::string p = JoinPath(dir, "model.ckpt-");
+  EXPECT_EQ(**LatestCheckpoint(env(), dir), p + "50");
+  // Deleted by hand: every file of model.ckpt-50.
+  for (const char* f : {"50.index", "50.data-00000-of-00002", "50.data-00001-of-00002"}) {
+    ASSERT_TRUE(env()->DeleteFile(p + f).ok());
+  }
+  EXPECT_EQ(**LatestCheckpoint(env(), dir), p + "25");
+  // A copy that missed a data file, and one that cut a data file short.
+  ASSERT_TRUE(env()->DeleteFile(p + "25.data-00001-of-00002").ok());
+  const std::string data0 = p + "0.data-00000-of-00002";
+  std::string bytes = *ReadFileToString(env(), data0);
+  EXPECT_EQ(**LatestCheckpoint(env(), dir), p + "0");
+  ASSERT_TRUE(WriteStringToFileAtomic(env(), data0, bytes.substr(0, bytes.size() - 1)).ok());
+  auto none = LatestCheckpoint(env(), dir);
+  ASSERT_FALSE(none.ok());
+  EXPECT_TRUE(IsFailedPreconditionError(none.status())) << none.status();
+  const std::string& m = none.status().message();
+  EXPECT_THAT(m, HasSubstr("no checkpoint in " + dir + " can be restored, but 3 exist"));
+  EXPECT_THAT(m, HasSubstr(p + "50.index is missing"));
+  EXPECT_THAT(m, HasSubstr(p + "25.data-00001-of-00002 is missing"));
+  EXPECT_THAT(m, HasSubstr(data0 + " has " + std::to_string(bytes.size() - 1) + " bytes, the index needs"));
+  EXPECT_THAT(m, HasSubstr("does not start from scratch over checkpoints"));
+}
+
+TEST(CheckpointStateTest, WithoutStateFileResumesFromTheNewestCheckpointInTheDirectory) {
+  const std::string dir = testing::FreshTempDir("nostate");
+  WriteShardedCheckpoints(dir, {3, 10, 200});
+  WriteTinyCheckpoint(JoinPath(dir, "other.ckpt"));  // no step: not a candidate
+  ASSERT_TRUE(env()->DeleteFile(JoinPath(dir, "checkpoint")).ok());
+  const std::string p = JoinPath(dir, "model.ckpt-");
+  EXPECT_THAT(*FindCheckpointsInDir(env(), dir), ElementsAre(p + "3", p + "10", p + "200"));
+  EXPECT_EQ(**LatestCheckpoint(env(), dir), p + "200");
+  ASSERT_TRUE(env()->DeleteFile(p + "200.data-00000-of-00002").ok());
+  EXPECT_EQ(**LatestCheckpoint(env(), dir), p + "10");
+  for (const char* step : {"3", "10"}) ASSERT_TRUE(env()->DeleteFile(p + step + ".data-00001-of-00002").ok());
+  auto none = LatestCheckpoint(env(), dir);
+  ASSERT_FALSE(none.ok());
+  EXPECT_THAT(none.status().message(), HasSubstr("there is no `checkpoint` state file"));
 }
 
 TEST(CheckpointStateTest, CorruptStateFileIsAnErrorNamingIt) {

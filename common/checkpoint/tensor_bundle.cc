@@ -11,6 +11,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include "common/core/crc32c.h"
 #include "common/core/logging.h"
@@ -525,6 +526,40 @@ StatusOr<BundleTensorInfo> BundleReader::GetInfo(std::string_view key) const {
   return BundleTensorInfo{static_cast<DType>(e.dtype()), *shape, e.slices_size() > 0};
 }
 
+Status BundleReader::CheckDataFiles() const {
+  // The bytes each shard must hold: the end of its last entry.
+  std::vector<uint64_t> need(static_cast<size_t>(num_shards()), 0);
+  for (const auto& [key, e] : entries_) {
+    if (key.empty() || e.slices_size() > 0) continue;  // the header; a partitioned variable's full entry
+    if (e.shard_id() < 0 || e.shard_id() >= num_shards() || e.offset() < 0 || e.size() < 0 ||
+        static_cast<uint64_t>(e.offset()) > std::numeric_limits<uint64_t>::max() - static_cast<uint64_t>(e.size())) {
+      return DataLossError("checkpoint index ", BundleIndexFilename(prefix_), ": entry ", CEscape(key),
+                           " names shard ", e.shard_id(), " at offset ", e.offset(), " size ", e.size(),
+                           IndexCorruptHint());
+    }
+    uint64_t& n = need[static_cast<size_t>(e.shard_id())];
+    n = std::max(n, static_cast<uint64_t>(e.offset()) + static_cast<uint64_t>(e.size()));
+  }
+  for (int k = 0; k < num_shards(); ++k) {
+    const std::string path = BundleDataFilename(prefix_, k, num_shards());
+    auto size = env_->GetFileSize(path);
+    if (!size.ok()) return NotFoundError(path, " is missing (", size.status().message(), ")");
+    if (*size < need[static_cast<size_t>(k)]) {
+      return DataLossError(path, " has ", *size, " bytes, the index needs ", need[static_cast<size_t>(k)],
+                           " (a truncated copy?)");
+    }
+  }
+  return OkStatus();
+}
+
+Status CheckBundleFiles(Env* env, const std::string& prefix) {
+  if (!env->FileExists(BundleIndexFilename(prefix))) {
+    return NotFoundError(BundleIndexFilename(prefix), " is missing");
+  }
+  ASSIGN_OR_RETURN(auto reader, BundleReader::Open(env, prefix));
+  return reader->CheckDataFiles();
+}
+
 StatusOr<const RandomAccessFile*> BundleReader::DataFile(int shard_id) const {
   if (shard_id < 0 || shard_id >= num_shards()) {
     return DataLossError("entry names data shard ", shard_id, " but checkpoint ", prefix_,
@@ -655,7 +690,9 @@ Status BundleReader::ReadEntryInto(std::string_view key, const BundleEntryProto&
     std::snprintf(buf, sizeof(buf), "stored %08x vs. calculated on the restored bytes %08x",
                   crc32c::Unmask(e.crc32c()), crc);
     return DataLossError("Checksum does not match for key ", CEscape(key), " in ", fname, ": ",
-                         buf, "; the checkpoint is corrupt, restore from an older one");
+                         buf, "; checkpoint ", prefix_, " is corrupt. To go on from an older one, move its files (",
+                         Basename(prefix_), ".*) out of the directory: a job resumes from the newest complete "
+                         "checkpoint its `checkpoint` file lists");
   }
   return OkStatus();
 }

@@ -126,6 +126,11 @@ class BundleWriter {
   BundleShardWriter shard_;
 };
 
+// Whether checkpoint `prefix` can be restored: its .index reads and every
+// data file is there with the bytes the index needs.  What a resume checks
+// before trusting a checkpoint (see LatestCheckpoint).
+Status CheckBundleFiles(Env* env, const std::string& prefix);
+
 struct BundleTensorInfo {
   DType dtype = DType::kInvalid;
   TensorShape shape;
@@ -159,6 +164,11 @@ class BundleReader {
   Status LookupInto(std::string_view key, Tensor* out) const;
   // Part of a tensor, whatever partitioning wrote it.
   StatusOr<Tensor> LookupSlice(std::string_view key, const TensorSlice& slice) const;
+
+  // Whether every data file the index names is there and long enough for
+  // the entries it holds (their contents are checked by crc32c when read).
+  // NotFound names a missing file, DataLoss a short one.
+  Status CheckDataFiles() const;
 
  private:
   BundleReader(Env* env, std::string prefix);

@@ -120,17 +120,23 @@ Status ParseCluster(const Reader& r, const YAML::Node& n, ClusterSpec* c) {
   return OkStatus();
 }
 
-Status CheckAddresses(const ClusterSpec& c, const std::string& source) {
-  std::set<std::string> seen;
-  for (const auto* job : {&c.ps, &c.chief, &c.worker, &c.evaluator}) {
-    for (const std::string& a : *job) {
-      const size_t colon = a.rfind(':');
-      if (colon == std::string::npos || colon == 0 || colon + 1 == a.size() ||
-          a.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
-        return InvalidArgumentError(source, ": cluster address '", a, "' must be host:port");
+// Every address host:port with a port in 1..65535, none twice, one chief.
+// `allow_unknown`: empty addresses (TF_CONFIG's sparse form) are skipped.
+Status CheckAddresses(const ClusterSpec& c, const std::string& source, bool allow_unknown = false) {
+  std::map<std::string, std::string> seen;  // address -> task
+  for (const char* type : {"ps", "chief", "worker", "evaluator"}) {
+    const std::vector<std::string>& job = *c.Job(type);
+    for (size_t i = 0; i < job.size(); ++i) {
+      if (allow_unknown && job[i].empty()) continue;
+      const std::string task = StrCat(type, ":", i);
+      auto hp = ParseHostPort(job[i]);
+      if (!hp.ok()) {
+        return InvalidArgumentError(source, ": cluster.", type, "[", i, "] (task ", task, "): ", hp.status().message());
       }
-      if (!seen.insert(a).second) {
-        return InvalidArgumentError(source, ": cluster address ", a, " is used by two tasks");
+      auto [it, fresh] = seen.emplace(job[i], task);
+      if (!fresh) {
+        return InvalidArgumentError(source, ": cluster address ", job[i], " is used by two tasks (", it->second, " and ",
+                                    task, "); give each task its own port");
       }
     }
   }
@@ -519,6 +525,46 @@ int64_t GpusForTask(const JobConfig& job, const TaskId& task) {
   return trainer ? trainers : std::min<int64_t>(trainers, 1);
 }
 
+StatusOr<std::pair<std::string, int>> ParseHostPort(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    return InvalidArgumentError("address '", address, "' must be host:port");
+  }
+  const std::string digits = address.substr(colon + 1);
+  if (digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos) {
+    return InvalidArgumentError("address '", address, "' must be host:port with a port number in 1..65535");
+  }
+  const int port = std::stoi(digits);  // at most 5 digits: cannot throw
+  if (port < 1 || port > 65535) {
+    return InvalidArgumentError("port ", port, " of address '", address, "' is outside 1..65535");
+  }
+  return std::make_pair(address.substr(0, colon), port);
+}
+
+namespace {
+
+// Bounds a sparse TF_CONFIG job's indices (the list is sized by the largest).
+constexpr int64_t kMaxTfConfigTasks = 1 << 16;
+
+// TensorFlow's operator may name the chief "master" (TF1's name for it);
+// psflow runs it as the chief, as TensorFlow's Estimator does.
+std::string TfConfigJobName(const std::string& name) { return name == "master" ? "chief" : name; }
+
+StatusOr<std::string> TfConfigString(const YAML::Node& n, const std::string& what) {
+  if (!n.IsScalar()) return InvalidArgumentError("TF_CONFIG: ", what, " must be a string, got ", Reader::Dump(n));
+  return n.Scalar();
+}
+
+StatusOr<int64_t> TfConfigIndex(const YAML::Node& n, const std::string& what) {
+  const std::string s = n.IsScalar() ? n.Scalar() : "";
+  if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) {
+    return InvalidArgumentError("TF_CONFIG: ", what, " must be a task index (0, 1, ...), got ", Reader::Dump(n));
+  }
+  return std::stoll(s);
+}
+
+}  // namespace
+
 StatusOr<TaskId> ParseTfConfig(const std::string& json, ClusterSpec* cluster) {
   YAML::Node root;
   try {
@@ -529,30 +575,60 @@ StatusOr<TaskId> ParseTfConfig(const std::string& json, ClusterSpec* cluster) {
   if (!root.IsMap()) return InvalidArgumentError("TF_CONFIG must be a JSON object with \"cluster\" and \"task\"");
   const YAML::Node c = root["cluster"];
   if (c && !c.IsNull()) {
-    if (!c.IsMap()) return InvalidArgumentError("TF_CONFIG \"cluster\" must be an object");
+    if (!c.IsMap()) return InvalidArgumentError("TF_CONFIG: \"cluster\" must be an object");
     ClusterSpec spec;
+    std::set<std::string> jobs;
     for (const auto& kv : c) {
-      const std::string job = kv.first.as<std::string>();
+      ASSIGN_OR_RETURN(const std::string given, TfConfigString(kv.first, "a cluster job name"));
+      const std::string job = TfConfigJobName(given);
       std::vector<std::string>* list = const_cast<std::vector<std::string>*>(spec.Job(job));
       if (list == nullptr) {
-        return InvalidArgumentError("TF_CONFIG cluster job '", job, "' is not one of ps, chief, worker, evaluator");
+        return InvalidArgumentError("TF_CONFIG: cluster job '", given,
+                                    "' is not one of ps, chief (or master), worker, evaluator");
       }
+      if (!jobs.insert(job).second) {
+        return InvalidArgumentError("TF_CONFIG: the cluster has both a \"chief\" and a \"master\" job; keep one");
+      }
+      const std::string where = StrCat("cluster.", given);
       if (kv.second.IsSequence()) {
-        for (const auto& a : kv.second) list->push_back(a.as<std::string>());
+        for (size_t i = 0; i < kv.second.size(); ++i) {
+          ASSIGN_OR_RETURN(std::string a, TfConfigString(kv.second[i], StrCat(where, "[", i, "]")));
+          list->push_back(std::move(a));
+        }
       } else if (kv.second.IsMap()) {  // Kubeflow's dynamic-worker form {"<index>": "host:port"}
         std::map<int64_t, std::string> by_index;
-        for (const auto& e : kv.second) by_index[e.first.as<int64_t>()] = e.second.as<std::string>();
-        for (const auto& [i, a] : by_index) {
+        for (const auto& e : kv.second) {
+          ASSIGN_OR_RETURN(int64_t i, TfConfigIndex(e.first, StrCat("a key of ", where)));
+          ASSIGN_OR_RETURN(by_index[i], TfConfigString(e.second, StrCat(where, "[\"", i, "\"]")));
+        }
+        // Sparse, as TensorFlow allows: a task may know only its own
+        // address; the others stay empty (not for ps and chief, below).
+        for (auto& [i, a] : by_index) {
+          if (i >= kMaxTfConfigTasks) {
+            return InvalidArgumentError("TF_CONFIG: ", where, " names task ", i, "; task indices go up to ",
+                                        kMaxTfConfigTasks - 1);
+          }
           if (static_cast<int64_t>(list->size()) <= i) list->resize(static_cast<size_t>(i + 1));
-          (*list)[static_cast<size_t>(i)] = a;
+          (*list)[static_cast<size_t>(i)] = std::move(a);
         }
       } else {
-        return InvalidArgumentError("TF_CONFIG cluster job '", job, "' must be a list of host:port");
+        return InvalidArgumentError("TF_CONFIG: ", where, " must be a list of host:port");
       }
     }
     if (spec.chief.size() != 1) {
-      return InvalidArgumentError("If \"cluster\" is set in TF_CONFIG, it must have one \"chief\" node.");
+      return InvalidArgumentError("TF_CONFIG: if \"cluster\" is set, it must have one \"chief\" node (it has ",
+                                  spec.chief.size(), ")");
     }
+    for (const char* job : {"ps", "chief"}) {
+      const std::vector<std::string>& tasks = *spec.Job(job);
+      for (size_t i = 0; i < tasks.size(); ++i) {
+        if (tasks[i].empty()) {
+          return InvalidArgumentError("TF_CONFIG: cluster.", job, " has no address for task ", i,
+                                      "; every task needs the address of each ", job, " task");
+        }
+      }
+    }
+    RETURN_IF_ERROR(CheckAddresses(spec, "TF_CONFIG", /*allow_unknown=*/true));
     *cluster = std::move(spec);
   }
   const YAML::Node t = root["task"];
@@ -560,13 +636,10 @@ StatusOr<TaskId> ParseTfConfig(const std::string& json, ClusterSpec* cluster) {
     return InvalidArgumentError("TF_CONFIG needs \"task\": {\"type\": ..., \"index\": ...}");
   }
   TaskId id;
-  try {
-    id.type = t["type"].as<std::string>();
-    id.index = t["index"].as<int64_t>();
-  } catch (const YAML::Exception&) {
-    return InvalidArgumentError("TF_CONFIG task type must be a string and index an integer");
-  }
-  RETURN_IF_ERROR(ValidateTask(*cluster, id));
+  ASSIGN_OR_RETURN(const std::string type, TfConfigString(t["type"], "task.type"));
+  id.type = TfConfigJobName(type);
+  ASSIGN_OR_RETURN(id.index, TfConfigIndex(t["index"], "task.index"));
+  RETURN_IF_ERROR(ValidateTask(*cluster, id).WithContext("TF_CONFIG"));
   return id;
 }
 

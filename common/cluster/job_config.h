@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/core/status.h"
@@ -190,8 +191,14 @@ int64_t GpusForTask(const JobConfig& job, const TaskId& task);
 
 // TF_CONFIG: {"cluster": {...}, "task": {"type": ..., "index": ...}}.  Its
 // cluster, when present, replaces *cluster (an "evaluator" job is allowed in
-// it, as Kubeflow sets it; dynamic-worker maps {"0": "h:p"} are accepted).
+// it, as Kubeflow sets it; dynamic-worker maps {"0": "h:p"} are accepted;
+// a "master" job or task type is the chief, as in TensorFlow's Estimator)
+// after the job file's checks (host:port, ports 1..65535, one chief, no
+// address twice).  Every error starts with "TF_CONFIG".
 StatusOr<TaskId> ParseTfConfig(const std::string& json, ClusterSpec* cluster);
+// "host:port" -> (host, port); InvalidArgument naming the address unless the
+// host is not empty and the port is a number in 1..65535.
+StatusOr<std::pair<std::string, int>> ParseHostPort(const std::string& address);
 // Checks that `task` exists in `cluster` (the evaluator may be outside it).
 Status ValidateTask(const ClusterSpec& cluster, const TaskId& task);
 

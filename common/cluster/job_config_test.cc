@@ -134,6 +134,11 @@ TEST(JobConfigTest, ErrorsNameFileLineAndKey) {
       {"cluster.chief=[]", "exactly one chief"},
       {"cluster.worker=[\"127.0.0.1:2222\"]", "used by two tasks"},
       {"cluster.ps=[\"nohost\"]", "must be host:port"},
+      // A port that does not fit 16 bits would wrap (67758 is 2222 + 65536).
+      {"cluster.ps=[\"127.0.0.1:2222\", \"127.0.0.1:67758\"]",
+       "cluster.ps[1] (task ps:1): port 67758 of address '127.0.0.1:67758' is outside 1..65535"},
+      {"cluster.worker=[\"127.0.0.1:0\"]", "cluster.worker[0] (task worker:0): port 0 of address"},
+      {"cluster.worker=[\"127.0.0.1:123456789\"]", "must be host:port with a port number in 1..65535"},
   };
   for (const auto& c : cases) {
     auto job = ParseJobConfig(kJob, "job.yaml", {c.override_or_text});
@@ -212,6 +217,56 @@ TEST(TfConfigTest, KubeflowStyleWithEvaluatorAndDynamicWorkers) {
               HasSubstr("task worker:3 is not in the cluster"));
   EXPECT_TRUE(ParseTfConfig(R"({"cluster":{"chief":["c:1"]},"task":{"type":"evaluator","index":0}})", &c).ok());
   EXPECT_THAT(ParseTfConfig("{not json", &c).status().message(), HasSubstr("TF_CONFIG is not valid JSON"));
+}
+
+// Each of these used to end the task with an uncaught exception, or to be
+// accepted: every one is an InvalidArgument that starts with TF_CONFIG.
+TEST(TfConfigTest, BadValuesAreErrorsNamingTfConfig) {
+  const BadCase cases[] = {
+      {R"({"cluster":{"chief":["127.0.0.1:abc"]},"task":{"type":"chief","index":0}})",
+       "TF_CONFIG: cluster.chief[0] (task chief:0): address '127.0.0.1:abc' must be host:port"},
+      {R"({"cluster":{"chief":["c:1"],"ps":["p:67758"]},"task":{"type":"ps","index":0}})",
+       "TF_CONFIG: cluster.ps[0] (task ps:0): port 67758"},
+      {R"({"cluster":{"chief":["c:1"],"worker":{"x":"w:2"}},"task":{"type":"worker","index":0}})",
+       "TF_CONFIG: a key of cluster.worker must be a task index (0, 1, ...), got x"},
+      {R"({"cluster":{"chief":["c:1"],"worker":{"-1":"w:2"}},"task":{"type":"worker","index":0}})",
+       "must be a task index"},
+      {R"({"cluster":{"chief":["c:1"],"worker":{"999999999":"w:2"}},"task":{"type":"worker","index":0}})",
+       "names task 999999999; task indices go up to 65535"},
+      {R"({"cluster":{"chief":["c:1"],"worker":[["w:2"]]},"task":{"type":"worker","index":0}})",
+       "TF_CONFIG: cluster.worker[0] must be a string"},
+      {R"({"cluster":{"chief":["c:1"],"ps":{"1":"p:2"}},"task":{"type":"chief","index":0}})",
+       "TF_CONFIG: cluster.ps has no address for task 0"},
+      {R"({"cluster":{"chief":["c:1"],"worker":["c:1"]},"task":{"type":"chief","index":0}})",
+       "TF_CONFIG: cluster address c:1 is used by two tasks (chief:0 and worker:0)"},
+      {R"({"cluster":{"chief":["c:1"],"master":["m:1"]},"task":{"type":"chief","index":0}})",
+       "both a \"chief\" and a \"master\" job"},
+      {R"({"cluster":{"chief":["c:1"],"driver":["d:1"]},"task":{"type":"chief","index":0}})",
+       "TF_CONFIG: cluster job 'driver' is not one of ps, chief (or master), worker, evaluator"},
+      {R"({"cluster":{"chief":["c:1"]},"task":{"type":"chief","index":"zero"}})",
+       "TF_CONFIG: task.index must be a task index (0, 1, ...), got zero"},
+      {R"({"cluster":{"chief":["c:1"]},"task":{"type":["chief"],"index":0}})", "TF_CONFIG: task.type must be a string"},
+      {R"({"cluster":{"chief":["c:1"]},"task":{"type":"trainer","index":0}})",
+       "TF_CONFIG: task type 'trainer' is not one of ps, chief, worker, evaluator"},
+  };
+  for (const auto& c : cases) {
+    ClusterSpec spec;
+    auto t = ParseTfConfig(c.override_or_text, &spec);
+    ASSERT_FALSE(t.ok()) << c.override_or_text;
+    EXPECT_TRUE(IsInvalidArgumentError(t.status())) << t.status();
+    EXPECT_THAT(t.status().message(), HasSubstr(c.message)) << c.override_or_text;
+  }
+}
+
+// TensorFlow's operator and TF1 jobs call the chief "master".
+TEST(TfConfigTest, MasterIsTheChief) {
+  ClusterSpec c;
+  auto t = ParseTfConfig(R"({"cluster":{"master":["m:2222"],"ps":["p:2222"],"worker":["w:2222"]},)"
+                         R"("task":{"type":"master","index":0}})",
+                         &c);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->type, "chief");
+  EXPECT_EQ(c.chief, std::vector<std::string>{"m:2222"});
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/checkpoint/checkpoint_state.h"
+#include "common/checkpoint/tensor_bundle.h"
 #include "common/core/logging.h"
 #include "common/core/strcat.h"
 #include "common/summary/event_writer.h"
@@ -18,15 +19,6 @@ namespace psflow {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// model.ckpt-1234 -> 1234; -1 when the name has no step.
-int64_t StepOf(const std::string& prefix) {
-  const size_t dash = prefix.rfind('-');
-  if (dash == std::string::npos || dash + 1 >= prefix.size()) return -1;
-  const std::string digits = prefix.substr(dash + 1);
-  if (digits.find_first_not_of("0123456789") != std::string::npos) return -1;
-  return std::stoll(digits);
-}
 
 std::string JsonNumber(double v) {
   if (!std::isfinite(v)) return "null";
@@ -143,7 +135,7 @@ StatusOr<EvaluatorResult> Evaluator::Run() {
   while (std::getline(prev, line)) {
     try {
       YAML::Node n = YAML::Load(line);
-      const int64_t step = StepOf(n["checkpoint"].as<std::string>());  // checkpoints are known by name
+      const int64_t step = CheckpointStep(n["checkpoint"].as<std::string>());  // checkpoints are known by name
       auto& m = done_[step];
       for (const auto& kv : n) {
         const std::string k = kv.first.as<std::string>();
@@ -163,21 +155,36 @@ StatusOr<EvaluatorResult> Evaluator::Run() {
   auto last_wait_log = Clock::now();
   while (!(options_.stop && options_.stop->load())) {
     ASSIGN_OR_RETURN(std::optional<tensorflow::CheckpointState> state, GetCheckpointState(Env::Default(), options_.model_dir));
-    std::vector<std::string> candidates;
+    // What model_dir lists, oldest first: the state file's checkpoints (its
+    // latest last), or without one the checkpoints in the directory.
+    std::vector<std::string> listed;
     if (state) {
-      if (options_.eval.every_checkpoint) {
-        for (const auto& p : state->all_model_checkpoint_paths()) candidates.push_back(p);
-      }
-      if (candidates.empty() || candidates.back() != state->model_checkpoint_path()) {
-        candidates.push_back(state->model_checkpoint_path());
-      }
+      listed.assign(state->all_model_checkpoint_paths().begin(), state->all_model_checkpoint_paths().end());
+      if (listed.empty() || listed.back() != state->model_checkpoint_path()) listed.push_back(state->model_checkpoint_path());
+    } else {
+      ASSIGN_OR_RETURN(listed, FindCheckpointsInDir(Env::Default(), options_.model_dir));
     }
+    // Newest first: every complete one not yet evaluated (eval.every_checkpoint),
+    // or the newest complete one.  An incomplete checkpoint is skipped with
+    // one warning; the evaluator never waits on a checkpoint that cannot come.
     std::vector<std::pair<std::string, int64_t>> todo;
-    for (const auto& c : candidates) {
-      const int64_t step = StepOf(c);
-      if (step >= 0 && !done_.count(step) && Env::Default()->FileExists(c + ".index")) todo.emplace_back(c, step);
+    for (auto it = listed.rbegin(); it != listed.rend(); ++it) {
+      const int64_t step = CheckpointStep(*it);
+      if (step < 0) continue;
+      if (done_.count(step)) {
+        if (!options_.eval.every_checkpoint) break;
+        continue;
+      }
+      if (Status usable = CheckBundleFiles(Env::Default(), *it); !usable.ok()) {
+        if (warned_.insert(*it).second) {
+          LOG(WARNING) << "checkpoint " << *it << " cannot be evaluated (" << usable.message()
+                       << "); the evaluator goes on with the newest complete one";
+        }
+        continue;
+      }
+      todo.insert(todo.begin(), {*it, step});
+      if (!options_.eval.every_checkpoint) break;
     }
-    if (!options_.eval.every_checkpoint && todo.size() > 1) todo.erase(todo.begin(), todo.end() - 1);
     const bool final_available = !todo.empty() && (todo.back().second >= options_.train_steps ||
                                                     (stop_requested_after_ && todo.back().second > *stop_requested_after_));
     const double since = std::chrono::duration<double>(Clock::now() - last_start).count();

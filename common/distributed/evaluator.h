@@ -23,7 +23,9 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "common/cluster/job_config.h"
@@ -69,6 +71,7 @@ class Evaluator {
   Estimator estimator_;
   ModelFn model_fn_;
   EvaluatorResult result_;
+  std::set<std::string> warned_;  // incomplete checkpoints already reported
   std::map<int64_t, std::map<std::string, float>> done_;  // global_step -> metrics (from metrics.jsonl too)
   std::optional<float> best_;
   std::optional<float> early_best_;

@@ -3,7 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "common/core/testing.h"
 #include "common/summary/event_writer.h"
@@ -30,12 +32,17 @@ InputFn TwoClasses(int64_t batch, bool repeat) {
   };
 }
 
-TEST(EvaluatorTest, EveryCheckpointEarlyStoppingBestExportAndRestartSkips) {
-  const std::string dir = testing::FreshTempDir("eval_job");
+ModelParams SmallDnn() {
   ModelParams params;
   params.hidden_units = {8};
   params.n_classes = 2;
   params.optimizer = {.type = "sgd", .hyper = {.lr = 0.05f}};
+  return params;
+}
+
+TEST(EvaluatorTest, EveryCheckpointEarlyStoppingBestExportAndRestartSkips) {
+  const std::string dir = testing::FreshTempDir("eval_job");
+  const ModelParams params = SmallDnn();
   Estimator est(DnnClassifierFn(), params, {.model_dir = dir, .save_checkpoints_steps = 50, .tf_random_seed = 3});
   ASSERT_TRUE(est.Train(TwoClasses(16, true), 200).ok());  // checkpoints 0, 50, ..., 200
 
@@ -79,6 +86,33 @@ TEST(EvaluatorTest, EveryCheckpointEarlyStoppingBestExportAndRestartSkips) {
   auto again = Evaluator(DnnClassifierFn(), params, TwoClasses(64, false), o).Run();
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->evaluations, 0);
+}
+
+// The state file names model.ckpt-100, whose files are gone: the evaluator
+// evaluates model.ckpt-50, the newest complete one it lists (it used to wait
+// for model.ckpt-100 forever).
+TEST(EvaluatorTest, AMissingLatestCheckpointGivesWayToTheNewestCompleteOne) {
+  const std::string dir = testing::FreshTempDir("eval_missing");
+  const ModelParams params = SmallDnn();
+  Estimator est(DnnClassifierFn(), params, {.model_dir = dir, .save_checkpoints_steps = 50, .tf_random_seed = 3});
+  ASSERT_TRUE(est.Train(TwoClasses(16, true), 100).ok());  // checkpoints 0, 50, 100
+  for (const char* f : {"index", "data-00000-of-00001", "meta"}) {
+    ASSERT_TRUE(Env::Default()->DeleteFile(dir + "/model.ckpt-100." + f).ok());
+  }
+  std::atomic<bool> stop{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 300 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop = true;
+  });
+  EvaluatorOptions o{.model_dir = dir, .train_steps = 50,
+                     .eval = {.start_delay_secs = 0, .throttle_secs = 0},
+                     .stop = &stop, .poll_secs = 0.05};
+  auto r = Evaluator(DnnClassifierFn(), params, TwoClasses(64, false), o).Run();
+  stop = true;
+  watchdog.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->evaluations, 1);
+  EXPECT_EQ(r->last_global_step, 50);
 }
 
 }  // namespace

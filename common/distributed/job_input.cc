@@ -1,5 +1,7 @@
 #include "common/distributed/job_input.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -147,6 +149,24 @@ InputFn EvalInput(const JobConfig& job) {
     ASSIGN_OR_RETURN(auto ds, OpenInput(spec));
     return Prefetch(Batch(std::move(ds), batch), 2);
   };
+}
+
+Status CheckInputFiles(const InputSpec& spec, const std::string& key) {
+  std::vector<std::pair<std::string, std::string>> files;  // (key, path)
+  if (spec.format == "idx") {
+    files = {{key + ".images", spec.images}, {key + ".labels", spec.labels}};
+  } else {
+    for (size_t i = 0; i < spec.files.size(); ++i) files.emplace_back(StrCat(key, ".files[", i, "]"), spec.files[i]);
+  }
+  for (const auto& [k, path] : files) {
+    if (path.empty()) return InvalidArgumentError(k, " is not set in the job file");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      return NotFoundError(k, ": cannot read ", path, " (", std::strerror(errno),
+                           "); fix the path in the job file, or install the data set");
+    }
+  }
+  return OkStatus();
 }
 
 }  // namespace psflow

@@ -27,4 +27,9 @@ InputFn TrainInput(const JobConfig& job, int64_t shard, int64_t num_shards);
 // Evaluation input: data.eval once, in order, batched.
 InputFn EvalInput(const JobConfig& job);
 
+// Whether every file `spec` names can be read (NotFound naming `key`, e.g.
+// "data.eval", and the file otherwise): a cheap check before a task
+// starts, so that a wrong path is reported as the job file's error.
+Status CheckInputFiles(const InputSpec& spec, const std::string& key);
+
 }  // namespace psflow

@@ -8,6 +8,9 @@
 namespace psflow {
 namespace {
 
+// What one PullRows may return (the default frame payload limit).
+constexpr uint64_t kMaxPullRowsBytes = uint64_t{4} << 30;
+
 // The slice of the full variable that a part holds: its rows, every column.
 TensorSlice RowSlice(const SaveSliceInfo& si, const Tensor& part) {
   std::vector<int64_t> starts(static_cast<size_t>(si.full_shape.rank()), 0);
@@ -55,7 +58,7 @@ Status ParameterServer::Initialize(const std::map<std::string, Tensor>& values,
       const SaveSliceInfo& si = it->second;
       const TensorShape& full = si.full_shape;
       bool fits = full.rank() == value.shape().rank() && full.rank() >= 1 && si.row_begin >= 0 &&
-                  si.row_begin + value.shape().dim(0) <= full.dim(0);
+                  si.row_begin <= full.dim(0) && value.shape().dim(0) <= full.dim(0) - si.row_begin;
       for (int d = 1; fits && d < full.rank(); ++d) fits = full.dim(d) == value.shape().dim(d);
       if (!fits) {
         return InvalidArgumentError("part ", name, " of ", si.full_name, " (shape ", value.shape().DebugString(),
@@ -119,15 +122,24 @@ StatusOr<Tensor> ParameterServer::PullRows(const std::string& name, const Tensor
   std::lock_guard<std::mutex> l(v->mu);
   const TensorShape& s = v->value.shape();
   if (s.rank() < 1) return InvalidArgumentError("variable ", name, " is a scalar; it has no rows");
-  std::vector<int64_t> dims = s.dims();
-  dims[0] = rows.num_elements();
-  Tensor out(v->value.dtype(), TensorShape(dims));
-  const size_t row_bytes = s.dim(0) == 0 ? 0 : v->value.TotalBytes() / static_cast<size_t>(s.dim(0));
-  for (int64_t i = 0; i < rows.num_elements(); ++i) {
-    const int64_t r = rows.flat<int64_t>()[static_cast<size_t>(i)];
+  for (int64_t r : rows.flat<int64_t>()) {
     if (r < 0 || r >= s.dim(0)) {
       return InvalidArgumentError("row ", r, " of ", name, " is out of range [0, ", s.dim(0), ")");
     }
+  }
+  const size_t row_bytes = s.dim(0) == 0 ? 0 : v->value.TotalBytes() / static_cast<size_t>(s.dim(0));
+  // A few bytes of row ids may ask for many rows' bytes: bounded by what
+  // one answer frame may carry.
+  const uint64_t n = static_cast<uint64_t>(rows.num_elements());
+  if (row_bytes > 0 && n > kMaxPullRowsBytes / row_bytes) {
+    return ResourceExhaustedError("pulling ", n, " rows of ", name, " (", row_bytes, " bytes each) is above ",
+                                  kMaxPullRowsBytes, " bytes; pull fewer rows at a time");
+  }
+  std::vector<int64_t> dims = s.dims();
+  dims[0] = rows.num_elements();
+  Tensor out(v->value.dtype(), TensorShape(dims));
+  for (int64_t i = 0; i < rows.num_elements(); ++i) {
+    const int64_t r = rows.flat<int64_t>()[static_cast<size_t>(i)];
     std::memcpy(static_cast<char*>(out.raw_data()) + static_cast<size_t>(i) * row_bytes,
                 static_cast<const char*>(v->value.raw_data()) + static_cast<size_t>(r) * row_bytes, row_bytes);
   }

@@ -60,7 +60,9 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
     std::map<std::string, SaveSliceInfo> slices;
     for (const auto& si : body.slices()) {
       std::vector<int64_t> dims(si.full_shape().begin(), si.full_shape().end());
-      slices[si.name()] = {.full_name = si.full_name(), .full_shape = TensorShape(dims), .row_begin = si.row_begin()};
+      auto full = TensorShape::FromDims(dims);
+      if (!full.ok()) return full.status().WithContext("Initialize: the full shape of ", si.full_name());
+      slices[si.name()] = {.full_name = si.full_name(), .full_shape = *full, .row_begin = si.row_begin()};
     }
     RETURN_IF_ERROR(ps_->Initialize(values, slices));
     return rpc::Message{};

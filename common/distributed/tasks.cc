@@ -43,12 +43,6 @@ ModelParams ParamsFrom(const ModelSpec& m) {
   return p;
 }
 
-StatusOr<std::pair<std::string, int>> HostPort(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return InvalidArgumentError("address '", address, "' is not host:port");
-  return std::make_pair(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
-}
-
 // A random id for this process: the PS tasks tell a restarted task from its
 // previous life by it.
 uint64_t Incarnation() {
@@ -71,14 +65,25 @@ StatusOr<ModelFn> ModelFnFor(const ModelSpec& m) {
   return m.type == "plugin" ? LoadModelFnPlugin(m.plugin_library, m.plugin_symbol) : CannedModelFn(m.type);
 }
 
-int ExitFor(const Status& s, const std::string& task) {
+// Whether a restart of the task may cure `s`: the transport's errors and
+// timeouts.  Everything else comes from the job's input and fails again.
+bool MayPassOnRestart(const Status& s) {
+  return IsUnavailableError(s) || IsDeadlineExceededError(s) || IsAbortedError(s) || IsCancelledError(s) ||
+         IsResourceExhaustedError(s) || IsInternalError(s) || IsUnknownError(s);
+}
+
+// Logs a failed task's error and picks its exit code: `bad_input` (kExitUsage
+// for the job file and the files it names, kExitIncompatibleCheckpoint for
+// model_dir's checkpoint), which the launcher does not retry, unless a
+// restart may cure the error (then kExitError).
+int ExitFor(const Status& s, const std::string& task, int bad_input = kExitError) {
   if (s.ok()) return kExitOk;
   LOG(ERROR) << task << " failed: " << s;
   std::cerr << "psflow " << task << ": " << s << "\n";
   if (IsFailedPreconditionError(s) && s.message().find("does not match the model") != std::string::npos) {
     return kExitIncompatibleCheckpoint;
   }
-  return kExitError;
+  return MayPassOnRestart(s) ? kExitError : bad_input;
 }
 
 // The GPUs of a chief, worker or evaluator (TrainerGpus; `shard` spreads
@@ -113,8 +118,8 @@ int RunPsTask(const TaskSetup& s) {
     }
     inner(std::move(req), std::move(respond));
   };
-  auto hp = HostPort(s.address);
-  if (!hp.ok()) return ExitFor(hp.status(), TaskName(s.task));
+  auto hp = ParseHostPort(s.address);
+  if (!hp.ok()) return ExitFor(hp.status(), TaskName(s.task), kExitUsage);
   auto transport = rpc::NewTcpTransport();
   auto server = transport->Listen({.host = hp->first, .port = hp->second, .token = s.token, .task = TaskName(s.task)}, handler);
   if (!server.ok()) return ExitFor(server.status(), TaskName(s.task));
@@ -150,7 +155,7 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
   InstallSignalHandlers();
   const std::string task = TaskName(s.task);
   auto fn = ModelFnFor(s.job.model);
-  if (!fn.ok()) return ExitFor(fn.status(), task);
+  if (!fn.ok()) return ExitFor(fn.status(), task, kExitUsage);
   // Training tasks: the chief is shard 0, worker k is shard k + 1.
   const int64_t shards = static_cast<int64_t>(s.job.cluster.chief.size() + s.job.cluster.worker.size());
   const int64_t shard = is_chief ? 0 : s.task.index + static_cast<int64_t>(s.job.cluster.chief.size());
@@ -158,12 +163,12 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
   const ModelParams params = ParamsFrom(s.job.model);
   // Placement needs the model's variables: build the graph once from a batch.
   auto first = input();
-  if (!first.ok()) return ExitFor(first.status(), task);
+  if (!first.ok()) return ExitFor(first.status().WithContext("data.train"), task, kExitUsage);
   Example batch;
   auto have = (*first)->Next(&batch);
-  if (!have.ok()) return ExitFor(have.status(), task);
+  if (!have.ok()) return ExitFor(have.status().WithContext("data.train"), task, kExitUsage);
   auto vars = JobVariables(*fn, params, batch);
-  if (!vars.ok()) return ExitFor(vars.status(), task);
+  if (!vars.ok()) return ExitFor(vars.status(), task, kExitUsage);
   std::map<std::string, TensorShape> shapes;
   for (const auto& v : *vars) shapes[v.name] = v.shape;
   auto transport = rpc::NewTcpTransport();
@@ -200,14 +205,15 @@ int RunTrainingTask(const TaskSetup& s, bool is_chief) {
     std::vector<std::unique_ptr<rpc::Channel>> chans = PsChannels(transport.get(), s);
     for (auto& ch : chans) ch->Call("Shutdown", rpc::Message{}, {.timeout_ms = 5000}).status().IgnoreError();
   }
-  return ExitFor(r.status(), task);
+  return ExitFor(r.status(), task, trainer.failed_on_checkpoint() ? kExitIncompatibleCheckpoint : kExitError);
 }
 
 int RunEvaluatorTask(const TaskSetup& s) {
   InstallSignalHandlers();
   const std::string task = TaskName(s.task);
   auto fn = ModelFnFor(s.job.model);
-  if (!fn.ok()) return ExitFor(fn.status(), task);
+  if (!fn.ok()) return ExitFor(fn.status(), task, kExitUsage);
+  if (Status in = CheckInputFiles(s.job.data.eval, "data.eval"); !in.ok()) return ExitFor(in, task, kExitUsage);
   auto transport = rpc::NewTcpTransport();
   // Under auto the evaluator takes the GPU after the trainers' (round robin).
   const int64_t trainers = static_cast<int64_t>(s.job.cluster.chief.size() + s.job.cluster.worker.size());

@@ -3,8 +3,11 @@
 // Exit codes (documented in the README):
 //   0  the job finished (or the task was told to stop and stopped cleanly)
 //   1  a runtime error (logged with the task's name)
-//   2  bad command line or job file
-//   3  the checkpoint in model_dir does not match the model (chief)
+//   2  bad input: the command line, the job file (or TF_CONFIG), or a file
+//      it names (data set, model plugin)
+//   3  the checkpoint in model_dir cannot be used: it does not match the
+//      model, or none is complete, or it is corrupt (chief)
+// 2 and 3 are not retried by psflow-launch: they fail the same way again.
 #pragma once
 
 #include "common/cluster/task_flags.h"

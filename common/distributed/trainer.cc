@@ -63,7 +63,7 @@ StatusOr<Model> BuildModel(const ModelFn& fn, const ModelParams& params, const E
 Status WarmStart(const WarmStartSpec& ws, const std::vector<const Variable*>& trainable,
                  std::map<std::string, Tensor>* init) {
   std::string prefix = ws.from;
-  if (!Env::Default()->FileExists(ws.from + ".index") && Env::Default()->FileExists(JoinPath(ws.from, "checkpoint"))) {
+  if (!Env::Default()->FileExists(ws.from + ".index") && Env::Default()->GetChildren(ws.from).ok()) {  // a directory
     ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(Env::Default(), ws.from));
     if (!latest) return NotFoundError("run.warm_start.from: directory ", ws.from, " has no checkpoint");
     prefix = *latest;
@@ -303,10 +303,18 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
     ASSIGN_OR_RETURN(mgr, CheckpointManager::Create(Env::Default(), options_.model_dir,
                                                     {.max_to_keep = options_.keep_checkpoint_max,
                                                      .keep_checkpoint_every_n_hours = options_.keep_checkpoint_every_n_hours}));
-    ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(Env::Default(), options_.model_dir));
-    if (latest) {
-      ASSIGN_OR_RETURN(auto reader, BundleReader::Open(Env::Default(), *latest));
-      RETURN_IF_ERROR(CheckCompatibility(*reader, m.specs));
+    // Errors while finding, checking and restoring the checkpoint (or the
+    // warm-start one) are the checkpoint's unless the transport caused them.
+    auto checkpoint_stage = [this](const Status& s) {
+      if (!s.ok()) failed_on_checkpoint_ = true;
+      return s;
+    };
+    auto latest = LatestCheckpoint(Env::Default(), options_.model_dir);
+    RETURN_IF_ERROR(checkpoint_stage(latest.status()));
+    if (*latest) {
+      auto reader = BundleReader::Open(Env::Default(), **latest);
+      RETURN_IF_ERROR(checkpoint_stage(reader.status()));
+      RETURN_IF_ERROR(checkpoint_stage(CheckCompatibility(**reader, m.specs)));
     }
     // Initial values come from the CPU kernels whatever the devices, so
     // that a seeded job starts from the same values on any machine.
@@ -316,11 +324,13 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
     for (const Variable* v : m.trainable) {
       ASSIGN_OR_RETURN(init[v->name], init_sess.variables()->Read(v->name));
     }
-    if (!latest && options_.warm_start) RETURN_IF_ERROR(WarmStart(*options_.warm_start, m.trainable, &init));
+    if (!*latest && options_.warm_start) {
+      RETURN_IF_ERROR(checkpoint_stage(WarmStart(*options_.warm_start, m.trainable, &init)));
+    }
     RETURN_IF_ERROR(ps_->Initialize(init));
-    if (latest) {
-      RETURN_IF_ERROR(ps_->Restore(*latest));
-      LOG(INFO) << "Restoring parameters from " << *latest;
+    if (*latest) {
+      RETURN_IF_ERROR(checkpoint_stage(ps_->Restore(**latest)));
+      LOG(INFO) << "Restoring parameters from " << **latest;
     }
     RETURN_IF_ERROR(ps_->MarkReady());
   } else {

@@ -83,12 +83,18 @@ class Trainer {
  public:
   Trainer(TrainerOptions options, ModelFn model_fn, ModelParams params, std::unique_ptr<PsClient> ps);
   StatusOr<TrainerResult> Run(const InputFn& input_fn);
+  // After Run failed: whether it failed while finding, checking or
+  // restoring the checkpoint in model_dir (or the warm-start one).  Unless
+  // the error is the transport's, the checkpoint cannot be used and a
+  // restart would fail the same way.
+  bool failed_on_checkpoint() const { return failed_on_checkpoint_; }
 
  private:
   const TrainerOptions options_;
   const ModelFn model_fn_;
   const ModelParams params_;
   std::unique_ptr<PsClient> ps_;
+  bool failed_on_checkpoint_ = false;
 };
 
 // The GPUs of a training task for `spec` (run.device, run.gpus,

@@ -1,6 +1,7 @@
 #include "common/rpc/frame.h"
 
 #include <cstring>
+#include <limits>
 
 namespace psflow::rpc {
 namespace {
@@ -111,36 +112,72 @@ StatusOr<FixedHeader> ParseFixedHeader(std::string_view b, const FrameLimits& li
   return FixedHeader{hlen, plen};
 }
 
-StatusOr<Message> DecodeFrame(std::string_view header_bytes, std::shared_ptr<TensorBuffer> payload,
-                              std::string_view peer) {
-  Message m;
-  if (!m.header.ParseFromArray(header_bytes.data(), static_cast<int>(header_bytes.size()))) {
+StatusOr<RpcHeader> ParseFrameHeader(std::string_view header_bytes, std::string_view peer) {
+  RpcHeader h;
+  if (!h.ParseFromArray(header_bytes.data(), static_cast<int>(header_bytes.size()))) {
     return DataLossError("bad frame from ", peer, ": the header does not parse");
   }
-  const uint64_t plen = payload ? payload->size() : 0;
+  return h;
+}
+
+Status CheckFrameTensors(const RpcHeader& h, uint64_t payload_len, std::string_view peer) {
+  for (int i = 0; i < h.tensors_size(); ++i) {
+    const TensorMeta& meta = h.tensors(i);
+    auto bad = [&](const std::string& why) {
+      return DataLossError("bad frame from ", peer, " (", h.method(), "): tensor ", i, " ", meta.name(), ": ", why);
+    };
+    if (!IsSupportedDType(meta.dtype())) return bad(StrCat("unsupported dtype ", meta.dtype()));
+    if (meta.shape().dim_size() > kMaxTensorRank) return bad(StrCat("rank ", meta.shape().dim_size(), " is above ", kMaxTensorRank));
+    std::vector<int64_t> dims;
+    for (const auto& d : meta.shape().dim()) dims.push_back(d.size());
+    auto shape = TensorShape::FromDims(dims);
+    if (!shape.ok()) return bad(shape.status().message());
+    if (meta.offset() % kPayloadAlignment != 0 || meta.offset() > payload_len || meta.size() > payload_len - meta.offset()) {
+      return bad(StrCat("bytes [", meta.offset(), ", +", meta.size(), ") lie outside the ", payload_len, "-byte payload"));
+    }
+    // Shapes are bounded by the bytes: no element count may outgrow them.
+    const uint64_t n = static_cast<uint64_t>(shape->num_elements());
+    const DType dt = static_cast<DType>(meta.dtype());
+    if (dt == DType::kString) {
+      if (n > meta.size()) return bad(StrCat(n, " strings cannot fit in ", meta.size(), " bytes (one length byte each at least)"));
+    } else {
+      const uint64_t width = DTypeSize(dt);
+      if (meta.size() % width != 0 || n != meta.size() / width) {
+        return bad(StrCat("has ", meta.size(), " bytes, its dtype and shape ", shape->DebugString(), " need ",
+                          n <= std::numeric_limits<uint64_t>::max() / width ? StrCat(n * width) : std::string("more than 2^64")));
+      }
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<Message> DecodeFrame(RpcHeader header, std::shared_ptr<TensorBuffer> payload, std::string_view peer) {
+  Message m;
+  m.header = std::move(header);
   const char* base = payload ? static_cast<const char*>(payload->data()) : nullptr;
+  const uint64_t plen = payload ? payload->size() : 0;
+  m.tensors.reserve(static_cast<size_t>(m.header.tensors_size()));
   for (int i = 0; i < m.header.tensors_size(); ++i) {
     const TensorMeta& meta = m.header.tensors(i);
     auto bad = [&](const std::string& why) {
       return DataLossError("bad frame from ", peer, " (", m.header.method(), "): tensor ", i, " ", meta.name(), ": ", why);
     };
-    if (!IsSupportedDType(meta.dtype())) return bad(StrCat("unsupported dtype ", meta.dtype()));
+    if (meta.offset() > plen || meta.size() > plen - meta.offset()) return bad("lies outside the payload");  // REQUIRES broken
     std::vector<int64_t> dims;
     for (const auto& d : meta.shape().dim()) dims.push_back(d.size());
-    auto shape = TensorShape::FromDims(dims);
-    if (!shape.ok()) return bad(shape.status().message());
-    if (meta.offset() % kPayloadAlignment != 0 || meta.offset() > plen || meta.size() > plen - meta.offset()) {
-      return bad(StrCat("bytes [", meta.offset(), ", +", meta.size(), ") lie outside the ", plen, "-byte payload"));
-    }
+    const TensorShape shape(dims);  // checked by CheckFrameTensors
     const DType dt = static_cast<DType>(meta.dtype());
     const char* p = base + meta.offset();
     if (dt == DType::kString) {
-      Tensor t(dt, *shape);
+      Tensor t(dt, shape);
       std::string_view in(p, meta.size());
       std::vector<uint64_t> lens(static_cast<size_t>(t.num_elements()));
-      uint64_t total = 0;
       for (auto& l : lens) {
         if (!GetVarint(&in, &l)) return bad("corrupt string lengths");
+      }
+      uint64_t total = 0;
+      for (uint64_t l : lens) {
+        if (l > in.size() - total) return bad("string lengths add up to more than the tensor's bytes");
         total += l;
       }
       if (total != in.size()) return bad("string lengths do not add up to the tensor's bytes");
@@ -150,8 +187,6 @@ StatusOr<Message> DecodeFrame(std::string_view header_bytes, std::shared_ptr<Ten
       }
       m.tensors.push_back(std::move(t));
     } else {
-      const uint64_t want = static_cast<uint64_t>(shape->num_elements()) * DTypeSize(dt);
-      if (want != meta.size()) return bad(StrCat("has ", meta.size(), " bytes, its dtype and shape need ", want));
       struct Slice : TensorBuffer {
         std::shared_ptr<TensorBuffer> owner;
         void* ptr;
@@ -163,12 +198,19 @@ StatusOr<Message> DecodeFrame(std::string_view header_bytes, std::shared_ptr<Ten
       auto slice = std::make_shared<Slice>();
       slice->owner = payload;
       slice->ptr = const_cast<char*>(p);
-      slice->n = static_cast<size_t>(want);
-      m.tensors.emplace_back(dt, *shape, std::move(slice));
+      slice->n = static_cast<size_t>(meta.size());
+      m.tensors.emplace_back(dt, shape, std::move(slice));
     }
     m.tensor_names.push_back(meta.name());
   }
   return m;
+}
+
+StatusOr<Message> DecodeFrame(std::string_view header_bytes, std::shared_ptr<TensorBuffer> payload,
+                              std::string_view peer) {
+  ASSIGN_OR_RETURN(RpcHeader h, ParseFrameHeader(header_bytes, peer));
+  RETURN_IF_ERROR(CheckFrameTensors(h, payload ? payload->size() : 0, peer));
+  return DecodeFrame(std::move(h), std::move(payload), peer);
 }
 
 std::string FlattenFrame(const EncodedFrame& frame) {

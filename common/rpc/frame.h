@@ -8,11 +8,14 @@
 //              tensor starting at a multiple of 64 bytes of the payload
 //
 // Encoding produces a list of buffers for scatter/gather writes: the tensor
-// data is referenced, never copied into a protobuf.  Decoding checks every
-// length against limits before allocating anything, and checks that every
-// tensor lies inside the payload with the size its dtype and shape imply;
-// received tensors alias the (aligned) payload buffer.  A bad frame is an
-// error for that connection only.  Thread-safe (pure functions).
+// data is referenced, never copied into a protobuf.  Decoding happens in
+// the order the bytes arrive and allocates only against what came: the
+// fixed header is checked against limits; the protobuf header is parsed and
+// every tensor it describes is checked against the announced payload
+// (dtype, rank, alignment, bounds, and a byte count equal to dtype x shape,
+// overflow-checked) before the payload is allocated or read; received
+// tensors alias the (aligned) payload buffer.  A bad frame is an error for
+// that connection only.  Thread-safe (pure functions).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +33,7 @@ inline constexpr uint32_t kFrameMagic = 0x4c465350;  // "PSFL" little-endian
 inline constexpr uint16_t kFrameVersion = 1;
 inline constexpr size_t kFixedHeaderSize = 20;
 inline constexpr size_t kPayloadAlignment = 64;
+inline constexpr int kMaxTensorRank = 254;  // TensorFlow's limit
 
 struct FrameLimits {
   uint32_t max_header_bytes = 16u << 20;        // 16 MiB
@@ -60,8 +64,16 @@ struct FixedHeader {
 // Parses and checks the 20 fixed bytes.  `peer` names the sender in errors.
 StatusOr<FixedHeader> ParseFixedHeader(std::string_view bytes, const FrameLimits& limits,
                                        std::string_view peer);
-// Builds the message from the protobuf header bytes and the payload, which
-// must be in a buffer aligned to kPayloadAlignment (tensors alias it).
+// Parses the protobuf header (DataLoss naming `peer` when it does not).
+StatusOr<RpcHeader> ParseFrameHeader(std::string_view header_bytes, std::string_view peer);
+// Checks each tensor the header describes against a payload of
+// `payload_len` bytes (see above), before the payload exists.  DataLoss
+// naming `peer`, the method and the tensor.
+Status CheckFrameTensors(const RpcHeader& header, uint64_t payload_len, std::string_view peer);
+// Builds the message from a header CheckFrameTensors accepted and the
+// payload, in a buffer aligned to kPayloadAlignment (tensors alias it).
+StatusOr<Message> DecodeFrame(RpcHeader header, std::shared_ptr<TensorBuffer> payload, std::string_view peer);
+// All three steps, for a payload already at hand.
 StatusOr<Message> DecodeFrame(std::string_view header_bytes, std::shared_ptr<TensorBuffer> payload,
                               std::string_view peer);
 

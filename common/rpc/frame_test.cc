@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <limits>
 
 namespace psflow::rpc {
 namespace {
@@ -82,6 +83,70 @@ TEST(FrameTest, BadFramesAreRejectedBeforeAllocating) {
   EXPECT_THAT(DecodeFrame(h.SerializeAsString(), payload, "p").status().message(), HasSubstr("lie outside"));
   h.mutable_tensors(0)->set_size(8);  // float [3] needs 12
   EXPECT_THAT(DecodeFrame(h.SerializeAsString(), payload, "p").status().message(), HasSubstr("need 12"));
+}
+
+// One tensor's metadata in a header of method `method`.
+RpcHeader HeaderWith(DType dtype, std::vector<int64_t> dims, uint64_t offset, uint64_t size) {
+  RpcHeader h;
+  h.set_method("Push");
+  TensorMeta* t = h.add_tensors();
+  t->set_name("g");
+  t->set_dtype(static_cast<tensorflow::DataType>(dtype));
+  for (int64_t d : dims) t->mutable_shape()->add_dim()->set_size(d);
+  t->set_offset(offset);
+  t->set_size(size);
+  return h;
+}
+
+// Headers a hostile peer sends: each is refused by CheckFrameTensors, before
+// a payload exists, without allocating what it claims.
+TEST(FrameTest, HeadersClaimingMoreThanTheirBytesAreRefused) {
+  struct Case {
+    RpcHeader header;
+    uint64_t payload_len;
+    std::string message;
+  };
+  std::vector<int64_t> deep(255, 1);
+  const Case cases[] = {
+      // 2^40 strings in 64 bytes: once a std::bad_alloc that killed the PS.
+      {HeaderWith(DType::kString, {int64_t{1} << 40}, 0, 64), 64, "1099511627776 strings cannot fit in 64 bytes"},
+      // 2^62 floats in 0 bytes: 2^62 x 4 wraps to 0 in 64 bits.
+      {HeaderWith(DType::kFloat, {int64_t{1} << 62}, 0, 0), 0, "need more than 2^64"},
+      {HeaderWith(DType::kDouble, {int64_t{1} << 61}, 0, 0), 0, "need more than 2^64"},
+      {HeaderWith(DType::kFloat, {int64_t{1} << 30, int64_t{1} << 31}, 0, 64), 64, "need 9223372036854775808"},
+      {HeaderWith(DType::kFloat, {3}, 0, 13), 64, "has 13 bytes"},
+      {HeaderWith(DType::kFloat, {int64_t{1} << 40, int64_t{1} << 40}, 0, 0), 0, "too many elements"},
+      {HeaderWith(DType::kFloat, {-1}, 0, 0), 0, "is negative"},
+      {HeaderWith(DType::kFloat, {4}, 1, 16), 64, "lie outside"},
+      {HeaderWith(DType::kFloat, {4}, 64, 16), 64, "lie outside"},
+      {HeaderWith(DType::kFloat, {1}, 0, std::numeric_limits<uint64_t>::max()), 64, "lie outside"},
+      {HeaderWith(DType::kFloat, deep, 0, 4), 64, "rank 255 is above 254"},
+  };
+  for (const auto& c : cases) {
+    Status s = CheckFrameTensors(c.header, c.payload_len, "10.0.0.9:4000");
+    ASSERT_FALSE(s.ok()) << c.message;
+    EXPECT_TRUE(IsDataLossError(s)) << s;
+    EXPECT_THAT(s.message(), HasSubstr(c.message));
+    EXPECT_THAT(s.message(), HasSubstr("bad frame from 10.0.0.9:4000 (Push): tensor 0 g"));
+  }
+  // What fits is accepted.
+  EXPECT_TRUE(CheckFrameTensors(HeaderWith(DType::kString, {64}, 0, 64), 64, "p").ok());
+  EXPECT_TRUE(CheckFrameTensors(HeaderWith(DType::kFloat, {0, int64_t{1} << 62}, 0, 0), 0, "p").ok());
+}
+
+TEST(FrameTest, StringLengthsThatOverflowAreRefused) {
+  // Two strings whose varint lengths (2^64 - 1 and 2) wrap to 1 when added.
+  std::string bytes;
+  for (int i = 0; i < 9; ++i) bytes.push_back(static_cast<char>(0xff));
+  bytes.push_back(0x01);
+  bytes.push_back(0x02);
+  bytes += "x";
+  auto payload = AllocateHostBuffer(64);
+  std::memcpy(payload->data(), bytes.data(), bytes.size());
+  RpcHeader h = HeaderWith(DType::kString, {2}, 0, bytes.size());
+  auto m = DecodeFrame(h.SerializeAsString(), payload, "p");
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr("string lengths add up to more than the tensor's bytes"));
 }
 
 }  // namespace

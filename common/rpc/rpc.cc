@@ -45,38 +45,100 @@ StatusOr<std::pair<std::string, std::string>> SplitAddress(const std::string& ad
   return std::make_pair(address.substr(0, colon), address.substr(colon + 1));
 }
 
-// Reads frames from a socket on a strand: fixed header, protobuf header,
-// payload into an aligned buffer.  Shared by both ends.
+// A connection that ended: a close between frames is the peer going away
+// (Unavailable); one inside a frame is a truncated frame, which a server
+// treats as a bad frame (DataLoss, logged like the others) and a client as
+// a broken transport (`truncated` = Unavailable: idempotent calls retry).
+Status ReadError(const boost::system::error_code& ec, const std::string& peer, const char* part, size_t got,
+                 uint64_t want, StatusCode truncated) {
+  if (ec == asio::error::eof && (got > 0 || std::string_view(part) != "fixed header")) {
+    return Status(truncated, StrCat("truncated frame from ", peer, ": the connection closed after ", got, " of the ",
+                                    want, " bytes of its ", part));
+  }
+  return FromAsio(ec, StrCat("connection with ", peer));
+}
+
+// Reads frames from a socket on a strand, allocating only for bytes that
+// came: the fixed header; the protobuf header in growing chunks; then,
+// after `check` (the server's token check) and CheckFrameTensors accepted
+// the header, the payload into an aligned buffer.  Shared by both ends.
 class FrameReader {
  public:
   using OnFrame = std::function<void(StatusOr<Message>)>;
-  static void Read(tcp::socket& socket, asio::strand<asio::io_context::executor_type>& strand,
-                   const FrameLimits& limits, const std::string& peer, std::shared_ptr<void> keep, OnFrame done) {
-    auto st = std::make_shared<State>();
+  using Check = std::function<Status(const RpcHeader&)>;
+  using Strand = asio::strand<asio::io_context::executor_type>;
+  static void Read(tcp::socket& socket, Strand& strand, const FrameLimits& limits, const std::string& peer,
+                   std::shared_ptr<void> keep, Check check, StatusCode truncated, OnFrame done) {
+    std::shared_ptr<State> st(new State{.socket = socket, .strand = strand, .peer = peer, .keep = std::move(keep),
+                                        .check = std::move(check), .truncated = truncated, .done = std::move(done)});
     asio::async_read(socket, asio::buffer(st->fixed, kFixedHeaderSize),
-                     asio::bind_executor(strand, [&socket, &strand, limits, peer, keep, st, done](
-                                                     const boost::system::error_code& ec, size_t) {
-                       if (ec) return done(FromAsio(ec, StrCat("connection with ", peer)));
-                       auto fh = ParseFixedHeader(std::string_view(st->fixed, kFixedHeaderSize), limits, peer);
-                       if (!fh.ok()) return done(fh.status());
-                       st->header.resize(fh->header_len);
-                       st->payload = AllocateHostBuffer(static_cast<size_t>(fh->payload_len));
-                       std::vector<asio::mutable_buffer> bufs = {asio::buffer(st->header)};
-                       if (fh->payload_len > 0) bufs.emplace_back(st->payload->data(), static_cast<size_t>(fh->payload_len));
-                       asio::async_read(socket, bufs,
-                                        asio::bind_executor(strand, [peer, keep, st, done](const boost::system::error_code& ec2, size_t) {
-                                          if (ec2) return done(FromAsio(ec2, StrCat("connection with ", peer)));
-                                          done(DecodeFrame(st->header, st->payload, peer));
-                                        }));
+                     asio::bind_executor(strand, [st, limits](const boost::system::error_code& ec, size_t got) {
+                       if (ec) return st->done(ReadError(ec, st->peer, "fixed header", got, kFixedHeaderSize, st->truncated));
+                       auto fh = ParseFixedHeader(std::string_view(st->fixed, kFixedHeaderSize), limits, st->peer);
+                       if (!fh.ok()) return st->done(fh.status());
+                       st->fh = *fh;
+                       ReadHeader(st);
                      }));
   }
 
  private:
   struct State {
+    tcp::socket& socket;
+    Strand& strand;
+    const std::string peer;
+    std::shared_ptr<void> keep;  // the connection
+    Check check;
+    StatusCode truncated;  // the code of a frame cut short (see ReadError)
+    OnFrame done;
     char fixed[kFixedHeaderSize];
-    std::string header;
+    FixedHeader fh;
+    std::string header;  // grows as its bytes arrive
     std::shared_ptr<TensorBuffer> payload;
   };
+  // At most this much more than has arrived is allocated for a header.
+  static constexpr size_t kHeaderChunk = 64 << 10;
+
+  static void ReadHeader(const std::shared_ptr<State>& st) {
+    const size_t have = st->header.size();
+    if (have == st->fh.header_len) return ReadPayload(st);
+    const size_t chunk = std::min<size_t>(st->fh.header_len - have, std::max<size_t>(kHeaderChunk, have));
+    st->header.resize(have + chunk);
+    asio::async_read(st->socket, asio::buffer(st->header.data() + have, chunk),
+                     asio::bind_executor(st->strand, [st, have](const boost::system::error_code& ec, size_t got) {
+                       if (ec) return st->done(ReadError(ec, st->peer, "header", have + got, st->fh.header_len, st->truncated));
+                       ReadHeader(st);
+                     }));
+  }
+
+  static void ReadPayload(const std::shared_ptr<State>& st) {
+    auto header = ParseFrameHeader(st->header, st->peer);
+    if (!header.ok()) return st->done(header.status());
+    if (st->check) {
+      if (Status s = st->check(*header); !s.ok()) return st->done(s);
+    }
+    if (Status s = CheckFrameTensors(*header, st->fh.payload_len, st->peer); !s.ok()) return st->done(s);
+    std::string().swap(st->header);
+    try {
+      st->payload = AllocateHostBuffer(static_cast<size_t>(st->fh.payload_len));
+    } catch (const std::bad_alloc&) {
+      return st->done(ResourceExhaustedError("frame from ", st->peer, " (", header->method(), "): cannot allocate ",
+                                             st->fh.payload_len, " payload bytes"));
+    }
+    auto decode = [st, h = std::make_shared<RpcHeader>(std::move(*header))]() {
+      const std::string method = h->method();
+      try {
+        st->done(DecodeFrame(std::move(*h), st->payload, st->peer));
+      } catch (const std::bad_alloc&) {
+        st->done(ResourceExhaustedError("frame from ", st->peer, " (", method, "): out of memory decoding it"));
+      }
+    };
+    if (st->fh.payload_len == 0) return decode();
+    asio::async_read(st->socket, asio::buffer(st->payload->data(), static_cast<size_t>(st->fh.payload_len)),
+                     asio::bind_executor(st->strand, [st, decode](const boost::system::error_code& ec, size_t got) {
+                       if (ec) return st->done(ReadError(ec, st->peer, "payload", got, st->fh.payload_len, st->truncated));
+                       decode();
+                     }));
+  }
 };
 
 // A write queue on a strand: frames go out one after another.
@@ -123,12 +185,22 @@ class Writer {
 
 class ServerImpl;
 
+// What a connection may hold before it is authenticated: its first frame's
+// header is at most this long (a channel's first frame is a ~100-byte
+// Hello), its payload is read only after the token in that header is
+// checked, and the frame must be complete within first_frame_timeout_ms.
+constexpr uint32_t kMaxUnauthenticatedHeaderBytes = 64 << 10;
+// The frame a channel sends first on every connection: the token, the task
+// and its incarnation, no tensors.  Never passed to the handler.
+constexpr char kHelloMethod[] = "_Hello";
+
 class ServerConn : public std::enable_shared_from_this<ServerConn> {
  public:
   ServerConn(tcp::socket socket, ServerImpl* server);
-  void Start() { ReadNext(); }
+  void Start();
   void Close() {
     boost::system::error_code ec;
+    first_frame_timer_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
   }
@@ -141,7 +213,8 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   asio::strand<asio::io_context::executor_type> strand_;
   ServerImpl* const server_;
   std::string peer_;
-  bool authed_ = false;
+  bool authed_ = false;  // on the strand
+  asio::steady_timer first_frame_timer_;
   Writer writer_;
 };
 
@@ -222,42 +295,77 @@ class ServerImpl final : public RpcServer {
 };
 
 ServerConn::ServerConn(tcp::socket socket, ServerImpl* server)
-    : socket_(std::move(socket)), strand_(asio::make_strand(server->io())), server_(server) {
+    : socket_(std::move(socket)), strand_(asio::make_strand(server->io())), server_(server),
+      first_frame_timer_(server->io()) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown peer" : StrCat(ep.address().to_string(), ":", ep.port());
   socket_.set_option(tcp::no_delay(true), ec);
 }
 
+void ServerConn::Start() {
+  auto self = shared_from_this();
+  const int64_t ms = server_->options().first_frame_timeout_ms;
+  first_frame_timer_.expires_after(std::chrono::milliseconds(ms));
+  first_frame_timer_.async_wait(asio::bind_executor(strand_, [this, self, ms](const boost::system::error_code& ec) {
+    if (ec || authed_) return;  // cancelled: the first frame came
+    ++server_->bad_frames_;
+    LOG(WARNING) << "closing connection from " << peer_ << ": no complete first frame within " << ms << " ms";
+    Close();
+  }));
+  ReadNext();
+}
+
 void ServerConn::ReadNext() {
   auto self = shared_from_this();
-  FrameReader::Read(socket_, strand_, server_->options().limits, peer_, self, [this, self](StatusOr<Message> m) {
+  FrameLimits limits = server_->options().limits;
+  if (!authed_) limits.max_header_bytes = std::min(limits.max_header_bytes, kMaxUnauthenticatedHeaderBytes);
+  // Runs on the strand once a frame's header is in, before its payload is
+  // allocated: the first frame must carry the cluster token.
+  auto check = [this](const RpcHeader& h) -> Status {
+    if (authed_) return OkStatus();
+    if (!server_->options().token.empty() && h.token() != server_->options().token) {
+      return UnauthenticatedError("refused connection from ", peer_, " (task '", h.task(), "'",
+                                  h.method() == kHelloMethod ? "" : StrCat(", ", h.method()),
+                                  "): missing or wrong cluster token");
+    }
+    authed_ = true;
+    first_frame_timer_.cancel();
+    return OkStatus();
+  };
+  FrameReader::Read(socket_, strand_, limits, peer_, self, check, StatusCode::kDataLoss, [this, self](StatusOr<Message> m) {
     if (!m.ok()) {
-      if (!IsUnavailableError(m.status()) && !IsCancelledError(m.status())) {
+      if (IsUnauthenticatedError(m.status())) {
+        ++server_->rejected_;
+        LOG(WARNING) << m.status().message();
+      } else if (!IsUnavailableError(m.status()) && !IsCancelledError(m.status())) {
         ++server_->bad_frames_;
         LOG(WARNING) << "closing connection from " << peer_ << ": " << m.status();
       }
       Close();
       return;
     }
-    if (!authed_) {
-      if (!server_->options().token.empty() && m->header.token() != server_->options().token) {
-        ++server_->rejected_;
-        LOG(WARNING) << "refused connection from " << peer_ << " (task '" << m->header.task()
-                     << "'): missing or wrong cluster token";
-        Close();
-        return;
-      }
-      authed_ = true;
-    }
     const uint64_t id = m->header.request_id();
     const std::string method = m->header.method();
     ReadNext();  // keep reading: many requests in flight
-    server_->handler()(std::move(*m), [this, self, id, method](StatusOr<Message> result) {
+    if (method == kHelloMethod) return;
+    auto respond = [this, self, id, method](StatusOr<Message> result) {
       asio::post(strand_, [this, self, id, method, result = std::move(result)]() mutable {
         Respond(id, method, std::move(result));
       });
-    });
+    };
+    // Nothing a peer sends may end the server: an exception out of the
+    // handler (an allocation too big for this machine) fails the call.
+    try {
+      server_->handler()(std::move(*m), respond);
+    } catch (const std::bad_alloc&) {
+      LOG(WARNING) << method << " from " << peer_ << " needs more memory than this machine has";
+      respond(ResourceExhaustedError(method, " from ", peer_, " needs more memory than ", server_->options().task,
+                                     " can allocate"));
+    } catch (const std::exception& e) {
+      LOG(ERROR) << method << " from " << peer_ << " failed with an exception: " << e.what();
+      respond(InternalError(method, " from ", peer_, " failed on ", server_->options().task, ": ", e.what()));
+    }
   });
 }
 
@@ -320,7 +428,6 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
     req.header.set_method(method);
     req.header.set_task(options_.task);
     req.header.set_incarnation(options_.incarnation);
-    req.header.set_token(options_.token);
     req.header.set_deadline_ms(opts.timeout_ms);
     Responder with_retry = [self, method, req, opts, done, attempt](StatusOr<Message> r) mutable {
       if (!r.ok() && IsUnavailableError(r.status()) && opts.idempotent && attempt + 1 < opts.max_attempts) {
@@ -398,9 +505,22 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
         self->socket_.set_option(tcp::no_delay(true), ignore);
         self->connected_ = true;
         self->ReadNext();
+        self->outbox_.push_front(self->Hello());
         self->Flush();
       }));
     }));
+  }
+
+  // The first frame of each connection: who we are, and the token.
+  std::shared_ptr<EncodedFrame> Hello() const {
+    Message hello;
+    hello.header.set_method(kHelloMethod);
+    hello.header.set_task(options_.task);
+    hello.header.set_incarnation(options_.incarnation);
+    hello.header.set_token(options_.token);
+    auto frame = std::make_shared<EncodedFrame>();
+    CHECK_OK(EncodeFrame(hello, frame.get()));  // no tensors: cannot fail
+    return frame;
   }
 
   void Flush() {
@@ -418,7 +538,8 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
   void ReadNext() {
     auto self = shared_from_this();
     const uint64_t gen = gen_;
-    FrameReader::Read(socket_, strand_, options_.limits, options_.address, self, [self, gen](StatusOr<Message> m) {
+    FrameReader::Read(socket_, strand_, options_.limits, options_.address, self, nullptr, StatusCode::kUnavailable,
+                      [self, gen](StatusOr<Message> m) {
       if (gen != self->gen_) return;  // an old connection's read
       if (!m.ok()) return self->FailAndReset(m.status());
       auto it = self->pending_.find(m->header.request_id());

@@ -9,9 +9,13 @@
 //
 // Frames are common/rpc/frame.h; tensors are written with scatter/gather and
 // received into aligned buffers they alias.  Every read is checked against
-// limits before allocating; a bad frame, or a connection whose first frame
-// lacks the cluster token, closes that connection only (and is logged with
-// the peer's address) while the server keeps serving.  Every call has a
+// limits before allocating, and a frame's payload is read only after its
+// header was checked; a bad or truncated frame, or a connection whose first
+// frame lacks the cluster token, closes that connection only (and is logged
+// with the peer's address) while the server keeps serving.  Before its
+// token is checked a connection holds at most a 64 KiB header, for at most
+// first_frame_timeout_ms.  An exception out of the handler (std::bad_alloc)
+// fails that call, not the server.  Every call has a
 // deadline; idempotent calls are retried with exponential backoff on
 // Unavailable.  Errors name the peer address, the method and the task.
 // Thread-safe.
@@ -36,6 +40,10 @@ struct ServerOptions {
   FrameLimits limits;
   int threads = 2;
   std::string task;         // "ps:0", for logs and errors
+  // A connection whose first frame (a channel's Hello, carrying the token)
+  // is not complete by then is closed: unauthenticated peers cannot
+  // hold connections open.
+  int64_t first_frame_timeout_ms = 10000;
 };
 
 class RpcServer {

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
+#include <cstring>
+#include <fstream>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -130,6 +133,162 @@ TEST(RpcTest, BadFramesAndMissingTokensCloseOnlyThatConnection) {
   EXPECT_EQ(good->tensors[0].flat<float>()[0], 8.f);
   EXPECT_EQ(server->bad_frames(), 2);
   EXPECT_EQ(server->rejected_connections(), 1);
+}
+
+namespace asio = boost::asio;
+
+// A raw TCP connection to `server`, for writing what a hostile peer writes.
+std::unique_ptr<asio::ip::tcp::socket> RawConnect(asio::io_context& io, const RpcServer& server) {
+  auto s = std::make_unique<asio::ip::tcp::socket>(io);
+  s->connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server.port())});
+  return s;
+}
+
+// The fixed header announcing `header_len` and `payload_len` bytes.
+std::string Fixed(uint32_t header_len, uint64_t payload_len) {
+  std::string f(kFixedHeaderSize, '\0');
+  std::memcpy(f.data(), &kFrameMagic, 4);
+  std::memcpy(f.data() + 4, &kFrameVersion, 2);
+  std::memcpy(f.data() + 8, &header_len, 4);
+  std::memcpy(f.data() + 12, &payload_len, 8);
+  return f;
+}
+
+std::string Hello(const std::string& token) {
+  RpcHeader h;
+  h.set_method("_Hello");
+  h.set_token(token);
+  const std::string bytes = h.SerializeAsString();
+  return Fixed(static_cast<uint32_t>(bytes.size()), 0) + bytes;
+}
+
+// Whether the server closed `s` within 5 s.
+bool ClosedByServer(asio::ip::tcp::socket& s) {
+  std::atomic<bool> closed{false};
+  std::thread reader([&] {
+    char c;
+    boost::system::error_code ec;
+    s.read_some(asio::buffer(&c, 1), ec);
+    closed = static_cast<bool>(ec);
+  });
+  for (int i = 0; i < 50 && !closed; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  boost::system::error_code ec;
+  if (!closed) s.shutdown(asio::ip::tcp::socket::shutdown_both, ec);  // unblocks the reader
+  reader.join();
+  return closed;
+}
+
+bool Eventually(const std::function<bool()>& f) {
+  for (int i = 0; i < 100; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return f();
+}
+
+int64_t ResidentBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  int64_t kb = -1;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      in >> kb;
+      break;
+    }
+  }
+  return kb * 1024;
+}
+
+TEST(RpcHostileTest, TruncatedFrameThenCloseIsABadFrame) {
+  auto server = EchoServer("secret");
+  asio::io_context io;
+  auto s = RawConnect(io, *server);
+  asio::write(*s, asio::buffer(Hello("secret")));
+  asio::write(*s, asio::buffer(Fixed(100, 0) + std::string(30, 'h')));  // 30 of 100 header bytes
+  s->close();
+  EXPECT_TRUE(Eventually([&] { return server->bad_frames() == 1; })) << server->bad_frames();
+  // Closing between frames is a peer going away, not a bad frame.
+  auto clean = RawConnect(io, *server);
+  asio::write(*clean, asio::buffer(Hello("secret")));
+  clean->close();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(server->bad_frames(), 1);
+}
+
+TEST(RpcHostileTest, TheTokenIsCheckedBeforeThePayloadIsRead) {
+  auto server = EchoServer("secret");
+  asio::io_context io;
+  RpcHeader h;
+  h.set_method("Echo");
+  h.set_token("guess");
+  TensorMeta* t = h.add_tensors();
+  t->set_dtype(tensorflow::DT_FLOAT);
+  t->mutable_shape()->add_dim()->set_size(1 << 28);
+  t->set_size(uint64_t{1} << 30);
+  const std::string bytes = h.SerializeAsString();
+  auto s = RawConnect(io, *server);
+  asio::write(*s, asio::buffer(Fixed(static_cast<uint32_t>(bytes.size()), uint64_t{1} << 30) + bytes));
+  EXPECT_TRUE(ClosedByServer(*s));  // without a byte of the 1 GiB payload
+  EXPECT_EQ(server->rejected_connections(), 1);
+  EXPECT_EQ(server->bad_frames(), 0);
+}
+
+TEST(RpcHostileTest, ConnectionsAnnouncingHugeFramesHoldLittleMemory) {
+  auto server = EchoServer("secret");
+  asio::io_context io;
+  // Unauthenticated: a 16 MiB header is above what a first frame may have.
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> conns;
+  for (int i = 0; i < 20; ++i) {
+    conns.push_back(RawConnect(io, *server));
+    asio::write(*conns.back(), asio::buffer(Fixed(16u << 20, uint64_t{4} << 30)));
+  }
+  for (auto& c : conns) EXPECT_TRUE(ClosedByServer(*c));
+  EXPECT_EQ(server->bad_frames(), 20);
+  conns.clear();
+  // Authenticated peers that announce 16 MiB headers and 4 GiB payloads,
+  // then send nothing: each holds what came plus one 64 KiB chunk (this
+  // once zero-filled 16 MiB per connection and reserved the payload).
+  const int64_t before = ResidentBytes();
+  for (int i = 0; i < 100; ++i) {
+    conns.push_back(RawConnect(io, *server));
+    asio::write(*conns.back(), asio::buffer(Hello("secret") + Fixed(16u << 20, uint64_t{4} << 30)));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const int64_t grown = ResidentBytes() - before;
+  EXPECT_LT(grown, 32 << 20) << "100 idle connections took " << (grown >> 20) << " MiB";
+  EXPECT_EQ(server->bad_frames(), 20);
+  // The server still serves.
+  RpcChannel ok({.address = Addr(*server), .token = "secret", .task = "worker:0"});
+  EXPECT_TRUE(ok.Call("Echo", Message{}, {.timeout_ms = 5000}).ok());
+}
+
+TEST(RpcHostileTest, ConnectionsWithoutAFirstFrameAreClosed) {
+  auto s = RpcServer::Start({.port = 0, .token = "secret", .task = "ps:0", .first_frame_timeout_ms = 200},
+                            [](Message, Responder respond) { respond(Message{}); });
+  ASSERT_TRUE(s.ok()) << s.status();
+  asio::io_context io;
+  auto silent = RawConnect(io, **s);
+  EXPECT_TRUE(ClosedByServer(*silent));
+  EXPECT_EQ((*s)->bad_frames(), 1);
+  // A real channel authenticates at once and stays.
+  RpcChannel ch({.address = Addr(**s), .token = "secret", .task = "worker:0"});
+  EXPECT_TRUE(ch.Call("Echo", Message{}, {.timeout_ms = 5000}).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_TRUE(ch.Call("Echo", Message{}, {.timeout_ms = 5000}).ok());
+  EXPECT_EQ((*s)->bad_frames(), 1);
+}
+
+TEST(RpcHostileTest, HandlerExceptionsFailTheCallNotTheServer) {
+  auto s = RpcServer::Start({.port = 0, .task = "ps:0"}, [](Message req, Responder respond) {
+    if (req.header.method() == "Huge") throw std::bad_alloc();
+    respond(Message{});
+  });
+  ASSERT_TRUE(s.ok()) << s.status();
+  RpcChannel ch({.address = Addr(**s), .task = "worker:0"});
+  auto r = ch.Call("Huge", Message{}, {.timeout_ms = 5000});
+  EXPECT_TRUE(IsResourceExhaustedError(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("needs more memory than ps:0 can allocate"));
+  EXPECT_TRUE(ch.Call("Fine", Message{}, {.timeout_ms = 5000}).ok());
 }
 
 }  // namespace

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""A hostile or broken peer of a psflow task, for tests: it speaks psflow's
+wire format (common/rpc/frame.h) by hand and sends what a careless client or
+an attacker would.
+
+  hostile_peer.py HOST:PORT [--token T] ATTACK [ARGS]
+
+Attacks (each exits 0 when the server answered as it should, 1 otherwise,
+and prints what it saw):
+  string2e40           a Push whose header claims a string tensor of 2^40
+                       elements in a 64-byte payload
+  init_overflow        Initialize a float tensor of shape [2^62] with 0 bytes,
+                       then Push to it: both must be refused with an error
+  hold N SECS          N connections that each send the 20 bytes of a frame
+                       announcing a 16 MiB header and a 4 GiB payload, and
+                       then nothing for SECS seconds (after a valid Hello when
+                       a token is given, so that they are authenticated)
+  truncated            a frame cut short in its header, then a close
+  status               a valid Status call: exits 0 when answered
+"""
+import socket
+import struct
+import sys
+import time
+
+DT_FLOAT, DT_INT64, DT_STRING = 1, 9, 7
+
+
+def varint(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([(v & 0x7F) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def field(num, wire, payload):
+    tag = varint(num << 3 | wire)
+    if wire == 0:
+        return tag + varint(payload)
+    return tag + varint(len(payload)) + payload
+
+
+def tensor_meta(name, dtype, dims, offset, size):
+    shape = b"".join(field(2, 2, field(1, 0, d)) for d in dims)  # TensorShapeProto.dim { size }
+    return (field(1, 2, name.encode()) + field(2, 0, dtype) + field(3, 2, shape) + field(4, 0, offset)
+            + field(5, 0, size))
+
+
+def header(method, token="", task="intruder:0", request_id=1, body=b"", tensors=()):
+    h = field(1, 0, request_id) + field(2, 2, method.encode()) + field(7, 2, task.encode())
+    if body:
+        h += field(9, 2, body)
+    for t in tensors:
+        h += field(10, 2, t)
+    if token:
+        h += field(11, 2, token.encode())
+    return h
+
+
+def frame(hdr, payload=b"", header_len=None, payload_len=None):
+    hl = len(hdr) if header_len is None else header_len
+    pl = len(payload) if payload_len is None else payload_len
+    return b"PSFL" + struct.pack("<HHIQ", 1, 0, hl, pl) + hdr + payload
+
+
+def connect(addr):
+    host, port = addr.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    return s
+
+
+def read_frame(s):
+    """The next frame's (status_code, status_message), or None when closed."""
+    def exactly(n):
+        buf = b""
+        while len(buf) < n:
+            try:
+                chunk = s.recv(n - len(buf))
+            except (ConnectionResetError, socket.timeout):
+                return None
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+    fixed = exactly(20)
+    if fixed is None:
+        return None
+    hl, pl = struct.unpack("<IQ", fixed[8:20])
+    hdr = exactly(hl)
+    if hdr is None or (pl and exactly(pl) is None):
+        return None
+    code, msg, i = 0, "", 0
+    while i < len(hdr):  # enough protobuf decoding for fields 4 and 5
+        key, i = read_varint(hdr, i)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            v, i = read_varint(hdr, i)
+            if num == 4:
+                code = v
+        elif wire == 2:
+            n, i = read_varint(hdr, i)
+            if num == 5:
+                msg = hdr[i:i + n].decode(errors="replace")
+            i += n
+        else:
+            break
+    return code, msg
+
+
+def read_varint(b, i):
+    r, shift = 0, 0
+    while True:
+        c = b[i]
+        i += 1
+        r |= (c & 0x7F) << shift
+        if not c & 0x80:
+            return r, i
+        shift += 7
+
+
+def closed_by_server(s):
+    s.settimeout(10)
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def main(argv):
+    addr, args, token = argv[1], argv[2:], ""
+    if args[:1] == ["--token"]:
+        token, args = args[1], args[2:]
+    attack = args[0]
+    hello = frame(header("_Hello", token=token, request_id=0))
+    if attack == "string2e40":
+        meta = tensor_meta("g", DT_STRING, [1 << 40], 0, 64)
+        body = field(1, 2, b"w")  # PushRequest.names
+        s = connect(addr)
+        s.sendall(frame(header("Push", token=token, body=body, tensors=[meta]), b"\0" * 64))
+        ok = closed_by_server(s)
+        print("closed by the server" if ok else "not closed")
+        return 0 if ok else 1
+    if attack == "init_overflow":
+        s = connect(addr)
+        s.sendall(hello)
+        init = field(1, 2, b"huge")  # InitializeRequest.names
+        s.sendall(frame(header("Initialize", request_id=1, body=init,
+                               tensors=[tensor_meta("huge", DT_FLOAT, [1 << 62], 0, 0)])))
+        r1 = read_frame(s)
+        push = field(1, 2, b"huge") + field(3, 0, 0)
+        s2 = connect(addr)
+        s2.sendall(hello)
+        s2.sendall(frame(header("Push", request_id=2, body=push,
+                                tensors=[tensor_meta("huge", DT_FLOAT, [1 << 62], 0, 0)])))
+        r2 = read_frame(s2)
+        print("Initialize:", r1 if r1 else "connection closed", "| Push:", r2 if r2 else "connection closed")
+        # Refused either way: an error answer, or the connection closed as a bad frame.
+        return 0 if (r1 is None or r1[0] != 0) and (r2 is None or r2[0] != 0) else 1
+    if attack == "hold":
+        n, secs = int(args[1]), float(args[2])
+        conns = []
+        for _ in range(n):
+            s = connect(addr)
+            if token:
+                s.sendall(hello)
+            s.sendall(b"PSFL" + struct.pack("<HHIQ", 1, 0, 16 << 20, 4 << 30))
+            conns.append(s)
+        print(f"holding {n} connections for {secs} s", flush=True)
+        time.sleep(secs)
+        return 0
+    if attack == "truncated":
+        s = connect(addr)
+        if token:
+            s.sendall(hello)
+        h = header("Status", request_id=5)
+        s.sendall(frame(h)[:20 + len(h) // 2])
+        s.close()
+        return 0
+    if attack == "status":
+        s = connect(addr)
+        s.sendall(hello)
+        s.sendall(frame(header("Status", request_id=9)))
+        r = read_frame(s)
+        print("Status:", r)
+        return 0 if r is not None and r[0] == 0 else 1
+    print("unknown attack", attack, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
