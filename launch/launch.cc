@@ -499,6 +499,7 @@ class Launcher {
   // restores the latest checkpoint).
   void RestartJob(const std::string& why) {
     ++job_restarts_;
+    first_error_.clear();  // a failure of the new run is reported, not one a restart cured
     Say(StrCat(why, "; restarting the job from its latest checkpoint (restart ", job_restarts_, " of ",
                job_.launch.job_restarts, ")"));
     StopAll(std::chrono::seconds(15));

@@ -131,7 +131,7 @@ grep -q '^model_checkpoint_path: "model.ckpt-60"' "$M/checkpoint" || fail "the r
 for f in "$M"/model.ckpt-*.data-00000-of-00001; do truncate -s 10 "$f"; done
 sums=$(md5sum "$M"/model.ckpt-* "$M"/checkpoint)
 launch_job 3 60 --set run.train_steps=100
-grep -q "FAILED_PRECONDITION: no checkpoint in $M can be restored, but [0-9] exist" "$DIR/launch.out" \
+grep -q "FAILED_PRECONDITION: no checkpoint in $M can be restored: $M/checkpoint lists [0-9], none complete" "$DIR/launch.out" \
   || fail "no clear error when no checkpoint is complete: $(tail -3 "$DIR/launch.out")"
 [[ $(md5sum "$M"/model.ckpt-* "$M"/checkpoint) == "$sums" ]] || fail "a refused start changed model_dir"
 ! grep -q "restarting the job" "$DIR/launch.out" || fail "an unusable checkpoint was retried"
@@ -143,7 +143,7 @@ tail -1 "$DIR/launch.out" | grep -q "^psflow-launch: the first error: psflow chi
 rm -rf "$M"
 launch_job 0 120 --set run.train_steps=25
 data=$M/model.ckpt-25.data-00000-of-00001
-python3 -c "import sys; p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[len(b) // 2] ^= 0xff; open(p, 'wb').write(b)" "$data"
+python3 -c "import sys; p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[0] ^= 0xff; open(p, 'wb').write(b)" "$data"
 launch_job 3 60 --set run.train_steps=50
 (( LAUNCH_SECS < 15 )) || fail "a corrupt checkpoint took $LAUNCH_SECS s to fail (retried?)"
 ! grep -q "restarting the job" "$DIR/launch.out" || fail "a corrupt checkpoint was retried"

@@ -78,7 +78,7 @@ intrude() {
   python3 - "${ports[0]}" <<'PY'
 import socket, struct, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"PSFL" + struct.pack("<HHIQ", 1, 0, 0x7fffffff, 0))  # absurd header length
+s.sendall(b"PSFL" + struct.pack("<HHIQ", 2, 0, 0x7fffffff, 0))  # absurd header length
 s.settimeout(5)
 try:
     closed = s.recv(1) == b""

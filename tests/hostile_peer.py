@@ -24,6 +24,7 @@ import sys
 import time
 
 DT_FLOAT, DT_INT64, DT_STRING = 1, 9, 7
+WIRE_VERSION = 2  # kFrameVersion
 
 
 def varint(v):
@@ -61,7 +62,7 @@ def header(method, token="", task="intruder:0", request_id=1, body=b"", tensors=
 def frame(hdr, payload=b"", header_len=None, payload_len=None):
     hl = len(hdr) if header_len is None else header_len
     pl = len(payload) if payload_len is None else payload_len
-    return b"PSFL" + struct.pack("<HHIQ", 1, 0, hl, pl) + hdr + payload
+    return b"PSFL" + struct.pack("<HHIQ", WIRE_VERSION, 0, hl, pl) + hdr + payload
 
 
 def connect(addr):
@@ -166,7 +167,7 @@ def main(argv):
             s = connect(addr)
             if token:
                 s.sendall(hello)
-            s.sendall(b"PSFL" + struct.pack("<HHIQ", 1, 0, 16 << 20, 4 << 30))
+            s.sendall(b"PSFL" + struct.pack("<HHIQ", WIRE_VERSION, 0, 16 << 20, 4 << 30))
             conns.append(s)
         print(f"holding {n} connections for {secs} s", flush=True)
         time.sleep(secs)

@@ -110,7 +110,7 @@ TEST(InspectTest, ErrorsNameTheFileOrKeyAndExitNonZero) {
   ASSERT_EQ(::truncate((dir + "/model.ckpt-5.index").c_str(), 10), 0);
   r = RunInspect(dir);
   EXPECT_EQ(r.code, 1);
-  EXPECT_THAT(r.out, HasSubstr("FAILED_PRECONDITION: no checkpoint in " + dir + " can be restored, but 2 exist"));
+  EXPECT_THAT(r.out, HasSubstr("FAILED_PRECONDITION: no checkpoint in " + dir + " can be restored: " + dir + "/checkpoint lists 2, none complete"));
   EXPECT_THAT(r.out, HasSubstr("model.ckpt-5.index"));
 
   r = RunInspect("--bogus");

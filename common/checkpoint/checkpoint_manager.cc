@@ -32,10 +32,8 @@ Status CheckpointManager::Recover() {
     // Checkpoints without a state file (it was lost, or a crash came before
     // the first one was written): LatestCheckpoint resumes from the newest,
     // so retention must know them too.
-    ASSIGN_OR_RETURN(std::vector<std::string> found, FindCheckpointsInDir(env_, dir_));
-    const std::string base = JoinPath(dir_, options_.basename) + "-";
+    ASSIGN_OR_RETURN(std::vector<std::string> found, FindCheckpointsInDir(env_, dir_, options_.basename));
     for (const std::string& p : found) {
-      if (p.compare(0, base.size(), base) != 0) continue;
       auto mtime = env_->GetFileMTime(BundleIndexFilename(p));
       entries_.push_back(Entry{p, std::min(mtime.ok() ? *mtime : now, now)});
     }

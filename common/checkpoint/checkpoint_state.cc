@@ -54,15 +54,10 @@ StatusOr<std::optional<tensorflow::CheckpointState>> GetCheckpointState(
   return std::optional<tensorflow::CheckpointState>(std::move(state));
 }
 
-namespace {
-
-// OK when `prefix` can be restored, else what it lacks.
-Status Usable(Env* env, const std::string& prefix) {
+Status CheckpointComplete(Env* env, const std::string& prefix) {
   if (!env->FileExists(BundleIndexFilename(prefix)) && env->FileExists(prefix)) return OkStatus();  // V1
   return CheckBundleFiles(env, prefix);
 }
-
-}  // namespace
 
 int64_t CheckpointStep(std::string_view prefix) {
   const size_t dash = prefix.rfind('-');
@@ -75,16 +70,22 @@ int64_t CheckpointStep(std::string_view prefix) {
   return n;
 }
 
-StatusOr<std::vector<std::string>> FindCheckpointsInDir(Env* env, const std::string& dir) {
+StatusOr<std::vector<std::string>> FindCheckpointsInDir(Env* env, const std::string& dir, const std::string& basename) {
   std::vector<std::pair<int64_t, std::string>> found;
   if (env->FileExists(dir)) {
     ASSIGN_OR_RETURN(std::vector<std::string> children, env->GetChildren(dir));
     constexpr std::string_view kIndex = ".index";
+    const std::string head = basename + "-";
     for (const std::string& c : children) {
-      if (c.size() <= kIndex.size() || c.compare(c.size() - kIndex.size(), kIndex.size(), kIndex) != 0) continue;
+      if (c.size() <= head.size() + kIndex.size() || c.compare(0, head.size(), head) != 0 ||
+          c.compare(c.size() - kIndex.size(), kIndex.size(), kIndex) != 0) {
+        continue;
+      }
       const std::string prefix = c.substr(0, c.size() - kIndex.size());
       const int64_t step = CheckpointStep(prefix);
-      if (step >= 0) found.emplace_back(step, JoinPath(dir, prefix));
+      if (step >= 0 && prefix.size() == head.size() + std::to_string(step).size()) {
+        found.emplace_back(step, JoinPath(dir, prefix));
+      }
     }
   }
   std::sort(found.begin(), found.end());
@@ -93,46 +94,68 @@ StatusOr<std::vector<std::string>> FindCheckpointsInDir(Env* env, const std::str
   return out;
 }
 
+StatusOr<CheckpointCandidates> ListCheckpointCandidates(Env* env, const std::string& dir,
+                                                        const std::string& latest_filename) {
+  ASSIGN_OR_RETURN(auto state, GetCheckpointState(env, dir, latest_filename));
+  CheckpointCandidates c;
+  auto add = [&](const std::string& p) {
+    if (std::find(c.prefixes.begin(), c.prefixes.end(), p) == c.prefixes.end()) c.prefixes.push_back(p);
+  };
+  if (state) {
+    c.has_state_file = true;
+    std::vector<std::string> listed = {state->model_checkpoint_path()};
+    const auto& all = state->all_model_checkpoint_paths();
+    listed.insert(listed.end(), all.rbegin(), all.rend());
+    for (const std::string& p : listed) {
+      const std::string here = JoinPath(dir, Basename(p));
+      const bool moved = here != p && !env->FileExists(BundleIndexFilename(p)) && !env->FileExists(p) &&
+                         env->FileExists(BundleIndexFilename(here));
+      add(moved ? here : p);
+    }
+    c.listed = c.prefixes.size();
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> found, FindCheckpointsInDir(env, dir));
+  for (auto it = found.rbegin(); it != found.rend(); ++it) add(*it);
+  return c;
+}
+
 StatusOr<std::optional<std::string>> LatestCheckpoint(Env* env, const std::string& dir,
                                                       const std::string& latest_filename) {
   const std::string state_path = JoinPath(dir, latest_filename);
-  ASSIGN_OR_RETURN(auto state, GetCheckpointState(env, dir, latest_filename));
-  // Candidates newest first.
-  std::vector<std::string> candidates;
-  if (state) {
-    candidates.push_back(state->model_checkpoint_path());
-    const auto& all = state->all_model_checkpoint_paths();
-    for (auto it = all.rbegin(); it != all.rend(); ++it) {
-      if (std::find(candidates.begin(), candidates.end(), *it) == candidates.end()) candidates.push_back(*it);
-    }
-  } else {
-    ASSIGN_OR_RETURN(std::vector<std::string> found, FindCheckpointsInDir(env, dir));
-    if (found.empty()) return std::optional<std::string>();
-    candidates.assign(found.rbegin(), found.rend());
-  }
+  ASSIGN_OR_RETURN(CheckpointCandidates c, ListCheckpointCandidates(env, dir, latest_filename));
+  if (c.prefixes.empty() && !c.has_state_file) return std::optional<std::string>();
   std::vector<std::string> problems;
-  for (const std::string& c : candidates) {
-    const Status usable = Usable(env, c);
-    if (usable.ok()) {
-      if (!state) {
-        LOG(WARNING) << dir << " has no `" << latest_filename << "` state file but holds checkpoints; using " << c
-                     << ", the newest complete one (a trainer writes the state file again at its next save)";
+  for (size_t i = 0; i < c.prefixes.size(); ++i) {
+    const std::string& p = c.prefixes[i];
+    const Status complete = CheckpointComplete(env, p);
+    if (complete.ok()) {
+      const std::string where = i < c.listed ? "the newest complete checkpoint it lists"
+                                             : StrCat("the newest complete checkpoint in ", dir);
+      if (!c.has_state_file) {
+        LOG(WARNING) << dir << " has no `" << latest_filename << "` state file but holds checkpoints; using " << p
+                     << ", " << where << " (a trainer writes the state file again at its next save)";
       } else if (!problems.empty()) {
         LOG(WARNING) << "The latest checkpoint named in " << state_path << " cannot be used: " << StrJoin(problems, "; ")
-                     << "; using " << c << " instead, the newest complete checkpoint it lists. To train on from "
-                     << "the newer one, stop now and put its files back before training reaches its step again";
+                     << "; using " << p << " instead, " << where << ". To train on from the newer one, stop now "
+                     << "and put its files back before training reaches its step again";
       }
-      return std::optional<std::string>(c);
+      return std::optional<std::string>(p);
     }
-    problems.push_back(StrCat(c, ": ", usable.message()));
+    if (!IsNotFoundError(complete) && !IsDataLossError(complete)) {
+      return complete.WithContext("cannot tell whether checkpoint ", p, " is complete");
+    }
+    problems.push_back(StrCat(p, ": ", complete.message()));
   }
   return FailedPreconditionError(
-      "no checkpoint in ", dir, " can be restored, but ", candidates.size(), " exist",
-      state ? StrCat(" (listed in ", state_path, ")") : StrCat(" (there is no `", latest_filename, "` state file)"),
-      ": ", StrJoin(problems, "; "),
+      "no checkpoint in ", dir, " can be restored: ",
+      c.has_state_file
+          ? StrCat(state_path, " lists ", c.listed,
+                   c.prefixes.size() > c.listed ? StrCat(" and the directory holds ", c.prefixes.size() - c.listed, " more") : "")
+          : StrCat("there is no `", latest_filename, "` state file and the directory holds ", c.prefixes.size()),
+      ", none complete: ", StrJoin(problems, "; "),
       ". psflow does not start from scratch over checkpoints: put the missing files back; or train in another "
-      "model_dir (run.warm_start can take the matching variables from this one); or, to start from scratch here, "
-      "delete ", state ? StrCat(state_path, " and ") : "", "the files of these checkpoints");
+      "model_dir; or, to start from scratch here, delete ", c.has_state_file ? StrCat(state_path, " and ") : "",
+      "the files of these checkpoints");
 }
 
 Status UpdateCheckpointState(Env* env, const std::string& dir, CheckpointStateUpdate u,

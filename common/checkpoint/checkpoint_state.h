@@ -30,24 +30,38 @@ StatusOr<std::optional<tensorflow::CheckpointState>> GetCheckpointState(
     Env* env, const std::string& dir,
     const std::string& latest_filename = kCheckpointStateFilename);
 
+// What `dir` offers to restore from, newest first: the state file's
+// model_checkpoint_path, then the others it lists; a listed checkpoint
+// whose files are not where the state file says but are in `dir` (a
+// model_dir that was moved or copied, with absolute paths in its state
+// file) is taken from `dir`; then the `<basename>-<N>` checkpoints in `dir`
+// that the state file does not list (all of them when there is none).
+struct CheckpointCandidates {
+  bool has_state_file = false;
+  size_t listed = 0;                  // how many of `prefixes` the state file lists (they come first)
+  std::vector<std::string> prefixes;  // newest first
+};
+StatusOr<CheckpointCandidates> ListCheckpointCandidates(Env* env, const std::string& dir,
+                                                        const std::string& latest_filename = kCheckpointStateFilename);
+
+// OK when checkpoint `prefix` can be restored: its .index reads and every
+// data file is there with the bytes the index needs (CheckBundleFiles; a V1
+// checkpoint file counts when it exists).  NotFound or DataLoss saying what
+// it lacks.  Other errors (permissions, I/O) come as they are: they say
+// nothing about the checkpoint, and must not make a trainer skip it.
+Status CheckpointComplete(Env* env, const std::string& prefix);
+
 // The checkpoint to resume from (the chief, warm start, the Estimator,
-// psflow-inspect):
-//   - the state file's model_checkpoint_path when it is complete (its
-//     .index reads and every data file is there: CheckBundleFiles; a V1
-//     checkpoint file counts when it exists);
-//   - otherwise the newest complete one of all_model_checkpoint_paths,
-//     after a warning naming the checkpoint that is incomplete, what it
-//     lacks, and the one used instead;
-//   - without a state file, the newest complete `<name>-<N>.index`
-//     checkpoint in `dir` (a crash between a first checkpoint and its state
-//     file, or a state file deleted by hand), with a warning;
-//   - nullopt only when `dir` holds no checkpoint at all.
-// FailedPrecondition, never nullopt, when `dir` holds checkpoints but none
-// is complete: starting fresh there would overwrite them.  The message
-// lists each one with what it lacks and says what to do.
-// Differs from tf.train.latest_checkpoint, which returns None in all of
-// these cases, on purpose: a trainer that gets None starts from step 0 and
-// writes over the checkpoints.
+// psflow-inspect): the first complete one of ListCheckpointCandidates.
+// When it is not the state file's latest, a warning names each newer one,
+// what it lacks, and the one used instead.  nullopt only when `dir` holds
+// neither a state file nor a `model.ckpt-<N>` checkpoint.
+// FailedPrecondition, never nullopt, when it holds checkpoints but none is
+// complete: starting fresh there would overwrite them.  The message lists
+// each one with what it lacks and says what to do.
+// Differs from tf.train.latest_checkpoint, which returns None when the
+// named checkpoint's index is gone or there is no state file, on purpose:
+// a trainer that gets None starts from step 0 and writes over checkpoints.
 StatusOr<std::optional<std::string>> LatestCheckpoint(
     Env* env, const std::string& dir,
     const std::string& latest_filename = kCheckpointStateFilename);
@@ -55,9 +69,10 @@ StatusOr<std::optional<std::string>> LatestCheckpoint(
 // N of a checkpoint prefix ".../model.ckpt-N"; -1 when the name has no step.
 int64_t CheckpointStep(std::string_view prefix);
 
-// The checkpoints in `dir` named `<anything>-<N>.index`, as prefixes sorted
-// by N (oldest first); what LatestCheckpoint looks at without a state file.
-StatusOr<std::vector<std::string>> FindCheckpointsInDir(Env* env, const std::string& dir);
+// The checkpoints in `dir` named `<basename>-<N>.index`, as prefixes sorted
+// by N (oldest first).
+StatusOr<std::vector<std::string>> FindCheckpointsInDir(Env* env, const std::string& dir,
+                                                        const std::string& basename = "model.ckpt");
 
 struct CheckpointStateUpdate {
   std::string model_checkpoint_path;            // the newest checkpoint

@@ -125,17 +125,66 @@ TEST(CheckpointStateTest, MissingLatestResumesFromTheNewestCompleteListed) {
   ASSERT_FALSE(none.ok());
   EXPECT_TRUE(IsFailedPreconditionError(none.status())) << none.status();
   const std::string& m = none.status().message();
-  EXPECT_THAT(m, HasSubstr("no checkpoint in " + dir + " can be restored, but 3 exist"));
+  EXPECT_THAT(m, HasSubstr("no checkpoint in " + dir + " can be restored: " + JoinPath(dir, "checkpoint") +
+                           " lists 3, none complete"));
   EXPECT_THAT(m, HasSubstr(p + "50.index is missing"));
   EXPECT_THAT(m, HasSubstr(p + "25.data-00001-of-00002 is missing"));
   EXPECT_THAT(m, HasSubstr(data0 + " has " + std::to_string(bytes.size() - 1) + " bytes, the index needs"));
   EXPECT_THAT(m, HasSubstr("does not start from scratch over checkpoints"));
 }
 
+// A file that cannot be read for another reason than its absence says
+// nothing about the checkpoint: an error, not a fall back to an older one
+// (which training would later overwrite the newer one with).
+class UnreadableEnv : public EnvWrapper {
+ public:
+  UnreadableEnv(Env* target, std::string file) : EnvWrapper(target), file_(std::move(file)) {}
+  StatusOr<uint64_t> GetFileSize(const std::string& f) override {
+    if (f == file_) return PermissionDeniedError("stat ", f, ": Permission denied");
+    return EnvWrapper::GetFileSize(f);
+  }
+
+ private:
+  const std::string file_;
+};
+
+TEST(CheckpointStateTest, AnUnreadableFileIsAnErrorNotAnIncompleteCheckpoint) {
+  const std::string dir = testing::FreshTempDir("unreadable");
+  WriteShardedCheckpoints(dir, {10, 20});
+  const std::string data = JoinPath(dir, "model.ckpt-20.data-00001-of-00002");
+  UnreadableEnv env(Env::Default(), data);
+  auto latest = LatestCheckpoint(&env, dir);
+  ASSERT_FALSE(latest.ok());
+  EXPECT_TRUE(IsPermissionDeniedError(latest.status())) << latest.status();
+  EXPECT_THAT(latest.status().message(), HasSubstr("cannot tell whether checkpoint " + JoinPath(dir, "model.ckpt-20")));
+  UnreadableEnv index_env(Env::Default(), JoinPath(dir, "model.ckpt-20.index"));
+  EXPECT_TRUE(IsPermissionDeniedError(LatestCheckpoint(&index_env, dir).status()));
+}
+
+// A model_dir moved or copied elsewhere, whose state file has absolute
+// paths (TF1 Savers write them): its checkpoints are found where they are.
+TEST(CheckpointStateTest, AMovedModelDirIsFollowed) {
+  const std::string old_dir = testing::FreshTempDir("moved_from");
+  WriteShardedCheckpoints(old_dir, {5, 9});
+  CheckpointStateUpdate u;
+  u.model_checkpoint_path = JoinPath(old_dir, "model.ckpt-9");
+  u.all_model_checkpoint_paths = {JoinPath(old_dir, "model.ckpt-5"), JoinPath(old_dir, "model.ckpt-9")};
+  u.save_relative_paths = false;
+  ASSERT_TRUE(UpdateCheckpointState(env(), old_dir, u).ok());
+  const std::string dir = old_dir + "_moved";
+  ASSERT_TRUE(env()->RenameFile(old_dir, dir).ok());
+  EXPECT_EQ(**LatestCheckpoint(env(), dir), JoinPath(dir, "model.ckpt-9"));
+  auto c = ListCheckpointCandidates(env(), dir);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(c->prefixes, ElementsAre(JoinPath(dir, "model.ckpt-9"), JoinPath(dir, "model.ckpt-5")));
+  EXPECT_EQ(c->listed, 2u);
+}
+
 TEST(CheckpointStateTest, WithoutStateFileResumesFromTheNewestCheckpointInTheDirectory) {
   const std::string dir = testing::FreshTempDir("nostate");
   WriteShardedCheckpoints(dir, {3, 10, 200});
-  WriteTinyCheckpoint(JoinPath(dir, "other.ckpt"));  // no step: not a candidate
+  WriteTinyCheckpoint(JoinPath(dir, "other.ckpt"));        // no step: not a candidate
+  WriteTinyCheckpoint(JoinPath(dir, "pretrained-100000"));  // another name: not this job's
   ASSERT_TRUE(env()->DeleteFile(JoinPath(dir, "checkpoint")).ok());
   const std::string p = JoinPath(dir, "model.ckpt-");
   EXPECT_THAT(*FindCheckpointsInDir(env(), dir), ElementsAre(p + "3", p + "10", p + "200"));
@@ -145,7 +194,7 @@ TEST(CheckpointStateTest, WithoutStateFileResumesFromTheNewestCheckpointInTheDir
   for (const char* step : {"3", "10"}) ASSERT_TRUE(env()->DeleteFile(p + step + ".data-00001-of-00002").ok());
   auto none = LatestCheckpoint(env(), dir);
   ASSERT_FALSE(none.ok());
-  EXPECT_THAT(none.status().message(), HasSubstr("there is no `checkpoint` state file"));
+  EXPECT_THAT(none.status().message(), HasSubstr("there is no `checkpoint` state file and the directory holds 3, none complete"));
 }
 
 TEST(CheckpointStateTest, CorruptStateFileIsAnErrorNamingIt) {

@@ -543,7 +543,8 @@ Status BundleReader::CheckDataFiles() const {
   for (int k = 0; k < num_shards(); ++k) {
     const std::string path = BundleDataFilename(prefix_, k, num_shards());
     auto size = env_->GetFileSize(path);
-    if (!size.ok()) return NotFoundError(path, " is missing (", size.status().message(), ")");
+    if (IsNotFoundError(size.status())) return NotFoundError(path, " is missing");
+    if (!size.ok()) return size.status();
     if (*size < need[static_cast<size_t>(k)]) {
       return DataLossError(path, " has ", *size, " bytes, the index needs ", need[static_cast<size_t>(k)],
                            " (a truncated copy?)");
@@ -553,9 +554,11 @@ Status BundleReader::CheckDataFiles() const {
 }
 
 Status CheckBundleFiles(Env* env, const std::string& prefix) {
-  if (!env->FileExists(BundleIndexFilename(prefix))) {
-    return NotFoundError(BundleIndexFilename(prefix), " is missing");
-  }
+  // BundleReader::Open calls every unreadable index NotFound; here a
+  // permission or I/O error keeps its code.
+  auto size = env->GetFileSize(BundleIndexFilename(prefix));
+  if (IsNotFoundError(size.status())) return NotFoundError(BundleIndexFilename(prefix), " is missing");
+  if (!size.ok()) return size.status();
   ASSIGN_OR_RETURN(auto reader, BundleReader::Open(env, prefix));
   return reader->CheckDataFiles();
 }

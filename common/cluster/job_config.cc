@@ -587,7 +587,8 @@ StatusOr<TaskId> ParseTfConfig(const std::string& json, ClusterSpec* cluster) {
                                     "' is not one of ps, chief (or master), worker, evaluator");
       }
       if (!jobs.insert(job).second) {
-        return InvalidArgumentError("TF_CONFIG: the cluster has both a \"chief\" and a \"master\" job; keep one");
+        return InvalidArgumentError("TF_CONFIG: the cluster names the ", job, " job twice",
+                                    job == "chief" ? " (as \"chief\" and \"master\"?)" : "", "; keep one");
       }
       const std::string where = StrCat("cluster.", given);
       if (kv.second.IsSequence()) {

@@ -240,7 +240,7 @@ TEST(TfConfigTest, BadValuesAreErrorsNamingTfConfig) {
       {R"({"cluster":{"chief":["c:1"],"worker":["c:1"]},"task":{"type":"chief","index":0}})",
        "TF_CONFIG: cluster address c:1 is used by two tasks (chief:0 and worker:0)"},
       {R"({"cluster":{"chief":["c:1"],"master":["m:1"]},"task":{"type":"chief","index":0}})",
-       "both a \"chief\" and a \"master\" job"},
+       "the cluster names the chief job twice (as \"chief\" and \"master\"?)"},
       {R"({"cluster":{"chief":["c:1"],"driver":["d:1"]},"task":{"type":"chief","index":0}})",
        "TF_CONFIG: cluster job 'driver' is not one of ps, chief (or master), worker, evaluator"},
       {R"({"cluster":{"chief":["c:1"]},"task":{"type":"chief","index":"zero"}})",

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -10,7 +11,6 @@
 #include <thread>
 
 #include "common/checkpoint/checkpoint_state.h"
-#include "common/checkpoint/tensor_bundle.h"
 #include "common/core/logging.h"
 #include "common/core/strcat.h"
 #include "common/summary/event_writer.h"
@@ -154,37 +154,31 @@ StatusOr<EvaluatorResult> Evaluator::Run() {
   auto last_start = Clock::now() - std::chrono::hours(24);
   auto last_wait_log = Clock::now();
   while (!(options_.stop && options_.stop->load())) {
-    ASSIGN_OR_RETURN(std::optional<tensorflow::CheckpointState> state, GetCheckpointState(Env::Default(), options_.model_dir));
-    // What model_dir lists, oldest first: the state file's checkpoints (its
-    // latest last), or without one the checkpoints in the directory.
-    std::vector<std::string> listed;
-    if (state) {
-      listed.assign(state->all_model_checkpoint_paths().begin(), state->all_model_checkpoint_paths().end());
-      if (listed.empty() || listed.back() != state->model_checkpoint_path()) listed.push_back(state->model_checkpoint_path());
-    } else {
-      ASSIGN_OR_RETURN(listed, FindCheckpointsInDir(Env::Default(), options_.model_dir));
-    }
-    // Newest first: every complete one not yet evaluated (eval.every_checkpoint),
-    // or the newest complete one.  An incomplete checkpoint is skipped with
-    // one warning; the evaluator never waits on a checkpoint that cannot come.
+    // Newest first: every complete checkpoint not yet evaluated
+    // (eval.every_checkpoint), or the newest complete one.  Incomplete ones
+    // are skipped with one warning each (as LatestCheckpoint skips them):
+    // the evaluator never waits on a checkpoint that cannot come.
+    ASSIGN_OR_RETURN(CheckpointCandidates candidates, ListCheckpointCandidates(Env::Default(), options_.model_dir));
     std::vector<std::pair<std::string, int64_t>> todo;
-    for (auto it = listed.rbegin(); it != listed.rend(); ++it) {
-      const int64_t step = CheckpointStep(*it);
+    for (const std::string& c : candidates.prefixes) {
+      const int64_t step = CheckpointStep(c);
       if (step < 0) continue;
       if (done_.count(step)) {
         if (!options_.eval.every_checkpoint) break;
         continue;
       }
-      if (Status usable = CheckBundleFiles(Env::Default(), *it); !usable.ok()) {
-        if (warned_.insert(*it).second) {
-          LOG(WARNING) << "checkpoint " << *it << " cannot be evaluated (" << usable.message()
+      if (Status complete = CheckpointComplete(Env::Default(), c); !complete.ok()) {
+        if (!IsNotFoundError(complete) && !IsDataLossError(complete)) return complete;
+        if (warned_.insert(c).second) {
+          LOG(WARNING) << "checkpoint " << c << " cannot be evaluated (" << complete.message()
                        << "); the evaluator goes on with the newest complete one";
         }
         continue;
       }
-      todo.insert(todo.begin(), {*it, step});
+      todo.emplace_back(c, step);
       if (!options_.eval.every_checkpoint) break;
     }
+    std::sort(todo.begin(), todo.end(), [](const auto& a, const auto& b) { return a.second < b.second; });  // oldest first
     const bool final_available = !todo.empty() && (todo.back().second >= options_.train_steps ||
                                                     (stop_requested_after_ && todo.back().second > *stop_requested_after_));
     const double since = std::chrono::duration<double>(Clock::now() - last_start).count();

@@ -8,9 +8,6 @@
 namespace psflow {
 namespace {
 
-// What one PullRows may return (the default frame payload limit).
-constexpr uint64_t kMaxPullRowsBytes = uint64_t{4} << 30;
-
 // The slice of the full variable that a part holds: its rows, every column.
 TensorSlice RowSlice(const SaveSliceInfo& si, const Tensor& part) {
   std::vector<int64_t> starts(static_cast<size_t>(si.full_shape.rank()), 0);
@@ -114,7 +111,7 @@ StatusOr<std::vector<Tensor>> ParameterServer::Pull(const std::vector<std::strin
   return out;
 }
 
-StatusOr<Tensor> ParameterServer::PullRows(const std::string& name, const Tensor& rows) {
+StatusOr<Tensor> ParameterServer::PullRows(const std::string& name, const Tensor& rows, uint64_t max_bytes) {
   ASSIGN_OR_RETURN(Var* v, Find(name));
   if (rows.dtype() != DType::kInt64 || rows.shape().rank() != 1) {
     return InvalidArgumentError("rows of ", name, " must be an int64 vector");
@@ -128,12 +125,10 @@ StatusOr<Tensor> ParameterServer::PullRows(const std::string& name, const Tensor
     }
   }
   const size_t row_bytes = s.dim(0) == 0 ? 0 : v->value.TotalBytes() / static_cast<size_t>(s.dim(0));
-  // A few bytes of row ids may ask for many rows' bytes: bounded by what
-  // one answer frame may carry.
   const uint64_t n = static_cast<uint64_t>(rows.num_elements());
-  if (row_bytes > 0 && n > kMaxPullRowsBytes / row_bytes) {
-    return ResourceExhaustedError("pulling ", n, " rows of ", name, " (", row_bytes, " bytes each) is above ",
-                                  kMaxPullRowsBytes, " bytes; pull fewer rows at a time");
+  if (row_bytes > 0 && n > max_bytes / row_bytes) {
+    return ResourceExhaustedError("pulling ", n, " rows of ", name, " (", row_bytes, " bytes each) would take more than ",
+                                  max_bytes, " bytes, what one answer may carry; pull fewer rows at a time");
   }
   std::vector<int64_t> dims = s.dims();
   dims[0] = rows.num_elements();

@@ -83,8 +83,11 @@ class ParameterServer {
 
   // Current values (copies).  NotFound names a missing variable.
   StatusOr<std::vector<Tensor>> Pull(const std::vector<std::string>& names);
-  // Rows of one variable (an embedding lookup).
-  StatusOr<Tensor> PullRows(const std::string& name, const Tensor& rows);
+  // Rows of one variable (an embedding lookup).  A few bytes of row ids
+  // may ask for many bytes of rows: ResourceExhausted, before allocating,
+  // when the answer would exceed `max_bytes`.
+  static constexpr uint64_t kMaxPullBytes = uint64_t{4} << 30;  // the default frame payload limit
+  StatusOr<Tensor> PullRows(const std::string& name, const Tensor& rows, uint64_t max_bytes = kMaxPullBytes);
   // Applies the optimizer to each variable.  `step` is the global_step the
   // gradients were computed at (Adam's bias correction uses beta^(step+1),
   // as TensorFlow's beta powers hold).  On task 0 global_step is then

@@ -53,6 +53,12 @@ TEST(ParameterServerTest, SparseRowsAndErrors) {
   EXPECT_THAT(ps.Pull({"nope"}).status().message(), HasSubstr("variable nope is not held by ps task 1"));
   EXPECT_THAT(ps.PullRows("emb", Tensor::FromVector<int64_t>({7}, TensorShape({1}))).status().message(),
               HasSubstr("row 7 of emb is out of range"));
+  // 8 bytes of row ids per 8-byte row here; a bound on the answer refuses
+  // before allocating it.
+  auto big = ps.PullRows("emb", Tensor::FromVector<int64_t>({0, 1, 2}, TensorShape({3})), /*max_bytes=*/16);
+  EXPECT_TRUE(IsResourceExhaustedError(big.status())) << big.status();
+  EXPECT_THAT(big.status().message(), HasSubstr("pulling 3 rows of emb (8 bytes each) would take more than 16 bytes"));
+  EXPECT_TRUE(ps.PullRows("emb", Tensor::FromVector<int64_t>({0, 1}, TensorShape({2})), 16).ok());
 }
 
 TEST(ParameterServerTest, SnapshotsAreConsistentUnderConcurrentPushes) {

@@ -74,8 +74,11 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
     if (body.row_names_size() != static_cast<int>(req.tensors.size())) {
       return InvalidArgumentError("Pull: ", body.row_names_size(), " row pulls for ", req.tensors.size(), " row tensors");
     }
+    // The row pulls of one request share one answer's bound.
+    uint64_t budget = ParameterServer::kMaxPullBytes;
     for (int i = 0; i < body.row_names_size(); ++i) {
-      ASSIGN_OR_RETURN(Tensor rows, ps_->PullRows(body.row_names(i), req.tensors[static_cast<size_t>(i)]));
+      ASSIGN_OR_RETURN(Tensor rows, ps_->PullRows(body.row_names(i), req.tensors[static_cast<size_t>(i)], budget));
+      budget -= std::min<uint64_t>(budget, rows.TotalBytes());
       values.push_back(rows);
     }
     rpc::Message resp;

@@ -300,15 +300,17 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
   };
 
   if (options_.is_chief) {
-    ASSIGN_OR_RETURN(mgr, CheckpointManager::Create(Env::Default(), options_.model_dir,
-                                                    {.max_to_keep = options_.keep_checkpoint_max,
-                                                     .keep_checkpoint_every_n_hours = options_.keep_checkpoint_every_n_hours}));
     // Errors while finding, checking and restoring the checkpoint (or the
     // warm-start one) are the checkpoint's unless the transport caused them.
     auto checkpoint_stage = [this](const Status& s) {
       if (!s.ok()) failed_on_checkpoint_ = true;
       return s;
     };
+    auto created = CheckpointManager::Create(Env::Default(), options_.model_dir,
+                                             {.max_to_keep = options_.keep_checkpoint_max,
+                                              .keep_checkpoint_every_n_hours = options_.keep_checkpoint_every_n_hours});
+    RETURN_IF_ERROR(checkpoint_stage(created.status()));
+    mgr = std::move(created).value();
     auto latest = LatestCheckpoint(Env::Default(), options_.model_dir);
     RETURN_IF_ERROR(checkpoint_stage(latest.status()));
     if (*latest) {

@@ -32,6 +32,17 @@ bool GetVarint(std::string_view* in, uint64_t* v) {
   return false;
 }
 
+std::vector<int64_t> DimsOf(const TensorMeta& meta) {
+  std::vector<int64_t> dims;
+  dims.reserve(static_cast<size_t>(meta.shape().dim_size()));
+  for (const auto& d : meta.shape().dim()) dims.push_back(d.size());
+  return dims;
+}
+
+Status BadTensor(std::string_view peer, const RpcHeader& h, int i, const std::string& why) {
+  return DataLossError("bad frame from ", peer, " (", h.method(), "): tensor ", i, " ", h.tensors(i).name(), ": ", why);
+}
+
 }  // namespace
 
 Status EncodeFrame(const Message& m, EncodedFrame* out) {
@@ -121,16 +132,13 @@ StatusOr<RpcHeader> ParseFrameHeader(std::string_view header_bytes, std::string_
 }
 
 Status CheckFrameTensors(const RpcHeader& h, uint64_t payload_len, std::string_view peer) {
+  uint64_t strings = 0;
   for (int i = 0; i < h.tensors_size(); ++i) {
     const TensorMeta& meta = h.tensors(i);
-    auto bad = [&](const std::string& why) {
-      return DataLossError("bad frame from ", peer, " (", h.method(), "): tensor ", i, " ", meta.name(), ": ", why);
-    };
+    auto bad = [&](const std::string& why) { return BadTensor(peer, h, i, why); };
     if (!IsSupportedDType(meta.dtype())) return bad(StrCat("unsupported dtype ", meta.dtype()));
     if (meta.shape().dim_size() > kMaxTensorRank) return bad(StrCat("rank ", meta.shape().dim_size(), " is above ", kMaxTensorRank));
-    std::vector<int64_t> dims;
-    for (const auto& d : meta.shape().dim()) dims.push_back(d.size());
-    auto shape = TensorShape::FromDims(dims);
+    auto shape = TensorShape::FromDims(DimsOf(meta));
     if (!shape.ok()) return bad(shape.status().message());
     if (meta.offset() % kPayloadAlignment != 0 || meta.offset() > payload_len || meta.size() > payload_len - meta.offset()) {
       return bad(StrCat("bytes [", meta.offset(), ", +", meta.size(), ") lie outside the ", payload_len, "-byte payload"));
@@ -140,6 +148,11 @@ Status CheckFrameTensors(const RpcHeader& h, uint64_t payload_len, std::string_v
     const DType dt = static_cast<DType>(meta.dtype());
     if (dt == DType::kString) {
       if (n > meta.size()) return bad(StrCat(n, " strings cannot fit in ", meta.size(), " bytes (one length byte each at least)"));
+      // Each decoded string costs ~40 bytes of memory for its one byte on the wire.
+      strings += n;
+      if (strings > kMaxStringsPerFrame) {
+        return bad(StrCat("the frame's string tensors hold more than ", kMaxStringsPerFrame, " strings"));
+      }
     } else {
       const uint64_t width = DTypeSize(dt);
       if (meta.size() % width != 0 || n != meta.size() / width) {
@@ -159,13 +172,9 @@ StatusOr<Message> DecodeFrame(RpcHeader header, std::shared_ptr<TensorBuffer> pa
   m.tensors.reserve(static_cast<size_t>(m.header.tensors_size()));
   for (int i = 0; i < m.header.tensors_size(); ++i) {
     const TensorMeta& meta = m.header.tensors(i);
-    auto bad = [&](const std::string& why) {
-      return DataLossError("bad frame from ", peer, " (", m.header.method(), "): tensor ", i, " ", meta.name(), ": ", why);
-    };
+    auto bad = [&](const std::string& why) { return BadTensor(peer, m.header, i, why); };
     if (meta.offset() > plen || meta.size() > plen - meta.offset()) return bad("lies outside the payload");  // REQUIRES broken
-    std::vector<int64_t> dims;
-    for (const auto& d : meta.shape().dim()) dims.push_back(d.size());
-    const TensorShape shape(dims);  // checked by CheckFrameTensors
+    const TensorShape shape(DimsOf(meta));  // checked by CheckFrameTensors
     const DType dt = static_cast<DType>(meta.dtype());
     const char* p = base + meta.offset();
     if (dt == DType::kString) {

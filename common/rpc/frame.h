@@ -1,7 +1,7 @@
 // The psflow wire format: one frame per request or response.
 //
 //   offset 0   magic "PSFL" (4 bytes)
-//          4   version (uint16 LE, 1), reserved (uint16)
+//          4   version (uint16 LE, 2), reserved (uint16)
 //          8   header length (uint32 LE)
 //         12   payload length (uint64 LE)
 //         20   RpcHeader (protobuf), then the payload: raw tensor bytes, each
@@ -30,10 +30,14 @@
 namespace psflow::rpc {
 
 inline constexpr uint32_t kFrameMagic = 0x4c465350;  // "PSFL" little-endian
-inline constexpr uint16_t kFrameVersion = 1;
+// 2: a connection starts with a `_Hello` frame that carries the cluster
+// token (common/rpc/rpc.h); 1 carried it on the first request.
+inline constexpr uint16_t kFrameVersion = 2;
 inline constexpr size_t kFixedHeaderSize = 20;
 inline constexpr size_t kPayloadAlignment = 64;
 inline constexpr int kMaxTensorRank = 254;  // TensorFlow's limit
+// Strings a frame may carry in all (each costs ~40 bytes once decoded).
+inline constexpr uint64_t kMaxStringsPerFrame = uint64_t{1} << 24;
 
 struct FrameLimits {
   uint32_t max_header_bytes = 16u << 20;        // 16 MiB

@@ -66,9 +66,9 @@ TEST(FrameTest, BadFramesAreRejectedBeforeAllocating) {
   std::memcpy(bad.data() + 12, &huge_payload, 8);
   EXPECT_TRUE(IsResourceExhaustedError(ParseFixedHeader(bad, limits, "p").status()));
   bad = good;
-  const uint16_t v2 = 2;
-  std::memcpy(bad.data() + 4, &v2, 2);
-  EXPECT_THAT(ParseFixedHeader(bad, limits, "p").status().message(), HasSubstr("wire version 2"));
+  const uint16_t v3 = 3;
+  std::memcpy(bad.data() + 4, &v3, 2);
+  EXPECT_THAT(ParseFixedHeader(bad, limits, "p").status().message(), HasSubstr("wire version 3"));
   EXPECT_THAT(DecodeFlatFrame(good.substr(0, good.size() - 1), {}, "p").status().message(), HasSubstr("announces"));
   // A header whose tensor points outside the payload.
   Message m = Sample();
@@ -129,6 +129,17 @@ TEST(FrameTest, HeadersClaimingMoreThanTheirBytesAreRefused) {
     EXPECT_THAT(s.message(), HasSubstr(c.message));
     EXPECT_THAT(s.message(), HasSubstr("bad frame from 10.0.0.9:4000 (Push): tensor 0 g"));
   }
+  // Strings one byte each fit their bytes, but not without end: ~40 bytes
+  // each once decoded.
+  const int64_t n = (int64_t{1} << 23) + 1;
+  const uint64_t second = (static_cast<uint64_t>(n) + 63) / 64 * 64;
+  RpcHeader many = HeaderWith(DType::kString, {n}, 0, static_cast<uint64_t>(n));
+  *many.add_tensors() = many.tensors(0);
+  many.mutable_tensors(1)->set_offset(second);
+  Status s = CheckFrameTensors(many, second + static_cast<uint64_t>(n), "p");
+  EXPECT_THAT(s.message(), HasSubstr("tensor 1 g: the frame's string tensors hold more than 16777216 strings"));
+  many.mutable_tensors(1)->mutable_shape()->mutable_dim(0)->set_size(n - 2);
+  EXPECT_TRUE(CheckFrameTensors(many, second + static_cast<uint64_t>(n), "p").ok());
   // What fits is accepted.
   EXPECT_TRUE(CheckFrameTensors(HeaderWith(DType::kString, {64}, 0, 64), 64, "p").ok());
   EXPECT_TRUE(CheckFrameTensors(HeaderWith(DType::kFloat, {0, int64_t{1} << 62}, 0, 0), 0, "p").ok());

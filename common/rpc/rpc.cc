@@ -65,16 +65,25 @@ Status ReadError(const boost::system::error_code& ec, const std::string& peer, c
 class FrameReader {
  public:
   using OnFrame = std::function<void(StatusOr<Message>)>;
-  using Check = std::function<Status(const RpcHeader&)>;
   using Strand = asio::strand<asio::io_context::executor_type>;
-  static void Read(tcp::socket& socket, Strand& strand, const FrameLimits& limits, const std::string& peer,
-                   std::shared_ptr<void> keep, Check check, StatusCode truncated, OnFrame done) {
-    std::shared_ptr<State> st(new State{.socket = socket, .strand = strand, .peer = peer, .keep = std::move(keep),
-                                        .check = std::move(check), .truncated = truncated, .done = std::move(done)});
+  struct Options {
+    FrameLimits limits;
+    std::string peer;  // for errors
+    // Runs once the header is in, before its tensors are checked and its
+    // payload is allocated (the server's token check).  May be empty.
+    std::function<Status(const RpcHeader&)> check;
+    StatusCode truncated;  // the code of a frame cut short (see ReadError)
+    // False once `socket` belongs to another connection (a channel that
+    // reconnected): the frame's next read is then not issued.  May be empty.
+    std::function<bool()> current;
+  };
+  static void Read(tcp::socket& socket, Strand& strand, Options options, std::shared_ptr<void> keep, OnFrame done) {
+    std::shared_ptr<State> st(new State{.socket = socket, .strand = strand, .o = std::move(options),
+                                        .keep = std::move(keep), .done = std::move(done)});
     asio::async_read(socket, asio::buffer(st->fixed, kFixedHeaderSize),
-                     asio::bind_executor(strand, [st, limits](const boost::system::error_code& ec, size_t got) {
-                       if (ec) return st->done(ReadError(ec, st->peer, "fixed header", got, kFixedHeaderSize, st->truncated));
-                       auto fh = ParseFixedHeader(std::string_view(st->fixed, kFixedHeaderSize), limits, st->peer);
+                     asio::bind_executor(strand, [st](const boost::system::error_code& ec, size_t got) {
+                       if (ec) return st->done(ReadError(ec, st->o.peer, "fixed header", got, kFixedHeaderSize, st->o.truncated));
+                       auto fh = ParseFixedHeader(std::string_view(st->fixed, kFixedHeaderSize), st->o.limits, st->o.peer);
                        if (!fh.ok()) return st->done(fh.status());
                        st->fh = *fh;
                        ReadHeader(st);
@@ -85,10 +94,8 @@ class FrameReader {
   struct State {
     tcp::socket& socket;
     Strand& strand;
-    const std::string peer;
+    const Options o;
     std::shared_ptr<void> keep;  // the connection
-    Check check;
-    StatusCode truncated;  // the code of a frame cut short (see ReadError)
     OnFrame done;
     char fixed[kFixedHeaderSize];
     FixedHeader fh;
@@ -99,43 +106,45 @@ class FrameReader {
   static constexpr size_t kHeaderChunk = 64 << 10;
 
   static void ReadHeader(const std::shared_ptr<State>& st) {
+    if (st->o.current && !st->o.current()) return;
     const size_t have = st->header.size();
     if (have == st->fh.header_len) return ReadPayload(st);
     const size_t chunk = std::min<size_t>(st->fh.header_len - have, std::max<size_t>(kHeaderChunk, have));
     st->header.resize(have + chunk);
     asio::async_read(st->socket, asio::buffer(st->header.data() + have, chunk),
                      asio::bind_executor(st->strand, [st, have](const boost::system::error_code& ec, size_t got) {
-                       if (ec) return st->done(ReadError(ec, st->peer, "header", have + got, st->fh.header_len, st->truncated));
+                       if (ec) return st->done(ReadError(ec, st->o.peer, "header", have + got, st->fh.header_len, st->o.truncated));
                        ReadHeader(st);
                      }));
   }
 
   static void ReadPayload(const std::shared_ptr<State>& st) {
-    auto header = ParseFrameHeader(st->header, st->peer);
+    auto header = ParseFrameHeader(st->header, st->o.peer);
     if (!header.ok()) return st->done(header.status());
-    if (st->check) {
-      if (Status s = st->check(*header); !s.ok()) return st->done(s);
+    if (st->o.check) {
+      if (Status s = st->o.check(*header); !s.ok()) return st->done(s);
     }
-    if (Status s = CheckFrameTensors(*header, st->fh.payload_len, st->peer); !s.ok()) return st->done(s);
+    if (Status s = CheckFrameTensors(*header, st->fh.payload_len, st->o.peer); !s.ok()) return st->done(s);
     std::string().swap(st->header);
     try {
       st->payload = AllocateHostBuffer(static_cast<size_t>(st->fh.payload_len));
     } catch (const std::bad_alloc&) {
-      return st->done(ResourceExhaustedError("frame from ", st->peer, " (", header->method(), "): cannot allocate ",
+      return st->done(ResourceExhaustedError("frame from ", st->o.peer, " (", header->method(), "): cannot allocate ",
                                              st->fh.payload_len, " payload bytes"));
     }
     auto decode = [st, h = std::make_shared<RpcHeader>(std::move(*header))]() {
       const std::string method = h->method();
       try {
-        st->done(DecodeFrame(std::move(*h), st->payload, st->peer));
+        st->done(DecodeFrame(std::move(*h), st->payload, st->o.peer));
       } catch (const std::bad_alloc&) {
-        st->done(ResourceExhaustedError("frame from ", st->peer, " (", method, "): out of memory decoding it"));
+        st->done(ResourceExhaustedError("frame from ", st->o.peer, " (", method, "): out of memory decoding it"));
       }
     };
     if (st->fh.payload_len == 0) return decode();
+    if (st->o.current && !st->o.current()) return;
     asio::async_read(st->socket, asio::buffer(st->payload->data(), static_cast<size_t>(st->fh.payload_len)),
                      asio::bind_executor(st->strand, [st, decode](const boost::system::error_code& ec, size_t got) {
-                       if (ec) return st->done(ReadError(ec, st->peer, "payload", got, st->fh.payload_len, st->truncated));
+                       if (ec) return st->done(ReadError(ec, st->o.peer, "payload", got, st->fh.payload_len, st->o.truncated));
                        decode();
                      }));
   }
@@ -188,7 +197,7 @@ class ServerImpl;
 // What a connection may hold before it is authenticated: its first frame's
 // header is at most this long (a channel's first frame is a ~100-byte
 // Hello), its payload is read only after the token in that header is
-// checked, and the frame must be complete within first_frame_timeout_ms.
+// checked, and that header must have come within first_frame_timeout_ms.
 constexpr uint32_t kMaxUnauthenticatedHeaderBytes = 64 << 10;
 // The frame a channel sends first on every connection: the token, the task
 // and its incarnation, no tensors.  Never passed to the handler.
@@ -267,7 +276,19 @@ class ServerImpl final : public RpcServer {
  private:
   void Accept() {
     acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
-      if (ec) return;  // closed
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // stopped
+      if (ec) {
+        // Out of file descriptors, or a connection aborted before it was
+        // accepted: keep accepting after a pause, or the server would stop
+        // taking connections for good.
+        LOG(WARNING) << (options_.task.empty() ? "server" : options_.task) << " could not accept a connection ("
+                     << ec.message() << "); trying again in 100 ms";
+        accept_retry_.expires_after(std::chrono::milliseconds(100));
+        accept_retry_.async_wait([this](const boost::system::error_code& e) {
+          if (!e) Accept();
+        });
+        return;
+      }
       auto c = std::make_shared<ServerConn>(std::move(socket), this);
       {
         std::lock_guard<std::mutex> l(mu_);
@@ -287,6 +308,7 @@ class ServerImpl final : public RpcServer {
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_ =
       std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(io_.get_executor());
   tcp::acceptor acceptor_;
+  asio::steady_timer accept_retry_{io_};
   std::vector<std::thread> threads_;
   int port_ = 0;
   std::atomic<bool> stopped_{false};
@@ -306,11 +328,12 @@ ServerConn::ServerConn(tcp::socket socket, ServerImpl* server)
 void ServerConn::Start() {
   auto self = shared_from_this();
   const int64_t ms = server_->options().first_frame_timeout_ms;
+  if (ms <= 0) return ReadNext();  // no deadline
   first_frame_timer_.expires_after(std::chrono::milliseconds(ms));
   first_frame_timer_.async_wait(asio::bind_executor(strand_, [this, self, ms](const boost::system::error_code& ec) {
     if (ec || authed_) return;  // cancelled: the first frame came
     ++server_->bad_frames_;
-    LOG(WARNING) << "closing connection from " << peer_ << ": no complete first frame within " << ms << " ms";
+    LOG(WARNING) << "closing connection from " << peer_ << ": no first frame header within " << ms << " ms";
     Close();
   }));
   ReadNext();
@@ -333,7 +356,8 @@ void ServerConn::ReadNext() {
     first_frame_timer_.cancel();
     return OkStatus();
   };
-  FrameReader::Read(socket_, strand_, limits, peer_, self, check, StatusCode::kDataLoss, [this, self](StatusOr<Message> m) {
+  FrameReader::Read(socket_, strand_, {.limits = limits, .peer = peer_, .check = check, .truncated = StatusCode::kDataLoss},
+                    self, [this, self](StatusOr<Message> m) {
     if (!m.ok()) {
       if (IsUnauthenticatedError(m.status())) {
         ++server_->rejected_;
@@ -349,7 +373,9 @@ void ServerConn::ReadNext() {
     const std::string method = m->header.method();
     ReadNext();  // keep reading: many requests in flight
     if (method == kHelloMethod) return;
-    auto respond = [this, self, id, method](StatusOr<Message> result) {
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    auto respond = [this, self, id, method, answered](StatusOr<Message> result) {
+      if (answered->exchange(true)) return;  // one answer per request, even from a handler that threw after answering
       asio::post(strand_, [this, self, id, method, result = std::move(result)]() mutable {
         Respond(id, method, std::move(result));
       });
@@ -538,8 +564,10 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
   void ReadNext() {
     auto self = shared_from_this();
     const uint64_t gen = gen_;
-    FrameReader::Read(socket_, strand_, options_.limits, options_.address, self, nullptr, StatusCode::kUnavailable,
-                      [self, gen](StatusOr<Message> m) {
+    FrameReader::Read(socket_, strand_,
+                      {.limits = options_.limits, .peer = options_.address, .truncated = StatusCode::kUnavailable,
+                       .current = [self, gen] { return gen == self->gen_; }},
+                      self, [self, gen](StatusOr<Message> m) {
       if (gen != self->gen_) return;  // an old connection's read
       if (!m.ok()) return self->FailAndReset(m.status());
       auto it = self->pending_.find(m->header.request_id());

@@ -14,7 +14,8 @@
 // frame lacks the cluster token, closes that connection only (and is logged
 // with the peer's address) while the server keeps serving.  Before its
 // token is checked a connection holds at most a 64 KiB header, for at most
-// first_frame_timeout_ms.  An exception out of the handler (std::bad_alloc)
+// first_frame_timeout_ms; a server keeps accepting when accept fails (out
+// of file descriptors).  An exception out of the handler (std::bad_alloc)
 // fails that call, not the server.  Every call has a
 // deadline; idempotent calls are retried with exponential backoff on
 // Unavailable.  Errors name the peer address, the method and the task.
@@ -40,9 +41,9 @@ struct ServerOptions {
   FrameLimits limits;
   int threads = 2;
   std::string task;         // "ps:0", for logs and errors
-  // A connection whose first frame (a channel's Hello, carrying the token)
-  // is not complete by then is closed: unauthenticated peers cannot
-  // hold connections open.
+  // A connection whose first frame header (a channel's Hello, carrying the
+  // token) has not come by then is closed: unauthenticated peers cannot
+  // hold connections open.  0 or less: no deadline.
   int64_t first_frame_timeout_ms = 10000;
 };
 

@@ -113,7 +113,7 @@ TEST(RpcTest, BadFramesAndMissingTokensCloseOnlyThatConnection) {
   {
     asio::ip::tcp::socket s(io);
     s.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server->port())});
-    char fixed[kFixedHeaderSize] = {'P', 'S', 'F', 'L', 1, 0, 0, 0, 0, 0, 0, 0x7f};
+    char fixed[kFixedHeaderSize] = {'P', 'S', 'F', 'L', kFrameVersion, 0, 0, 0, 0, 0, 0, 0x7f};
     asio::write(s, asio::buffer(fixed));
     char c;
     boost::system::error_code ec;
