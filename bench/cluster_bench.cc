@@ -66,7 +66,7 @@ double Cluster(int num_ps, int num_workers, int64_t steps) {
   std::vector<std::unique_ptr<rpc::RpcServer>> servers;
   std::vector<std::string> addrs;
   for (int k = 0; k < num_ps; ++k) {
-    ps.push_back(std::make_unique<ParameterServer>(ParameterServerOptions{k, "adam", {.lr = 1e-3f}}));
+    ps.push_back(std::move(ParameterServer::Create({k, "adam", {.lr = 1e-3f}})).value());
     services.push_back(std::make_unique<PsService>(ps.back().get()));
     auto s = transport->Listen({.port = 0, .task = StrCat("ps:", k)}, services.back()->Handler());
     CHECK_OK(s.status());

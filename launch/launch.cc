@@ -592,6 +592,12 @@ class Launcher {
       others_deadline_ = Clock::now() + std::chrono::seconds(20);
       return;
     }
+    if (p->spec.type == "ps" && code == 0) {
+      // A PS task exits 0 when the chief has told it the job is done; the
+      // chief's own exit may come a moment later.  Not a failure.
+      p->finished = true;
+      return;
+    }
     if ((p->spec.type == "chief" || p->spec.type == "ps") && (code == kExitIncompatible || code == kExitUsage)) {
       // Bad input fails the same way every time: no restart.
       result_ = code;

@@ -11,7 +11,8 @@
 #  5. a job-file port above 65535;
 #  6. psflow-launch does not retry what cannot succeed (corrupt checkpoint,
 #     missing data file, missing plugin) and ends with the first error;
-#  7. a truncated frame then a close is logged with the peer's address.
+#  7. a truncated frame then a close is logged with the peer's address;
+#  and a PS task that exits 0 before the chief does not restart the job.
 set -uo pipefail
 BUILD=$1
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -160,4 +161,15 @@ launch_job 2 60 --set "model={type: plugin, plugin: {library: $DIR/libmissing.so
 tail -1 "$DIR/launch.out" | grep -q "the first error: psflow chief:0: .*cannot load model plugin $DIR/libmissing.so" \
   || fail "the launcher's last line does not name the missing plugin: $(tail -2 "$DIR/launch.out")"
 ! grep -q "restarting the job" "$DIR/launch.out" || fail "a missing plugin was retried"
+# A PS task that exits 0 (the chief told it the job is done) before the
+# chief's own exit is seen is the job ending, not a failure to restart from.
+# Stand-in task binaries fix the order: ps exits after 1 s, the chief after 3 s.
+mkdir -p "$DIR/fakebin"
+printf '#!/bin/sh\nsleep 1\nexit 0\n' > "$DIR/fakebin/psflow-ps"
+printf '#!/bin/sh\necho "I1202 00:00:00.000000 chief:0 trainer.cc:1] Saving checkpoints for 7 into %s/model.ckpt-7"\nsleep 3\nexit 0\n' "$M" \
+  > "$DIR/fakebin/psflow-chief"
+chmod +x "$DIR/fakebin/psflow-ps" "$DIR/fakebin/psflow-chief"
+launch_job 0 60 --set "launch.bin_dir=$DIR/fakebin"
+! grep -q "restarting the job" "$DIR/launch.out" || fail "a PS that exited 0 before the chief restarted the job: $(cat "$DIR/launch.out")"
+grep -q "job finished after .* (exit code 0): global_step 7" "$DIR/launch.out" || fail "the job did not finish: $(cat "$DIR/launch.out")"
 echo "bad_input_test: 1 passed, 0 failed"

@@ -357,7 +357,7 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
 
   const YAML::Node ev = root["eval"];
   RETURN_IF_ERROR(r.CheckMap(ev, "eval", {"start_delay_secs", "throttle_secs", "steps", "every_checkpoint",
-                                          "early_stopping", "best_metric"}));
+                                          "early_stopping", "best_metric", "timeout_secs"}));
   RETURN_IF_ERROR(r.Get(ev, "eval", "every_checkpoint", &job.eval.every_checkpoint, "true or false"));
   // "loss" (lower is better) or {metric: accuracy, higher_is_better: true}
   auto metric_spec = [&](const char* key, std::string* metric, bool* higher, int64_t* patience) -> Status {
@@ -406,6 +406,8 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   }
   RETURN_IF_ERROR(r.Get(ev, "eval", "start_delay_secs", &job.eval.start_delay_secs, "a number"));
   RETURN_IF_ERROR(r.Get(ev, "eval", "throttle_secs", &job.eval.throttle_secs, "a number"));
+  RETURN_IF_ERROR(r.Get(ev, "eval", "timeout_secs", &job.eval.timeout_secs, "a number"));
+  if (job.eval.timeout_secs < 0) return r.Error(ev["timeout_secs"], "eval.timeout_secs", "must be >= 0 (0: wait forever)");
   RETURN_IF_ERROR(r.GetOpt(ev, "eval", "steps", &job.eval.steps, "an integer or null"));
 
   // Values that must be present or sane.

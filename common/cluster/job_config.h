@@ -131,6 +131,9 @@ struct EvalSpec {
   int64_t early_stopping_patience = 0;  // stop after this many evaluations without improvement
   std::string best_metric = "loss";     // export/best keeps the checkpoint best by this metric
   bool best_higher_is_better = false;
+  // The evaluator gives up (an error naming what it waited for) when no new
+  // checkpoint has come for this long before the final one; 0: never.
+  double timeout_secs = 3600;
 };
 
 // How psflow-launch runs the job.

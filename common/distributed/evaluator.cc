@@ -153,6 +153,7 @@ StatusOr<EvaluatorResult> Evaluator::Run() {
   if (!SleepFor(options_.eval.start_delay_secs)) return result_;
   auto last_start = Clock::now() - std::chrono::hours(24);
   auto last_wait_log = Clock::now();
+  auto last_new = Clock::now();  // when a checkpoint to evaluate was last seen
   while (!(options_.stop && options_.stop->load())) {
     // Newest first: every complete checkpoint not yet evaluated
     // (eval.every_checkpoint), or the newest complete one.  Incomplete ones
@@ -179,6 +180,7 @@ StatusOr<EvaluatorResult> Evaluator::Run() {
       if (!options_.eval.every_checkpoint) break;
     }
     std::sort(todo.begin(), todo.end(), [](const auto& a, const auto& b) { return a.second < b.second; });  // oldest first
+    if (!todo.empty()) last_new = Clock::now();
     const bool final_available = !todo.empty() && (todo.back().second >= options_.train_steps ||
                                                     (stop_requested_after_ && todo.back().second > *stop_requested_after_));
     const double since = std::chrono::duration<double>(Clock::now() - last_start).count();
@@ -188,8 +190,17 @@ StatusOr<EvaluatorResult> Evaluator::Run() {
         const int64_t last = done_.rbegin()->first;
         if (last >= options_.train_steps || (stop_requested_after_ && last > *stop_requested_after_)) break;
       }
+      const double idle = std::chrono::duration<double>(Clock::now() - last_new).count();
+      const std::string waiting_for =
+          StrCat("a new checkpoint in ", options_.model_dir, " (the final one is at global_step ", options_.train_steps,
+                 "; the last evaluated is ", done_.empty() ? std::string("none") : StrCat("at step ", done_.rbegin()->first), ")");
+      if (options_.eval.timeout_secs > 0 && idle > options_.eval.timeout_secs) {
+        return DeadlineExceededError("the evaluator waited ", static_cast<int64_t>(idle), " s (eval.timeout_secs) for ",
+                                     waiting_for, "; is the chief still training?");
+      }
       if (std::chrono::duration<double>(Clock::now() - last_wait_log).count() > 60) {
-        LOG(INFO) << "waiting for a new checkpoint in " << options_.model_dir;
+        LOG(INFO) << "waiting for " << waiting_for << " for " << static_cast<int64_t>(idle) << " s"
+                  << (options_.eval.timeout_secs > 0 ? StrCat(", giving up after ", options_.eval.timeout_secs, " s (eval.timeout_secs)") : "");
         last_wait_log = Clock::now();
       }
       if (!SleepFor(options_.poll_secs)) break;

@@ -115,5 +115,30 @@ TEST(EvaluatorTest, AMissingLatestCheckpointGivesWayToTheNewestCompleteOne) {
   EXPECT_EQ(r->last_global_step, 50);
 }
 
+// The chief died before its final checkpoint: the evaluator gives up after
+// eval.timeout_secs without a new one, saying what it waited for (it used to
+// wait forever).
+TEST(EvaluatorTest, GivesUpWhenNoNewCheckpointComes) {
+  const std::string dir = testing::FreshTempDir("eval_timeout");
+  const ModelParams params = SmallDnn();
+  Estimator est(DnnClassifierFn(), params, {.model_dir = dir, .save_checkpoints_steps = 50, .tf_random_seed = 3});
+  ASSERT_TRUE(est.Train(TwoClasses(16, true), 50).ok());  // checkpoints 0 and 50 of a 100-step job
+  std::atomic<bool> stop{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 300 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop = true;
+  });
+  EvaluatorOptions o{.model_dir = dir, .train_steps = 100,
+                     .eval = {.start_delay_secs = 0, .throttle_secs = 0, .timeout_secs = 0.5},
+                     .stop = &stop, .poll_secs = 0.05};
+  auto r = Evaluator(DnnClassifierFn(), params, TwoClasses(64, false), o).Run();
+  stop = true;
+  watchdog.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(IsDeadlineExceededError(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), ::testing::HasSubstr("(eval.timeout_secs) for a new checkpoint in " + dir +
+                                                         " (the final one is at global_step 100; the last evaluated is at step 50)"));
+}
+
 }  // namespace
 }  // namespace psflow

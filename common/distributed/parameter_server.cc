@@ -17,31 +17,93 @@ TensorSlice RowSlice(const SaveSliceInfo& si, const Tensor& part) {
   return TensorSlice::FromExtents(starts, lengths).value();
 }
 
+// One optimizer as the PS applies it: TensorFlow's slot names, their
+// initial values, and the update (dense, or row-sparse when g.rows is set).
+struct OptimizerDef {
+  const char* name;
+  std::vector<std::string> slots;
+  bool slot0_is_accumulator;  // its first slot starts at initial_accumulator_value
+  std::vector<float> init;    // the slots' initial values otherwise
+  Status (*apply)(Tensor* var, std::vector<Tensor>& s, const apply::Hyper& h, double b1p, double b2p, const PushItem& g);
+};
+
+const std::vector<OptimizerDef>& Optimizers() {
+  using H = apply::Hyper;
+  static const std::vector<OptimizerDef> defs = {
+      {"sgd", {}, false, {}, [](Tensor* v, std::vector<Tensor>&, const H& h, double, double, const PushItem& g) {
+         return g.rows.initialized() ? apply::SparseGradientDescent(v, h, g.rows, g.grad) : apply::GradientDescent(v, h, g.grad);
+       }},
+      {"momentum", {"Momentum"}, false, {0.f}, [](Tensor* v, std::vector<Tensor>& s, const H& h, double, double, const PushItem& g) {
+         return g.rows.initialized() ? apply::SparseMomentum(v, &s[0], h, g.rows, g.grad) : apply::Momentum(v, &s[0], h, g.grad);
+       }},
+      {"adagrad", {"Adagrad"}, true, {0.f}, [](Tensor* v, std::vector<Tensor>& s, const H& h, double, double, const PushItem& g) {
+         return g.rows.initialized() ? apply::SparseAdagrad(v, &s[0], h, g.rows, g.grad) : apply::Adagrad(v, &s[0], h, g.grad);
+       }},
+      {"adam", {"Adam", "Adam_1"}, false, {0.f, 0.f},
+       [](Tensor* v, std::vector<Tensor>& s, const H& h, double b1p, double b2p, const PushItem& g) {
+         return g.rows.initialized() ? apply::SparseAdam(v, &s[0], &s[1], h, b1p, b2p, g.rows, g.grad)
+                                     : apply::Adam(v, &s[0], &s[1], h, b1p, b2p, g.grad);
+       }},
+      {"rmsprop", {"RMSProp", "RMSProp_1"}, false, {1.f, 0.f},
+       [](Tensor* v, std::vector<Tensor>& s, const H& h, double, double, const PushItem& g) {
+         return g.rows.initialized() ? apply::SparseRMSProp(v, &s[0], &s[1], h, g.rows, g.grad)
+                                     : apply::RMSProp(v, &s[0], &s[1], h, g.grad);
+       }},
+      {"ftrl", {"Ftrl", "Ftrl_1"}, true, {0.f, 0.f},
+       [](Tensor* v, std::vector<Tensor>& s, const H& h, double, double, const PushItem& g) {
+         return g.rows.initialized() ? apply::SparseFtrl(v, &s[0], &s[1], h, g.rows, g.grad) : apply::Ftrl(v, &s[0], &s[1], h, g.grad);
+       }},
+  };
+  return defs;
+}
+
+StatusOr<const OptimizerDef*> FindOptimizer(const std::string& name) {
+  const std::string n = name == "gradient_descent" ? "sgd" : name;
+  for (const OptimizerDef& d : Optimizers()) {
+    if (n == d.name) return &d;
+  }
+  return InvalidArgumentError("unknown optimizer '", name, "'; choose sgd, momentum, adagrad, adam, rmsprop, ftrl");
+}
+
+// Whether `g` may be applied to `v`: the dtype, the shape (rows: int64
+// indices in range and a gradient row each), before anything is changed.
+Status CheckGradient(const Tensor& v, const PushItem& g) {
+  const bool sparse = g.rows.initialized();
+  RETURN_IF_ERROR(apply::CheckShapes("push", &v, {}, g.grad, sparse ? &g.rows : nullptr));
+  if (!sparse) return OkStatus();
+  const int64_t rows = v.shape().dim(0);
+  for (int64_t r : g.rows.flat<int64_t>()) {
+    if (r < 0 || r >= rows) return InvalidArgumentError("push: row ", r, " is out of range [0, ", rows, ")");
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 StatusOr<std::pair<std::vector<std::string>, std::vector<float>>> OptimizerSlots(const std::string& optimizer,
                                                                                 float initial_accumulator_value) {
-  using R = std::pair<std::vector<std::string>, std::vector<float>>;
-  if (optimizer == "sgd" || optimizer == "gradient_descent") return R{{}, {}};
-  if (optimizer == "momentum") return R{{"Momentum"}, {0.f}};
-  if (optimizer == "adagrad") return R{{"Adagrad"}, {initial_accumulator_value}};
-  if (optimizer == "adam") return R{{"Adam", "Adam_1"}, {0.f, 0.f}};
-  if (optimizer == "rmsprop") return R{{"RMSProp", "RMSProp_1"}, {1.f, 0.f}};
-  if (optimizer == "ftrl") return R{{"Ftrl", "Ftrl_1"}, {initial_accumulator_value, 0.f}};
-  return InvalidArgumentError("unknown optimizer '", optimizer, "'; choose sgd, momentum, adagrad, adam, rmsprop, ftrl");
+  ASSIGN_OR_RETURN(const OptimizerDef* d, FindOptimizer(optimizer));
+  std::vector<float> init = d->init;
+  if (d->slot0_is_accumulator) init[0] = initial_accumulator_value;
+  return std::make_pair(d->slots, init);
 }
 
-ParameterServer::ParameterServer(ParameterServerOptions options) : options_(std::move(options)) {
-  auto slots = OptimizerSlots(options_.optimizer, options_.initial_accumulator_value);
-  if (slots.ok()) {
-    slot_names_ = slots->first;
-    slot_init_ = slots->second;
+StatusOr<std::unique_ptr<ParameterServer>> ParameterServer::Create(ParameterServerOptions options) {
+  ASSIGN_OR_RETURN(auto slots, OptimizerSlots(options.optimizer, options.initial_accumulator_value));
+  if (options.replicas_to_aggregate < 0) {
+    return InvalidArgumentError("replicas_to_aggregate must be >= 0 (0: asynchronous), got ", options.replicas_to_aggregate);
   }
+  std::unique_ptr<ParameterServer> ps(new ParameterServer(std::move(options)));
+  ps->slot_names_ = std::move(slots.first);
+  ps->slot_init_ = std::move(slots.second);
+  ps->apply_ = FindOptimizer(ps->options_.optimizer).value()->apply;
+  return ps;
 }
+
+ParameterServer::ParameterServer(ParameterServerOptions options) : options_(std::move(options)) {}
 
 Status ParameterServer::Initialize(const std::map<std::string, Tensor>& values,
                                    const std::map<std::string, SaveSliceInfo>& slices) {
-  RETURN_IF_ERROR(OptimizerSlots(options_.optimizer).status());
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& [name, value] : values) {
     if (vars_.count(name)) continue;
@@ -144,31 +206,29 @@ StatusOr<Tensor> ParameterServer::PullRows(const std::string& name, const Tensor
 }
 
 Status ParameterServer::ApplyLocked(Var* v, const PushItem& g, double b1p, double b2p) {
-  const auto& o = options_.optimizer;
-  const apply::Hyper& h = options_.hyper;
-  Tensor* s0 = v->slots.size() > 0 ? &v->slots[0] : nullptr;
-  Tensor* s1 = v->slots.size() > 1 ? &v->slots[1] : nullptr;
-  const bool sparse = g.rows.initialized();
-  if (o == "sgd" || o == "gradient_descent") {
-    return sparse ? apply::SparseGradientDescent(&v->value, h, g.rows, g.grad) : apply::GradientDescent(&v->value, h, g.grad);
+  return apply_(&v->value, v->slots, options_.hyper, b1p, b2p, g);
+}
+
+StatusOr<std::vector<ParameterServer::Var*>> ParameterServer::CheckPush(const std::vector<PushItem>& grads) const {
+  std::vector<Var*> vars;
+  vars.reserve(grads.size());
+  for (const PushItem& g : grads) {
+    ASSIGN_OR_RETURN(Var* v, Find(g.name));
+    // A variable's dtype and shape never change once it exists: no lock.
+    RETURN_IF_ERROR(CheckGradient(v->value, g).WithContext("push to ", g.name, " (nothing of this push was applied)"));
+    vars.push_back(v);
   }
-  if (o == "momentum") return sparse ? apply::SparseMomentum(&v->value, s0, h, g.rows, g.grad) : apply::Momentum(&v->value, s0, h, g.grad);
-  if (o == "adagrad") return sparse ? apply::SparseAdagrad(&v->value, s0, h, g.rows, g.grad) : apply::Adagrad(&v->value, s0, h, g.grad);
-  if (o == "adam") {
-    return sparse ? apply::SparseAdam(&v->value, s0, s1, h, b1p, b2p, g.rows, g.grad)
-                  : apply::Adam(&v->value, s0, s1, h, b1p, b2p, g.grad);
-  }
-  if (o == "rmsprop") return sparse ? apply::SparseRMSProp(&v->value, s0, s1, h, g.rows, g.grad) : apply::RMSProp(&v->value, s0, s1, h, g.grad);
-  if (o == "ftrl") return sparse ? apply::SparseFtrl(&v->value, s0, s1, h, g.rows, g.grad) : apply::Ftrl(&v->value, s0, s1, h, g.grad);
-  return InvalidArgumentError("unknown optimizer ", o);
+  return vars;
 }
 
 StatusOr<int64_t> ParameterServer::Push(const std::vector<PushItem>& grads, int64_t step, bool increment) {
   if (options_.replicas_to_aggregate > 0) return SyncPush(grads, step);
   const double b1p = std::pow(static_cast<double>(options_.hyper.beta1), static_cast<double>(step + 1));
   const double b2p = std::pow(static_cast<double>(options_.hyper.beta2), static_cast<double>(step + 1));
-  for (const PushItem& g : grads) {
-    ASSIGN_OR_RETURN(Var* v, Find(g.name));
+  ASSIGN_OR_RETURN(std::vector<Var*> vars, CheckPush(grads));
+  for (size_t i = 0; i < grads.size(); ++i) {
+    const PushItem& g = grads[i];
+    Var* v = vars[i];
     std::lock_guard<std::mutex> l(v->mu);
     RETURN_IF_ERROR(ApplyLocked(v, g, b1p, b2p).WithContext("push to ", g.name));
     ++v->stats.pushes;
@@ -187,10 +247,8 @@ StatusOr<int64_t> ParameterServer::SyncPush(const std::vector<PushItem>& grads, 
     ++stale_dropped_;  // a gradient for a step already applied: dropped, as SyncReplicasOptimizer does
     return current();
   }
-  for (const PushItem& g : grads) {
-    RETURN_IF_ERROR(Find(g.name).status());
-    sync_pending_[g.name].push_back(g);
-  }
+  RETURN_IF_ERROR(CheckPush(grads).status());  // what is aggregated has the variables' dtypes and shapes
+  for (const PushItem& g : grads) sync_pending_[g.name].push_back(g);
   if (++sync_received_ < options_.replicas_to_aggregate) return current();
   RETURN_IF_ERROR(ApplyAggregatedLocked());
   return current();

@@ -63,7 +63,9 @@ struct VariableStats {
 
 class ParameterServer {
  public:
-  explicit ParameterServer(ParameterServerOptions options);
+  // InvalidArgument for an unknown optimizer (the apply function is chosen
+  // here, once) or a negative replicas_to_aggregate.
+  static StatusOr<std::unique_ptr<ParameterServer>> Create(ParameterServerOptions options);
 
   // Creates the variables and their slots (TensorFlow's slot names and
   // initial values for the optimizer).  A variable that already exists is
@@ -88,7 +90,9 @@ class ParameterServer {
   // when the answer would exceed `max_bytes`.
   static constexpr uint64_t kMaxPullBytes = uint64_t{4} << 30;  // the default frame payload limit
   StatusOr<Tensor> PullRows(const std::string& name, const Tensor& rows, uint64_t max_bytes = kMaxPullBytes);
-  // Applies the optimizer to each variable.  `step` is the global_step the
+  // Applies the optimizer to each variable, after checking every gradient
+  // (dtype, shape, row indices in range): an InvalidArgument naming the
+  // variable changes nothing.  `step` is the global_step the
   // gradients were computed at (Adam's bias correction uses beta^(step+1),
   // as TensorFlow's beta powers hold).  On task 0 global_step is then
   // incremented when asked.  Returns the new global_step (task 0) or -1.
@@ -114,12 +118,18 @@ class ParameterServer {
     VariableStats stats;                // GUARDED_BY(mu)
     std::optional<SaveSliceInfo> slice;  // set once at creation: a part of a partitioned variable
   };
+  explicit ParameterServer(ParameterServerOptions options);
   StatusOr<Var*> Find(const std::string& name) const;
+  // The variables of `grads`, once every gradient fits its variable.
+  StatusOr<std::vector<Var*>> CheckPush(const std::vector<PushItem>& grads) const;
   Status ApplyLocked(Var* v, const PushItem& g, double beta1_power, double beta2_power);
 
   const ParameterServerOptions options_;
-  std::vector<std::string> slot_names_;
-  std::vector<float> slot_init_;
+  std::vector<std::string> slot_names_;  // const after Create
+  std::vector<float> slot_init_;         // const after Create
+  // The optimizer's update, chosen once by Create.
+  Status (*apply_)(Tensor* var, std::vector<Tensor>& slots, const apply::Hyper& h, double beta1_power,
+                   double beta2_power, const PushItem& g) = nullptr;
   mutable std::mutex mu_;  // guards the map, not the variables
   std::map<std::string, std::unique_ptr<Var>> vars_;  // GUARDED_BY(mu_)
   StatusOr<int64_t> SyncPush(const std::vector<PushItem>& grads, int64_t step);

@@ -18,7 +18,8 @@ Tensor F(std::vector<float> v, TensorShape s) { return Tensor::FromVector<float>
 TEST(ParameterServerTest, PushAppliesTheOptimizerAsTheGraphDoes) {
   // Adam, two steps on w = [1, 2] with gradient [0.1, 0.2], lr 0.1: the same
   // numbers as the graph optimizer test.
-  ParameterServer ps({.task_index = 0, .optimizer = "adam", .hyper = {.lr = 0.1f}});
+  auto ps_ptr = ParameterServer::Create({.task_index = 0, .optimizer = "adam", .hyper = {.lr = 0.1f}});
+  ParameterServer& ps = **ps_ptr;
   ASSERT_TRUE(ps.Initialize({{"w", F({1, 2}, TensorShape({2}))}}).ok());
   for (int step = 0; step < 2; ++step) {
     auto gs = ps.Push({{.name = "w", .grad = F({0.1f, 0.2f}, TensorShape({2}))}}, step);
@@ -34,14 +35,16 @@ TEST(ParameterServerTest, PushAppliesTheOptimizerAsTheGraphDoes) {
 
 TEST(ParameterServerTest, AdagradStartsFromTheConfiguredAccumulator) {
   // accum = 1 + g^2 = 5, w = 1 - lr * g / sqrt(5)
-  ParameterServer ps({.task_index = 0, .optimizer = "adagrad", .hyper = {.lr = 0.5f}, .initial_accumulator_value = 1.f});
+  auto ps_ptr = ParameterServer::Create({.task_index = 0, .optimizer = "adagrad", .hyper = {.lr = 0.5f}, .initial_accumulator_value = 1.f});
+  ParameterServer& ps = **ps_ptr;
   ASSERT_TRUE(ps.Initialize({{"w", F({1}, TensorShape({1}))}}).ok());
   ASSERT_TRUE(ps.Push({{.name = "w", .grad = F({2}, TensorShape({1}))}}, 0).ok());
   EXPECT_NEAR((*ps.Pull({"w"}))[0].flat<float>()[0], 1.f - 0.5f * 2.f / std::sqrt(5.f), 1e-6);
 }
 
 TEST(ParameterServerTest, SparseRowsAndErrors) {
-  ParameterServer ps({.task_index = 1, .optimizer = "sgd", .hyper = {.lr = 1.f}});
+  auto ps_ptr = ParameterServer::Create({.task_index = 1, .optimizer = "sgd", .hyper = {.lr = 1.f}});
+  ParameterServer& ps = **ps_ptr;
   ASSERT_TRUE(ps.Initialize({{"emb", F({1, 1, 2, 2, 3, 3}, TensorShape({3, 2}))}}).ok());
   auto rows = ps.PullRows("emb", Tensor::FromVector<int64_t>({2, 0}, TensorShape({2})));
   ASSERT_TRUE(rows.ok());
@@ -62,7 +65,8 @@ TEST(ParameterServerTest, SparseRowsAndErrors) {
 }
 
 TEST(ParameterServerTest, SnapshotsAreConsistentUnderConcurrentPushes) {
-  ParameterServer ps({.task_index = 0, .optimizer = "momentum", .hyper = {.lr = 1.f, .momentum = 0.f}});
+  auto ps_ptr = ParameterServer::Create({.task_index = 0, .optimizer = "momentum", .hyper = {.lr = 1.f, .momentum = 0.f}});
+  ParameterServer& ps = **ps_ptr;
   // w and its momentum slot move together: with momentum 0, slot == last gradient,
   // and every push adds the same constant to every element.
   ASSERT_TRUE(ps.Initialize({{"w", F(std::vector<float>(1 << 16, 0.f), TensorShape({1 << 16}))}}).ok());
@@ -89,8 +93,10 @@ TEST(ParameterServerTest, SnapshotsAreConsistentUnderConcurrentPushes) {
 TEST(ParameterServerTest, RestoresFromACheckpointWrittenByAnotherPsCount) {
   const std::string dir = testing::FreshTempDir("restore");
   // Two PS tasks save a model; one PS task restores all of it.
-  ParameterServer a({.task_index = 0, .optimizer = "adagrad", .hyper = {.lr = 0.1f}});
-  ParameterServer b({.task_index = 1, .optimizer = "adagrad", .hyper = {.lr = 0.1f}});
+  auto a_ptr = ParameterServer::Create({.task_index = 0, .optimizer = "adagrad", .hyper = {.lr = 0.1f}});
+  ParameterServer& a = **a_ptr;
+  auto b_ptr = ParameterServer::Create({.task_index = 1, .optimizer = "adagrad", .hyper = {.lr = 0.1f}});
+  ParameterServer& b = **b_ptr;
   ASSERT_TRUE(a.Initialize({{"x", F({1, 2}, TensorShape({2}))}}).ok());
   ASSERT_TRUE(b.Initialize({{"y", F({3}, TensorShape({1}))}}).ok());
   ASSERT_TRUE(a.Push({{.name = "x", .grad = F({1, 1}, TensorShape({2}))}}, 0).ok());
@@ -99,7 +105,8 @@ TEST(ParameterServerTest, RestoresFromACheckpointWrittenByAnotherPsCount) {
   auto e0 = a.SaveShard(prefix, 0, 2);
   auto e1 = b.SaveShard(prefix, 1, 2);
   ASSERT_TRUE(WriteBundleIndex(Env::Default(), prefix, 2, {*e0, *e1}).ok());
-  ParameterServer one({.task_index = 0, .optimizer = "adagrad", .hyper = {.lr = 0.1f}});
+  auto one_ptr = ParameterServer::Create({.task_index = 0, .optimizer = "adagrad", .hyper = {.lr = 0.1f}});
+  ParameterServer& one = **one_ptr;
   ASSERT_TRUE(one.Initialize({{"x", F({0, 0}, TensorShape({2}))}, {"y", F({0}, TensorShape({1}))}}).ok());
   auto reader = BundleReader::Open(Env::Default(), prefix);
   ASSERT_TRUE(one.Restore(**reader).ok());
@@ -107,6 +114,57 @@ TEST(ParameterServerTest, RestoresFromACheckpointWrittenByAnotherPsCount) {
   EXPECT_TRUE((*one.Pull({"y"}))[0].Equals((*b.Pull({"y"}))[0]));
   EXPECT_EQ(one.global_step(), 1);
   EXPECT_TRUE((*reader)->Contains("x/Adagrad"));
+}
+
+TEST(ParameterServerTest, AnUnknownOptimizerIsAnErrorAtStart) {
+  auto ps = ParameterServer::Create({.optimizer = "adamw"});
+  ASSERT_FALSE(ps.ok());
+  EXPECT_TRUE(IsInvalidArgumentError(ps.status()));
+  EXPECT_THAT(ps.status().message(), HasSubstr("unknown optimizer 'adamw'; choose sgd, momentum"));
+  EXPECT_FALSE(ParameterServer::Create({.optimizer = "sgd", .replicas_to_aggregate = -1}).ok());
+  EXPECT_TRUE(ParameterServer::Create({.optimizer = "gradient_descent"}).ok());
+}
+
+// Pushes whose gradients do not fit their variables, in async and sync mode:
+// refused with the variable's name, and nothing of the push is applied.
+// (Sync aggregation used to sum such gradients as doubles: int32 or string
+// pushes overran memory.)
+TEST(ParameterServerTest, BadPushesChangeNothing) {
+  for (int64_t replicas : {0, 1}) {
+    auto created = ParameterServer::Create({.task_index = 0, .optimizer = "sgd", .hyper = {.lr = 1.f},
+                                            .replicas_to_aggregate = replicas});
+    ASSERT_TRUE(created.ok());
+    ParameterServer& ps = **created;
+    ASSERT_TRUE(ps.Initialize({{"a", F({1, 2}, TensorShape({2}))}, {"emb", F({1, 1, 2, 2}, TensorShape({2, 2}))}}).ok());
+    const PushItem good{.name = "a", .grad = F({1, 1}, TensorShape({2}))};
+    Tensor strings(DType::kString, TensorShape({2}));
+    const struct {
+      PushItem bad;
+      std::string message;
+    } cases[] = {
+        {{.name = "a", .grad = Tensor::FromVector<int32_t>({1, 1}, TensorShape({2}))}, "push to a (nothing of this push was applied): push: gradient dtype"},
+        {{.name = "a", .grad = strings}, "push to a"},
+        {{.name = "a", .grad = F({1, 1, 1}, TensorShape({3}))}, "gradient shape [3] differs from variable shape [2]"},
+        {{.name = "emb", .grad = F({1, 1}, TensorShape({1, 2})), .rows = Tensor::FromVector<int64_t>({2}, TensorShape({1}))},
+         "push to emb (nothing of this push was applied): push: row 2 is out of range [0, 2)"},
+        {{.name = "emb", .grad = F({1, 1}, TensorShape({1, 2})), .rows = Tensor::FromVector<int32_t>({0}, TensorShape({1}))},
+         "indices must be an int64 vector"},
+        {{.name = "emb", .grad = F({1, 1, 1}, TensorShape({1, 3})), .rows = Tensor::FromVector<int64_t>({0}, TensorShape({1}))},
+         "does not match variable"},
+        {{.name = "nope", .grad = F({1}, TensorShape({1}))}, "variable nope is not held"},
+    };
+    for (const auto& c : cases) {
+      auto r = ps.Push({good, c.bad}, 0);
+      ASSERT_FALSE(r.ok()) << c.message;
+      EXPECT_THAT(r.status().message(), HasSubstr(c.message));
+      EXPECT_EQ((*ps.Pull({"a"}))[0].DebugString(), "float [2] {1, 2}") << "replicas " << replicas << ": " << c.message;
+      EXPECT_EQ((*ps.Pull({"emb"}))[0].DebugString(), "float [2,2] {1, 1, 2, 2}");
+    }
+    EXPECT_EQ(ps.global_step(), 0);
+    // A good push still goes through (sync: one replica makes a step).
+    ASSERT_TRUE(ps.Push({good}, 0).ok());
+    EXPECT_EQ((*ps.Pull({"a"}))[0].DebugString(), "float [2] {0, 1}");
+  }
 }
 
 }  // namespace

@@ -96,7 +96,9 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
       if (sparse) item.rows = req.tensors[t++];
       items.push_back(std::move(item));
     }
-    ASSIGN_OR_RETURN(int64_t step, ps_->Push(items, body.step(), body.increment_global_step()));
+    auto pushed = ps_->Push(items, body.step(), body.increment_global_step());
+    if (!pushed.ok()) return pushed.status().WithContext("Push from ", req.header.task().empty() ? "a client" : req.header.task());
+    const int64_t step = *pushed;
     ps::PushResponse r;
     r.set_global_step(step);
     r.set_stop_requested(ps_->stop_requested());

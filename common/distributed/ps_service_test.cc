@@ -24,7 +24,7 @@ struct Cluster {
 
   explicit Cluster(int n, const std::string& optimizer = "sgd") {
     for (int k = 0; k < n; ++k) {
-      ps.push_back(std::make_unique<ParameterServer>(ParameterServerOptions{k, optimizer, {.lr = 0.5f}}));
+      ps.push_back(std::move(ParameterServer::Create({k, optimizer, {.lr = 0.5f}})).value());
       services.push_back(std::make_unique<PsService>(ps.back().get()));
       auto s = transport.Listen({.port = 0, .token = "t", .task = StrCat("ps:", k)}, services.back()->Handler());
       CHECK_OK(s.status());

@@ -103,10 +103,12 @@ std::optional<std::vector<GpuDevice*>> TaskGpus(const TaskSetup& s, int64_t shar
 
 int RunPsTask(const TaskSetup& s) {
   InstallSignalHandlers();
-  ParameterServer ps({.task_index = static_cast<int>(s.task.index), .optimizer = s.job.model.optimizer.type,
-                      .hyper = HyperFrom(s.job.model.optimizer),
-                      .initial_accumulator_value = s.job.model.optimizer.initial_accumulator_value,
-                      .replicas_to_aggregate = s.job.run.sync ? s.job.run.sync->replicas_to_aggregate : 0});
+  auto created = ParameterServer::Create({.task_index = static_cast<int>(s.task.index), .optimizer = s.job.model.optimizer.type,
+                                         .hyper = HyperFrom(s.job.model.optimizer),
+                                         .initial_accumulator_value = s.job.model.optimizer.initial_accumulator_value,
+                                         .replicas_to_aggregate = s.job.run.sync ? s.job.run.sync->replicas_to_aggregate : 0});
+  if (!created.ok()) return ExitFor(created.status().WithContext("model.optimizer"), TaskName(s.task), kExitUsage);
+  ParameterServer& ps = **created;
   PsService service(&ps);
   std::atomic<bool> done{false};
   rpc::Handler inner = service.Handler();

@@ -34,7 +34,7 @@ struct Job {
     params.hidden_units = {16};
     params.n_classes = 3;
     params.optimizer = {.type = "sgd", .hyper = {.lr = lr}};
-    ps = std::make_unique<ParameterServer>(ParameterServerOptions{.task_index = 0, .optimizer = "sgd", .hyper = {.lr = lr}});
+    ps = std::move(ParameterServer::Create({.task_index = 0, .optimizer = "sgd", .hyper = {.lr = lr}})).value();
     service = std::make_unique<PsService>(ps.get());
     auto s = transport.Listen({.port = 0, .task = "ps:0"}, service->Handler());
     CHECK_OK(s.status());

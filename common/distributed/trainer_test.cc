@@ -34,8 +34,9 @@ struct Job {
     params.n_classes = 3;
     params.optimizer = {.type = "adam", .hyper = {.lr = 0.01f}};
     for (int k = 0; k < 2; ++k) {
-      ps.push_back(std::make_unique<ParameterServer>(ParameterServerOptions{
-          .task_index = k, .optimizer = "adam", .hyper = {.lr = 0.01f}, .replicas_to_aggregate = replicas_to_aggregate}));
+      ps.push_back(std::move(ParameterServer::Create({.task_index = k, .optimizer = "adam", .hyper = {.lr = 0.01f},
+                                                      .replicas_to_aggregate = replicas_to_aggregate}))
+                       .value());
       services.push_back(std::make_unique<PsService>(ps.back().get()));
       auto s = transport.Listen({.port = 0, .task = StrCat("ps:", k)}, services.back()->Handler());
       CHECK_OK(s.status());
