@@ -12,7 +12,8 @@
 #include <thread>
 
 #include "common/core/logging.h"
-#include "common/distributed/trainer.h"
+#include "ps/ps_service.h"
+#include "worker/trainer.h"
 #include "common/ops/ops.h"
 #include "common/train/estimator.h"
 

@@ -19,10 +19,10 @@
 // job from its latest checkpoint, launch.job_restarts times.  Ctrl-C or
 // SIGTERM: the chief writes its final checkpoint, every task exits.
 //
-// Exit codes: 0 the job finished; 1 a task failed beyond its restarts;
-// 2 bad command line or job file; 3 the checkpoint in model_dir does not
-// match the model; 130 / 143 stopped by SIGINT / SIGTERM (after the final
-// checkpoint).
+// Exit codes (common/cluster/exit_codes.h): 0 the job finished; 1 a task
+// failed beyond its restarts; 2 bad input (command line, job file, a file
+// it names); 3 the checkpoint in model_dir cannot be used; 130 / 143
+// stopped by SIGINT / SIGTERM (after the final checkpoint).
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <limits.h>
@@ -47,6 +47,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cluster/exit_codes.h"
 #include "common/cluster/job_config.h"
 #include "common/core/env.h"
 #include "common/core/strcat.h"
@@ -58,7 +59,6 @@ using Clock = std::chrono::steady_clock;
 
 Clock::duration Secs(double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); }
 
-constexpr int kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitIncompatible = 3;
 
 struct Options {
   std::string config;  // absolute
@@ -330,12 +330,12 @@ class Launcher {
     const std::string logs = JoinPath(job_.run.model_dir, "logs");
     if (Status s = Env::Default()->CreateDirs(logs); !s.ok()) {
       std::cerr << "psflow-launch: cannot create " << logs << ": " << s << "\n";
-      return kExitFailed;
+      return kExitError;
     }
     for (auto& p : procs_) {
       p.log.open(LogPath(p), std::ios::app);
     }
-    if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return kExitFailed;
+    if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return kExitError;
     struct sigaction sa = {};
     sa.sa_handler = OnSignal;
     ::sigaction(SIGINT, &sa, nullptr);
@@ -598,18 +598,18 @@ class Launcher {
       p->finished = true;
       return;
     }
-    if ((p->spec.type == "chief" || p->spec.type == "ps") && (code == kExitIncompatible || code == kExitUsage)) {
+    if ((p->spec.type == "chief" || p->spec.type == "ps") && ExitMeansBadInput(code)) {
       // Bad input fails the same way every time: no restart.
       result_ = code;
       Say(StrCat(p->spec.name(), " ", how,
-                 code == kExitIncompatible ? " (the checkpoint in model_dir cannot be used)"
+                 code == kExitUnusableCheckpoint ? " (the checkpoint in model_dir cannot be used)"
                                            : " (bad job file, command line, or a file they name)",
                  "; stopping the job without restarting it"));
       return;
     }
     if (p->spec.type == "ps" || p->spec.type == "chief") {
       if (job_restarts_ >= job_.launch.job_restarts) {
-        result_ = kExitFailed;
+        result_ = kExitError;
         Say(StrCat(p->spec.name(), " ", how, " and the job has been restarted ", job_restarts_, " times; giving up"));
         return;
       }
@@ -621,9 +621,9 @@ class Launcher {
       p->finished = true;
       return;
     }
-    if (code == kExitUsage || p->restarts >= job_.launch.worker_restarts) {
+    if (code == kExitBadInput || p->restarts >= job_.launch.worker_restarts) {
       p->finished = true;
-      Say(StrCat(p->spec.name(), " ", how, code == kExitUsage ? "" : StrCat(" after ", p->restarts, " restarts"),
+      Say(StrCat(p->spec.name(), " ", how, code == kExitBadInput ? "" : StrCat(" after ", p->restarts, " restarts"),
                  "; the job goes on without it (its log: ", JoinPath(job_.run.model_dir, "logs"), ")"));
       return;
     }
@@ -782,25 +782,25 @@ int Main(int argc, char** argv) {
       o.config = Absolute(a);
     } else {
       std::cerr << "psflow-launch: unknown argument '" << a << "'\n" << usage << "\n";
-      return kExitUsage;
+      return kExitBadInput;
     }
   }
   if (o.config.empty()) {
     std::cerr << usage << "\n";
-    return kExitUsage;
+    return kExitBadInput;
   }
   if (!o.emit.empty() && o.emit != "k8s" && o.emit != "slurm") {
     std::cerr << "psflow-launch: --emit " << o.emit << ": choose k8s or slurm\n";
-    return kExitUsage;
+    return kExitBadInput;
   }
   auto job = LoadJobConfig(o.config, o.sets);
   if (!job.ok()) {
     std::cerr << "psflow-launch: " << job.status() << "\n";
-    return kExitUsage;
+    return kExitBadInput;
   }
   if (job->cluster.chief.empty()) {
     std::cerr << "psflow-launch: " << o.config << ": cluster.chief is empty; a job needs a chief task\n";
-    return kExitUsage;
+    return kExitBadInput;
   }
   std::vector<TaskSpec> tasks = Tasks(*job, o);
   if (o.emit == "k8s") return EmitK8s(*job, o);
@@ -810,7 +810,7 @@ int Main(int argc, char** argv) {
     if (t.local && ::access(t.argv[0].c_str(), X_OK) != 0) {
       std::cerr << "psflow-launch: " << t.argv[0] << " (for " << t.name()
                 << ") is not an executable; build psflow or set launch.bin_dir\n";
-      return kExitUsage;
+      return kExitBadInput;
     }
   }
   return Launcher(std::move(job).value(), o, std::move(tasks)).Run();

@@ -9,7 +9,8 @@
 #include <random>
 
 #include "common/core/testing.h"
-#include "common/distributed/trainer.h"
+#include "ps/ps_service.h"
+#include "worker/trainer.h"
 #include "common/gpu/gpu_test_util.h"
 #include "common/train/train_testing.h"
 

@@ -1,4 +1,4 @@
-#include "common/distributed/parameter_server.h"
+#include "ps/parameter_server.h"
 
 #include <cmath>
 #include <cstring>

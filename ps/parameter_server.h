@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/checkpoint/tensor_bundle.h"
+#include "common/distributed/ps_protocol.h"
 #include "common/ops/apply.h"
 
 namespace psflow {
@@ -40,12 +41,6 @@ struct ParameterServerOptions {
   int64_t replicas_to_aggregate = 0;
 };
 
-struct PushItem {
-  std::string name;
-  Tensor grad;     // dense gradient, or the rows' values when `rows` is set
-  Tensor rows;     // int64 [n]: a row-sparse gradient
-};
-
 // A part of a variable partitioned by rows across PS tasks (TensorFlow's
 // Variable.SaveSliceInfo): the part "emb/part_1" holds rows
 // [row_begin, row_begin + rows) of "emb".  In checkpoints it is written as
@@ -55,10 +50,6 @@ struct SaveSliceInfo {
   std::string full_name;
   TensorShape full_shape;
   int64_t row_begin = 0;
-};
-
-struct VariableStats {
-  int64_t pulls = 0, pushes = 0, bytes_out = 0, bytes_in = 0;
 };
 
 class ParameterServer {

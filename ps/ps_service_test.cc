@@ -1,4 +1,4 @@
-#include "common/distributed/ps_service.h"
+#include "ps/ps_service.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/core/testing.h"
+#include "common/distributed/ps_client.h"
 
 namespace psflow {
 namespace {

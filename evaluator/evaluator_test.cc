@@ -1,4 +1,4 @@
-#include "common/distributed/evaluator.h"
+#include "evaluator/evaluator.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,5 @@
-#include "common/distributed/trainer.h"
+#include "ps/ps_service.h"
+#include "worker/trainer.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

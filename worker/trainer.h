@@ -28,7 +28,8 @@
 #include "common/checkpoint/restore.h"
 #include "common/cluster/job_config.h"
 #include "common/train/estimator.h"
-#include "common/distributed/ps_service.h"
+#include "common/distributed/ps_client.h"
+#include "common/distributed/job_model.h"
 #include "common/gpu/gpu_device.h"
 
 namespace psflow {
@@ -96,14 +97,6 @@ class Trainer {
   std::unique_ptr<PsClient> ps_;
   bool failed_on_checkpoint_ = false;
 };
-
-// The GPUs of a training task for `spec` (run.device, run.gpus,
-// run.task_devices): cpu -> none; gpu:N[,M...] -> those, each from get(i);
-// auto -> gpu:(shard % count) when this machine has count > 0 GPUs (the
-// chief is shard 0, worker k shard k + 1, so local trainers spread over
-// the GPUs; the evaluator passes the trainer count), else none.
-StatusOr<std::vector<GpuDevice*>> TrainerGpus(const DeviceSpec& spec, int64_t shard, int count,
-                                              const std::function<StatusOr<GpuDevice*>(int)>& get);
 
 // The variables (name, shape) a model_fn creates for training, with the
 // optimizer's slots and global_step: what the PS tasks hold and what a

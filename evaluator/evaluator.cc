@@ -1,4 +1,4 @@
-#include "common/distributed/evaluator.h"
+#include "evaluator/evaluator.h"
 
 #include <yaml-cpp/yaml.h>
 

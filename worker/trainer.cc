@@ -1,4 +1,4 @@
-#include "common/distributed/trainer.h"
+#include "worker/trainer.h"
 
 #include <algorithm>
 #include <chrono>
@@ -229,29 +229,6 @@ class StepRunner {
 };
 
 }  // namespace
-
-StatusOr<std::vector<GpuDevice*>> TrainerGpus(const DeviceSpec& spec, int64_t shard, int count,
-                                              const std::function<StatusOr<GpuDevice*>(int)>& get) {
-  std::vector<int64_t> indices;
-  switch (spec.kind) {
-    case DeviceSpec::kCpu:
-      return std::vector<GpuDevice*>();
-    case DeviceSpec::kAuto:
-      if (count <= 0) return std::vector<GpuDevice*>();
-      indices = {shard % count};
-      break;
-    case DeviceSpec::kGpus:
-      indices = spec.gpus;
-      break;
-  }
-  std::vector<GpuDevice*> gpus;
-  for (int64_t i : indices) {
-    auto g = get(static_cast<int>(i));
-    if (!g.ok()) return g.status().WithContext("placing this task on gpu:", i);
-    gpus.push_back(*g);
-  }
-  return gpus;
-}
 
 StatusOr<std::vector<VariableSpec>> JobVariables(const ModelFn& fn, const ModelParams& params, const Example& batch) {
   ASSIGN_OR_RETURN(Model m, BuildModel(fn, params, batch, std::nullopt));

@@ -1,10 +1,9 @@
-#include "common/distributed/ps_service.h"
+#include "common/distributed/ps_client.h"
 
 #include <algorithm>
 #include <cstring>
 #include <future>
 
-#include "common/core/logging.h"
 #include "common/core/strcat.h"
 #include "common/proto/ps.pb.h"
 
@@ -14,226 +13,11 @@ namespace {
 template <typename Proto>
 StatusOr<Proto> Body(const rpc::Message& m) {
   Proto p;
-  if (!p.ParseFromString(m.header.body())) return InvalidArgumentError("cannot parse the body of ", m.header.method());
+  if (!p.ParseFromString(m.header.body())) return DataLossError("cannot parse the answer to ", m.header.method());
   return p;
 }
 
-rpc::Message WithBody(const google::protobuf::MessageLite& body) {
-  rpc::Message m;
-  m.header.set_body(body.SerializeAsString());
-  return m;
-}
-
 }  // namespace
-
-rpc::Handler PsService::Handler() {
-  return [this](rpc::Message req, rpc::Responder respond) { respond(Handle(std::move(req))); };
-}
-
-Status PsService::CheckIncarnation(const rpc::RpcHeader& h) {
-  if (h.incarnation() == 0 || h.task().empty()) return OkStatus();  // a client that does not say
-  std::lock_guard<std::mutex> l(mu_);
-  auto& retired = retired_[h.task()];
-  if (retired.count(h.incarnation())) {
-    return AbortedError("request ", h.method(), " from an earlier incarnation of ", h.task(),
-                        " (the task has restarted since); dropped");
-  }
-  auto [it, inserted] = incarnations_.emplace(h.task(), h.incarnation());
-  if (!inserted && it->second != h.incarnation()) {
-    retired.insert(it->second);
-    if (retired.size() > 64) retired.erase(retired.begin());  // bounded
-    it->second = h.incarnation();
-  }
-  return OkStatus();
-}
-
-StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
-  RETURN_IF_ERROR(CheckIncarnation(req.header));
-  const std::string& method = req.header.method();
-  if (method == "Initialize") {
-    ASSIGN_OR_RETURN(auto body, Body<ps::InitializeRequest>(req));
-    if (body.names_size() != static_cast<int>(req.tensors.size())) {
-      return InvalidArgumentError("Initialize: ", body.names_size(), " names for ", req.tensors.size(), " tensors");
-    }
-    std::map<std::string, Tensor> values;
-    for (int i = 0; i < body.names_size(); ++i) values[body.names(i)] = req.tensors[static_cast<size_t>(i)];
-    std::map<std::string, SaveSliceInfo> slices;
-    for (const auto& si : body.slices()) {
-      std::vector<int64_t> dims(si.full_shape().begin(), si.full_shape().end());
-      auto full = TensorShape::FromDims(dims);
-      if (!full.ok()) return full.status().WithContext("Initialize: the full shape of ", si.full_name());
-      slices[si.name()] = {.full_name = si.full_name(), .full_shape = *full, .row_begin = si.row_begin()};
-    }
-    RETURN_IF_ERROR(ps_->Initialize(values, slices));
-    return rpc::Message{};
-  }
-  if (method == "Pull") {
-    ASSIGN_OR_RETURN(auto body, Body<ps::PullRequest>(req));
-    std::vector<std::string> names(body.names().begin(), body.names().end());
-    ASSIGN_OR_RETURN(std::vector<Tensor> values, ps_->Pull(names));
-    if (body.row_names_size() != static_cast<int>(req.tensors.size())) {
-      return InvalidArgumentError("Pull: ", body.row_names_size(), " row pulls for ", req.tensors.size(), " row tensors");
-    }
-    // The row pulls of one request share one answer's bound.
-    uint64_t budget = ParameterServer::kMaxPullBytes;
-    for (int i = 0; i < body.row_names_size(); ++i) {
-      ASSIGN_OR_RETURN(Tensor rows, ps_->PullRows(body.row_names(i), req.tensors[static_cast<size_t>(i)], budget));
-      budget -= std::min<uint64_t>(budget, rows.TotalBytes());
-      values.push_back(rows);
-    }
-    rpc::Message resp;
-    resp.tensors = std::move(values);
-    return resp;
-  }
-  if (method == "Push") {
-    ASSIGN_OR_RETURN(auto body, Body<ps::PushRequest>(req));
-    std::vector<PushItem> items;
-    size_t t = 0;
-    for (int i = 0; i < body.names_size(); ++i) {
-      const bool sparse = i < body.sparse_size() && body.sparse(i);
-      if (t + (sparse ? 2 : 1) > req.tensors.size()) return InvalidArgumentError("Push: too few tensors for its names");
-      PushItem item{.name = body.names(i), .grad = req.tensors[t++]};
-      if (sparse) item.rows = req.tensors[t++];
-      items.push_back(std::move(item));
-    }
-    auto pushed = ps_->Push(items, body.step(), body.increment_global_step());
-    if (!pushed.ok()) return pushed.status().WithContext("Push from ", req.header.task().empty() ? "a client" : req.header.task());
-    const int64_t step = *pushed;
-    ps::PushResponse r;
-    r.set_global_step(step);
-    r.set_stop_requested(ps_->stop_requested());
-    return WithBody(r);
-  }
-  if (method == "Save") {
-    ASSIGN_OR_RETURN(auto body, Body<ps::SaveRequest>(req));
-    ASSIGN_OR_RETURN(BundleEntries entries, ps_->SaveShard(body.prefix(), body.shard_id(), body.num_shards()));
-    ps::SaveResponse r;
-    for (auto& [k, e] : entries) {
-      r.add_keys(k);
-      *r.add_entries() = e;
-    }
-    return WithBody(r);
-  }
-  if (method == "Restore") {
-    ASSIGN_OR_RETURN(auto body, Body<ps::RestoreRequest>(req));
-    ASSIGN_OR_RETURN(auto reader, BundleReader::Open(Env::Default(), body.prefix()));
-    RETURN_IF_ERROR(ps_->Restore(*reader));
-    return rpc::Message{};
-  }
-  if (method == "RequestStop") {
-    LOG(INFO) << req.header.task() << " asks the trainers to stop (early stopping)";
-    ps_->RequestStop();
-    return rpc::Message{};
-  }
-  if (method == "SetReady") {
-    ps_->SetReady();
-    return rpc::Message{};
-  }
-  if (method == "Status") {
-    ps::StatusResponse r;
-    r.set_global_step(ps_->global_step());
-    r.set_initialized(ps_->has_variables());
-    r.set_ready(ps_->ready());
-    r.set_stop_requested(ps_->stop_requested());
-    for (const auto& n : ps_->VariableNames()) r.add_variables(n);
-    for (const auto& [name, st] : ps_->Stats()) {
-      auto* c = r.add_counters();
-      c->set_name(name);
-      c->set_pulls(st.pulls);
-      c->set_pushes(st.pushes);
-      c->set_bytes_out(st.bytes_out);
-      c->set_bytes_in(st.bytes_in);
-    }
-    return WithBody(r);
-  }
-  return UnimplementedError("unknown parameter-server method '", method, "'");
-}
-
-Placement::Placement(std::initializer_list<std::pair<const std::string, int>> tasks) {
-  for (const auto& [name, task] : tasks) Add(name, TensorShape(), {{.name = name, .task = task}});
-}
-
-void Placement::Add(const std::string& name, TensorShape shape, std::vector<VariablePart> parts) {
-  vars_[name] = Entry{std::move(shape), std::move(parts)};
-}
-
-const std::vector<VariablePart>* Placement::Parts(const std::string& name) const {
-  auto it = vars_.find(name);
-  return it == vars_.end() ? nullptr : &it->second.parts;
-}
-
-const TensorShape& Placement::Shape(const std::string& name) const { return vars_.at(name).shape; }
-
-int Placement::TaskOf(const std::string& name) const {
-  const auto* parts = Parts(name);
-  return parts == nullptr || parts->empty() ? -1 : parts->front().task;
-}
-
-bool Placement::Partitioned(const std::string& name) const {
-  const auto* parts = Parts(name);
-  return parts != nullptr && !parts->empty() && parts->front().rows >= 0;
-}
-
-namespace {
-
-// How many row parts a variable gets (sizes counted as float32).
-int64_t NumParts(const TensorShape& s, int num_ps, const PlacementOptions& o) {
-  if (s.rank() < 2 || s.dim(0) < 2) return 1;
-  int64_t n = 1;
-  if (o.partitions > 0) {
-    n = o.partitions;
-  } else if (o.min_slice_bytes > 0) {
-    const int64_t max_parts = o.max_partitions > 0 ? o.max_partitions : num_ps;
-    n = std::min(max_parts, s.num_elements() * 4 / o.min_slice_bytes);
-  }
-  return std::clamp<int64_t>(n, 1, s.dim(0));
-}
-
-}  // namespace
-
-Placement PlaceVariables(const std::map<std::string, TensorShape>& vars, int num_ps, PlacementOptions options) {
-  // Every variable or part is one item to place, in name order.
-  struct Item {
-    std::string var;
-    size_t part;
-    int64_t elements;
-  };
-  std::map<std::string, std::vector<VariablePart>> parts;
-  std::vector<Item> items;
-  for (const auto& [name, shape] : vars) {
-    const int64_t n = NumParts(shape, num_ps, options);
-    std::vector<VariablePart>& ps = parts[name];
-    if (n == 1) {
-      ps.push_back({.name = name});
-      items.push_back({name, 0, shape.num_elements()});
-      continue;
-    }
-    const int64_t base = shape.dim(0) / n, extra = shape.dim(0) % n;
-    const int64_t row_elements = shape.num_elements() / shape.dim(0);
-    int64_t begin = 0;
-    for (int64_t k = 0; k < n; ++k) {
-      const int64_t rows = base + (k < extra ? 1 : 0);
-      ps.push_back({.name = StrCat(name, "/part_", k), .row_begin = begin, .rows = rows});
-      items.push_back({name, static_cast<size_t>(k), rows * row_elements});
-      begin += rows;
-    }
-  }
-  if (options.round_robin) {
-    int k = 0;
-    for (const Item& it : items) parts[it.var][it.part].task = k++ % num_ps;
-  } else {
-    std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.elements > b.elements; });
-    std::vector<int64_t> load(static_cast<size_t>(num_ps), 0);
-    for (const Item& it : items) {
-      const int k = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
-      parts[it.var][it.part].task = k;
-      load[static_cast<size_t>(k)] += std::max<int64_t>(it.elements, 1);
-    }
-  }
-  Placement p;
-  for (auto& [name, ps] : parts) p.Add(name, vars.at(name), std::move(ps));
-  return p;
-}
 
 PsClient::PsClient(std::vector<std::unique_ptr<rpc::Channel>> channels, Placement placement, int64_t timeout_ms,
                    int max_attempts)
@@ -284,7 +68,7 @@ Status PsClient::Initialize(const std::map<std::string, Tensor>& values) {
     }
   }
   for (size_t k = 0; k < reqs.size(); ++k) reqs[k].header.set_body(bodies[k].SerializeAsString());
-  for (auto& r : Fanout("Initialize", std::move(reqs), false)) RETURN_IF_ERROR(r.status());
+  for (auto& r : Fanout(ps::kInitialize, std::move(reqs), false)) RETURN_IF_ERROR(r.status());
   return OkStatus();
 }
 
@@ -318,7 +102,7 @@ StatusOr<std::map<std::string, Tensor>> PsClient::Pull(const std::vector<std::st
   }
   std::vector<rpc::Message> reqs(channels_.size());
   for (size_t k = 0; k < reqs.size(); ++k) reqs[k].header.set_body(bodies[k].SerializeAsString());
-  auto results = Fanout("Pull", std::move(reqs), true);
+  auto results = Fanout(ps::kPull, std::move(reqs), true);
   std::map<std::string, Tensor> out;
   for (size_t k = 0; k < results.size(); ++k) {
     RETURN_IF_ERROR(results[k].status());
@@ -371,7 +155,7 @@ StatusOr<Tensor> PsClient::PullRows(const std::string& name, const Tensor& rows)
     reqs[k].header.set_body(bodies[k].SerializeAsString());
     asked[k] = bodies[k].row_names_size() > 0;  // only the tasks holding some of the rows
   }
-  auto results = Fanout("Pull", std::move(reqs), true, &asked);
+  auto results = Fanout(ps::kPull, std::move(reqs), true, &asked);
   Tensor out;
   int64_t filled = 0;
   for (size_t k = 0; k < results.size(); ++k) {
@@ -464,7 +248,7 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
     bodies[k].set_increment_global_step(k == 0);
     reqs[k].header.set_body(bodies[k].SerializeAsString());
   }
-  auto results = Fanout("Push", std::move(reqs), false);
+  auto results = Fanout(ps::kPush, std::move(reqs), false);
   int64_t gs = -1;
   for (size_t k = 0; k < results.size(); ++k) {
     RETURN_IF_ERROR(results[k].status());
@@ -487,7 +271,7 @@ StatusOr<std::vector<BundleEntries>> PsClient::Save(const std::string& prefix) {
     reqs[k].header.set_body(b.SerializeAsString());
   }
   std::vector<BundleEntries> out;
-  for (auto& r : Fanout("Save", std::move(reqs), true)) {
+  for (auto& r : Fanout(ps::kSave, std::move(reqs), true)) {
     RETURN_IF_ERROR(r.status());
     ASSIGN_OR_RETURN(auto body, Body<ps::SaveResponse>(*r));
     BundleEntries e;
@@ -502,13 +286,13 @@ Status PsClient::Restore(const std::string& prefix) {
   ps::RestoreRequest b;
   b.set_prefix(prefix);
   for (auto& r : reqs) r.header.set_body(b.SerializeAsString());
-  for (auto& r : Fanout("Restore", std::move(reqs), true)) RETURN_IF_ERROR(r.status());
+  for (auto& r : Fanout(ps::kRestore, std::move(reqs), true)) RETURN_IF_ERROR(r.status());
   return OkStatus();
 }
 
 StatusOr<std::vector<std::map<std::string, VariableStats>>> PsClient::Counters() {
   std::vector<std::map<std::string, VariableStats>> out;
-  for (auto& r : Fanout("Status", std::vector<rpc::Message>(channels_.size()), true)) {
+  for (auto& r : Fanout(ps::kStatus, std::vector<rpc::Message>(channels_.size()), true)) {
     RETURN_IF_ERROR(r.status());
     ASSIGN_OR_RETURN(auto body, Body<ps::StatusResponse>(*r));
     std::map<std::string, VariableStats>& m = out.emplace_back();
@@ -518,7 +302,7 @@ StatusOr<std::vector<std::map<std::string, VariableStats>>> PsClient::Counters()
 }
 
 StatusOr<int64_t> PsClient::GlobalStep() {
-  auto r = channels_[0]->Call("Status", rpc::Message{},
+  auto r = channels_[0]->Call(ps::kStatus, rpc::Message{},
                               {.timeout_ms = timeout_ms_, .idempotent = true, .max_attempts = max_attempts_});
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(auto body, Body<ps::StatusResponse>(*r));
@@ -528,12 +312,12 @@ StatusOr<int64_t> PsClient::GlobalStep() {
 
 Status PsClient::RequestStop() {
   return channels_[0]
-      ->Call("RequestStop", rpc::Message{}, {.timeout_ms = timeout_ms_, .idempotent = true, .max_attempts = max_attempts_})
+      ->Call(ps::kRequestStop, rpc::Message{}, {.timeout_ms = timeout_ms_, .idempotent = true, .max_attempts = max_attempts_})
       .status();
 }
 
 StatusOr<bool> PsClient::Initialized() {
-  auto results = Fanout("Status", std::vector<rpc::Message>(channels_.size()), true);
+  auto results = Fanout(ps::kStatus, std::vector<rpc::Message>(channels_.size()), true);
   for (auto& r : results) {
     RETURN_IF_ERROR(r.status());
     ASSIGN_OR_RETURN(auto body, Body<ps::StatusResponse>(*r));
@@ -543,7 +327,7 @@ StatusOr<bool> PsClient::Initialized() {
 }
 
 StatusOr<bool> PsClient::Ready() {
-  auto results = Fanout("Status", std::vector<rpc::Message>(channels_.size()), true);
+  auto results = Fanout(ps::kStatus, std::vector<rpc::Message>(channels_.size()), true);
   for (auto& r : results) {
     RETURN_IF_ERROR(r.status());
     ASSIGN_OR_RETURN(auto body, Body<ps::StatusResponse>(*r));
@@ -553,7 +337,7 @@ StatusOr<bool> PsClient::Ready() {
 }
 
 Status PsClient::MarkReady() {
-  for (auto& r : Fanout("SetReady", std::vector<rpc::Message>(channels_.size()), true)) RETURN_IF_ERROR(r.status());
+  for (auto& r : Fanout(ps::kSetReady, std::vector<rpc::Message>(channels_.size()), true)) RETURN_IF_ERROR(r.status());
   return OkStatus();
 }
 

@@ -1,0 +1,73 @@
+// The client of a job's PS tasks, as trainers and the evaluator use it: one
+// message per PS task per call, all in parallel (ps_protocol.h lists the
+// methods); partitioned variables are split and assembled here.
+//
+//   PsClient client(PsChannels(transport, setup), PlaceVariables(shapes, num_ps));
+//   ASSIGN_OR_RETURN(auto values, client.Pull(names));
+//   ASSIGN_OR_RETURN(int64_t step, client.Push(grads, step));
+//
+// Thread-safe (each call waits for its own answers).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/checkpoint/tensor_bundle.h"
+#include "common/distributed/placement.h"
+#include "common/distributed/ps_protocol.h"
+#include "common/rpc/transport.h"
+
+namespace psflow {
+
+class PsClient {
+ public:
+  // channels[k] reaches PS task k.
+  // Idempotent calls (Pull, Save, Restore, Status) are tried up to
+  // `max_attempts` times on lost messages and unreachable tasks.
+  PsClient(std::vector<std::unique_ptr<rpc::Channel>> channels, Placement placement, int64_t timeout_ms = 30000,
+           int max_attempts = 10);
+
+  Status Initialize(const std::map<std::string, Tensor>& values);
+  StatusOr<std::map<std::string, Tensor>> Pull(const std::vector<std::string>& names);
+  // Some rows of a variable (an embedding lookup), from the parts holding them.
+  StatusOr<Tensor> PullRows(const std::string& name, const Tensor& rows);
+  // Returns global_step after the push (from PS task 0).  Items with `rows`
+  // are row-sparse gradients.
+  StatusOr<int64_t> Push(const std::map<std::string, Tensor>& dense, int64_t step);
+  StatusOr<int64_t> PushItems(const std::vector<PushItem>& grads, int64_t step);
+  // Every PS task writes its shard of `prefix` in parallel; returns the
+  // entries of all shards, ready for WriteBundleIndex.
+  StatusOr<std::vector<BundleEntries>> Save(const std::string& prefix);
+  Status Restore(const std::string& prefix);
+  StatusOr<int64_t> GlobalStep();
+  // Per-variable traffic counters of each PS task (index = task).
+  StatusOr<std::vector<std::map<std::string, VariableStats>>> Counters();
+  // True when every PS task holds its variables.
+  StatusOr<bool> Initialized();
+  // The chief's "model ready": variables initialized or restored everywhere.
+  Status MarkReady();
+  StatusOr<bool> Ready();
+  // Early stopping: asks every trainer to finish (PS task 0 passes it on in
+  // its Push answers).  stop_requested() is true once a Push or GlobalStep
+  // answer carried it.
+  Status RequestStop();
+  bool stop_requested() const { return stop_requested_.load(); }
+  int num_ps() const { return static_cast<int>(channels_.size()); }
+
+ private:
+  // Runs one call per PS task in parallel (only where `only` is true, when
+  // given) and waits for all.
+  std::vector<StatusOr<rpc::Message>> Fanout(const std::string& method, std::vector<rpc::Message> requests, bool idempotent,
+                                             const std::vector<bool>* only = nullptr);
+
+  std::vector<std::unique_ptr<rpc::Channel>> channels_;
+  const Placement placement_;
+  const int64_t timeout_ms_;
+  const int max_attempts_;
+  std::atomic<bool> stop_requested_{false};
+};
+
+}  // namespace psflow

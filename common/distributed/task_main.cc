@@ -1,0 +1,80 @@
+#include "common/distributed/task_main.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <iostream>
+#include <random>
+
+#include "common/core/logging.h"
+
+namespace psflow {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop = true; }
+
+}  // namespace
+
+const std::atomic<bool>& StopRequested() { return g_stop; }
+
+void InstallSignalHandlers() {
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+}
+
+uint64_t Incarnation() {
+  static const uint64_t id = [] {
+    std::random_device rd;
+    return (uint64_t{rd()} << 32) ^ rd() ^ static_cast<uint64_t>(::getpid());
+  }();
+  return id;
+}
+
+std::vector<std::unique_ptr<rpc::Channel>> PsChannels(rpc::Transport* t, const TaskSetup& s) {
+  std::vector<std::unique_ptr<rpc::Channel>> chans;
+  for (const std::string& a : s.job.cluster.ps) {
+    chans.push_back(t->Connect({.address = a, .token = s.token, .task = TaskName(s.task), .incarnation = Incarnation()}));
+  }
+  return chans;
+}
+
+apply::Hyper HyperFrom(const OptimizerSpec& o) {
+  return apply::Hyper{.lr = o.learning_rate, .momentum = o.momentum, .nesterov = o.use_nesterov, .beta1 = o.beta1,
+                      .beta2 = o.beta2, .epsilon = o.epsilon, .rho = o.decay, .l1 = o.l1, .l2 = o.l2};
+}
+
+bool MayPassOnRestart(const Status& s) {
+  return IsUnavailableError(s) || IsDeadlineExceededError(s) || IsAbortedError(s) || IsCancelledError(s) ||
+         IsResourceExhaustedError(s) || IsInternalError(s) || IsUnknownError(s);
+}
+
+int ExitFor(const Status& s, const std::string& task, int bad_input) {
+  if (s.ok()) return kExitOk;
+  LOG(ERROR) << task << " failed: " << s;
+  std::cerr << "psflow " << task << ": " << s << "\n";
+  if (IsFailedPreconditionError(s) && s.message().find("does not match the model") != std::string::npos) {
+    return kExitUnusableCheckpoint;
+  }
+  return MayPassOnRestart(s) ? kExitError : bad_input;
+}
+
+int TaskMain(int argc, char** argv, const std::string& role, const std::function<int(const TaskSetup&)>& run) {
+  auto setup = ParseTaskFlags(argc, argv, role);
+  if (!setup.ok()) {
+    std::cerr << "psflow-" << role << ": " << setup.status() << "\n";
+    return kExitBadInput;
+  }
+  if (setup->task.type != role) {
+    std::cerr << "psflow-" << role << ": this task is a " << setup->task.type << " (from "
+              << (std::getenv("TF_CONFIG") != nullptr ? "TF_CONFIG" : "--task_type") << "); run it with psflow-"
+              << setup->task.type << "\n";
+    return kExitBadInput;
+  }
+  SetLogIdentity(setup->task.type, static_cast<int>(setup->task.index));
+  InstallSignalHandlers();
+  return run(*setup);
+}
+
+}  // namespace psflow

@@ -1,0 +1,164 @@
+#include "ps/ps_service.h"
+
+#include <algorithm>
+
+#include "common/core/logging.h"
+#include "common/core/strcat.h"
+#include "common/proto/ps.pb.h"
+
+namespace psflow {
+namespace {
+
+template <typename Proto>
+StatusOr<Proto> Body(const rpc::Message& m) {
+  Proto p;
+  if (!p.ParseFromString(m.header.body())) return InvalidArgumentError("cannot parse the body of ", m.header.method());
+  return p;
+}
+
+rpc::Message WithBody(const google::protobuf::MessageLite& body) {
+  rpc::Message m;
+  m.header.set_body(body.SerializeAsString());
+  return m;
+}
+
+}  // namespace
+
+bool PsService::WaitForShutdown(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> l(shutdown_mu_);
+  return shutdown_cv_.wait_for(l, timeout, [this] { return shutdown_; });
+}
+
+rpc::Handler PsService::Handler() {
+  return [this](rpc::Message req, rpc::Responder respond) { respond(Handle(std::move(req))); };
+}
+
+Status PsService::CheckIncarnation(const rpc::RpcHeader& h) {
+  if (h.incarnation() == 0 || h.task().empty()) return OkStatus();  // a client that does not say
+  std::lock_guard<std::mutex> l(mu_);
+  auto& retired = retired_[h.task()];
+  if (retired.count(h.incarnation())) {
+    return AbortedError("request ", h.method(), " from an earlier incarnation of ", h.task(),
+                        " (the task has restarted since); dropped");
+  }
+  auto [it, inserted] = incarnations_.emplace(h.task(), h.incarnation());
+  if (!inserted && it->second != h.incarnation()) {
+    retired.insert(it->second);
+    if (retired.size() > 64) retired.erase(retired.begin());  // bounded
+    it->second = h.incarnation();
+  }
+  return OkStatus();
+}
+
+StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
+  RETURN_IF_ERROR(CheckIncarnation(req.header));
+  const std::string& method = req.header.method();
+  if (method == ps::kInitialize) {
+    ASSIGN_OR_RETURN(auto body, Body<ps::InitializeRequest>(req));
+    if (body.names_size() != static_cast<int>(req.tensors.size())) {
+      return InvalidArgumentError("Initialize: ", body.names_size(), " names for ", req.tensors.size(), " tensors");
+    }
+    std::map<std::string, Tensor> values;
+    for (int i = 0; i < body.names_size(); ++i) values[body.names(i)] = req.tensors[static_cast<size_t>(i)];
+    std::map<std::string, SaveSliceInfo> slices;
+    for (const auto& si : body.slices()) {
+      std::vector<int64_t> dims(si.full_shape().begin(), si.full_shape().end());
+      auto full = TensorShape::FromDims(dims);
+      if (!full.ok()) return full.status().WithContext("Initialize: the full shape of ", si.full_name());
+      slices[si.name()] = {.full_name = si.full_name(), .full_shape = *full, .row_begin = si.row_begin()};
+    }
+    RETURN_IF_ERROR(ps_->Initialize(values, slices));
+    return rpc::Message{};
+  }
+  if (method == ps::kPull) {
+    ASSIGN_OR_RETURN(auto body, Body<ps::PullRequest>(req));
+    std::vector<std::string> names(body.names().begin(), body.names().end());
+    ASSIGN_OR_RETURN(std::vector<Tensor> values, ps_->Pull(names));
+    if (body.row_names_size() != static_cast<int>(req.tensors.size())) {
+      return InvalidArgumentError("Pull: ", body.row_names_size(), " row pulls for ", req.tensors.size(), " row tensors");
+    }
+    // The row pulls of one request share one answer's bound.
+    uint64_t budget = ParameterServer::kMaxPullBytes;
+    for (int i = 0; i < body.row_names_size(); ++i) {
+      ASSIGN_OR_RETURN(Tensor rows, ps_->PullRows(body.row_names(i), req.tensors[static_cast<size_t>(i)], budget));
+      budget -= std::min<uint64_t>(budget, rows.TotalBytes());
+      values.push_back(rows);
+    }
+    rpc::Message resp;
+    resp.tensors = std::move(values);
+    return resp;
+  }
+  if (method == ps::kPush) {
+    ASSIGN_OR_RETURN(auto body, Body<ps::PushRequest>(req));
+    std::vector<PushItem> items;
+    size_t t = 0;
+    for (int i = 0; i < body.names_size(); ++i) {
+      const bool sparse = i < body.sparse_size() && body.sparse(i);
+      if (t + (sparse ? 2 : 1) > req.tensors.size()) return InvalidArgumentError("Push: too few tensors for its names");
+      PushItem item{.name = body.names(i), .grad = req.tensors[t++]};
+      if (sparse) item.rows = req.tensors[t++];
+      items.push_back(std::move(item));
+    }
+    auto pushed = ps_->Push(items, body.step(), body.increment_global_step());
+    if (!pushed.ok()) return pushed.status().WithContext("Push from ", req.header.task().empty() ? "a client" : req.header.task());
+    const int64_t step = *pushed;
+    ps::PushResponse r;
+    r.set_global_step(step);
+    r.set_stop_requested(ps_->stop_requested());
+    return WithBody(r);
+  }
+  if (method == ps::kSave) {
+    ASSIGN_OR_RETURN(auto body, Body<ps::SaveRequest>(req));
+    ASSIGN_OR_RETURN(BundleEntries entries, ps_->SaveShard(body.prefix(), body.shard_id(), body.num_shards()));
+    ps::SaveResponse r;
+    for (auto& [k, e] : entries) {
+      r.add_keys(k);
+      *r.add_entries() = e;
+    }
+    return WithBody(r);
+  }
+  if (method == ps::kRestore) {
+    ASSIGN_OR_RETURN(auto body, Body<ps::RestoreRequest>(req));
+    ASSIGN_OR_RETURN(auto reader, BundleReader::Open(Env::Default(), body.prefix()));
+    RETURN_IF_ERROR(ps_->Restore(*reader));
+    return rpc::Message{};
+  }
+  if (method == ps::kShutdown) {
+    LOG(INFO) << "the chief (" << req.header.task() << ") says the job is done";
+    {
+      std::lock_guard<std::mutex> l(shutdown_mu_);
+      shutdown_ = true;
+    }
+    shutdown_cv_.notify_all();
+    return rpc::Message{};
+  }
+  if (method == ps::kRequestStop) {
+    LOG(INFO) << req.header.task() << " asks the trainers to stop (early stopping)";
+    ps_->RequestStop();
+    return rpc::Message{};
+  }
+  if (method == ps::kSetReady) {
+    ps_->SetReady();
+    return rpc::Message{};
+  }
+  if (method == ps::kStatus) {
+    ps::StatusResponse r;
+    r.set_global_step(ps_->global_step());
+    r.set_initialized(ps_->has_variables());
+    r.set_ready(ps_->ready());
+    r.set_stop_requested(ps_->stop_requested());
+    for (const auto& n : ps_->VariableNames()) r.add_variables(n);
+    for (const auto& [name, st] : ps_->Stats()) {
+      auto* c = r.add_counters();
+      c->set_name(name);
+      c->set_pulls(st.pulls);
+      c->set_pushes(st.pushes);
+      c->set_bytes_out(st.bytes_out);
+      c->set_bytes_in(st.bytes_in);
+    }
+    return WithBody(r);
+  }
+  return UnimplementedError("unknown parameter-server method '", method, "'");
+}
+
+}  // namespace psflow

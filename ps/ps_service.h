@@ -1,0 +1,49 @@
+// The RPC service of one PS task: every method of the PS protocol
+// (common/distributed/ps_protocol.h) on a ParameterServer, Shutdown
+// included.
+//
+//   PsService service(ps.get());
+//   ASSIGN_OR_RETURN(auto server, transport->Listen(options, service.Handler()));
+//   while (!service.WaitForShutdown(std::chrono::seconds(1))) ...   // until the chief says the job is done
+//
+// Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "common/rpc/transport.h"
+#include "ps/parameter_server.h"
+
+namespace psflow {
+
+// Task incarnations: every process sends a random incarnation id with its
+// requests.  When a task restarts, its new incarnation replaces the old one,
+// and requests still arriving from the old one get Aborted instead of being
+// applied (a restarted worker's stale pushes never land).
+class PsService {
+ public:
+  explicit PsService(ParameterServer* ps) : ps_(ps) {}
+  rpc::Handler Handler();
+
+  // Waits until the chief's Shutdown came (true) or `timeout` passed.
+  bool WaitForShutdown(std::chrono::milliseconds timeout);
+
+ private:
+  StatusOr<rpc::Message> Handle(rpc::Message req);
+  Status CheckIncarnation(const rpc::RpcHeader& h);
+
+  ParameterServer* const ps_;
+  std::mutex shutdown_mu_;
+  std::condition_variable shutdown_cv_;
+  bool shutdown_ = false;  // GUARDED_BY(shutdown_mu_)
+  std::mutex mu_;
+  std::map<std::string, uint64_t> incarnations_;        // GUARDED_BY(mu_): task -> current
+  std::map<std::string, std::set<uint64_t>> retired_;    // GUARDED_BY(mu_): task -> replaced ones
+};
+
+}  // namespace psflow

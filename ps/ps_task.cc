@@ -1,0 +1,59 @@
+#include "ps/ps_task.h"
+
+#include <chrono>
+
+#include "common/core/logging.h"
+#include "common/distributed/task_main.h"
+#include "ps/ps_service.h"
+
+namespace psflow {
+namespace {
+
+// The busiest variables, so a hot-spotted PS task shows.
+void LogTraffic(const ParameterServer& ps) {
+  int64_t in = 0, out = 0, pushes = 0;
+  std::string busiest;
+  int64_t busiest_bytes = -1;
+  for (const auto& [name, st] : ps.Stats()) {
+    in += st.bytes_in;
+    out += st.bytes_out;
+    pushes += st.pushes;
+    if (st.bytes_in + st.bytes_out > busiest_bytes) {
+      busiest_bytes = st.bytes_in + st.bytes_out;
+      busiest = name;
+    }
+  }
+  LOG(INFO) << "global_step " << ps.global_step() << ", " << pushes << " pushes, " << (in >> 20) << " MiB in, "
+            << (out >> 20) << " MiB out; busiest variable " << busiest << " (" << (busiest_bytes >> 20) << " MiB)";
+}
+
+}  // namespace
+
+int RunPsTask(const TaskSetup& s) {
+  const std::string task = TaskName(s.task);
+  auto created = ParameterServer::Create({.task_index = static_cast<int>(s.task.index), .optimizer = s.job.model.optimizer.type,
+                                         .hyper = HyperFrom(s.job.model.optimizer),
+                                         .initial_accumulator_value = s.job.model.optimizer.initial_accumulator_value,
+                                         .replicas_to_aggregate = s.job.run.sync ? s.job.run.sync->replicas_to_aggregate : 0});
+  if (!created.ok()) return ExitFor(created.status().WithContext("model.optimizer"), task, kExitBadInput);
+  ParameterServer& ps = **created;
+  PsService service(&ps);
+  auto hp = ParseHostPort(s.address);
+  if (!hp.ok()) return ExitFor(hp.status(), task, kExitBadInput);
+  auto transport = rpc::NewTcpTransport();
+  auto server = transport->Listen({.host = hp->first, .port = hp->second, .token = s.token, .task = task}, service.Handler());
+  if (!server.ok()) return ExitFor(server.status(), task);
+  LOG(INFO) << "serving on " << s.address << " (" << s.job.model.optimizer.type << " applies here)";
+  // Shutdown wakes the wait at once; a signal within half a second.
+  auto last_status = std::chrono::steady_clock::now();
+  while (!service.WaitForShutdown(std::chrono::milliseconds(500)) && !StopRequested()) {
+    if (std::chrono::steady_clock::now() - last_status < std::chrono::seconds(30)) continue;
+    last_status = std::chrono::steady_clock::now();
+    LogTraffic(ps);
+  }
+  (*server)->Stop();
+  LOG(INFO) << "exiting";
+  return kExitOk;
+}
+
+}  // namespace psflow
