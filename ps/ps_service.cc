@@ -29,8 +29,88 @@ bool PsService::WaitForShutdown(std::chrono::milliseconds timeout) {
   return shutdown_cv_.wait_for(l, timeout, [this] { return shutdown_; });
 }
 
+PsService::PsService(ParameterServer* ps) : ps_(ps), wait_thread_([this] { AnswerWaiters(); }) {}
+
+PsService::~PsService() { Close(); }
+
+void PsService::Close() {
+  std::vector<StepWaiter> left;
+  {
+    std::lock_guard<std::mutex> l(wait_mu_);
+    if (closing_) return;
+    closing_ = true;
+  }
+  wait_cv_.notify_all();
+  wait_thread_.join();
+  {
+    std::lock_guard<std::mutex> l(wait_mu_);
+    left.swap(waiters_);
+  }
+  for (StepWaiter& w : left) w.respond(CancelledError("the parameter server is shutting down"));
+}
+
 rpc::Handler PsService::Handler() {
-  return [this](rpc::Message req, rpc::Responder respond) { respond(Handle(std::move(req))); };
+  return [this](rpc::Message req, rpc::Responder respond) {
+    if (req.header.method() == ps::kWaitForStep) return WaitForStep(std::move(req), std::move(respond));
+    respond(Handle(std::move(req)));
+  };
+}
+
+void PsService::WakeWaiters() {
+  {
+    std::lock_guard<std::mutex> l(wait_mu_);
+    ++wakeups_;
+  }
+  wait_cv_.notify_all();
+}
+
+void PsService::WaitForStep(rpc::Message req, rpc::Responder respond) {
+  if (Status s = CheckIncarnation(req.header); !s.ok()) return respond(s);
+  auto body = Body<ps::WaitForStepRequest>(req);
+  if (!body.ok()) return respond(body.status());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::clamp<int64_t>(body->timeout_ms(), 0, 600000));
+  bool closed;
+  {
+    std::lock_guard<std::mutex> l(wait_mu_);
+    closed = closing_;
+    if (!closed) {
+      waiters_.push_back({body->after_step(), deadline, std::move(respond)});
+      ++wakeups_;
+    }
+  }
+  if (closed) return respond(CancelledError("the parameter server is shutting down"));
+  wait_cv_.notify_all();
+}
+
+void PsService::AnswerWaiters() {
+  std::unique_lock<std::mutex> l(wait_mu_);
+  while (!closing_) {
+    const auto now = std::chrono::steady_clock::now();
+    const int64_t step = ps_->global_step();
+    const bool stop = ps_->stop_requested();
+    std::vector<rpc::Responder> ready;
+    auto next = std::chrono::steady_clock::time_point::max();
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (step > it->after_step || stop || now >= it->deadline) {
+        ready.push_back(std::move(it->respond));
+        it = waiters_.erase(it);
+      } else {
+        next = std::min(next, it->deadline);
+        ++it;
+      }
+    }
+    if (!ready.empty()) {
+      ps::PushResponse r;
+      r.set_global_step(step);
+      r.set_stop_requested(stop);
+      l.unlock();
+      for (auto& respond : ready) respond(WithBody(r));
+      l.lock();
+      continue;  // the step may have moved meanwhile
+    }
+    const uint64_t seen = wakeups_;
+    wait_cv_.wait_until(l, next, [&] { return closing_ || wakeups_ != seen; });
+  }
 }
 
 Status PsService::CheckIncarnation(const rpc::RpcHeader& h) {
@@ -102,6 +182,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
     auto pushed = ps_->Push(items, body.step(), body.increment_global_step());
     if (!pushed.ok()) return pushed.status().WithContext("Push from ", req.header.task().empty() ? "a client" : req.header.task());
     const int64_t step = *pushed;
+    WakeWaiters();
     ps::PushResponse r;
     r.set_global_step(step);
     r.set_stop_requested(ps_->stop_requested());
@@ -121,6 +202,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
     ASSIGN_OR_RETURN(auto body, Body<ps::RestoreRequest>(req));
     ASSIGN_OR_RETURN(auto reader, BundleReader::Open(Env::Default(), body.prefix()));
     RETURN_IF_ERROR(ps_->Restore(*reader));
+    WakeWaiters();
     return rpc::Message{};
   }
   if (method == ps::kShutdown) {
@@ -135,6 +217,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
   if (method == ps::kRequestStop) {
     LOG(INFO) << req.header.task() << " asks the trainers to stop (early stopping)";
     ps_->RequestStop();
+    WakeWaiters();
     return rpc::Message{};
   }
   if (method == ps::kSetReady) {

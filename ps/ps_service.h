@@ -15,6 +15,8 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/rpc/transport.h"
 #include "ps/parameter_server.h"
@@ -27,8 +29,12 @@ namespace psflow {
 // applied (a restarted worker's stale pushes never land).
 class PsService {
  public:
-  explicit PsService(ParameterServer* ps) : ps_(ps) {}
+  explicit PsService(ParameterServer* ps);
+  ~PsService();  // Close()
   rpc::Handler Handler();
+  // Answers the waiting WaitForStep calls with Cancelled and takes no more.
+  // Call it while the server still runs (the answers go through it).
+  void Close();
 
   // Waits until the chief's Shutdown came (true) or `timeout` passed.
   bool WaitForShutdown(std::chrono::milliseconds timeout);
@@ -36,6 +42,22 @@ class PsService {
  private:
   StatusOr<rpc::Message> Handle(rpc::Message req);
   Status CheckIncarnation(const rpc::RpcHeader& h);
+  // WaitForStep is answered later, from wait_thread_, without holding an
+  // RPC thread: a synchronous trainer waits for its step to be applied.
+  void WaitForStep(rpc::Message req, rpc::Responder respond);
+  void WakeWaiters();  // global_step or stop_requested may have changed
+  void AnswerWaiters();  // wait_thread_'s loop
+
+  struct StepWaiter {
+    int64_t after_step;
+    std::chrono::steady_clock::time_point deadline;
+    rpc::Responder respond;
+  };
+  std::mutex wait_mu_;
+  std::condition_variable wait_cv_;
+  std::vector<StepWaiter> waiters_;  // GUARDED_BY(wait_mu_)
+  uint64_t wakeups_ = 0;             // GUARDED_BY(wait_mu_)
+  bool closing_ = false;             // GUARDED_BY(wait_mu_)
 
   ParameterServer* const ps_;
   std::mutex shutdown_mu_;
@@ -44,6 +66,7 @@ class PsService {
   std::mutex mu_;
   std::map<std::string, uint64_t> incarnations_;        // GUARDED_BY(mu_): task -> current
   std::map<std::string, std::set<uint64_t>> retired_;    // GUARDED_BY(mu_): task -> replaced ones
+  std::thread wait_thread_;  // last: it starts once every other member exists
 };
 
 }  // namespace psflow

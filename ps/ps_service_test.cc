@@ -3,7 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <future>
 #include <set>
+#include <thread>
 
 #include "common/core/testing.h"
 #include "common/distributed/ps_client.h"
@@ -227,6 +229,41 @@ TEST(PsServiceTest, ErrorsComeBackWithTheirCodes) {
   EXPECT_TRUE(IsNotFoundError(r.status())) << r.status();
   EXPECT_THAT(r.status().message(), HasSubstr("the PS has no variables yet"));
   EXPECT_THAT(client.Pull({"unplaced"}).status().message(), HasSubstr("has no PS placement"));
+}
+
+// A synchronous trainer waits for its step without polling: PS task 0
+// answers WaitForStep when global_step passes it (a push from another
+// trainer here), at early stopping, or at the timeout.
+TEST(PsServiceTest, WaitForStepIsAnsweredWhenTheStepPasses) {
+  Cluster c(1);
+  PsClient client = c.Client(Placement({{"w", 0}}), 30000);
+  ASSERT_TRUE(client.Initialize({{"w", F({1}, TensorShape({1}))}}).ok());
+  std::promise<StatusOr<int64_t>> waited;
+  std::thread waiter([&] { waited.set_value(client.WaitForStep(/*after_step=*/0, /*timeout_ms=*/60000)); });
+  auto answer = waited.get_future();
+  // Not answered before the step moves (the deadline is a minute away).
+  EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  PsClient other = c.Client(Placement({{"w", 0}}));
+  ASSERT_TRUE(other.Push({{"w", F({1}, TensorShape({1}))}}, 0).ok());
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto step = answer.get();
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ(*step, 1);
+  waiter.join();
+  // Already past: at once.  Not past: at the timeout, with the step as it is.
+  EXPECT_EQ(*client.WaitForStep(0, 60000), 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(*client.WaitForStep(5, 100), 1);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(100));
+  // Early stopping answers every waiter.
+  std::promise<StatusOr<int64_t>> stopped;
+  std::thread waiter2([&] { stopped.set_value(client.WaitForStep(5, 60000)); });
+  auto stop_answer = stopped.get_future();
+  ASSERT_TRUE(other.RequestStop().ok());
+  ASSERT_EQ(stop_answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(stop_answer.get().ok());
+  EXPECT_TRUE(client.stop_requested());
+  waiter2.join();
 }
 
 }  // namespace

@@ -51,6 +51,7 @@ int RunPsTask(const TaskSetup& s) {
     last_status = std::chrono::steady_clock::now();
     LogTraffic(ps);
   }
+  service.Close();
   (*server)->Stop();
   LOG(INFO) << "exiting";
   return kExitOk;

@@ -374,17 +374,18 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
       }
     }
     if (options_.sync) {
-      // Wait for the step to be aggregated and applied (bounded).
+      // Wait for the step to be aggregated and applied (bounded): PS task 0
+      // answers when it is; a second at a time, so that a stop is seen.
       const auto t0 = Clock::now();
       while (step <= pushed_at && !(options_.stop && options_.stop->load())) {
-        if (std::chrono::duration<double>(Clock::now() - t0).count() > options_.sync_wait_secs) {
+        const double left = options_.sync_wait_secs - std::chrono::duration<double>(Clock::now() - t0).count();
+        if (left <= 0) {
           ++result.sync_timeouts;
           LOG(WARNING) << options_.task << " waited " << options_.sync_wait_secs << " s for step " << pushed_at
                        << " to be aggregated (too few live workers for replicas_to_aggregate?); going on";
           break;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        ASSIGN_OR_RETURN(step, ps_->GlobalStep());
+        ASSIGN_OR_RETURN(step, ps_->WaitForStep(pushed_at, static_cast<int64_t>(std::min(left, 1.0) * 1000) + 1));
       }
     }
     const float loss = out[0].flat<float>()[0];

@@ -310,6 +310,21 @@ StatusOr<int64_t> PsClient::GlobalStep() {
   return body.global_step();
 }
 
+StatusOr<int64_t> PsClient::WaitForStep(int64_t after_step, int64_t timeout_ms) {
+  ps::WaitForStepRequest body;
+  body.set_after_step(after_step);
+  body.set_timeout_ms(timeout_ms);
+  rpc::Message req;
+  req.header.set_body(body.SerializeAsString());
+  // The answer comes by timeout_ms; the call's own deadline leaves room.
+  auto r = channels_[0]->Call(ps::kWaitForStep, std::move(req),
+                              {.timeout_ms = timeout_ms + timeout_ms_, .idempotent = true, .max_attempts = max_attempts_});
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(auto answer, Body<ps::PushResponse>(*r));
+  if (answer.stop_requested()) stop_requested_ = true;
+  return answer.global_step();
+}
+
 Status PsClient::RequestStop() {
   return channels_[0]
       ->Call(ps::kRequestStop, rpc::Message{}, {.timeout_ms = timeout_ms_, .idempotent = true, .max_attempts = max_attempts_})

@@ -43,6 +43,10 @@ class PsClient {
   StatusOr<std::vector<BundleEntries>> Save(const std::string& prefix);
   Status Restore(const std::string& prefix);
   StatusOr<int64_t> GlobalStep();
+  // Blocks (in PS task 0, without polling) until global_step passes
+  // `after_step`, early stopping is asked, or `timeout_ms` passed; returns
+  // global_step then (still <= after_step on a timeout).
+  StatusOr<int64_t> WaitForStep(int64_t after_step, int64_t timeout_ms);
   // Per-variable traffic counters of each PS task (index = task).
   StatusOr<std::vector<std::map<std::string, VariableStats>>> Counters();
   // True when every PS task holds its variables.

@@ -12,6 +12,9 @@
 //                 int64 rows after each sparse one
 //   Save          SaveRequest / -                           SaveResponse / -             yes
 //   Restore       RestoreRequest / -                        - / -                        yes
+//   WaitForStep   WaitForStepRequest / -  (task 0; answered  PushResponse / -             yes
+//                 when global_step passes after_step, on
+//                 early stopping, or at timeout_ms)
 //   Status        - / -                                     StatusResponse / -           yes
 //   SetReady      - / -                                     - / -                        yes
 //   RequestStop   - / -                                     - / -                        yes
@@ -34,6 +37,7 @@ inline constexpr char kPull[] = "Pull";
 inline constexpr char kPush[] = "Push";
 inline constexpr char kSave[] = "Save";
 inline constexpr char kRestore[] = "Restore";
+inline constexpr char kWaitForStep[] = "WaitForStep";
 inline constexpr char kStatus[] = "Status";
 inline constexpr char kSetReady[] = "SetReady";
 inline constexpr char kRequestStop[] = "RequestStop";

@@ -374,10 +374,16 @@ void ServerConn::ReadNext() {
     ReadNext();  // keep reading: many requests in flight
     if (method == kHelloMethod) return;
     auto answered = std::make_shared<std::atomic<bool>>(false);
-    auto respond = [this, self, id, method, answered](StatusOr<Message> result) {
+    // The responder holds the connection weakly: a handler may keep it past
+    // the connection, even past the server (an answer that comes later, as
+    // WaitForStep's), and then it answers nobody.
+    std::weak_ptr<ServerConn> weak = self;
+    auto respond = [weak, id, method, answered](StatusOr<Message> result) {
       if (answered->exchange(true)) return;  // one answer per request, even from a handler that threw after answering
-      asio::post(strand_, [this, self, id, method, result = std::move(result)]() mutable {
-        Respond(id, method, std::move(result));
+      std::shared_ptr<ServerConn> conn = weak.lock();
+      if (!conn) return;
+      asio::post(conn->strand_, [conn, id, method, result = std::move(result)]() mutable {
+        conn->Respond(id, method, std::move(result));
       });
     };
     // Nothing a peer sends may end the server: an exception out of the
