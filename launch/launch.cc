@@ -47,6 +47,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cluster/cli.h"
 #include "common/cluster/exit_codes.h"
 #include "common/cluster/job_config.h"
 #include "common/core/env.h"
@@ -759,40 +760,22 @@ int DryRun(const JobConfig& job, const std::vector<TaskSpec>& tasks) {
 
 int Main(int argc, char** argv) {
   Options o;
-  const std::string usage =
-      "usage: psflow-launch JOB.yaml [--set key.path=value ...] [--dry-run] [--emit k8s|slurm] [--verbose|--quiet]";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--set" && i + 1 < argc) {
-      o.sets.push_back(argv[++i]);
-    } else if (a.rfind("--set=", 0) == 0) {
-      o.sets.push_back(a.substr(6));
-    } else if (a == "--dry-run" || a == "--dry_run") {
-      o.dry_run = true;
-    } else if (a == "--emit" && i + 1 < argc) {
-      o.emit = argv[++i];
-    } else if (a == "--verbose") {
-      o.verbose = true;
-    } else if (a == "--quiet") {
-      o.quiet = true;
-    } else if (a == "--help" || a == "-h") {
-      std::cout << usage << "\n";
-      return kExitOk;
-    } else if (!a.empty() && a[0] != '-' && o.config.empty()) {
-      o.config = Absolute(a);
-    } else {
-      std::cerr << "psflow-launch: unknown argument '" << a << "'\n" << usage << "\n";
-      return kExitBadInput;
-    }
-  }
-  if (o.config.empty()) {
-    std::cerr << usage << "\n";
-    return kExitBadInput;
-  }
-  if (!o.emit.empty() && o.emit != "k8s" && o.emit != "slurm") {
-    std::cerr << "psflow-launch: --emit " << o.emit << ": choose k8s or slurm\n";
-    return kExitBadInput;
-  }
+  CLI::App app("psflow-launch: starts every task of a job from its job file, watches them, and ends them together.\n"
+               "Exit codes: 0 the job finished, 1 a task failed beyond its restarts, 2 bad input, 3 the checkpoint\n"
+               "in model_dir cannot be used, 130/143 stopped by SIGINT/SIGTERM.",
+               "psflow-launch");
+  std::string config;
+  app.add_option("JOB", config, "the job file (YAML); required");
+  app.add_option("--set", o.sets, "KEY.PATH=VALUE: overrides one key of the job file (repeatable)")
+      ->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_flag("--dry-run,--dry_run", o.dry_run, "print each task's host and command line; start nothing");
+  app.add_option("--emit", o.emit, "write a Kubernetes TFJob (k8s) or an sbatch script (slurm) for the job")
+      ->check(CLI::IsMember({"k8s", "slurm"}));
+  app.add_flag("--verbose", o.verbose, "show every task's lines (default: the chief's, the evaluator's, warnings)");
+  app.add_flag("--quiet", o.quiet, "show no task's lines");
+  if (auto exit = ParseCommandLine(app, argc, argv)) return *exit;
+  if (config.empty()) return MissingArgument(app, "JOB");
+  o.config = Absolute(config);
   auto job = LoadJobConfig(o.config, o.sets);
   if (!job.ok()) {
     std::cerr << "psflow-launch: " << job.status() << "\n";

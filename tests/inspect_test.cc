@@ -115,7 +115,7 @@ TEST(InspectTest, ErrorsNameTheFileOrKeyAndExitNonZero) {
 
   r = RunInspect("--bogus");
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.out, HasSubstr("usage"));
+  EXPECT_THAT(r.out, HasSubstr("The following argument was not expected: --bogus"));
 }
 
 }  // namespace

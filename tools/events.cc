@@ -8,15 +8,16 @@
 #include <cstdio>
 #include <iostream>
 
+#include "common/cluster/cli.h"
 #include "common/core/env.h"
 #include "common/summary/event_writer.h"
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: psflow-events DIR_OR_FILE\n";
-    return 2;
-  }
-  const std::string path = argv[1];
+  CLI::App app("psflow-events: the scalars of TensorBoard event files, one \"tag step value\" line each", "psflow-events");
+  std::string path;
+  app.add_option("DIR_OR_FILE", path, "a directory (every events.out.tfevents.* file in it) or one event file; required");
+  if (auto exit = psflow::ParseCommandLine(app, argc, argv)) return *exit;
+  if (path.empty()) return psflow::MissingArgument(app, "DIR_OR_FILE");
   psflow::Env* env = psflow::Env::Default();
   if (path.find("tfevents") != std::string::npos && env->FileExists(path) && !env->GetChildren(path).ok()) {
     auto events = psflow::ReadEventFile(env, path);

@@ -14,20 +14,12 @@
 
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/checkpoint/tensor_bundle.h"
+#include "common/cluster/cli.h"
 #include "common/core/logging.h"
 
 namespace psflow {
 namespace {
 
-constexpr char kUsage[] =
-    "usage: psflow-inspect PREFIX_OR_DIR [--tensor_name NAME] [--all_tensors]\n"
-    "  PREFIX_OR_DIR  a checkpoint prefix (model_dir/model.ckpt-100) or a directory,\n"
-    "                 meaning the latest checkpoint named in its `checkpoint` file\n"
-    "  --tensor_name  print that tensor's values\n"
-    "  --all_tensors  print every tensor's values\n"
-    "  --json         print one JSON object: {\"prefix\": ..., \"tensors\": {name: {\"dtype\",\n"
-    "                 \"shape\", \"values\" (flat; strings as hex)}}}; values only with\n"
-    "                 --all_tensors or --tensor_name\n";
 
 // Values nested by dimension, numpy style: [[1, 2], [3, 4]].
 void PrintValues(const Tensor& t, std::ostream& os) {
@@ -90,30 +82,16 @@ void PrintJsonValues(const Tensor& t, std::ostream& os) {
 int Run(int argc, char** argv) {
   std::string path, tensor_name;
   bool all = false, json = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--all_tensors") {
-      all = true;
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--tensor_name" && i + 1 < argc) {
-      tensor_name = argv[++i];
-    } else if (a.rfind("--tensor_name=", 0) == 0) {
-      tensor_name = a.substr(14);
-    } else if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
-      return 0;
-    } else if (!a.empty() && a[0] != '-' && path.empty()) {
-      path = a;
-    } else {
-      std::cerr << "psflow-inspect: unknown argument '" << a << "'\n" << kUsage;
-      return 2;
-    }
-  }
-  if (path.empty()) {
-    std::cerr << kUsage;
-    return 2;
-  }
+  CLI::App app("psflow-inspect: the tensors of a checkpoint, as TensorFlow's inspect_checkpoint lists them", "psflow-inspect");
+  app.add_option("PREFIX_OR_DIR", path,
+                 "a checkpoint prefix (model_dir/model.ckpt-100) or a directory, meaning its latest complete checkpoint; required");
+  app.add_option("--tensor_name", tensor_name, "print that tensor's values");
+  app.add_flag("--all_tensors", all, "print every tensor's values");
+  app.add_flag("--json", json,
+               "print one JSON object: {\"prefix\": ..., \"tensors\": {name: {\"dtype\", \"shape\", \"values\" (flat; strings as hex)}}};"
+               " values only with --all_tensors or --tensor_name");
+  if (auto exit = ParseCommandLine(app, argc, argv)) return *exit;
+  if (path.empty()) return MissingArgument(app, "PREFIX_OR_DIR");
   Env* env = Env::Default();
   std::string prefix = path;
   if (!env->FileExists(BundleIndexFilename(path)) && env->GetChildren(path).ok()) {

@@ -3,9 +3,6 @@
 // pipeline, checkpoint schedule, evaluation), writing TensorFlow-format
 // checkpoints to model_dir and resuming from them when run again.
 //
-// The README's main job until the distributed runtime replaces it
-// (psflow-launch configs/fashion_mnist.yaml).
-//
 //   psflow-train-local --model dnn_classifier --train_steps 6000 --model_dir DIR
 //   psflow-train-local --model cnn_classifier --train_steps 4000 --dropout 0.4
 //   psflow-train-local --device gpu:1     (default auto: gpu:0 when there is one, else the CPU)
@@ -14,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "common/cluster/cli.h"
 #include "common/cluster/job_config.h"
 #include "common/core/env.h"
 #include "common/core/logging.h"
@@ -39,55 +37,15 @@ struct Flags {
   std::string device = "auto";
 };
 
-StatusOr<std::vector<int64_t>> ParseList(const std::string& v) {
-  std::vector<int64_t> out;
-  std::stringstream ss(v);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(std::stoll(item));
-  if (out.empty()) return InvalidArgumentError("empty list '", v, "'");
-  return out;
-}
-
-StatusOr<Flags> ParseFlags(int argc, char** argv) {
-  Flags f;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto eq = a.find('=');
-    std::string key = a.substr(0, eq), val;
-    if (eq != std::string::npos) {
-      val = a.substr(eq + 1);
-    } else if (i + 1 < argc) {
-      val = argv[++i];
-    } else {
-      return InvalidArgumentError("flag ", key, " needs a value");
-    }
-    try {
-      if (key == "--data_dir") f.data_dir = val;
-      else if (key == "--model_dir") f.model_dir = val;
-      else if (key == "--model") f.model = val;
-      else if (key == "--hidden_units") { ASSIGN_OR_RETURN(f.hidden_units, ParseList(val)); }
-      else if (key == "--train_steps") f.train_steps = std::stoll(val);
-      else if (key == "--batch_size") f.batch_size = std::stoll(val);
-      else if (key == "--learning_rate") f.learning_rate = std::stof(val);
-      else if (key == "--optimizer") f.optimizer = val;
-      else if (key == "--dropout") f.dropout = std::stof(val);
-      else if (key == "--save_checkpoints_steps") f.save_checkpoints_steps = std::stoll(val);
-      else if (key == "--log_step_count_steps") f.log_step_count_steps = std::stoll(val);
-      else if (key == "--seed") f.seed = std::stoll(val);
-      else if (key == "--device") f.device = val;
-      else return InvalidArgumentError("unknown flag ", key);
-    } catch (const std::exception&) {
-      return InvalidArgumentError("flag ", key, " has a bad value '", val, "'");
-    }
-  }
-  if (f.batch_size <= 0) return InvalidArgumentError("--batch_size must be > 0");
+// What CLI11 cannot check by itself.
+Status CheckFlags(const Flags& f) {
   auto d = ParseDeviceSpec(f.device);
   if (!d.ok()) return InvalidArgumentError("--device: ", d.status().message());
   if (d->gpus.size() > 1) {
     return InvalidArgumentError("--device ", f.device, ": psflow-train-local runs on one GPU; replicate a step over ",
                                 "several with a job file's run.gpus and psflow-launch");
   }
-  return f;
+  return OkStatus();
 }
 
 Status Run(const Flags& f) {
@@ -141,8 +99,29 @@ Status Run(const Flags& f) {
 
 int main(int argc, char** argv) {
   psflow::SetLogIdentity("train_local", 0);
-  auto flags = psflow::ParseFlags(argc, argv);
-  psflow::Status s = flags.ok() ? psflow::Run(*flags) : flags.status();
+  psflow::Flags f;
+  CLI::App app("psflow-train-local: trains a canned classifier on Fashion-MNIST in one process with psflow's Estimator,\n"
+               "writing TensorFlow-format checkpoints to --model_dir and resuming from them when run again",
+               "psflow-train-local");
+  app.add_option("--data_dir", f.data_dir, "the Fashion-MNIST files (dataset-fashion-mnist)")->capture_default_str();
+  app.add_option("--model_dir", f.model_dir, "checkpoints, events, the exported graph")->capture_default_str();
+  app.add_option("--model", f.model, "dnn_classifier, linear_classifier or cnn_classifier")->capture_default_str();
+  app.add_option("--hidden_units", f.hidden_units, "dnn_classifier's layers, e.g. 256,128")->delimiter(',')->capture_default_str();
+  app.add_option("--train_steps", f.train_steps, "global steps to train to")->capture_default_str();
+  app.add_option("--batch_size", f.batch_size)->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--learning_rate", f.learning_rate)->capture_default_str();
+  app.add_option("--optimizer", f.optimizer, "sgd, momentum, adagrad, adam, rmsprop or ftrl")->capture_default_str();
+  app.add_option("--dropout", f.dropout, "in [0, 1)")->capture_default_str();
+  app.add_option("--save_checkpoints_steps", f.save_checkpoints_steps)->capture_default_str();
+  app.add_option("--log_step_count_steps", f.log_step_count_steps)->capture_default_str();
+  app.add_option("--seed", f.seed)->capture_default_str();
+  app.add_option("--device", f.device, "auto, cpu or gpu:N")->capture_default_str();
+  if (auto exit = psflow::ParseCommandLine(app, argc, argv)) return *exit;
+  if (psflow::Status bad = psflow::CheckFlags(f); !bad.ok()) {
+    std::cerr << "psflow-train-local: " << bad << "\n";
+    return psflow::kExitBadInput;
+  }
+  psflow::Status s = psflow::Run(f);
   if (!s.ok()) {
     std::cerr << "psflow-train-local: " << s << "\n";
     return 1;

@@ -6,46 +6,12 @@ namespace psflow {
 
 std::string TaskName(const TaskId& t) { return StrCat(t.type, ":", t.index); }
 
-StatusOr<TaskSetup> ParseTaskFlags(int argc, char** argv, const std::string& default_type) {
-  std::string config, type;
-  int64_t index = -1;
-  std::vector<std::string> sets;
-  const std::string usage = StrCat("usage: ", argc > 0 ? argv[0] : "psflow-task",
-                                   " --config job.yaml [--task_type T] [--task_index I] [--set key.path=value ...]");
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i], v;
-    const size_t eq = a.find('=');
-    std::string key = a;
-    bool inline_value = false;
-    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
-      key = a.substr(0, eq);
-      v = a.substr(eq + 1);
-      inline_value = true;
-    }
-    auto value = [&]() -> StatusOr<std::string> {
-      if (inline_value) return v;
-      if (i + 1 >= argc) return InvalidArgumentError("flag ", key, " needs a value; ", usage);
-      return std::string(argv[++i]);
-    };
-    if (key == "--config") {
-      ASSIGN_OR_RETURN(config, value());
-    } else if (key == "--task_type") {
-      ASSIGN_OR_RETURN(type, value());
-    } else if (key == "--task_index") {
-      ASSIGN_OR_RETURN(std::string s, value());
-      try {
-        index = std::stoll(s);
-      } catch (...) {
-        return InvalidArgumentError("--task_index '", s, "' is not an integer");
-      }
-    } else if (key == "--set") {
-      ASSIGN_OR_RETURN(std::string s, value());
-      sets.push_back(s);
-    } else {
-      return InvalidArgumentError("unknown flag '", a, "'; ", usage);
-    }
-  }
-  if (config.empty()) return InvalidArgumentError("--config is required; ", usage);
+StatusOr<TaskSetup> LoadTaskSetup(const TaskFlags& flags, const std::string& default_type) {
+  const std::string& config = flags.config;
+  const std::string& type = flags.type;
+  const int64_t index = flags.index;
+  const std::vector<std::string>& sets = flags.sets;
+  if (config.empty()) return InvalidArgumentError("--config is required");
   TaskSetup t;
   ASSIGN_OR_RETURN(t.job, LoadJobConfig(config, sets));
   t.task.type = default_type;

@@ -21,9 +21,19 @@ struct TaskSetup {
   std::string token;
 };
 
-// `default_type` is the binary's role ("ps", "worker", ...); InvalidArgument
-// with the usage line on bad flags.
-StatusOr<TaskSetup> ParseTaskFlags(int argc, char** argv, const std::string& default_type);
+// The flags every task binary takes (common/distributed/task_main.cc parses
+// them).
+struct TaskFlags {
+  std::string config;              // --config job.yaml
+  std::string type;                // --task_type; empty: TF_CONFIG's, else the binary's role
+  int64_t index = -1;              // --task_index; -1: TF_CONFIG's, else 0
+  std::vector<std::string> sets;   // --set key.path=value
+};
+
+// The job file with the --set overrides, TF_CONFIG when it is set, and the
+// task: `default_type` is the binary's role.  InvalidArgument naming the
+// file, the key or TF_CONFIG.
+StatusOr<TaskSetup> LoadTaskSetup(const TaskFlags& flags, const std::string& default_type);
 
 // "ps:1"
 std::string TaskName(const TaskId& t);

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <random>
 
+#include "common/cluster/cli.h"
 #include "common/core/logging.h"
 
 namespace psflow {
@@ -61,7 +62,20 @@ int ExitFor(const Status& s, const std::string& task, int bad_input) {
 }
 
 int TaskMain(int argc, char** argv, const std::string& role, const std::function<int(const TaskSetup&)>& run) {
-  auto setup = ParseTaskFlags(argc, argv, role);
+  const std::string name = "psflow-" + role;
+  CLI::App app(StrCat(name, ": the ", role, " task of a psflow job. TF_CONFIG, when set, gives the cluster and the task;\n"
+                      "--task_type and --task_index win over it. Exit codes: 0 done, 1 runtime error, 2 bad input,\n"
+                      "3 unusable checkpoint."),
+               name);
+  TaskFlags flags;
+  app.add_option("--config", flags.config, "the job file (YAML); required");
+  app.add_option("--task_type", flags.type, "ps, chief, worker or evaluator (default: " + role + ")");
+  app.add_option("--task_index", flags.index, "the task's index in its job (default: 0)");
+  app.add_option("--set", flags.sets, "KEY.PATH=VALUE: overrides one key of the job file (repeatable)")
+      ->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  if (auto exit = ParseCommandLine(app, argc, argv)) return *exit;
+  if (flags.config.empty()) return MissingArgument(app, "--config");
+  auto setup = LoadTaskSetup(flags, role);
   if (!setup.ok()) {
     std::cerr << "psflow-" << role << ": " << setup.status() << "\n";
     return kExitBadInput;
