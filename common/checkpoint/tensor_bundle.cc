@@ -15,6 +15,7 @@
 
 #include "common/core/crc32c.h"
 #include "common/core/logging.h"
+#include "common/core/varint.h"
 
 namespace psflow {
 
@@ -72,28 +73,6 @@ class LevelDbRandomAccessFile final : public leveldb::RandomAccessFile {
  private:
   std::unique_ptr<psflow::RandomAccessFile> f_;
 };
-
-void PutVarint64(std::string* dst, uint64_t v) {
-  while (v >= 0x80) {
-    dst->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  dst->push_back(static_cast<char>(v));
-}
-
-bool GetVarint64(std::string_view* src, uint64_t* v) {
-  uint64_t result = 0;
-  for (int shift = 0; shift <= 63 && !src->empty(); shift += 7) {
-    const uint8_t byte = static_cast<uint8_t>((*src)[0]);
-    src->remove_prefix(1);
-    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) {
-      *v = result;
-      return true;
-    }
-  }
-  return false;
-}
 
 void PutFixed32(std::string* dst, uint32_t v) {
   char b[4];

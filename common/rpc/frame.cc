@@ -3,34 +3,14 @@
 #include <cstring>
 #include <limits>
 
+#include "common/core/varint.h"
+
 namespace psflow::rpc {
 namespace {
 
 const char kZeros[kPayloadAlignment] = {};
 
 size_t Pad(uint64_t n) { return static_cast<size_t>((kPayloadAlignment - n % kPayloadAlignment) % kPayloadAlignment); }
-
-void PutVarint(std::string* s, uint64_t v) {
-  while (v >= 0x80) {
-    s->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  s->push_back(static_cast<char>(v));
-}
-
-bool GetVarint(std::string_view* in, uint64_t* v) {
-  uint64_t r = 0;
-  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
-    const uint8_t b = static_cast<uint8_t>((*in)[0]);
-    in->remove_prefix(1);
-    r |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) {
-      *v = r;
-      return true;
-    }
-  }
-  return false;
-}
 
 std::vector<int64_t> DimsOf(const TensorMeta& meta) {
   std::vector<int64_t> dims;
@@ -63,7 +43,7 @@ Status EncodeFrame(const Message& m, EncodedFrame* out) {
     std::string_view bytes;
     if (t.dtype() == DType::kString) {
       std::string& s = out->storage_strings.emplace_back();
-      for (const std::string& e : t.flat<std::string>()) PutVarint(&s, e.size());
+      for (const std::string& e : t.flat<std::string>()) PutVarint64(&s, e.size());
       for (const std::string& e : t.flat<std::string>()) s += e;
       bytes = s;
     } else {
@@ -182,7 +162,7 @@ StatusOr<Message> DecodeFrame(RpcHeader header, std::shared_ptr<TensorBuffer> pa
       std::string_view in(p, meta.size());
       std::vector<uint64_t> lens(static_cast<size_t>(t.num_elements()));
       for (auto& l : lens) {
-        if (!GetVarint(&in, &l)) return bad("corrupt string lengths");
+        if (!GetVarint64(&in, &l)) return bad("corrupt string lengths");
       }
       uint64_t total = 0;
       for (uint64_t l : lens) {
