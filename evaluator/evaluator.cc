@@ -194,13 +194,14 @@ StatusOr<EvaluatorResult> Evaluator::Run() {
       const std::string waiting_for =
           StrCat("a new checkpoint in ", options_.model_dir, " (the final one is at global_step ", options_.train_steps,
                  "; the last evaluated is ", done_.empty() ? std::string("none") : StrCat("at step ", done_.rbegin()->first), ")");
-      if (options_.eval.timeout_secs > 0 && idle > options_.eval.timeout_secs) {
+      const double timeout = options_.eval.timeout_secs.value_or(0);
+      if (timeout > 0 && idle > timeout) {
         return DeadlineExceededError("the evaluator waited ", static_cast<int64_t>(idle), " s (eval.timeout_secs) for ",
                                      waiting_for, "; is the chief still training?");
       }
       if (std::chrono::duration<double>(Clock::now() - last_wait_log).count() > 60) {
         LOG(INFO) << "waiting for " << waiting_for << " for " << static_cast<int64_t>(idle) << " s"
-                  << (options_.eval.timeout_secs > 0 ? StrCat(", giving up after ", options_.eval.timeout_secs, " s (eval.timeout_secs)") : "");
+                  << (timeout > 0 ? StrCat(", giving up after ", timeout, " s (eval.timeout_secs)") : "");
         last_wait_log = Clock::now();
       }
       if (!SleepFor(options_.poll_secs)) break;
@@ -217,6 +218,7 @@ StatusOr<EvaluatorResult> Evaluator::Run() {
       }
       RETURN_IF_ERROR(s);
     }
+    last_new = Clock::now();  // a long evaluation is not time without checkpoints
   }
   return result_;
 }

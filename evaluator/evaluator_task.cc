@@ -1,5 +1,7 @@
 #include "evaluator/evaluator_task.h"
 
+#include <algorithm>
+
 #include "common/core/logging.h"
 #include "common/distributed/job_input.h"
 #include "common/distributed/job_model.h"
@@ -21,7 +23,12 @@ int RunEvaluatorTask(const TaskSetup& s) {
   if (!gpus) return kExitBadInput;
   LOG(INFO) << task << " evaluates on "
             << (gpus->empty() ? StrCat("the CPU (", GpuDescription(), ")") : gpus->front()->Description());
-  EvaluatorOptions o{.model_dir = s.job.run.model_dir, .train_steps = s.job.run.train_steps, .eval = s.job.eval,
+  EvalSpec eval = s.job.eval;
+  if (!eval.timeout_secs) {
+    eval.timeout_secs = s.job.run.save_checkpoints_steps ? 4 * 3600.0
+                                                         : std::max(3600.0, 4 * s.job.run.save_checkpoints_secs.value_or(600));
+  }
+  EvaluatorOptions o{.model_dir = s.job.run.model_dir, .train_steps = s.job.run.train_steps, .eval = eval,
                      .tf_random_seed = s.job.run.tf_random_seed, .stop = &StopRequested(),
                      .gpu = gpus->empty() ? nullptr : gpus->front()};
   if (!s.job.cluster.ps.empty()) {

@@ -767,7 +767,7 @@ int Main(int argc, char** argv) {
   std::string config;
   app.add_option("JOB", config, "the job file (YAML); required");
   app.add_option("--set", o.sets, "KEY.PATH=VALUE: overrides one key of the job file (repeatable)")
-      ->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      ->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("--dry-run,--dry_run", o.dry_run, "print each task's host and command line; start nothing");
   app.add_option("--emit", o.emit, "write a Kubernetes TFJob (k8s) or an sbatch script (slurm) for the job")
       ->check(CLI::IsMember({"k8s", "slurm"}));

@@ -33,7 +33,9 @@ class PsService {
   ~PsService();  // Close()
   rpc::Handler Handler();
   // Answers the waiting WaitForStep calls with Cancelled and takes no more.
-  // Call it while the server still runs (the answers go through it).
+  // Call it before the server stops (the answers go through it; a server
+  // that stops at once may drop them, and the callers see the connection
+  // close).
   void Close();
 
   // Waits until the chief's Shutdown came (true) or `timeout` passed.

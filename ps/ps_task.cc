@@ -46,15 +46,18 @@ int RunPsTask(const TaskSetup& s) {
   LOG(INFO) << "serving on " << s.address << " (" << s.job.model.optimizer.type << " applies here)";
   // Shutdown wakes the wait at once; a signal within half a second.
   auto last_status = std::chrono::steady_clock::now();
-  while (!service.WaitForShutdown(std::chrono::milliseconds(500)) && !StopRequested()) {
+  bool done = false;
+  while (!(done = service.WaitForShutdown(std::chrono::milliseconds(500))) && !StopRequested()) {
     if (std::chrono::steady_clock::now() - last_status < std::chrono::seconds(30)) continue;
     last_status = std::chrono::steady_clock::now();
     LogTraffic(ps);
   }
   service.Close();
   (*server)->Stop();
-  LOG(INFO) << "exiting";
-  return kExitOk;
+  // 0 only when the job is done: a PS stopped from outside is a failure its
+  // supervisor must see (the launcher then restarts the job).
+  LOG(INFO) << "exiting" << (done ? "" : " (stopped by a signal before the job was done)");
+  return done ? kExitOk : kExitTerminated;
 }
 
 }  // namespace psflow

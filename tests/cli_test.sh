@@ -32,5 +32,8 @@ expect 2 "Could not convert: --train_steps = ten" "$BUILD/tools/psflow-train-loc
 expect 2 "\-\-emit: ponies not in" "$BUILD/launch/psflow-launch" job.yaml --emit ponies
 expect 2 "Could not convert: --task_index = x" "$BUILD/ps/psflow-ps" --config job.yaml --task_index x
 expect 2 "psflow-train-local runs on one GPU" "$BUILD/tools/psflow-train-local" --device gpu:0,1
+# --set takes one value each time: what follows is the next argument.
+expect 2 "psflow-launch: cannot read job file missing-job.yaml\|NOT_FOUND.*missing-job.yaml" "$BUILD/launch/psflow-launch" --set run.train_steps=5 missing-job.yaml
+expect 2 "The following argument was not expected: stray" "$BUILD/ps/psflow-ps" --config job.yaml --set a=b stray
 echo "cli_test: $((fails == 0 ? 1 : 0)) passed, $((fails == 0 ? 0 : 1)) failed"
 exit $((fails == 0 ? 0 : 1))

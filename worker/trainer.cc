@@ -377,7 +377,7 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
       // Wait for the step to be aggregated and applied (bounded): PS task 0
       // answers when it is; a second at a time, so that a stop is seen.
       const auto t0 = Clock::now();
-      while (step <= pushed_at && !(options_.stop && options_.stop->load())) {
+      while (step <= pushed_at && !(options_.stop && options_.stop->load()) && !ps_->stop_requested()) {
         const double left = options_.sync_wait_secs - std::chrono::duration<double>(Clock::now() - t0).count();
         if (left <= 0) {
           ++result.sync_timeouts;

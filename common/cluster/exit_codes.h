@@ -19,6 +19,11 @@ inline constexpr int kExitBadInput = 2;
 // none is complete, or it is corrupt.  A restart fails the same way.
 inline constexpr int kExitUnusableCheckpoint = 3;
 
+// A PS task stopped by a signal (SIGTERM, SIGINT) before the chief said the
+// job was done: 128 + SIGTERM, as a shell reports it.  Trainers stopped by
+// a signal write their final checkpoint and exit 0.
+inline constexpr int kExitTerminated = 143;
+
 // Whether a supervisor should not restart a task that exited with `code`.
 inline constexpr bool ExitMeansBadInput(int code) { return code == kExitBadInput || code == kExitUnusableCheckpoint; }
 

@@ -406,8 +406,10 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   }
   RETURN_IF_ERROR(r.Get(ev, "eval", "start_delay_secs", &job.eval.start_delay_secs, "a number"));
   RETURN_IF_ERROR(r.Get(ev, "eval", "throttle_secs", &job.eval.throttle_secs, "a number"));
-  RETURN_IF_ERROR(r.Get(ev, "eval", "timeout_secs", &job.eval.timeout_secs, "a number"));
-  if (job.eval.timeout_secs < 0) return r.Error(ev["timeout_secs"], "eval.timeout_secs", "must be >= 0 (0: wait forever)");
+  RETURN_IF_ERROR(r.GetOpt(ev, "eval", "timeout_secs", &job.eval.timeout_secs, "a number"));
+  if (job.eval.timeout_secs && *job.eval.timeout_secs < 0) {
+    return r.Error(ev["timeout_secs"], "eval.timeout_secs", "must be >= 0 (0: wait forever)");
+  }
   RETURN_IF_ERROR(r.GetOpt(ev, "eval", "steps", &job.eval.steps, "an integer or null"));
 
   // Values that must be present or sane.

@@ -133,7 +133,9 @@ struct EvalSpec {
   bool best_higher_is_better = false;
   // The evaluator gives up (an error naming what it waited for) when no new
   // checkpoint has come for this long before the final one; 0: never.
-  double timeout_secs = 3600;
+  // Absent: 4 x run.save_checkpoints_secs, at least an hour (4 hours when
+  // checkpoints go by steps).
+  std::optional<double> timeout_secs;
 };
 
 // How psflow-launch runs the job.

@@ -72,7 +72,7 @@ int TaskMain(int argc, char** argv, const std::string& role, const std::function
   app.add_option("--task_type", flags.type, "ps, chief, worker or evaluator (default: " + role + ")");
   app.add_option("--task_index", flags.index, "the task's index in its job (default: 0)");
   app.add_option("--set", flags.sets, "KEY.PATH=VALUE: overrides one key of the job file (repeatable)")
-      ->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      ->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   if (auto exit = ParseCommandLine(app, argc, argv)) return *exit;
   if (flags.config.empty()) return MissingArgument(app, "--config");
   auto setup = LoadTaskSetup(flags, role);
@@ -82,7 +82,7 @@ int TaskMain(int argc, char** argv, const std::string& role, const std::function
   }
   if (setup->task.type != role) {
     std::cerr << "psflow-" << role << ": this task is a " << setup->task.type << " (from "
-              << (std::getenv("TF_CONFIG") != nullptr ? "TF_CONFIG" : "--task_type") << "); run it with psflow-"
+              << (flags.type.empty() ? "TF_CONFIG" : "--task_type") << "); run it with psflow-"
               << setup->task.type << "\n";
     return kExitBadInput;
   }

@@ -375,8 +375,9 @@ void ServerConn::ReadNext() {
     if (method == kHelloMethod) return;
     auto answered = std::make_shared<std::atomic<bool>>(false);
     // The responder holds the connection weakly: a handler may keep it past
-    // the connection, even past the server (an answer that comes later, as
-    // WaitForStep's), and then it answers nobody.
+    // the connection (an answer that comes later, as WaitForStep's), and
+    // then it answers nobody.  Not past the server: a handler that answers
+    // late must be done (PsService::Close) before the server stops.
     std::weak_ptr<ServerConn> weak = self;
     auto respond = [weak, id, method, answered](StatusOr<Message> result) {
       if (answered->exchange(true)) return;  // one answer per request, even from a handler that threw after answering

@@ -155,9 +155,10 @@ class FakeChannel final : public Channel {
       if (drop_request) return timeout();
       auto wire = ThroughTheWire(request, limits, peer);
       if (!wire.ok()) return done(wire.status());
-      std::promise<StatusOr<Message>> p;
-      auto f = p.get_future();
-      e->handler(std::move(*wire), [&p](StatusOr<Message> r) { p.set_value(std::move(r)); });
+      // Shared: the handler may answer after this thread gave up waiting.
+      auto p = std::make_shared<std::promise<StatusOr<Message>>>();
+      auto f = p->get_future();
+      e->handler(std::move(*wire), [p](StatusOr<Message> r) { p->set_value(std::move(r)); });
       if (f.wait_until(start + std::chrono::milliseconds(options.timeout_ms)) != std::future_status::ready) {
         return done(DeadlineExceededError(what, " got no answer within ", options.timeout_ms, " ms"));
       }
