@@ -9,13 +9,6 @@
 namespace psflow {
 namespace {
 
-template <typename Proto>
-StatusOr<Proto> Body(const rpc::Message& m) {
-  Proto p;
-  if (!p.ParseFromString(m.header.body())) return InvalidArgumentError("cannot parse the body of ", m.header.method());
-  return p;
-}
-
 rpc::Message WithBody(const google::protobuf::MessageLite& body) {
   rpc::Message m;
   m.header.set_body(body.SerializeAsString());
@@ -66,7 +59,7 @@ void PsService::WakeWaiters() {
 
 void PsService::WaitForStep(rpc::Message req, rpc::Responder respond) {
   if (Status s = CheckIncarnation(req.header); !s.ok()) return respond(s);
-  auto body = Body<ps::WaitForStepRequest>(req);
+  auto body = ps::ParseBody<ps::WaitForStepRequest>(req);
   if (!body.ok()) return respond(body.status());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::clamp<int64_t>(body->timeout_ms(), 0, 600000));
   bool closed;
@@ -134,7 +127,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
   RETURN_IF_ERROR(CheckIncarnation(req.header));
   const std::string& method = req.header.method();
   if (method == ps::kInitialize) {
-    ASSIGN_OR_RETURN(auto body, Body<ps::InitializeRequest>(req));
+    ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::InitializeRequest>(req));
     if (body.names_size() != static_cast<int>(req.tensors.size())) {
       return InvalidArgumentError("Initialize: ", body.names_size(), " names for ", req.tensors.size(), " tensors");
     }
@@ -151,7 +144,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
     return rpc::Message{};
   }
   if (method == ps::kPull) {
-    ASSIGN_OR_RETURN(auto body, Body<ps::PullRequest>(req));
+    ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::PullRequest>(req));
     std::vector<std::string> names(body.names().begin(), body.names().end());
     ASSIGN_OR_RETURN(std::vector<Tensor> values, ps_->Pull(names));
     if (body.row_names_size() != static_cast<int>(req.tensors.size())) {
@@ -169,7 +162,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
     return resp;
   }
   if (method == ps::kPush) {
-    ASSIGN_OR_RETURN(auto body, Body<ps::PushRequest>(req));
+    ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::PushRequest>(req));
     std::vector<PushItem> items;
     size_t t = 0;
     for (int i = 0; i < body.names_size(); ++i) {
@@ -189,7 +182,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
     return WithBody(r);
   }
   if (method == ps::kSave) {
-    ASSIGN_OR_RETURN(auto body, Body<ps::SaveRequest>(req));
+    ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::SaveRequest>(req));
     ASSIGN_OR_RETURN(BundleEntries entries, ps_->SaveShard(body.prefix(), body.shard_id(), body.num_shards()));
     ps::SaveResponse r;
     for (auto& [k, e] : entries) {
@@ -199,7 +192,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
     return WithBody(r);
   }
   if (method == ps::kRestore) {
-    ASSIGN_OR_RETURN(auto body, Body<ps::RestoreRequest>(req));
+    ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::RestoreRequest>(req));
     ASSIGN_OR_RETURN(auto reader, BundleReader::Open(Env::Default(), body.prefix()));
     RETURN_IF_ERROR(ps_->Restore(*reader));
     WakeWaiters();

@@ -8,16 +8,6 @@
 #include "common/proto/ps.pb.h"
 
 namespace psflow {
-namespace {
-
-template <typename Proto>
-StatusOr<Proto> Body(const rpc::Message& m) {
-  Proto p;
-  if (!p.ParseFromString(m.header.body())) return DataLossError("cannot parse the answer to ", m.header.method());
-  return p;
-}
-
-}  // namespace
 
 PsClient::PsClient(std::vector<std::unique_ptr<rpc::Channel>> channels, Placement placement, int64_t timeout_ms,
                    int max_attempts)
@@ -253,7 +243,7 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
   for (size_t k = 0; k < results.size(); ++k) {
     RETURN_IF_ERROR(results[k].status());
     if (k == 0) {
-      ASSIGN_OR_RETURN(auto r, Body<ps::PushResponse>(*results[k]));
+      ASSIGN_OR_RETURN(auto r, ps::ParseBody<ps::PushResponse>(*results[k]));
       gs = r.global_step();
       if (r.stop_requested()) stop_requested_ = true;
     }
@@ -273,7 +263,7 @@ StatusOr<std::vector<BundleEntries>> PsClient::Save(const std::string& prefix) {
   std::vector<BundleEntries> out;
   for (auto& r : Fanout(ps::kSave, std::move(reqs), true)) {
     RETURN_IF_ERROR(r.status());
-    ASSIGN_OR_RETURN(auto body, Body<ps::SaveResponse>(*r));
+    ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::SaveResponse>(*r));
     BundleEntries e;
     for (int i = 0; i < body.keys_size(); ++i) e[body.keys(i)] = body.entries(i);
     out.push_back(std::move(e));
@@ -294,7 +284,7 @@ StatusOr<std::vector<std::map<std::string, VariableStats>>> PsClient::Counters()
   std::vector<std::map<std::string, VariableStats>> out;
   for (auto& r : Fanout(ps::kStatus, std::vector<rpc::Message>(channels_.size()), true)) {
     RETURN_IF_ERROR(r.status());
-    ASSIGN_OR_RETURN(auto body, Body<ps::StatusResponse>(*r));
+    ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::StatusResponse>(*r));
     std::map<std::string, VariableStats>& m = out.emplace_back();
     for (const auto& c : body.counters()) m[c.name()] = {c.pulls(), c.pushes(), c.bytes_out(), c.bytes_in()};
   }
@@ -305,7 +295,7 @@ StatusOr<int64_t> PsClient::GlobalStep() {
   auto r = channels_[0]->Call(ps::kStatus, rpc::Message{},
                               {.timeout_ms = timeout_ms_, .idempotent = true, .max_attempts = max_attempts_});
   RETURN_IF_ERROR(r.status());
-  ASSIGN_OR_RETURN(auto body, Body<ps::StatusResponse>(*r));
+  ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::StatusResponse>(*r));
   if (body.stop_requested()) stop_requested_ = true;
   return body.global_step();
 }
@@ -320,7 +310,7 @@ StatusOr<int64_t> PsClient::WaitForStep(int64_t after_step, int64_t timeout_ms) 
   auto r = channels_[0]->Call(ps::kWaitForStep, std::move(req),
                               {.timeout_ms = timeout_ms + timeout_ms_, .idempotent = true, .max_attempts = max_attempts_});
   RETURN_IF_ERROR(r.status());
-  ASSIGN_OR_RETURN(auto answer, Body<ps::PushResponse>(*r));
+  ASSIGN_OR_RETURN(auto answer, ps::ParseBody<ps::PushResponse>(*r));
   if (answer.stop_requested()) stop_requested_ = true;
   return answer.global_step();
 }
@@ -335,7 +325,7 @@ StatusOr<bool> PsClient::Initialized() {
   auto results = Fanout(ps::kStatus, std::vector<rpc::Message>(channels_.size()), true);
   for (auto& r : results) {
     RETURN_IF_ERROR(r.status());
-    ASSIGN_OR_RETURN(auto body, Body<ps::StatusResponse>(*r));
+    ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::StatusResponse>(*r));
     if (!body.initialized()) return false;
   }
   return true;
@@ -345,7 +335,7 @@ StatusOr<bool> PsClient::Ready() {
   auto results = Fanout(ps::kStatus, std::vector<rpc::Message>(channels_.size()), true);
   for (auto& r : results) {
     RETURN_IF_ERROR(r.status());
-    ASSIGN_OR_RETURN(auto body, Body<ps::StatusResponse>(*r));
+    ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::StatusResponse>(*r));
     if (!body.ready()) return false;
   }
   return true;

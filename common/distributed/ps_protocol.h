@@ -29,6 +29,7 @@
 #include <string>
 
 #include "common/core/tensor.h"
+#include "common/rpc/frame.h"
 
 namespace psflow::ps {
 
@@ -42,6 +43,16 @@ inline constexpr char kStatus[] = "Status";
 inline constexpr char kSetReady[] = "SetReady";
 inline constexpr char kRequestStop[] = "RequestStop";
 inline constexpr char kShutdown[] = "Shutdown";
+
+// The body of a request (InvalidArgument when it does not parse: the caller
+// sent something else) or of an answer (DataLoss).
+template <typename Proto>
+StatusOr<Proto> ParseBody(const rpc::Message& m) {
+  Proto p;
+  if (p.ParseFromString(m.header.body())) return p;
+  if (m.header.is_response()) return DataLossError("cannot parse the answer to ", m.header.method());
+  return InvalidArgumentError("cannot parse the body of ", m.header.method());
+}
 
 }  // namespace psflow::ps
 
