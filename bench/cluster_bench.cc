@@ -13,6 +13,7 @@
 
 #include "common/core/logging.h"
 #include "ps/ps_service.h"
+#include "chief/chief.h"
 #include "worker/trainer.h"
 #include "common/ops/ops.h"
 #include "common/train/estimator.h"
@@ -49,7 +50,7 @@ ModelParams Params() {
 double SingleProcess(int64_t steps) {
   const std::string dir = "/tmp/psflow_cluster_bench_single";
   std::system(("rm -rf " + dir).c_str());
-  Estimator est(DnnClassifierFn(), Params(), {.model_dir = dir, .save_checkpoints_steps = 1 << 30, .log_step_count_steps = 1 << 30});
+  Estimator est(DnnClassifierFn(), Params(), {.model_dir = dir, .save_checkpoints_steps = 1 << 30, .log_step_count_steps = 1 << 30, .save_summary_steps = 0});
   CHECK_OK(est.Train(Input(), 20));  // warm up (and the start checkpoint)
   const auto t0 = Clock::now();
   CHECK_OK(est.Train(Input(), 20 + steps));
@@ -91,9 +92,11 @@ double Cluster(int num_ps, int num_workers, int64_t steps) {
   std::atomic<int64_t> start_step{-1};
   for (int w = 0; w < num_workers; ++w) {
     threads.emplace_back([&, w] {
-      TrainerOptions o{.is_chief = w == 0, .task = w == 0 ? "chief:0" : StrCat("worker:", w - 1), .model_dir = dir,
-                       .train_steps = steps, .save_checkpoints_secs = 1e9, .log_step_count_steps = 1 << 30};
-      auto r = Trainer(o, DnnClassifierFn(), Params(), client(o.task)).Run(Input());
+      TrainerOptions o{.run = {.model_dir = dir, .save_checkpoints_secs = 1e9, .log_step_count_steps = 1 << 30,
+                               .save_summary_steps = 0},
+                       .task = w == 0 ? "chief:0" : StrCat("worker:", w - 1), .train_steps = steps};
+      Chief chief;
+      auto r = Trainer(o, DnnClassifierFn(), Params(), client(o.task)).Run(Input(), w == 0 ? &chief : nullptr);
       CHECK_OK(r.status());
     });
   }

@@ -6,12 +6,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/core/logging.h"
+#include "common/core/status_record.h"
 #include "common/core/strcat.h"
 #include "common/summary/event_writer.h"
 
@@ -34,8 +34,8 @@ Evaluator::Evaluator(ModelFn model_fn, ModelParams params, InputFn input, Evalua
     : params_(params),
       input_(std::move(input)),
       options_(std::move(options)),
-      estimator_(model_fn, params, RunConfig{.model_dir = options_.model_dir, .tf_random_seed = options_.tf_random_seed,
-                                           .gpu = options_.gpu}),
+      estimator_(model_fn, params, RunConfig{.model_dir = options_.model_dir, .tf_random_seed = options_.tf_random_seed},
+                 {.gpu = options_.gpu, .env = options_.env}),
       model_fn_(std::move(model_fn)) {}
 
 Evaluator::~Evaluator() = default;
@@ -51,7 +51,7 @@ bool Evaluator::SleepFor(double secs) {
 
 Status Evaluator::ExportBest(const std::string& checkpoint, int64_t step, float value) {
   const std::string dir = JoinPath(options_.model_dir, "export/best");
-  RETURN_IF_ERROR(Env::Default()->CreateDirs(dir));
+  RETURN_IF_ERROR(options_.env->CreateDirs(dir));
   ASSIGN_OR_RETURN(std::unique_ptr<Dataset> data, input_());
   Example sample;
   ASSIGN_OR_RETURN(bool have, data->Next(&sample));
@@ -63,7 +63,7 @@ Status Evaluator::ExportBest(const std::string& checkpoint, int64_t step, float 
   const std::string json = StrCat("{\"global_step\": ", step, ", \"checkpoint\": ", JsonQuote(checkpoint),
                                   ", \"metric\": ", JsonQuote(options_.eval.best_metric), ", \"value\": ",
                                   JsonNumber(value), ", \"outputs\": [", StrJoin(quoted, ", "), "]}\n");
-  RETURN_IF_ERROR(WriteStringToFileAtomic(Env::Default(), JoinPath(dir, "best.json"), json));
+  RETURN_IF_ERROR(WriteStringToFileAtomic(options_.env, JoinPath(dir, "best.json"), json));
   LOG(INFO) << "Exported the best checkpoint so far (" << options_.eval.best_metric << " = " << value << " at global step "
             << step << ") to " << JoinPath(dir, "frozen_graph.pb");
   return OkStatus();
@@ -82,21 +82,31 @@ Status Evaluator::EvaluateOne(const std::string& checkpoint, int64_t ckpt_step) 
   }
   LOG(INFO) << "Saving dict for global step " << step << ": " << StrJoin(parts, ", ") << ", global_step = " << step;
   const std::string eval_dir = JoinPath(options_.model_dir, "eval");
-  RETURN_IF_ERROR(Env::Default()->CreateDirs(eval_dir));
+  RETURN_IF_ERROR(options_.env->CreateDirs(eval_dir));
   if (!events_) {
-    ASSIGN_OR_RETURN(events_, EventWriter::Create(Env::Default(), eval_dir));
+    ASSIGN_OR_RETURN(events_, EventWriter::Create(options_.env, eval_dir));
   }
   RETURN_IF_ERROR(events_->WriteScalars(step, scalars));
   // One JSON line per evaluation.
   char wall[32];
-  std::snprintf(wall, sizeof(wall), "%.3f", static_cast<double>(Env::Default()->NowMicros()) / 1e6);
+  std::snprintf(wall, sizeof(wall), "%.3f", static_cast<double>(options_.env->NowMicros()) / 1e6);
   std::string line = StrCat("{\"global_step\": ", step, ", \"checkpoint\": ", JsonQuote(checkpoint), ", \"wall_time\": ", wall);
   for (const auto& [name, v] : r.metrics) line += StrCat(", ", JsonQuote(name), ": ", JsonNumber(v));
   line += "}\n";
-  std::ofstream out(JoinPath(eval_dir, "metrics.jsonl"), std::ios::app);
-  out << line;
-  out.flush();
-  if (!out) return DataLossError("cannot append to ", JoinPath(eval_dir, "metrics.jsonl"));
+  // Rewritten whole and renamed into place: a crash never leaves a torn line.
+  const std::string metrics_file = JoinPath(eval_dir, "metrics.jsonl");
+  std::string all;
+  if (options_.env->FileExists(metrics_file)) {
+    ASSIGN_OR_RETURN(all, ReadFileToString(options_.env, metrics_file));
+  }
+  if (!all.empty() && all.back() != '\n') all += '\n';
+  RETURN_IF_ERROR(WriteStringToFileAtomic(options_.env, metrics_file, all + line)
+                      .WithContext("appending the evaluation of ", checkpoint, " to ", metrics_file));
+  if (options_.status_records) {
+    StatusRecord rec{"eval", {{"step", StrCat(step)}}};
+    for (const auto& [name, v] : r.metrics) rec.fields[name] = StrCat(v);
+    EmitStatusRecord(rec);
+  }
   done_[ckpt_step] = r.metrics;
   ++result_.evaluations;
   result_.last_global_step = step;
@@ -130,9 +140,14 @@ Status Evaluator::EvaluateOne(const std::string& checkpoint, int64_t ckpt_step) 
 
 StatusOr<EvaluatorResult> Evaluator::Run() {
   // What an earlier life of this evaluator already did.
-  std::ifstream prev(JoinPath(JoinPath(options_.model_dir, "eval"), "metrics.jsonl"));
+  const std::string metrics_file = JoinPath(JoinPath(options_.model_dir, "eval"), "metrics.jsonl");
+  std::string prev;
+  if (options_.env->FileExists(metrics_file)) {
+    ASSIGN_OR_RETURN(prev, ReadFileToString(options_.env, metrics_file));
+  }
+  std::istringstream lines(prev);
   std::string line;
-  while (std::getline(prev, line)) {
+  while (std::getline(lines, line)) {
     try {
       YAML::Node n = YAML::Load(line);
       const int64_t step = CheckpointStep(n["checkpoint"].as<std::string>());  // checkpoints are known by name
@@ -159,7 +174,7 @@ StatusOr<EvaluatorResult> Evaluator::Run() {
     // (eval.every_checkpoint), or the newest complete one.  Incomplete ones
     // are skipped with one warning each (as LatestCheckpoint skips them):
     // the evaluator never waits on a checkpoint that cannot come.
-    ASSIGN_OR_RETURN(CheckpointCandidates candidates, ListCheckpointCandidates(Env::Default(), options_.model_dir));
+    ASSIGN_OR_RETURN(CheckpointCandidates candidates, ListCheckpointCandidates(options_.env, options_.model_dir));
     std::vector<std::pair<std::string, int64_t>> todo;
     for (const std::string& c : candidates.prefixes) {
       const int64_t step = CheckpointStep(c);
@@ -168,7 +183,7 @@ StatusOr<EvaluatorResult> Evaluator::Run() {
         if (!options_.eval.every_checkpoint) break;
         continue;
       }
-      if (Status complete = CheckpointComplete(Env::Default(), c); !complete.ok()) {
+      if (Status complete = CheckpointComplete(options_.env, c); !complete.ok()) {
         if (!IsNotFoundError(complete) && !IsDataLossError(complete)) return complete;
         if (warned_.insert(c).second) {
           LOG(WARNING) << "checkpoint " << c << " cannot be evaluated (" << complete.message()

@@ -29,6 +29,7 @@
 #include <string>
 
 #include "common/cluster/job_config.h"
+#include "common/core/env.h"
 #include "common/train/estimator.h"
 
 namespace psflow {
@@ -42,6 +43,8 @@ struct EvaluatorOptions {
   double poll_secs = 1;
   std::function<Status()> request_stop;     // early stopping: asks the trainers to finish
   GpuDevice* gpu = nullptr;                 // evaluate on this GPU (null: the CPU)
+  Env* env = Env::Default();                // model_dir's file system (the eval/ outputs, the checkpoint list)
+  bool status_records = false;              // report each evaluation as a status record for psflow-launch
 };
 
 struct EvaluatorResult {

@@ -30,7 +30,7 @@ int RunEvaluatorTask(const TaskSetup& s) {
   }
   EvaluatorOptions o{.model_dir = s.job.run.model_dir, .train_steps = s.job.run.train_steps, .eval = eval,
                      .tf_random_seed = s.job.run.tf_random_seed, .stop = &StopRequested(),
-                     .gpu = gpus->empty() ? nullptr : gpus->front()};
+                     .gpu = gpus->empty() ? nullptr : gpus->front(), .status_records = true};
   if (!s.job.cluster.ps.empty()) {
     o.request_stop = [&]() -> Status {
       PsClient client(PsChannels(transport.get(), s), Placement());

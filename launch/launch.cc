@@ -41,7 +41,6 @@
 #include <iostream>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -51,6 +50,7 @@
 #include "common/cluster/exit_codes.h"
 #include "common/cluster/job_config.h"
 #include "common/core/env.h"
+#include "common/core/status_record.h"
 #include "common/core/strcat.h"
 
 namespace psflow {
@@ -418,29 +418,37 @@ class Launcher {
     p->log.flush();
     // What a task prints on stderr as it fails (tasks.cc ExitFor, bad flags).
     if (line.rfind("psflow ", 0) == 0 || line.rfind("psflow-", 0) == 0) p->error = line;
-    static const std::regex kStep(R"(loss = ([-0-9.e+naif]+), step = (\d+) \(global_step/sec: ([-0-9.e+naif]+))");
-    static const std::regex kSave(R"(Saving checkpoints for (\d+) into (\S+))");
-    static const std::regex kEval(R"(Saving dict for global step (\d+): (.*))");
-    static const std::regex kAcc(R"(accuracy = ([-0-9.e+]+))");
-    std::smatch m;
-    if (p->spec.type == "chief" && std::regex_search(line, m, kStep)) {
-      status_.loss = std::atof(m[1].str().c_str());
-      status_.step = std::atoll(m[2].str().c_str());
-      status_.steps_per_sec = std::atof(m[3].str().c_str());
-    } else if (p->spec.type == "chief" && std::regex_search(line, m, kSave)) {
-      status_.checkpoint = m[2].str();
-      status_.step = std::max(status_.step, static_cast<int64_t>(std::atoll(m[1].str().c_str())));
-    } else if (p->spec.type == "evaluator" && std::regex_search(line, m, kEval)) {
-      status_.eval_step = std::atoll(m[1].str().c_str());
-      status_.eval_metrics = m[2].str();
-      std::smatch a;
-      if (std::regex_search(status_.eval_metrics, a, kAcc)) status_.eval_accuracy = std::atof(a[1].str().c_str());
+    // Progress comes as typed records (common/core/status_record.h), not
+    // from the wording of log lines; they go to the log, not the console.
+    if (auto r = ParseStatusRecord(line)) {
+      OnRecord(*p, *r);
+      return;
     }
     if (o_.quiet) return;
     const bool important = !line.empty() && (line[0] == 'W' || line[0] == 'E' || line[0] == 'F' ||
                                              line.rfind("psflow", 0) == 0);
     if (o_.verbose || important || p->spec.type == "chief" || p->spec.type == "evaluator") {
       Print(StrCat(p->spec.name(), " | ", line));
+    }
+  }
+
+  void OnRecord(const Proc& p, const StatusRecord& r) {
+    const auto step = r.Number("step");
+    if (p.spec.type == "chief" && r.kind == "step" && step) {
+      status_.step = static_cast<int64_t>(*step);
+      status_.loss = r.Number("loss").value_or(status_.loss);
+      status_.steps_per_sec = r.Number("steps_per_sec").value_or(status_.steps_per_sec);
+    } else if (p.spec.type == "chief" && r.kind == "checkpoint" && step) {
+      status_.checkpoint = r.Field("path");
+      status_.step = std::max(status_.step, static_cast<int64_t>(*step));
+    } else if (p.spec.type == "evaluator" && r.kind == "eval" && step) {
+      status_.eval_step = static_cast<int64_t>(*step);
+      std::vector<std::string> parts;
+      for (const auto& [k, v] : r.fields) {
+        if (k != "step") parts.push_back(StrCat(k, " = ", v));
+      }
+      status_.eval_metrics = StrJoin(parts, ", ");
+      status_.eval_accuracy = r.Number("accuracy").value_or(-1);
     }
   }
 

@@ -318,7 +318,7 @@ StatusOr<BundleEntries> ParameterServer::SaveShard(const std::string& prefix, in
     snap.push_back({key, v->value.DeepCopy(), v->slice});
     for (size_t i = 0; i < v->slots.size(); ++i) snap.push_back({key + "/" + slot_names_[i], v->slots[i].DeepCopy(), v->slice});
   }
-  BundleShardWriter w(Env::Default(), prefix, shard_id, num_shards);
+  BundleShardWriter w(options_.env, prefix, shard_id, num_shards);
   if (options_.task_index == 0) {
     int64_t step;
     {

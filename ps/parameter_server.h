@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/checkpoint/tensor_bundle.h"
+#include "common/core/env.h"
 #include "common/distributed/ps_protocol.h"
 #include "common/ops/apply.h"
 
@@ -39,6 +40,7 @@ struct ParameterServerOptions {
   // and applied once; pushes for an older step are stale and dropped (what
   // makes backup workers harmless).
   int64_t replicas_to_aggregate = 0;
+  Env* env = Env::Default();  // where checkpoint shards are written and read
 };
 
 // A part of a variable partitioned by rows across PS tasks (TensorFlow's
@@ -68,6 +70,7 @@ class ParameterServer {
   // Set by the chief once the variables are initialized or restored:
   // workers start training only then.
   void SetReady() { ready_ = true; }
+  Env* env() const { return options_.env; }
   bool ready() const { return ready_.load(); }
   // Early stopping (the evaluator asks): trainers learn it from their pushes.
   void RequestStop() { stop_requested_ = true; }

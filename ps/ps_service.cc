@@ -67,7 +67,7 @@ void PsService::WaitForStep(rpc::Message req, rpc::Responder respond) {
     std::lock_guard<std::mutex> l(wait_mu_);
     closed = closing_;
     if (!closed) {
-      waiters_.push_back({body->after_step(), deadline, std::move(respond)});
+      waiters_.push_back({body->until_ready(), body->after_step(), deadline, std::move(respond)});
       ++wakeups_;
     }
   }
@@ -81,10 +81,13 @@ void PsService::AnswerWaiters() {
     const auto now = std::chrono::steady_clock::now();
     const int64_t step = ps_->global_step();
     const bool stop = ps_->stop_requested();
+    const bool ready_now = ps_->ready();
     std::vector<rpc::Responder> ready;
     auto next = std::chrono::steady_clock::time_point::max();
     for (auto it = waiters_.begin(); it != waiters_.end();) {
-      if (step > it->after_step || stop || now >= it->deadline) {
+      // Early stopping answers the step waiters; a worker waiting to start keeps waiting.
+      const bool reached = it->until_ready ? ready_now : step > it->after_step || stop;
+      if (reached || now >= it->deadline) {
         ready.push_back(std::move(it->respond));
         it = waiters_.erase(it);
       } else {
@@ -96,6 +99,7 @@ void PsService::AnswerWaiters() {
       ps::PushResponse r;
       r.set_global_step(step);
       r.set_stop_requested(stop);
+      r.set_ready(ready_now);
       l.unlock();
       for (auto& respond : ready) respond(WithBody(r));
       l.lock();
@@ -193,7 +197,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
   }
   if (method == ps::kRestore) {
     ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::RestoreRequest>(req));
-    ASSIGN_OR_RETURN(auto reader, BundleReader::Open(Env::Default(), body.prefix()));
+    ASSIGN_OR_RETURN(auto reader, BundleReader::Open(ps_->env(), body.prefix()));
     RETURN_IF_ERROR(ps_->Restore(*reader));
     WakeWaiters();
     return rpc::Message{};
@@ -215,6 +219,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
   }
   if (method == ps::kSetReady) {
     ps_->SetReady();
+    WakeWaiters();
     return rpc::Message{};
   }
   if (method == ps::kStatus) {

@@ -51,6 +51,7 @@ class PsService {
   void AnswerWaiters();  // wait_thread_'s loop
 
   struct StepWaiter {
+    bool until_ready;  // else: until global_step passes after_step
     int64_t after_step;
     std::chrono::steady_clock::time_point deadline;
     rpc::Responder respond;

@@ -262,5 +262,33 @@ TEST(PsServiceTest, WaitForStepIsAnsweredWhenTheStepPasses) {
   EXPECT_TRUE(client.stop_requested());
 }
 
+// A worker waits for the chief without polling: every PS task answers
+// WaitForReady when SetReady reaches it, or at the timeout with "not ready".
+TEST(PsServiceTest, WaitForReadyIsAnsweredWhenTheChiefMarksTheTasksReady) {
+  Cluster c(2);
+  PsClient worker = c.Client(Placement({{"w", 0}, {"v", 1}}), 30000);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto early = worker.WaitForReady(100);
+  ASSERT_TRUE(early.ok()) << early.status();
+  EXPECT_FALSE(*early);  // nobody marked them ready: the timeout answers
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(100));
+  auto answer = std::async(std::launch::async, [&] { return worker.WaitForReady(60000); });
+  EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  PsClient chief = c.Client(Placement({{"w", 0}, {"v", 1}}));
+  ASSERT_TRUE(chief.Initialize({{"w", F({1}, TensorShape({1}))}, {"v", F({2}, TensorShape({1}))}}).ok());
+  ASSERT_TRUE(chief.MarkReady().ok());
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto ready = answer.get();
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  EXPECT_TRUE(*ready);
+  auto again = worker.WaitForReady(60000);  // already ready: at once
+  EXPECT_TRUE(again.ok() && *again);
+  // A PS task that is down: an error naming it, not a hang (the worker backs off and asks again).
+  c.servers[1]->Stop();
+  auto down = worker.WaitForReady(60000);
+  EXPECT_TRUE(IsUnavailableError(down.status())) << down.status();
+  EXPECT_THAT(down.status().message(), HasSubstr(c.addresses[1]));
+}
+
 }  // namespace
 }  // namespace psflow

@@ -12,7 +12,8 @@
 #  6. psflow-launch does not retry what cannot succeed (corrupt checkpoint,
 #     missing data file, missing plugin) and ends with the first error;
 #  7. a truncated frame then a close is logged with the peer's address;
-#  and a PS task that exits 0 before the chief does not restart the job.
+#  and a PS task that exits 0 before the chief does not restart the job; after
+#  a job restart the last line names the new run's first error.
 set -uo pipefail
 BUILD=$1
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -166,10 +167,20 @@ tail -1 "$DIR/launch.out" | grep -q "the first error: psflow chief:0: .*cannot l
 # Stand-in task binaries fix the order: ps exits after 1 s, the chief after 3 s.
 mkdir -p "$DIR/fakebin"
 printf '#!/bin/sh\nsleep 1\nexit 0\n' > "$DIR/fakebin/psflow-ps"
-printf '#!/bin/sh\necho "I1202 00:00:00.000000 chief:0 trainer.cc:1] Saving checkpoints for 7 into %s/model.ckpt-7"\nsleep 3\nexit 0\n' "$M" \
+printf '#!/bin/sh\necho "@psflow-record checkpoint path=%s/model.ckpt-7 step=7" >&2\nsleep 3\nexit 0\n' "$M" \
   > "$DIR/fakebin/psflow-chief"
 chmod +x "$DIR/fakebin/psflow-ps" "$DIR/fakebin/psflow-chief"
 launch_job 0 60 --set "launch.bin_dir=$DIR/fakebin"
 ! grep -q "restarting the job" "$DIR/launch.out" || fail "a PS that exited 0 before the chief restarted the job: $(cat "$DIR/launch.out")"
 grep -q "job finished after .* (exit code 0): global_step 7" "$DIR/launch.out" || fail "the job did not finish: $(cat "$DIR/launch.out")"
+# After a job restart the last line names the restarted run's error, not the
+# first run's: ps:0 first fails as a restart may cure (exit 1), the job
+# restarts, then it fails on bad input (exit 2), which ends the job.
+printf '#!/bin/sh\nif [ -f "%s/ps-ran" ]; then echo "psflow ps:0: second life: bad input" >&2; exit 2; fi\ntouch "%s/ps-ran"\necho "psflow ps:0: first life: transient" >&2\nexit 1\n' "$DIR" "$DIR" \
+  > "$DIR/fakebin/psflow-ps"
+printf '#!/bin/sh\nsleep 60\n' > "$DIR/fakebin/psflow-chief"
+launch_job 2 60 --set "launch.bin_dir=$DIR/fakebin" --set launch.restart_backoff_secs=0.1
+grep -q "restarting the job" "$DIR/launch.out" || fail "ps:0's exit 1 did not restart the job: $(cat "$DIR/launch.out")"
+tail -1 "$DIR/launch.out" | grep -q "the first error: psflow ps:0: second life: bad input" \
+  || fail "the last line does not name the restarted run's error: $(tail -2 "$DIR/launch.out")"
 echo "bad_input_test: 1 passed, 0 failed"

@@ -129,6 +129,13 @@ grep -q "^test accuracy 0\.[0-9]* (global_step 6[01][0-9])" "$DIR/launch.out" ||
 acc=$(sed -n 's/^test accuracy \([0-9.]*\).*/\1/p' "$DIR/launch.out")
 python3 -c "import sys; sys.exit(0 if float('$acc') > 0.6 else 1)" || fail "test accuracy $acc"
 grep -q "^chief:0 | " "$DIR/launch.out" || fail "no prefixed chief lines on the terminal"
+# The status comes from the tasks' records: the final line names the step
+# and checkpoint the chief reported; records stay in the logs, off the terminal.
+grep -q "job finished after .* (exit code 0): global_step $last, last checkpoint $M/model.ckpt-$last" "$DIR/launch.out" \
+  || fail "the final status line: $(grep 'job finished' "$DIR/launch.out")"
+! grep -q "@psflow-record" "$DIR/launch.out" || fail "status records on the terminal"
+grep -q "^@psflow-record checkpoint .*step=$last" "$M/logs/chief-0.log" || fail "no checkpoint record in the chief's log"
+grep -q "^@psflow-record eval .*accuracy=" "$M/logs/evaluator-0.log" || fail "no eval record in the evaluator's log"
 grep -q "done after" "$M/logs/evaluator-0.log" || fail "the evaluator did not finish by itself"
 # The events read back: the chief's loss and the evaluator's accuracy.
 "$BUILD/tools/psflow-events" "$M" > "$DIR/events.txt" || fail "psflow-events $M"

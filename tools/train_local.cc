@@ -69,9 +69,7 @@ Status Run(const Flags& f) {
   RunConfig config{.model_dir = f.model_dir,
                    .save_checkpoints_steps = f.save_checkpoints_steps,
                    .log_step_count_steps = f.log_step_count_steps,
-                   .tf_random_seed = f.seed,
-                   .num_shards = 2,  // as a 2-PS job shards its checkpoints
-                   .gpu = gpu};
+                   .tf_random_seed = f.seed};
   const std::string train_images = JoinPath(f.data_dir, "train-images-idx3-ubyte.gz");
   const std::string train_labels = JoinPath(f.data_dir, "train-labels-idx1-ubyte.gz");
   const std::string test_images = JoinPath(f.data_dir, "t10k-images-idx3-ubyte.gz");
@@ -85,7 +83,7 @@ Status Run(const Flags& f) {
     ASSIGN_OR_RETURN(auto ds, IdxDataset(test_images, test_labels));
     return Batch(std::move(ds), 1000);
   };
-  Estimator est(model_fn, params, config);
+  Estimator est(model_fn, params, config, {.gpu = gpu, .num_shards = 2 /* as a 2-PS job shards its checkpoints */});
   RETURN_IF_ERROR(est.Train(train_input, f.train_steps));
   ASSIGN_OR_RETURN(EvalResult r, est.Evaluate(eval_input));
   std::printf("global_step %lld: Fashion-MNIST test accuracy %.4f, loss %.4f (%s, 10000 test images); checkpoints in %s\n",

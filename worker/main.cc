@@ -3,6 +3,4 @@
 #include "common/distributed/task_main.h"
 #include "worker/training_task.h"
 
-int main(int argc, char** argv) {
-  return psflow::TaskMain(argc, argv, "worker", [](const psflow::TaskSetup& s) { return psflow::RunTrainingTask(s, false); });
-}
+int main(int argc, char** argv) { return psflow::TaskMain(argc, argv, "worker", psflow::RunWorkerTask); }

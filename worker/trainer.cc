@@ -3,40 +3,23 @@
 #include <algorithm>
 #include <chrono>
 #include <future>
-#include <regex>
-#include <set>
 #include <thread>
 
-#include "common/checkpoint/checkpoint_manager.h"
-#include "common/checkpoint/checkpoint_state.h"
 #include "common/checkpoint/restore.h"
 #include "common/core/logging.h"
 #include "common/core/strcat.h"
 #include "common/gpu/all_reduce.h"
 #include "common/ops/gradients.h"
-#include "common/ops/graph_io.h"
 #include "common/ops/ops.h"
-#include "common/summary/event_writer.h"
 
 namespace psflow {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The training graph: the model_fn's graph (its train_op is never run: the
-// PS applies the optimizer, but building it creates the slots, so the
-// variable list matches a checkpoint) plus the gradients of the loss.
-struct Model {
-  ModelGraph g;
-  std::vector<const Variable*> trainable;
-  std::vector<Output> grads;
-  Node* init = nullptr;
-  std::vector<VariableSpec> specs;  // every global variable: what a checkpoint holds
-};
-
-StatusOr<Model> BuildModel(const ModelFn& fn, const ModelParams& params, const Example& batch,
+StatusOr<TrainingModel> BuildModel(const ModelFn& fn, const ModelParams& params, const Example& batch,
                            std::optional<int64_t> seed) {
-  Model m;
+  TrainingModel m;
   ASSIGN_OR_RETURN(m.g, BuildModelGraph(fn, params, Mode::kTrain, batch, seed));
   Graph* graph = m.g.graph.get();
   Scope root(graph);
@@ -56,61 +39,6 @@ StatusOr<Model> BuildModel(const ModelFn& fn, const ModelParams& params, const E
     m.specs.push_back({v->name, v->dtype, v->shape.ToShape()});
   }
   return m;
-}
-
-// Replaces the initial values of the trainable variables that `ws.vars`
-// matches with their values in the warm-start checkpoint.
-Status WarmStart(const WarmStartSpec& ws, const std::vector<const Variable*>& trainable,
-                 std::map<std::string, Tensor>* init) {
-  std::string prefix = ws.from;
-  if (!Env::Default()->FileExists(ws.from + ".index") && Env::Default()->GetChildren(ws.from).ok()) {  // a directory
-    ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(Env::Default(), ws.from));
-    if (!latest) return NotFoundError("run.warm_start.from: directory ", ws.from, " has no checkpoint");
-    prefix = *latest;
-  }
-  ASSIGN_OR_RETURN(auto reader, BundleReader::Open(Env::Default(), prefix));
-  std::regex pattern;
-  try {
-    pattern = std::regex(ws.vars);
-  } catch (const std::regex_error& e) {
-    return InvalidArgumentError("run.warm_start.vars '", ws.vars, "' is not a valid regular expression: ", e.what());
-  }
-  std::set<std::string> names;
-  for (const Variable* v : trainable) names.insert(v->name);
-  for (const auto& [name, prev] : ws.prev_names) {
-    if (!names.count(name)) {
-      return InvalidArgumentError("run.warm_start.prev_names names ", name, ", which is not a trainable variable of the model");
-    }
-  }
-  std::vector<std::string> problems;
-  int warmed = 0;
-  for (const Variable* v : trainable) {
-    if (!std::regex_match(v->name, pattern)) continue;
-    auto it = ws.prev_names.find(v->name);
-    const std::string old = it == ws.prev_names.end() ? v->name : it->second;
-    if (!reader->Contains(old)) {
-      problems.push_back(StrCat(v->name, (old == v->name ? "" : StrCat(" (as ", old, ")")), " is not in the checkpoint"));
-      continue;
-    }
-    ASSIGN_OR_RETURN(BundleTensorInfo info, reader->GetInfo(old));
-    const Tensor& want = init->at(v->name);
-    if (info.dtype != want.dtype() || !(info.shape == want.shape())) {
-      problems.push_back(StrCat(v->name, ": the checkpoint has ", DTypeName(info.dtype), " ", info.shape.DebugString(),
-                                ", the model ", DTypeName(want.dtype()), " ", want.shape().DebugString()));
-      continue;
-    }
-    ASSIGN_OR_RETURN((*init)[v->name], reader->Lookup(old));
-    ++warmed;
-  }
-  if (!problems.empty()) {
-    return FailedPreconditionError("cannot warm-start from ", prefix, ": ", StrJoin(problems, "; "),
-                                   ". Narrow run.warm_start.vars or map names with run.warm_start.prev_names");
-  }
-  if (warmed == 0) {
-    return InvalidArgumentError("run.warm_start.vars '", ws.vars, "' matches no trainable variable of the model");
-  }
-  LOG(INFO) << "Warm-started " << warmed << " of " << trainable.size() << " trainable variables from " << prefix;
-  return OkStatus();
 }
 
 // Runs a step's forward and backward passes on the CPU, one GPU, or
@@ -231,19 +159,53 @@ class StepRunner {
 }  // namespace
 
 StatusOr<std::vector<VariableSpec>> JobVariables(const ModelFn& fn, const ModelParams& params, const Example& batch) {
-  ASSIGN_OR_RETURN(Model m, BuildModel(fn, params, batch, std::nullopt));
+  ASSIGN_OR_RETURN(TrainingModel m, BuildModel(fn, params, batch, std::nullopt));
   return m.specs;
 }
 
 Trainer::Trainer(TrainerOptions options, ModelFn model_fn, ModelParams params, std::unique_ptr<PsClient> ps)
     : options_(std::move(options)), model_fn_(std::move(model_fn)), params_(std::move(params)), ps_(std::move(ps)) {}
 
-StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
+Status WorkerRole::Prepare(const TrainerOptions& options, const TrainingModel&, PsClient& ps) {
+  const auto t0 = Clock::now();
+  auto last_log = t0;
+  int failures = 0;
+  while (!(options.stop && options.stop->load())) {  // told to stop: no step will run
+    // Each PS task answers when the chief has marked it ready (no polling);
+    // a wait lasts until the next progress line is due.
+    const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double left = options.ready_timeout_secs - waited;
+    if (left <= 0) {
+      return DeadlineExceededError(options.task, " waited ", static_cast<int64_t>(waited),
+                                   " s for the chief to initialize the model on the parameter servers; is the chief running?");
+    }
+    const double wait = std::min(left, std::max(options.wait_log_secs, 0.05));
+    auto ready = ps.WaitForReady(static_cast<int64_t>(wait * 1000) + 1);
+    if (ready.ok() && *ready) return OkStatus();
+    if (std::chrono::duration<double>(Clock::now() - last_log).count() >= options.wait_log_secs) {
+      LOG(INFO) << options.task << " waiting for the model to be ready (the chief initializes the " << ps.num_ps()
+                << " PS tasks): " << (ready.ok() ? "not yet" : ready.status().ToString());
+      last_log = Clock::now();
+    }
+    if (!ready.ok()) {
+      // A PS task not up yet answers at once: back off (to a second) before asking again.
+      failures = std::min(failures + 1, 5);
+      std::this_thread::sleep_for(std::chrono::milliseconds(int64_t{30} << failures));
+    } else {
+      failures = 0;
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn, TrainingRole* role) {
+  WorkerRole worker;
+  if (role == nullptr) role = &worker;
   ASSIGN_OR_RETURN(std::unique_ptr<Dataset> data, input_fn());
   Example batch;
   ASSIGN_OR_RETURN(bool have, data->Next(&batch));
   if (!have) return InvalidArgumentError("the training input of ", options_.task, " produced no data");
-  ASSIGN_OR_RETURN(Model m, BuildModel(model_fn_, params_, batch, options_.tf_random_seed));
+  ASSIGN_OR_RETURN(TrainingModel m, BuildModel(model_fn_, params_, batch, options_.run.tf_random_seed));
   ASSIGN_OR_RETURN(std::unique_ptr<StepRunner> runner, StepRunner::Create(m.g.graph.get(), options_.gpus));
   if (!options_.gpus.empty()) {
     std::vector<std::string> names;
@@ -251,105 +213,36 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
     LOG(INFO) << options_.task << " runs its steps on " << StrJoin(names, ", ")
               << (names.size() > 1 ? " (the batch split between them, gradients all-reduced)" : "");
   }
-  std::vector<Tensor> out;
   std::vector<std::string> names;
   for (const Variable* v : m.trainable) names.push_back(v->name);
 
-  std::unique_ptr<CheckpointManager> mgr;
-  std::unique_ptr<EventWriter> events;
-  TrainerResult result;
-  int64_t last_saved = -1;
-  auto last_save_time = Clock::now();
-  auto save = [&](int64_t step) -> Status {
-    const std::string prefix = mgr->PrefixForStep(step);
-    ASSIGN_OR_RETURN(std::vector<BundleEntries> parts, ps_->Save(prefix));
-    RETURN_IF_ERROR(WriteBundleIndex(Env::Default(), prefix, ps_->num_ps(), parts));
-    RETURN_IF_ERROR(WriteMetaGraph(*m.g.graph, prefix + ".meta",
-                                   {.max_to_keep = options_.keep_checkpoint_max,
-                                    .keep_checkpoint_every_n_hours = options_.keep_checkpoint_every_n_hours}));
-    RETURN_IF_ERROR(mgr->Commit(prefix));
-    LOG(INFO) << "Saving checkpoints for " << step << " into " << prefix;
-    if (events) RETURN_IF_ERROR(events->WriteSessionLog(tensorflow::SessionLog::CHECKPOINT, step, prefix));
-    last_saved = step;
-    last_save_time = Clock::now();
-    result.last_checkpoint = prefix;
-    return OkStatus();
-  };
-
-  if (options_.is_chief) {
-    // Errors while finding, checking and restoring the checkpoint (or the
-    // warm-start one) are the checkpoint's unless the transport caused them.
-    auto checkpoint_stage = [this](const Status& s) {
-      if (!s.ok()) failed_on_checkpoint_ = true;
-      return s;
-    };
-    auto created = CheckpointManager::Create(Env::Default(), options_.model_dir,
-                                             {.max_to_keep = options_.keep_checkpoint_max,
-                                              .keep_checkpoint_every_n_hours = options_.keep_checkpoint_every_n_hours});
-    RETURN_IF_ERROR(checkpoint_stage(created.status()));
-    mgr = std::move(created).value();
-    auto latest = LatestCheckpoint(Env::Default(), options_.model_dir);
-    RETURN_IF_ERROR(checkpoint_stage(latest.status()));
-    if (*latest) {
-      auto reader = BundleReader::Open(Env::Default(), **latest);
-      RETURN_IF_ERROR(checkpoint_stage(reader.status()));
-      RETURN_IF_ERROR(checkpoint_stage(CheckCompatibility(**reader, m.specs)));
-    }
-    // Initial values come from the CPU kernels whatever the devices, so
-    // that a seeded job starts from the same values on any machine.
-    Session init_sess(m.g.graph.get());
-    RETURN_IF_ERROR(init_sess.Run({}, {}, {m.init}, &out));
-    std::map<std::string, Tensor> init;
-    for (const Variable* v : m.trainable) {
-      ASSIGN_OR_RETURN(init[v->name], init_sess.variables()->Read(v->name));
-    }
-    if (!*latest && options_.warm_start) {
-      RETURN_IF_ERROR(checkpoint_stage(WarmStart(*options_.warm_start, m.trainable, &init)));
-    }
-    RETURN_IF_ERROR(ps_->Initialize(init));
-    if (*latest) {
-      RETURN_IF_ERROR(checkpoint_stage(ps_->Restore(**latest)));
-      LOG(INFO) << "Restoring parameters from " << **latest;
-    }
-    RETURN_IF_ERROR(ps_->MarkReady());
-  } else {
-    const auto t0 = Clock::now();
-    auto last_log = t0;
-    while (true) {
-      auto ready = ps_->Ready();
-      if (ready.ok() && *ready) break;
-      const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (waited > options_.ready_timeout_secs) {
-        return DeadlineExceededError(options_.task, " waited ", static_cast<int64_t>(waited),
-                                     " s for the chief to initialize the model on the parameter servers; is the chief running?");
-      }
-      if (std::chrono::duration<double>(Clock::now() - last_log).count() >= options_.wait_log_secs) {
-        LOG(INFO) << options_.task << " waiting for the model to be ready (the chief initializes the "
-                  << ps_->num_ps() << " PS tasks): " << (ready.ok() ? "not yet" : ready.status().ToString());
-        last_log = Clock::now();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-
+  RETURN_IF_ERROR(role->Prepare(options_, m, *ps_));
   ASSIGN_OR_RETURN(int64_t step, ps_->GlobalStep());
-  if (options_.is_chief && options_.save_summary_steps > 0) {
-    ASSIGN_OR_RETURN(events, EventWriter::Create(Env::Default(), options_.model_dir));
-    RETURN_IF_ERROR(events->WriteSessionLog(tensorflow::SessionLog::START, step, ""));
+  HookList hooks;
+  hooks.Add(StopAtStepHook(options_.train_steps));
+  hooks.Add(LoggingHook(options_.run.log_step_count_steps, options_.task + ": ", options_.status_records));
+  if (options_.run.profile_steps > 0) {
+    hooks.Add(ProfilerHook(options_.run.profile_steps, options_.env, JoinPath(options_.run.model_dir, "profile"),
+                           options_.task));
   }
-  int64_t summary_step = step;
-  auto summary_time = Clock::now();
-  if (options_.is_chief) RETURN_IF_ERROR(save(step));
+  ASSIGN_OR_RETURN(std::vector<std::unique_ptr<SessionRunHook>> role_hooks, role->Hooks(options_, m, *ps_));
+  hooks.Add(std::move(role_hooks));
+  bool stop = false;
+  RETURN_IF_ERROR(hooks.Begin(step, &stop));
+  RETURN_IF_ERROR(role->AfterBegin(*ps_));
+
+  TrainerResult result;
+  std::vector<Tensor> out;
   std::vector<Output> fetches = {m.g.spec.loss};
   fetches.insert(fetches.end(), m.grads.begin(), m.grads.end());
-  auto t_log = Clock::now();
-  int64_t log_examples = 0, log_start_step = step;
-  while (step < options_.train_steps && !(options_.stop && options_.stop->load())) {
-    const bool profile = options_.profile_steps > 0 && (result.local_steps + 1) % options_.profile_steps == 0;
-    std::vector<TraceEvent> trace;
-    int64_t t0 = profile ? TraceNowMicros() : 0;
+  std::vector<TraceEvent> trace;
+  auto stopping = [&] { return options_.stop && options_.stop->load(); };
+  for (int64_t local = 1; !stop && !stopping(); ++local) {
+    const StepRequest request = hooks.BeforeRun(local);
+    if (request.trace) trace.clear();
+    int64_t t0 = request.trace ? TraceNowMicros() : 0;
     ASSIGN_OR_RETURN(auto values, ps_->Pull(names));
-    if (profile) {
+    if (request.trace) {
       trace.push_back({"pull", "rpc", t0, TraceNowMicros() - t0});
       runner->first().TraceNextRun(&trace);
     }
@@ -357,28 +250,15 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
     std::map<std::string, Tensor> grads;
     for (size_t i = 0; i < names.size(); ++i) grads[names[i]] = out[i + 1];
     const int64_t pushed_at = step;
-    t0 = profile ? TraceNowMicros() : 0;
+    t0 = request.trace ? TraceNowMicros() : 0;
     ASSIGN_OR_RETURN(step, ps_->Push(grads, step));
-    if (profile) {
-      trace.push_back({"push", "rpc", t0, TraceNowMicros() - t0});
-      const std::string dir = JoinPath(options_.model_dir, "profile");
-      std::string file = options_.task;
-      std::replace(file.begin(), file.end(), ':', '-');
-      file = JoinPath(dir, StrCat(file, "-step-", pushed_at, ".trace.json"));
-      Status s = Env::Default()->CreateDirs(dir);
-      if (s.ok()) s = WriteStringToFileAtomic(Env::Default(), file, ChromeTraceJson(trace, options_.task));
-      if (s.ok()) {
-        LOG(INFO) << options_.task << ": timeline of step " << pushed_at << " in " << file << " (open in chrome://tracing)";
-      } else {
-        LOG(WARNING) << "cannot write the profile " << file << ": " << s;
-      }
-    }
+    if (request.trace) trace.push_back({"push", "rpc", t0, TraceNowMicros() - t0});
     if (options_.sync) {
       // Wait for the step to be aggregated and applied (bounded): PS task 0
       // answers when it is; a second at a time, so that a stop is seen.
-      const auto t0 = Clock::now();
-      while (step <= pushed_at && !(options_.stop && options_.stop->load()) && !ps_->stop_requested()) {
-        const double left = options_.sync_wait_secs - std::chrono::duration<double>(Clock::now() - t0).count();
+      const auto w0 = Clock::now();
+      while (step <= pushed_at && !stopping() && !ps_->stop_requested()) {
+        const double left = options_.sync_wait_secs - std::chrono::duration<double>(Clock::now() - w0).count();
         if (left <= 0) {
           ++result.sync_timeouts;
           LOG(WARNING) << options_.task << " waited " << options_.sync_wait_secs << " s for step " << pushed_at
@@ -389,46 +269,24 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn) {
       }
     }
     const float loss = out[0].flat<float>()[0];
-    if (result.local_steps == 0) result.first_loss = loss;
+    if (local == 1) result.first_loss = loss;
     result.last_loss = loss;
-    ++result.local_steps;
-    log_examples += batch.begin()->second.shape().dim(0);
-    if (result.local_steps == 1 || result.local_steps % options_.log_step_count_steps == 0) {
-      const double secs = std::chrono::duration<double>(Clock::now() - t_log).count();
-      LOG(INFO) << options_.task << ": loss = " << loss << ", step = " << step
-                << " (global_step/sec: " << static_cast<double>(step - log_start_step) / secs
-                << ", examples/sec: " << static_cast<int64_t>(static_cast<double>(log_examples) / secs) << ")";
-      t_log = Clock::now();
-      log_examples = 0;
-      log_start_step = step;
-    }
-    if (events && step - summary_step >= options_.save_summary_steps) {
-      const double secs = std::chrono::duration<double>(Clock::now() - summary_time).count();
-      RETURN_IF_ERROR(events->WriteScalars(step, {{"loss", loss},
-                                                  {"global_step/sec", static_cast<double>(step - summary_step) / secs},
-                                                  {"learning_rate", params_.optimizer.hyper.lr}}));
-      summary_step = step;
-      summary_time = Clock::now();
-    }
-    if (options_.is_chief) {
-      const bool due = options_.save_checkpoints_steps
-                           ? step - last_saved >= *options_.save_checkpoints_steps
-                           : std::chrono::duration<double>(Clock::now() - last_save_time).count() >=
-                                 options_.save_checkpoints_secs.value_or(600.0);
-      if (due) RETURN_IF_ERROR(save(step));
-    }
+    result.local_steps = local;
+    const StepInfo info{.global_step = step, .local_step = local, .loss = loss,
+                        .batch_size = batch.begin()->second.shape().dim(0),
+                        .trace = request.trace ? &trace : nullptr};
+    RETURN_IF_ERROR(hooks.AfterRun(info, &stop));
     if (ps_->stop_requested()) {
       LOG(INFO) << options_.task << ": stopping at step " << step << ": the evaluator asked for it (early stopping)";
       result.stopped_early = true;
       break;
     }
+    if (stop) break;
     ASSIGN_OR_RETURN(have, data->Next(&batch));
     if (!have) break;
   }
-  if (options_.is_chief) {
-    ASSIGN_OR_RETURN(step, ps_->GlobalStep());
-    if (step != last_saved) RETURN_IF_ERROR(save(step));
-  }
+  ASSIGN_OR_RETURN(step, role->StepAtEnd(*ps_, step));
+  RETURN_IF_ERROR(hooks.End(step));
   result.global_step = step;
   return result;
 }

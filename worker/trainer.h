@@ -1,7 +1,8 @@
 // The training loop of a worker or the chief in a parameter-server job.
 //
 //   Trainer t(options, model_fn, params, std::move(ps_client));
-//   RETURN_IF_ERROR(t.Run(input_fn));      // worker: until global_step reaches train_steps
+//   RETURN_IF_ERROR(t.Run(input_fn));          // a worker: until global_step reaches train_steps
+//   RETURN_IF_ERROR(t.Run(input_fn, &chief));  // the chief (chief/chief.h)
 //
 // Each step: pull every trainable variable from the PS tasks (one message
 // per task, in parallel), run the model's forward and backward pass on the
@@ -11,13 +12,12 @@
 // share of the batch's rows and the variables, computes its gradients, and
 // the GPUs all-reduce them (NCCL) into the whole batch's mean gradient,
 // which is pushed once.
-// The chief (options.is_chief) also initializes or restores the PS
-// variables before anyone trains (after the strict compatibility check
-// against the checkpoint in model_dir), and owns the checkpoint schedule:
-// at the start, every save_checkpoints_steps/secs, and at the end; each PS
-// task writes its shard, the chief writes the index, the .meta and last the
-// `checkpoint` file.  Workers wait for the variables to exist, logging what
-// they wait for.  Not thread-safe: one Trainer per thread.
+// What differs between the chief and the workers is a TrainingRole: how the
+// PS variables become ready before the first step (a worker waits for the
+// chief, saying what it waits for; the chief initializes or restores them)
+// and which hooks (common/train/hooks.h) run besides the ones every trainer
+// runs (StopAtStep at train_steps, Logging, Profiler).  Not thread-safe: one
+// Trainer per thread.
 #pragma once
 
 #include <atomic>
@@ -26,8 +26,10 @@
 #include <string>
 
 #include "common/checkpoint/restore.h"
-#include "common/cluster/job_config.h"
+#include "common/core/env.h"
 #include "common/train/estimator.h"
+#include "common/train/hooks.h"
+#include "common/train/run_config.h"
 #include "common/distributed/ps_client.h"
 #include "common/distributed/job_model.h"
 #include "common/gpu/gpu_device.h"
@@ -35,26 +37,11 @@
 namespace psflow {
 
 struct TrainerOptions {
-  bool is_chief = false;
+  // model_dir, the checkpoint, summary, log and profile schedules, the seed:
+  // the job's run configuration (the chief's hooks use the schedules).
+  RunConfig run;
   std::string task = "worker:0";
-  std::string model_dir;
   int64_t train_steps = 1000;
-  std::optional<int64_t> save_checkpoints_steps;
-  std::optional<double> save_checkpoints_secs;  // 600 when neither is set
-  int keep_checkpoint_max = 5;
-  double keep_checkpoint_every_n_hours = 10000;
-  int64_t log_step_count_steps = 100;
-  // The chief writes loss, global_step/sec and learning_rate to TensorBoard
-  // events in model_dir every this many steps (0: never), and a SessionLog
-  // at the start and at each checkpoint.
-  int64_t save_summary_steps = 0;
-  // Every this many local steps (0: never), one step is traced (pull, each
-  // op, push) into model_dir/profile/<task>-step-<global_step>.trace.json,
-  // a chrome://tracing timeline.
-  int64_t profile_steps = 0;
-  std::optional<int64_t> tf_random_seed;
-  // Used by the chief when model_dir has no checkpoint yet.
-  std::optional<WarmStartSpec> warm_start;
   double wait_log_secs = 5;        // how often a waiting worker says what it waits for
   double ready_timeout_secs = 600; // a worker gives up waiting for the chief after this
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGTERM) to finish early
@@ -69,6 +56,50 @@ struct TrainerOptions {
   // always initialized on the CPU, so a job's initial values do not depend
   // on its devices.
   std::vector<GpuDevice*> gpus;
+  Env* env = Env::Default();  // model_dir's file system (profiles; the chief's checkpoints)
+  // Report progress (and the chief's checkpoints) as status records on
+  // stderr for psflow-launch (common/core/status_record.h).
+  bool status_records = false;
+};
+
+// The training graph a trainer builds from the model_fn and the first
+// batch: the model_fn's graph (its train_op is never run: the PS applies the
+// optimizer, but building it creates the slots, so the variable list
+// matches a checkpoint) plus the gradients of the loss.
+struct TrainingModel {
+  ModelGraph g;
+  std::vector<const Variable*> trainable;
+  std::vector<Output> grads;
+  Node* init = nullptr;             // initializes every global variable
+  std::vector<VariableSpec> specs;  // every global variable: what a checkpoint holds
+};
+
+// What differs between the chief and the workers (see above).  A role
+// reads the trainer's own options, so the two cannot disagree.
+class TrainingRole {
+ public:
+  virtual ~TrainingRole() = default;
+  // Before the first step; returns once the PS variables are ready.
+  virtual Status Prepare(const TrainerOptions& options, const TrainingModel& model, PsClient& ps) = 0;
+  // The role's hooks; they may keep references to `options`, `model` and
+  // `ps`, which outlive the loop.
+  virtual StatusOr<std::vector<std::unique_ptr<SessionRunHook>>> Hooks(const TrainerOptions& options,
+                                                                       const TrainingModel& model, PsClient& ps) {
+    return std::vector<std::unique_ptr<SessionRunHook>>();
+  }
+  // After the hooks' Begin (the chief's start checkpoint is written), before
+  // the first step: the chief lets the workers start here.
+  virtual Status AfterBegin(PsClient& ps) { return OkStatus(); }
+  // The global step the hooks' End sees: `last_seen` (the last push's
+  // answer), or the PS's own count for a role that needs it exact.
+  virtual StatusOr<int64_t> StepAtEnd(PsClient& ps, int64_t last_seen) { return last_seen; }
+};
+
+// A worker's role: waits (bounded, logging what it waits for) until the
+// chief has made the PS variables ready, or the worker is told to stop.
+class WorkerRole final : public TrainingRole {
+ public:
+  Status Prepare(const TrainerOptions& options, const TrainingModel& model, PsClient& ps) override;
 };
 
 struct TrainerResult {
@@ -76,26 +107,20 @@ struct TrainerResult {
   int64_t local_steps = 0;
   float first_loss = 0, last_loss = 0;
   int64_t sync_timeouts = 0;
-  std::string last_checkpoint;
   bool stopped_early = false;  // early stopping asked for it
 };
 
 class Trainer {
  public:
   Trainer(TrainerOptions options, ModelFn model_fn, ModelParams params, std::unique_ptr<PsClient> ps);
-  StatusOr<TrainerResult> Run(const InputFn& input_fn);
-  // After Run failed: whether it failed while finding, checking or
-  // restoring the checkpoint in model_dir (or the warm-start one).  Unless
-  // the error is the transport's, the checkpoint cannot be used and a
-  // restart would fail the same way.
-  bool failed_on_checkpoint() const { return failed_on_checkpoint_; }
+  // Trains in `role` (null: a worker's); `role` outlives the call.
+  StatusOr<TrainerResult> Run(const InputFn& input_fn, TrainingRole* role = nullptr);
 
  private:
   const TrainerOptions options_;
   const ModelFn model_fn_;
   const ModelParams params_;
   std::unique_ptr<PsClient> ps_;
-  bool failed_on_checkpoint_ = false;
 };
 
 // The variables (name, shape) a model_fn creates for training, with the

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "common/core/testing.h"
+#include "chief/chief.h"
 #include "ps/ps_service.h"
 #include "worker/trainer.h"
 #include "common/gpu/gpu_test_util.h"
@@ -59,9 +60,11 @@ struct Job {
 StatusOr<std::map<std::string, Tensor>> AfterSteps(const std::vector<GpuDevice*>& gpus, int64_t steps, int64_t batch,
                                                    float lr) {
   Job job(lr);
-  TrainerOptions o{.is_chief = true, .task = "chief:0", .model_dir = testing::FreshTempDir("gpu_job"),
-                   .train_steps = steps, .log_step_count_steps = 1000, .tf_random_seed = 3, .gpus = gpus};
-  ASSIGN_OR_RETURN(TrainerResult r, Trainer(o, DnnClassifierFn(), job.params, job.Client("chief:0")).Run(Input(5, batch)));
+  TrainerOptions o{.run = {.model_dir = testing::FreshTempDir("gpu_job"), .log_step_count_steps = 1000, .tf_random_seed = 3},
+                   .task = "chief:0", .train_steps = steps, .gpus = gpus};
+  Chief chief;
+  ASSIGN_OR_RETURN(TrainerResult r,
+                   Trainer(o, DnnClassifierFn(), job.params, job.Client("chief:0")).Run(Input(5, batch), &chief));
   if (r.global_step != steps) return InternalError("trained to step ", r.global_step);
   auto client = job.Client("chief:0");
   return client->Pull({"dnn/hiddenlayer_0/kernel", "dnn/hiddenlayer_0/bias", "dnn/logits/kernel", "dnn/logits/bias"});
@@ -137,9 +140,10 @@ TEST(TrainerGpuTest, ChiefOnTwoGpusTrainsToAccuracy) {
   PSFLOW_GPU_OR_SKIP(g1, 1);
   const std::string dir = testing::FreshTempDir("gpu_train");
   Job job(0.2f);
-  TrainerOptions o{.is_chief = true, .task = "chief:0", .model_dir = dir, .train_steps = 150, .log_step_count_steps = 1000,
-                   .tf_random_seed = 1, .gpus = {g0, g1}};
-  auto r = Trainer(o, DnnClassifierFn(), job.params, job.Client("chief:0")).Run(Input(7, 32));
+  TrainerOptions o{.run = {.model_dir = dir, .log_step_count_steps = 1000, .tf_random_seed = 1},
+                   .task = "chief:0", .train_steps = 150, .gpus = {g0, g1}};
+  Chief chief;
+  auto r = Trainer(o, DnnClassifierFn(), job.params, job.Client("chief:0")).Run(Input(7, 32), &chief);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->global_step, 150);
   EXPECT_LT(r->last_loss, r->first_loss);
@@ -148,7 +152,7 @@ TEST(TrainerGpuTest, ChiefOnTwoGpusTrainsToAccuracy) {
     return Batch(std::move(ds), 100);
   };
   Estimator est(DnnClassifierFn(), job.params, {.model_dir = dir});
-  auto at_end = est.Evaluate(eval, std::nullopt, r->last_checkpoint);
+  auto at_end = est.Evaluate(eval, std::nullopt, chief.last_checkpoint());
   ASSERT_TRUE(at_end.ok()) << at_end.status();
   EXPECT_GT(at_end->metrics["accuracy"], 0.9f);
 }

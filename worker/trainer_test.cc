@@ -1,5 +1,6 @@
 #include "ps/ps_service.h"
 #include "worker/trainer.h"
+#include "chief/chief.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -61,8 +62,8 @@ struct Job {
 TEST(TrainerTest, ChiefAndTwoWorkersTrainAsynchronouslyAndCheckpoint) {
   const std::string dir = testing::FreshTempDir("job");
   Job job;
-  TrainerOptions base{.model_dir = dir, .train_steps = 1500, .save_checkpoints_steps = 500, .log_step_count_steps = 500,
-                      .tf_random_seed = 1, .wait_log_secs = 0.2};
+  TrainerOptions base{.run = {.model_dir = dir, .save_checkpoints_steps = 500, .log_step_count_steps = 500, .tf_random_seed = 1},
+                      .train_steps = 1500, .wait_log_secs = 0.2};
   StatusOr<TrainerResult> chief = InvalidArgumentError("not run"), w0 = chief, w1 = chief;
   std::thread workers[2];
   for (int i = 0; i < 2; ++i) {
@@ -72,11 +73,10 @@ TEST(TrainerTest, ChiefAndTwoWorkersTrainAsynchronouslyAndCheckpoint) {
       (i == 0 ? w0 : w1) = Trainer(o, DnnClassifierFn(), job.params, job.Client(o.task)).Run(Input(10 + i));
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // workers wait for the chief
   TrainerOptions co = base;
-  co.is_chief = true;
   co.task = "chief:0";
-  chief = Trainer(co, DnnClassifierFn(), job.params, job.Client(co.task)).Run(Input(1));
+  Chief role;
+  chief = Trainer(co, DnnClassifierFn(), job.params, job.Client(co.task)).Run(Input(1), &role);
   for (auto& t : workers) t.join();
   ASSERT_TRUE(chief.ok()) << chief.status();
   ASSERT_TRUE(w0.ok()) << w0.status();
@@ -92,17 +92,21 @@ TEST(TrainerTest, ChiefAndTwoWorkersTrainAsynchronouslyAndCheckpoint) {
   };
   Estimator est(DnnClassifierFn(), job.params, {.model_dir = dir});
   auto at_start = est.Evaluate(eval, std::nullopt, dir + "/model.ckpt-0");
-  auto at_end = est.Evaluate(eval, std::nullopt, chief->last_checkpoint);
+  auto at_end = est.Evaluate(eval, std::nullopt, role.last_checkpoint());
   ASSERT_TRUE(at_start.ok() && at_end.ok()) << at_start.status() << at_end.status();
   EXPECT_LT(at_end->metrics["loss"], at_start->metrics["loss"]);
   EXPECT_GT(at_end->metrics["accuracy"], 0.9f);
   // Checkpoint files: two data shards, an index, a meta graph, the state file.
-  const std::string last = chief->last_checkpoint;
+  const std::string last = role.last_checkpoint();
   EXPECT_EQ(**LatestCheckpoint(Env::Default(), dir), last);
   EXPECT_TRUE(Env::Default()->FileExists(last + ".data-00000-of-00002"));
   EXPECT_TRUE(Env::Default()->FileExists(last + ".data-00001-of-00002"));
   EXPECT_TRUE(Env::Default()->FileExists(last + ".meta"));
   EXPECT_TRUE(Env::Default()->FileExists(dir + "/model.ckpt-0.index"));
+  // The start checkpoint is written before the workers may push: it holds step 0.
+  auto start = BundleReader::Open(Env::Default(), dir + "/model.ckpt-0");
+  ASSERT_TRUE(start.ok()) << start.status();
+  EXPECT_EQ((*start)->Lookup("global_step")->flat<int64_t>()[0], 0);
   auto reader = BundleReader::Open(Env::Default(), last);
   EXPECT_TRUE((*reader)->Contains("dnn/hiddenlayer_0/kernel/Adam_1"));
   EXPECT_TRUE((*reader)->Contains("beta1_power"));
@@ -116,15 +120,19 @@ TEST(TrainerTest, ChiefAndTwoWorkersTrainAsynchronouslyAndCheckpoint) {
   Job again;
   TrainerOptions co2 = co;
   co2.train_steps = saved + 20;
-  auto resumed = Trainer(co2, DnnClassifierFn(), again.params, again.Client("chief:0")).Run(Input(2));
+  Chief role2;
+  auto resumed = Trainer(co2, DnnClassifierFn(), again.params, again.Client("chief:0")).Run(Input(2), &role2);
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   EXPECT_EQ(resumed->global_step, saved + 20);
   EXPECT_EQ(resumed->local_steps, 20);
 
   // A changed model (16 -> 8 hidden units) is refused, naming the variables and shapes.
   Job changed({8});
-  auto refused = Trainer(co2, DnnClassifierFn(), changed.params, changed.Client("chief:0")).Run(Input(3));
+  Chief role3;
+  auto refused = Trainer(co2, DnnClassifierFn(), changed.params, changed.Client("chief:0")).Run(Input(3), &role3);
   ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(IsCheckpointMismatch(refused.status())) << refused.status();
+  EXPECT_TRUE(role3.failed_on_checkpoint());
   EXPECT_THAT(refused.status().message(),
               HasSubstr("tensor_name = dnn/hiddenlayer_0/kernel; shape in model [8,8] does not match the shape stored in checkpoint: [8,16]"));
   EXPECT_THAT(refused.status().message(), HasSubstr("dnn/hiddenlayer_0/kernel/Adam"));
@@ -137,8 +145,8 @@ TEST(TrainerTest, SynchronousWithABackupWorkerAndAWorkerThatLeaves) {
   const std::string dir = testing::FreshTempDir("sync");
   Job job({16}, /*replicas_to_aggregate=*/2);
   std::atomic<bool> leave{false};
-  TrainerOptions base{.model_dir = dir, .train_steps = 200, .save_checkpoints_steps = 1000, .log_step_count_steps = 100,
-                      .tf_random_seed = 1, .wait_log_secs = 0.2, .sync = true, .sync_wait_secs = 10};
+  TrainerOptions base{.run = {.model_dir = dir, .save_checkpoints_steps = 1000, .log_step_count_steps = 100, .tf_random_seed = 1},
+                      .train_steps = 200, .wait_log_secs = 0.2, .sync = true, .sync_wait_secs = 10};
   StatusOr<TrainerResult> w0 = InvalidArgumentError("not run"), w1 = w0;
   std::thread t0([&] {
     TrainerOptions o = base;
@@ -156,9 +164,9 @@ TEST(TrainerTest, SynchronousWithABackupWorkerAndAWorkerThatLeaves) {
     leave = true;
   });
   TrainerOptions co = base;
-  co.is_chief = true;
   co.task = "chief:0";
-  auto chief = Trainer(co, DnnClassifierFn(), job.params, job.Client(co.task)).Run(Input(1));
+  Chief role;
+  auto chief = Trainer(co, DnnClassifierFn(), job.params, job.Client(co.task)).Run(Input(1), &role);
   t0.join();
   t1.join();
   leaver.join();
@@ -178,13 +186,15 @@ TEST(TrainerTest, SynchronousWithABackupWorkerAndAWorkerThatLeaves) {
 TEST(TrainerTest, PartitionedVariablesTrainAndAnotherJobWarmStartsFromThem) {
   const std::string first_dir = testing::FreshTempDir("partitioned");
   Job job;
-  TrainerOptions co{.is_chief = true, .task = "chief:0", .model_dir = first_dir, .train_steps = 300,
-                    .save_checkpoints_steps = 1000, .log_step_count_steps = 100, .tf_random_seed = 1};
-  auto first = Trainer(co, DnnClassifierFn(), job.params, job.Client("chief:0", {.partitions = 2})).Run(Input(1));
+  TrainerOptions co{.run = {.model_dir = first_dir, .save_checkpoints_steps = 1000, .log_step_count_steps = 100,
+                            .tf_random_seed = 1},
+                    .task = "chief:0", .train_steps = 300};
+  Chief role;
+  auto first = Trainer(co, DnnClassifierFn(), job.params, job.Client("chief:0", {.partitions = 2})).Run(Input(1), &role);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_LT(first->last_loss, first->first_loss);
   EXPECT_EQ(job.ps[0]->Stats().count("dnn/hiddenlayer_0/kernel/part_0") + job.ps[1]->Stats().count("dnn/hiddenlayer_0/kernel/part_0"), 1u);
-  auto reader = BundleReader::Open(Env::Default(), first->last_checkpoint);
+  auto reader = BundleReader::Open(Env::Default(), role.last_checkpoint());
   ASSERT_TRUE(reader.ok());
   auto info = (*reader)->GetInfo("dnn/hiddenlayer_0/kernel/Adam");
   ASSERT_TRUE(info.ok());
@@ -195,12 +205,12 @@ TEST(TrainerTest, PartitionedVariablesTrainAndAnotherJobWarmStartsFromThem) {
   // A new job (unpartitioned) warm-starts the hidden layer only.
   Job second;
   TrainerOptions wo = co;
-  wo.model_dir = testing::FreshTempDir("warm");
+  wo.run.model_dir = testing::FreshTempDir("warm");
   wo.train_steps = 1;
-  wo.warm_start = WarmStartSpec{.from = first_dir, .vars = "dnn/hiddenlayer_.*"};
-  auto warm = Trainer(wo, DnnClassifierFn(), second.params, second.Client("chief:0")).Run(Input(2));
+  Chief warm_role({.warm_start = WarmStartSpec{.from = first_dir, .vars = "dnn/hiddenlayer_.*"}});
+  auto warm = Trainer(wo, DnnClassifierFn(), second.params, second.Client("chief:0")).Run(Input(2), &warm_role);
   ASSERT_TRUE(warm.ok()) << warm.status();
-  auto at_start = BundleReader::Open(Env::Default(), wo.model_dir + "/model.ckpt-0");
+  auto at_start = BundleReader::Open(Env::Default(), wo.run.model_dir + "/model.ckpt-0");
   ASSERT_TRUE(at_start.ok());
   EXPECT_TRUE((*at_start)->Lookup("dnn/hiddenlayer_0/kernel")->Equals(trained));
   EXPECT_FALSE((*at_start)->Lookup("dnn/logits/kernel")->Equals(*(*reader)->Lookup("dnn/logits/kernel")));
@@ -208,10 +218,11 @@ TEST(TrainerTest, PartitionedVariablesTrainAndAnotherJobWarmStartsFromThem) {
 
   // Names that do not match are an error naming them.
   Job third;
-  wo.model_dir = testing::FreshTempDir("warm_bad");
-  wo.warm_start = WarmStartSpec{.from = first_dir, .vars = ".*", .prev_names = {{"dnn/logits/bias", "old/bias"}}};
-  auto bad = Trainer(wo, DnnClassifierFn(), third.params, third.Client("chief:0")).Run(Input(2));
+  wo.run.model_dir = testing::FreshTempDir("warm_bad");
+  Chief bad_role({.warm_start = WarmStartSpec{.from = first_dir, .vars = ".*", .prev_names = {{"dnn/logits/bias", "old/bias"}}}});
+  auto bad = Trainer(wo, DnnClassifierFn(), third.params, third.Client("chief:0")).Run(Input(2), &bad_role);
   EXPECT_TRUE(IsFailedPreconditionError(bad.status())) << bad.status();
+  EXPECT_TRUE(bad_role.failed_on_checkpoint());
   EXPECT_THAT(bad.status().message(), HasSubstr("dnn/logits/bias (as old/bias) is not in the checkpoint"));
 }
 
@@ -220,8 +231,8 @@ TEST(TrainerTest, PartitionedVariablesTrainAndAnotherJobWarmStartsFromThem) {
 TEST(TrainerTest, EarlyStoppingRequestEndsTheJobWithAFinalCheckpoint) {
   const std::string dir = testing::FreshTempDir("early");
   Job job;
-  TrainerOptions base{.model_dir = dir, .train_steps = 1000000, .save_checkpoints_steps = 100000, .log_step_count_steps = 1000,
-                      .tf_random_seed = 1, .wait_log_secs = 0.2};
+  TrainerOptions base{.run = {.model_dir = dir, .save_checkpoints_steps = 100000, .log_step_count_steps = 1000, .tf_random_seed = 1},
+                      .train_steps = 1000000, .wait_log_secs = 0.2};
   StatusOr<TrainerResult> worker = InvalidArgumentError("not run");
   std::thread w([&] {
     TrainerOptions o = base;
@@ -233,9 +244,9 @@ TEST(TrainerTest, EarlyStoppingRequestEndsTheJobWithAFinalCheckpoint) {
     CHECK_OK(job.Client("evaluator:0")->RequestStop());
   });
   TrainerOptions co = base;
-  co.is_chief = true;
   co.task = "chief:0";
-  auto chief = Trainer(co, DnnClassifierFn(), job.params, job.Client(co.task)).Run(Input(1));
+  Chief role;
+  auto chief = Trainer(co, DnnClassifierFn(), job.params, job.Client(co.task)).Run(Input(1), &role);
   w.join();
   evaluator.join();
   ASSERT_TRUE(chief.ok()) << chief.status();
@@ -244,13 +255,41 @@ TEST(TrainerTest, EarlyStoppingRequestEndsTheJobWithAFinalCheckpoint) {
   EXPECT_TRUE(worker->stopped_early);
   EXPECT_GE(chief->global_step, 300);
   EXPECT_LT(chief->global_step, 100000);
-  EXPECT_EQ(**LatestCheckpoint(Env::Default(), dir), chief->last_checkpoint);
-  EXPECT_EQ(chief->last_checkpoint, dir + "/model.ckpt-" + std::to_string(chief->global_step));
+  EXPECT_EQ(**LatestCheckpoint(Env::Default(), dir), role.last_checkpoint());
+  EXPECT_EQ(role.last_checkpoint(), dir + "/model.ckpt-" + std::to_string(chief->global_step));
+}
+
+// The chief writes model_dir through the Env it is given (fault injection
+// reaches the distributed layer): a failing second index write ends the run
+// with that error, and `checkpoint` still names the start checkpoint.
+TEST(TrainerTest, TheChiefWritesThroughTheCallersEnv) {
+  struct FailSecondIndex : EnvWrapper {
+    using EnvWrapper::EnvWrapper;
+    StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& f) override {
+      if (f.find(".index") != std::string::npos && ++indexes > 1) return DataLossError("injected: disk full writing ", f);
+      return EnvWrapper::NewWritableFile(f);
+    }
+    int indexes = 0;
+  };
+  FailSecondIndex env(Env::Default());
+  const std::string dir = testing::FreshTempDir("env");
+  Job job;
+  TrainerOptions co{.run = {.model_dir = dir, .save_checkpoints_steps = 50, .log_step_count_steps = 1000, .tf_random_seed = 1},
+                    .task = "chief:0", .train_steps = 200, .env = &env};
+  Chief role;
+  auto r = Trainer(co, DnnClassifierFn(), job.params, job.Client(co.task)).Run(Input(1), &role);
+  EXPECT_TRUE(IsDataLossError(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("injected: disk full"));
+  EXPECT_FALSE(role.failed_on_checkpoint());  // a write failed, not model_dir's checkpoint
+  EXPECT_EQ(env.indexes, 2);
+  EXPECT_EQ(role.last_checkpoint(), dir + "/model.ckpt-0");
+  EXPECT_EQ(**LatestCheckpoint(Env::Default(), dir), dir + "/model.ckpt-0");
 }
 
 TEST(TrainerTest, AWorkerWithoutAChiefGivesUpWithAClearMessage) {
   Job job;
-  TrainerOptions o{.task = "worker:0", .model_dir = "/unused", .train_steps = 10, .wait_log_secs = 0.1, .ready_timeout_secs = 0.5};
+  TrainerOptions o{.run = {.model_dir = "/unused"}, .task = "worker:0", .train_steps = 10, .wait_log_secs = 0.1,
+                   .ready_timeout_secs = 0.5};
   auto r = Trainer(o, DnnClassifierFn(), job.params, job.Client(o.task)).Run(Input(1));
   EXPECT_TRUE(IsDeadlineExceededError(r.status())) << r.status();
   EXPECT_THAT(r.status().message(), HasSubstr("is the chief running?"));

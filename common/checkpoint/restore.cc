@@ -95,8 +95,10 @@ Status CheckCompatibility(const BundleReader& reader, const std::vector<Variable
   msg +=
       "\nIf the model changed on purpose, start from a new model_dir, or restore explicitly: a "
       "var_list restores a subset, and a var_list entry {checkpoint_key: variable} renames.";
-  return FailedPreconditionError(msg);
+  return FailedPreconditionError(msg).WithPayload(std::string(kCheckpointMismatch), reader.prefix());
 }
+
+bool IsCheckpointMismatch(const Status& s) { return s.GetPayload(kCheckpointMismatch).has_value(); }
 
 StatusOr<std::map<std::string, Tensor>> RestoreVariables(const BundleReader& reader,
                                                          const std::vector<VariableSpec>& model,

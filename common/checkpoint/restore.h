@@ -37,7 +37,11 @@ struct RestoreOptions {
 std::map<std::string, std::string> VarListFromNames(const std::vector<std::string>& names);
 
 // OK, or FailedPrecondition listing every missing key, dtype mismatch, shape
-// mismatch and unused checkpoint key in one message.
+// mismatch and unused checkpoint key in one message, with the payload
+// kCheckpointMismatch (its value: the checkpoint's prefix) that
+// IsCheckpointMismatch tests, also after WithContext.
+inline constexpr std::string_view kCheckpointMismatch = "psflow.checkpoint_mismatch";
+bool IsCheckpointMismatch(const Status& s);
 Status CheckCompatibility(const BundleReader& reader, const std::vector<VariableSpec>& model,
                           const RestoreOptions& options = {});
 

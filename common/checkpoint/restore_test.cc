@@ -50,6 +50,10 @@ TEST_F(RestoreTest, Restore_Mismatch_ListsEveryProblemInOneMessage) {
                                      {"global_step", DType::kInt64, TensorShape({})}};
   Status s = CheckCompatibility(*reader_, model);
   ASSERT_TRUE(IsFailedPreconditionError(s));
+  // Typed, not a phrase to search for: the payload names the checkpoint.
+  EXPECT_TRUE(IsCheckpointMismatch(s.WithContext("chief:0")));
+  EXPECT_EQ(s.GetPayload(kCheckpointMismatch), prefix_);
+  EXPECT_FALSE(IsCheckpointMismatch(FailedPreconditionError(s.message())));
   const std::string& m = s.message();
   EXPECT_THAT(m, HasSubstr(prefix_));
   EXPECT_THAT(m, HasSubstr("(5 problems)"));

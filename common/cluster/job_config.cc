@@ -416,14 +416,8 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   auto at = [&](const YAML::Node& parent, const char* key) { return parent && parent.IsMap() && parent[key] ? parent[key] : root; };
   if (rs.model_dir.empty()) return r.Error(run ? run : root, "run.model_dir", "is required");
   if (rs.train_steps <= 0) return r.Error(at(run, "train_steps"), "run.train_steps", "is required and must be > 0");
-  if (rs.save_checkpoints_steps && rs.save_checkpoints_secs) {
-    return r.Error(at(run, "save_checkpoints_secs"), "run.save_checkpoints_secs",
-                   "set save_checkpoints_steps or save_checkpoints_secs, not both");
-  }
-  if (rs.save_checkpoints_steps && *rs.save_checkpoints_steps <= 0) {
-    return r.Error(at(run, "save_checkpoints_steps"), "run.save_checkpoints_steps", "must be > 0");
-  }
-  if (rs.keep_checkpoint_max < 0) return r.Error(at(run, "keep_checkpoint_max"), "run.keep_checkpoint_max", "must be >= 0");
+  // RunConfig's own rules (one rule set), reported with the key's line.
+  if (auto p = rs.FindProblem()) return r.Error(at(run, p->key.c_str()), "run." + p->key, p->what);
   if (job.data.batch_size <= 0) return r.Error(at(d, "batch_size"), "data.batch_size", "must be > 0");
   if (!(o.learning_rate > 0)) return r.Error(at(opt, "learning_rate"), "model.optimizer.learning_rate", "must be > 0");
   static const std::set<std::string> kOptimizers = {"sgd", "gradient_descent", "momentum", "adagrad", "adam", "rmsprop", "ftrl"};

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/core/status.h"
+#include "common/train/run_config.h"
 
 namespace psflow {
 
@@ -94,18 +95,12 @@ struct WarmStartSpec {
   std::map<std::string, std::string> prev_names;    // var_name_to_prev_var_name
 };
 
-struct RunSpec {
-  std::string model_dir;
+// The job file's `run:` section: RunConfig's keys (model_dir, the
+// checkpoint, summary, log and profile schedules, tf_random_seed; one
+// definition, one set of defaults) and the job's own.
+struct RunSpec : RunConfig {
   int64_t train_steps = 0;
-  std::optional<int64_t> save_checkpoints_steps;
-  std::optional<double> save_checkpoints_secs;  // 600 when neither is set
-  int64_t keep_checkpoint_max = 5;
-  double keep_checkpoint_every_n_hours = 10000;
-  int64_t log_step_count_steps = 100;
-  int64_t save_summary_steps = 100;
-  int64_t profile_steps = 0;  // > 0: every N steps each trainer writes a chrome://tracing timeline of one step
   std::optional<SyncSpec> sync;  // absent: asynchronous training
-  std::optional<int64_t> tf_random_seed;
   std::string token;             // cluster token (or PSFLOW_CLUSTER_TOKEN)
   PlacementSpec placement;
   std::optional<WarmStartSpec> warm_start;

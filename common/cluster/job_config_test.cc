@@ -128,6 +128,10 @@ TEST(JobConfigTest, ErrorsNameFileLineAndKey) {
       {"model.hidden_units=[64, -1]", "model.hidden_units: every entry must be > 0"},
       {"model.optimizer.type=adamw", "unknown optimizer 'adamw'"},
       {"run.save_checkpoints_secs=60", "not both"},
+      // RunConfig's rules, with the key and its source.
+      {"run.log_step_count_steps=0", "(--set run.log_step_count_steps): run.log_step_count_steps: must be > 0"},
+      {"run.save_summary_steps=-1", "run.save_summary_steps: must be >= 0"},
+      {"run.profile_steps=-5", "run.profile_steps: must be >= 0"},
       {"data.train.format=parquet", "data.train.format: must be idx, csv or tfrecord"},
       {"model.type=resnet", "unknown model type 'resnet'"},
       {"run.sync={replicas_to_aggregate: 3, total_num_replicas: 2}", "replicas_to_aggregate <= total_num_replicas"},

@@ -74,6 +74,37 @@ std::string_view StatusCodeName(StatusCode code) {
   return "UNKNOWN_CODE";
 }
 
+Status Status::WithMessage(std::string message) const {
+  if (ok()) return *this;
+  Status s;
+  s.state_ = std::make_shared<const State>(State{state_->code, std::move(message), state_->payloads});
+  return s;
+}
+
+Status Status::WithPayload(std::string key, std::string value) const {
+  if (ok()) return *this;
+  State st = *state_;
+  bool found = false;
+  for (auto& [k, v] : st.payloads) {
+    if (k == key) {
+      v = value;
+      found = true;
+    }
+  }
+  if (!found) st.payloads.emplace_back(std::move(key), std::move(value));
+  Status s;
+  s.state_ = std::make_shared<const State>(std::move(st));
+  return s;
+}
+
+std::optional<std::string> Status::GetPayload(std::string_view key) const {
+  if (ok()) return std::nullopt;
+  for (const auto& [k, v] : state_->payloads) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
+}
+
 Status::Status(StatusCode code, std::string message) {
   if (code != StatusCode::kOk) {
     state_ = std::make_shared<const State>(State{code, std::move(message)});

@@ -19,11 +19,13 @@
 
 #include <cerrno>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "common/core/strcat.h"
 
@@ -63,12 +65,19 @@ class [[nodiscard]] Status {
   // "NOT_FOUND: Key w not found in checkpoint" or "OK".
   std::string ToString() const;
 
-  // Returns a copy whose message is "<context>: <message>", same code.
+  // Returns a copy whose message is "<context>: <message>", same code and
+  // payloads.
   template <typename... Args>
   Status WithContext(const Args&... args) const {
     if (ok()) return *this;
-    return Status(code(), StrCat(args..., ": ", message()));
+    return WithMessage(StrCat(args..., ": ", message()));
   }
+
+  // Payloads: typed facts about an error that callers test without reading
+  // its message (absl::Status's payloads; keys like
+  // "psflow.checkpoint_mismatch").  An OK status carries none.
+  Status WithPayload(std::string key, std::string value) const;
+  std::optional<std::string> GetPayload(std::string_view key) const;
 
   // Marks a status as checked when the caller deliberately drops it.
   void IgnoreError() const {}
@@ -78,9 +87,12 @@ class [[nodiscard]] Status {
   }
 
  private:
+  Status WithMessage(std::string message) const;
+
   struct State {
     StatusCode code;
     std::string message;
+    std::vector<std::pair<std::string, std::string>> payloads;
   };
   std::shared_ptr<const State> state_;  // null means OK
 };

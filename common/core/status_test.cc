@@ -35,6 +35,18 @@ TEST(StatusTest, ErrorCarriesCodeAndMessage) {
   EXPECT_EQ(s.ToString(), "NOT_FOUND: Key w not found in checkpoint");
 }
 
+TEST(StatusTest, PayloadsSurviveContextAndAreReplacedByKey) {
+  Status s = FailedPreconditionError("no").WithPayload("psflow.a", "1").WithPayload("psflow.b", "2");
+  s = s.WithContext("restoring").WithPayload("psflow.a", "3");
+  EXPECT_EQ(s.message(), "restoring: no");
+  EXPECT_EQ(s.GetPayload("psflow.a"), "3");
+  EXPECT_EQ(s.GetPayload("psflow.b"), "2");
+  EXPECT_FALSE(s.GetPayload("psflow.c").has_value());
+  EXPECT_FALSE(FailedPreconditionError("no").GetPayload("psflow.a").has_value());
+  EXPECT_TRUE(OkStatus().WithPayload("psflow.a", "1").ok());  // OK carries none
+  EXPECT_FALSE(OkStatus().WithPayload("psflow.a", "1").GetPayload("psflow.a").has_value());
+}
+
 TEST(StatusTest, WithContextKeepsCodeAndPrefixesMessage) {
   Status s = DataLossError("bad crc").WithContext("reading ", "/tmp/x.index");
   EXPECT_EQ(s.code(), StatusCode::kDataLoss);

@@ -14,7 +14,8 @@ PsClient::PsClient(std::vector<std::unique_ptr<rpc::Channel>> channels, Placemen
     : channels_(std::move(channels)), placement_(std::move(placement)), timeout_ms_(timeout_ms), max_attempts_(max_attempts) {}
 
 std::vector<StatusOr<rpc::Message>> PsClient::Fanout(const std::string& method, std::vector<rpc::Message> requests,
-                                                     bool idempotent, const std::vector<bool>* only) {
+                                                     bool idempotent, const std::vector<bool>* only, int64_t timeout_ms) {
+  if (timeout_ms < 0) timeout_ms = timeout_ms_;
   std::vector<std::promise<StatusOr<rpc::Message>>> promises(channels_.size());
   std::vector<std::future<StatusOr<rpc::Message>>> futures;
   for (auto& p : promises) futures.push_back(p.get_future());
@@ -24,7 +25,7 @@ std::vector<StatusOr<rpc::Message>> PsClient::Fanout(const std::string& method, 
       continue;
     }
     channels_[k]->CallAsync(method, std::move(requests[k]),
-                            {.timeout_ms = timeout_ms_, .idempotent = idempotent, .max_attempts = max_attempts_},
+                            {.timeout_ms = timeout_ms, .idempotent = idempotent, .max_attempts = max_attempts_},
                             [&promises, k](StatusOr<rpc::Message> r) { promises[k].set_value(std::move(r)); });
   }
   std::vector<StatusOr<rpc::Message>> out;
@@ -339,6 +340,23 @@ StatusOr<bool> PsClient::Ready() {
     if (!body.ready()) return false;
   }
   return true;
+}
+
+StatusOr<bool> PsClient::WaitForReady(int64_t timeout_ms) {
+  ps::WaitForStepRequest body;
+  body.set_until_ready(true);
+  body.set_timeout_ms(timeout_ms);
+  std::vector<rpc::Message> reqs(channels_.size());
+  for (auto& r : reqs) r.header.set_body(body.SerializeAsString());
+  // Each answer comes by timeout_ms; the calls' own deadline leaves room.
+  bool all = true;
+  for (auto& r : Fanout(ps::kWaitForStep, std::move(reqs), true, nullptr, timeout_ms + timeout_ms_)) {
+    RETURN_IF_ERROR(r.status());
+    ASSIGN_OR_RETURN(auto answer, ps::ParseBody<ps::PushResponse>(*r));
+    if (answer.stop_requested()) stop_requested_ = true;
+    all = all && answer.ready();
+  }
+  return all;
 }
 
 Status PsClient::MarkReady() {

@@ -54,6 +54,9 @@ class PsClient {
   // The chief's "model ready": variables initialized or restored everywhere.
   Status MarkReady();
   StatusOr<bool> Ready();
+  // Blocks (in every PS task, without polling) until all of them are ready
+  // or `timeout_ms` passed; whether they all are.
+  StatusOr<bool> WaitForReady(int64_t timeout_ms);
   // Early stopping: asks every trainer to finish (PS task 0 passes it on in
   // its Push answers).  stop_requested() is true once a Push or GlobalStep
   // answer carried it.
@@ -64,8 +67,9 @@ class PsClient {
  private:
   // Runs one call per PS task in parallel (only where `only` is true, when
   // given) and waits for all.
+  // timeout_ms < 0: the client's own.
   std::vector<StatusOr<rpc::Message>> Fanout(const std::string& method, std::vector<rpc::Message> requests, bool idempotent,
-                                             const std::vector<bool>* only = nullptr);
+                                             const std::vector<bool>* only = nullptr, int64_t timeout_ms = -1);
 
   std::vector<std::unique_ptr<rpc::Channel>> channels_;
   const Placement placement_;

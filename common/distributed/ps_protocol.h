@@ -14,7 +14,8 @@
 //   Restore       RestoreRequest / -                        - / -                        yes
 //   WaitForStep   WaitForStepRequest / -  (task 0; answered  PushResponse / -             yes
 //                 when global_step passes after_step, on
-//                 early stopping, or at timeout_ms)
+//                 early stopping, or at timeout_ms; with
+//                 until_ready, any task: when it is ready)
 //   Status        - / -                                     StatusResponse / -           yes
 //   SetReady      - / -                                     - / -                        yes
 //   RequestStop   - / -                                     - / -                        yes

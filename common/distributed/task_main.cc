@@ -6,6 +6,7 @@
 #include <iostream>
 #include <random>
 
+#include "common/checkpoint/restore.h"
 #include "common/cluster/cli.h"
 #include "common/core/logging.h"
 
@@ -55,9 +56,7 @@ int ExitFor(const Status& s, const std::string& task, int bad_input) {
   if (s.ok()) return kExitOk;
   LOG(ERROR) << task << " failed: " << s;
   std::cerr << "psflow " << task << ": " << s << "\n";
-  if (IsFailedPreconditionError(s) && s.message().find("does not match the model") != std::string::npos) {
-    return kExitUnusableCheckpoint;
-  }
+  if (IsCheckpointMismatch(s)) return kExitUnusableCheckpoint;
   return MayPassOnRestart(s) ? kExitError : bad_input;
 }
 

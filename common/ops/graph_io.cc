@@ -290,7 +290,7 @@ Status ReadBinaryProto(Env* env, const std::string& path, google::protobuf::Mess
 }
 
 Status WriteMetaGraph(const Graph& graph, const std::string& path, const MetaGraphOptions& options) {
-  return WriteBinaryProto(Env::Default(), path, ExportMetaGraph(graph, options));
+  return WriteBinaryProto(options.env, path, ExportMetaGraph(graph, options));
 }
 
 Status ImportMetaGraph(const std::string& path, Graph* graph) {

@@ -34,6 +34,7 @@ struct MetaGraphOptions {
   int max_to_keep = 5;
   double keep_checkpoint_every_n_hours = 10000;
   bool sharded = true;
+  Env* env = Env::Default();  // WriteMetaGraph writes through it
 };
 tensorflow::MetaGraphDef ExportMetaGraph(const Graph& graph, const MetaGraphOptions& options = {});
 // Rebuilds nodes, variables and collections into an empty graph.

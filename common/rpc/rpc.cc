@@ -267,11 +267,12 @@ class ServerImpl final : public RpcServer {
   }
   int64_t rejected_connections() const override { return rejected_; }
   int64_t bad_frames() const override { return bad_frames_; }
+  int64_t accept_errors() const override { return accept_errors_; }
 
   asio::io_context& io() { return io_; }
   const ServerOptions& options() const { return options_; }
   const Handler& handler() const { return handler_; }
-  std::atomic<int64_t> rejected_{0}, bad_frames_{0};
+  std::atomic<int64_t> rejected_{0}, bad_frames_{0}, accept_errors_{0};
 
  private:
   void Accept() {
@@ -281,6 +282,7 @@ class ServerImpl final : public RpcServer {
         // Out of file descriptors, or a connection aborted before it was
         // accepted: keep accepting after a pause, or the server would stop
         // taking connections for good.
+        ++accept_errors_;
         LOG(WARNING) << (options_.task.empty() ? "server" : options_.task) << " could not accept a connection ("
                      << ec.message() << "); trying again in 100 ms";
         accept_retry_.expires_after(std::chrono::milliseconds(100));
@@ -456,24 +458,13 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
   }
   const std::string& address() const { return options_.address; }
 
-  void Call(const std::string& method, Message req, const CallOptions& opts, Responder done, int attempt) {
+  void Call(const std::string& method, Message req, const CallOptions& opts, Responder done) {
     auto self = shared_from_this();
     req.header.set_method(method);
     req.header.set_task(options_.task);
     req.header.set_incarnation(options_.incarnation);
     req.header.set_deadline_ms(opts.timeout_ms);
-    Responder with_retry = [self, method, req, opts, done, attempt](StatusOr<Message> r) mutable {
-      if (!r.ok() && IsUnavailableError(r.status()) && opts.idempotent && attempt + 1 < opts.max_attempts) {
-        const int64_t backoff = std::min(opts.max_backoff_ms, opts.initial_backoff_ms << std::min(attempt, 20));
-        auto timer = std::make_shared<asio::steady_timer>(self->io_, std::chrono::milliseconds(backoff));
-        timer->async_wait([self, timer, method, req = std::move(req), opts, done, attempt](const boost::system::error_code&) mutable {
-          self->Call(method, std::move(req), opts, done, attempt + 1);
-        });
-        return;
-      }
-      done(std::move(r));
-    };
-    asio::post(strand_, [self, req = std::move(req), opts, cb = std::move(with_retry)]() mutable {
+    asio::post(strand_, [self, req = std::move(req), opts, cb = std::move(done)]() mutable {
       self->Send(std::move(req), opts, std::move(cb));
     });
   }
@@ -636,7 +627,7 @@ RpcChannel::~RpcChannel() { impl_->Shutdown(); }
 const std::string& RpcChannel::address() const { return impl_->address(); }
 
 void RpcChannel::CallAsync(const std::string& method, Message request, const CallOptions& options, Responder done) {
-  impl_->Call(method, std::move(request), options, std::move(done), 0);
+  impl_->Call(method, std::move(request), options, std::move(done));
 }
 
 StatusOr<Message> RpcChannel::Call(const std::string& method, Message request, const CallOptions& options) {

@@ -56,6 +56,8 @@ class RpcServer {
   // Counters for tests and status pages.
   virtual int64_t rejected_connections() const = 0;
   virtual int64_t bad_frames() const = 0;
+  // Failed accepts (out of file descriptors, say); accepting goes on after them.
+  virtual int64_t accept_errors() const { return 0; }
 };
 
 struct ChannelOptions {
@@ -66,9 +68,11 @@ struct ChannelOptions {
   FrameLimits limits;
 };
 
+// The deadline of one attempt, and the retry rule rpc::Channel
+// (transport.h) applies: RpcChannel itself makes one attempt.
 struct CallOptions {
   int64_t timeout_ms = 30000;
-  bool idempotent = false;  // retried on Unavailable
+  bool idempotent = false;  // retried on Unavailable and DeadlineExceeded
   int max_attempts = 5;
   int64_t initial_backoff_ms = 50;  // doubled after each attempt...
   int64_t max_backoff_ms = 2000;    // ...up to this
@@ -81,6 +85,7 @@ class RpcChannel {
   RpcChannel(const RpcChannel&) = delete;
   RpcChannel& operator=(const RpcChannel&) = delete;
 
+  // One attempt within options.timeout_ms (no retry: rpc::Channel retries).
   void CallAsync(const std::string& method, Message request, const CallOptions& options, Responder done);
   StatusOr<Message> Call(const std::string& method, Message request, const CallOptions& options);
   const std::string& address() const;

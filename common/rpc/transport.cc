@@ -1,10 +1,62 @@
 #include "common/rpc/transport.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <functional>
 #include <future>
+#include <map>
 #include <thread>
 
 namespace psflow::rpc {
+namespace {
+
+// Runs callbacks after a delay, on one thread for the whole process: the
+// retries' backoff (a channel's callback may run on its transport's own
+// thread, which must not sleep).  Never destroyed: a retry may be pending
+// at exit.
+class RetryTimer {
+ public:
+  static RetryTimer& Get() {
+    static RetryTimer* t = new RetryTimer();
+    return *t;
+  }
+  void After(std::chrono::milliseconds delay, std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      due_.emplace(std::chrono::steady_clock::now() + delay, std::move(fn));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  RetryTimer() {
+    std::thread([this] { Loop(); }).detach();
+  }
+  void Loop() {
+    std::unique_lock<std::mutex> l(mu_);
+    while (true) {
+      if (due_.empty()) {
+        cv_.wait(l);
+        continue;
+      }
+      auto first = due_.begin();
+      if (first->first > std::chrono::steady_clock::now()) {
+        cv_.wait_until(l, first->first);
+        continue;
+      }
+      std::function<void()> fn = std::move(first->second);
+      due_.erase(first);
+      l.unlock();
+      fn();
+      l.lock();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> due_;
+};
+
+}  // namespace
 
 void Channel::CallAsync(const std::string& method, Message request, const CallOptions& options, Responder done) {
   if (!options.idempotent || options.max_attempts <= 1) return Send(method, std::move(request), options, std::move(done));
@@ -24,11 +76,7 @@ void Channel::CallAsync(const std::string& method, Message request, const CallOp
         const int64_t backoff =
             std::min(self->options.max_backoff_ms, self->options.initial_backoff_ms << std::min(self->n, 20));
         ++self->n;
-        // Back off on a helper thread: the callback may run on the transport's own thread.
-        std::thread([self, backoff] {
-          std::this_thread::sleep_for(std::chrono::milliseconds(backoff));
-          self->Go();
-        }).detach();
+        RetryTimer::Get().After(std::chrono::milliseconds(backoff), [self] { self->Go(); });
       });
     }
   };
@@ -56,9 +104,7 @@ class TcpChannel final : public Channel {
 
  protected:
   void Send(const std::string& method, Message request, const CallOptions& options, Responder done) override {
-    CallOptions once = options;
-    once.max_attempts = 1;  // Channel::CallAsync retries
-    ch_.CallAsync(method, std::move(request), once, std::move(done));
+    ch_.CallAsync(method, std::move(request), options, std::move(done));  // one attempt
   }
 
  private:

@@ -20,13 +20,17 @@
 
 namespace psflow::rpc {
 
-// A connection to one task.  It must outlive the calls made on it.
+// A connection to one task.  It must outlive the calls made on it, their
+// retries included.
 class Channel {
  public:
   virtual ~Channel() = default;
   // Sends with the options' deadline; idempotent calls that fail with
   // Unavailable or DeadlineExceeded (a lost message) are sent again after an
-  // exponential backoff, up to max_attempts.
+  // exponential backoff, up to max_attempts.  The one retry mechanism of
+  // psflow, for every transport: the backoff waits on one process-wide
+  // timer thread (no thread per retry), which also sends the retries, so
+  // `done` of a call that ends on a retry runs there: keep it short.
   void CallAsync(const std::string& method, Message request, const CallOptions& options, Responder done);
   StatusOr<Message> Call(const std::string& method, Message request, const CallOptions& options);
 

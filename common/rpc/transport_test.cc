@@ -48,6 +48,26 @@ TEST_P(TransportTest, CallsAndTokens) {
   EXPECT_TRUE(IsUnavailableError(after.status())) << after.status();
 }
 
+// One retry rule for both transports: an idempotent call to nobody is sent
+// max_attempts times with a doubling backoff, then reported; a call that is
+// not idempotent is sent once.
+TEST_P(TransportTest, IdempotentCallsAreRetriedWithBackoff) {
+  auto t = Make();
+  auto server = t->Listen({.port = 0, .task = "ps:0"}, Doubler());
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string addr = "127.0.0.1:" + std::to_string((*server)->port());
+  (*server)->Stop();
+  auto ch = t->Connect({.address = addr, .task = "worker:3"});
+  auto t0 = std::chrono::steady_clock::now();
+  auto u = ch->Call("Pull", Message{}, {.timeout_ms = 1000, .idempotent = true, .max_attempts = 3, .initial_backoff_ms = 40});
+  EXPECT_TRUE(IsUnavailableError(u.status())) << u.status();
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(120));  // backed off 40 + 80 ms
+  t0 = std::chrono::steady_clock::now();
+  auto once = ch->Call("Push", Message{}, {.timeout_ms = 1000, .idempotent = false, .max_attempts = 3, .initial_backoff_ms = 400});
+  EXPECT_TRUE(IsUnavailableError(once.status())) << once.status();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(400));  // not retried
+}
+
 INSTANTIATE_TEST_SUITE_P(TcpAndFake, TransportTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Fake" : "Tcp"; });
 

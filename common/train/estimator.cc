@@ -1,6 +1,5 @@
 #include "common/train/estimator.h"
 
-#include <chrono>
 #include <cmath>
 
 #include "common/checkpoint/checkpoint_state.h"
@@ -10,19 +9,20 @@
 #include "common/ops/ops.h"
 #include "common/train/layers.h"
 #include "common/train/optimizer.h"
+#include "common/summary/event_writer.h"
 #include "common/train/saver.h"
 
 namespace psflow {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 // A Saver over every global variable of the graph, as an explicit list:
 // evaluation graphs lack optimizer slots, whose checkpoint keys are ignored.
-StatusOr<std::unique_ptr<Saver>> ModelSaver(const Graph& g, bool explicit_list, const RunConfig& c) {
-  SaverOptions o{.max_to_keep = c.keep_checkpoint_max,
+StatusOr<std::unique_ptr<Saver>> ModelSaver(const Graph& g, bool explicit_list, const RunConfig& c,
+                                            const EstimatorOptions& e) {
+  SaverOptions o{.max_to_keep = static_cast<int>(c.keep_checkpoint_max),
                  .keep_checkpoint_every_n_hours = c.keep_checkpoint_every_n_hours,
-                 .num_shards = c.num_shards};
+                 .num_shards = e.num_shards,
+                 .env = e.env};
   if (explicit_list) {
     std::map<std::string, const Variable*> vars;
     for (const Variable* v : g.VariablesInCollection(collections::kGlobalVariables)) vars[v->name] = v;
@@ -47,92 +47,10 @@ Status RunInitializer(const Graph& g, Session* sess, Node* init) {
   return sess->AssignVariables(values);
 }
 
-StatusOr<std::string> CheckpointToUse(const RunConfig& c, const std::string& explicit_path) {
+StatusOr<std::string> CheckpointToUse(const RunConfig& c, Env* env, const std::string& explicit_path) {
   if (!explicit_path.empty()) return explicit_path;
-  ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(Env::Default(), c.model_dir));
+  ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(env, c.model_dir));
   return latest ? *latest : std::string();
-}
-
-class StopAtStep final : public Hook {
- public:
-  explicit StopAtStep(int64_t last) : last_(last) {}
-  Status AfterRun(TrainContext&, const StepInfo& s, bool* stop) override {
-    if (s.global_step >= last_) *stop = true;
-    return OkStatus();
-  }
-
- private:
-  const int64_t last_;
-};
-
-class Logging final : public Hook {
- public:
-  explicit Logging(int64_t n) : n_(std::max<int64_t>(1, n)) {}
-  Status AfterCreateSession(TrainContext& ctx) override {
-    last_ = Clock::now();
-    last_step_ = ctx.global_step;
-    return OkStatus();
-  }
-  Status AfterRun(TrainContext&, const StepInfo& s, bool*) override {
-    examples_ += s.batch_size;
-    if (s.global_step % n_ != 0) return OkStatus();
-    const auto now = Clock::now();
-    const double secs = std::chrono::duration<double>(now - last_).count();
-    LOG(INFO) << "loss = " << s.loss << ", step = " << s.global_step << " (global_step/sec: "
-              << static_cast<double>(s.global_step - last_step_) / secs
-              << ", examples/sec: " << static_cast<int64_t>(static_cast<double>(examples_) / secs) << ")";
-    last_ = now;
-    last_step_ = s.global_step;
-    examples_ = 0;
-    return OkStatus();
-  }
-
- private:
-  const int64_t n_;
-  Clock::time_point last_;
-  int64_t last_step_ = 0;
-  int64_t examples_ = 0;
-};
-
-class CheckpointSaver final : public Hook {
- public:
-  Status AfterCreateSession(TrainContext& ctx) override { return Save(ctx, ctx.global_step); }
-  Status AfterRun(TrainContext& ctx, const StepInfo& s, bool*) override {
-    const RunConfig& c = *ctx.config;
-    bool due;
-    if (c.save_checkpoints_steps) {
-      due = s.global_step - last_step_ >= *c.save_checkpoints_steps;
-    } else {
-      const double secs = c.save_checkpoints_secs.value_or(600.0);
-      due = std::chrono::duration<double>(Clock::now() - last_time_).count() >= secs;
-    }
-    return due ? Save(ctx, s.global_step) : OkStatus();
-  }
-  Status End(TrainContext& ctx, int64_t step) override {
-    return step != last_step_ ? Save(ctx, step) : OkStatus();
-  }
-
- private:
-  Status Save(TrainContext& ctx, int64_t step) {
-    ASSIGN_OR_RETURN(std::string p, ctx.saver->Save(ctx.session, ctx.config->model_dir, step));
-    LOG(INFO) << "Saving checkpoints for " << step << " into " << p;
-    last_step_ = step;
-    last_time_ = Clock::now();
-    return OkStatus();
-  }
-  int64_t last_step_ = -1;
-  Clock::time_point last_time_ = Clock::now();
-};
-
-Status CheckConfig(const RunConfig& c) {
-  if (c.model_dir.empty()) return InvalidArgumentError("run.model_dir must be set");
-  if (c.save_checkpoints_steps && c.save_checkpoints_secs) {
-    return InvalidArgumentError("set save_checkpoints_steps or save_checkpoints_secs, not both");
-  }
-  if (c.save_checkpoints_steps && *c.save_checkpoints_steps <= 0) {
-    return InvalidArgumentError("save_checkpoints_steps must be > 0");
-  }
-  return OkStatus();
 }
 
 }  // namespace
@@ -182,15 +100,12 @@ std::string_view ModeName(Mode m) {
   return "?";
 }
 
-std::unique_ptr<Hook> StopAtStepHook(int64_t last_step) { return std::make_unique<StopAtStep>(last_step); }
-std::unique_ptr<Hook> LoggingHook(int64_t n) { return std::make_unique<Logging>(n); }
-std::unique_ptr<Hook> CheckpointSaverHook() { return std::make_unique<CheckpointSaver>(); }
+Estimator::Estimator(ModelFn model_fn, ModelParams params, RunConfig config, EstimatorOptions options)
+    : model_fn_(std::move(model_fn)), params_(std::move(params)), config_(std::move(config)), options_(options) {}
 
-Estimator::Estimator(ModelFn model_fn, ModelParams params, RunConfig config)
-    : model_fn_(std::move(model_fn)), params_(std::move(params)), config_(std::move(config)) {}
-
-Status Estimator::Train(const InputFn& input_fn, int64_t max_steps, std::vector<std::unique_ptr<Hook>> user_hooks) {
-  RETURN_IF_ERROR(CheckConfig(config_));
+Status Estimator::Train(const InputFn& input_fn, int64_t max_steps,
+                        std::vector<std::unique_ptr<SessionRunHook>> user_hooks) {
+  RETURN_IF_ERROR(config_.Check());
   ASSIGN_OR_RETURN(std::unique_ptr<Dataset> data, input_fn());
   Example batch;
   ASSIGN_OR_RETURN(bool have, data->Next(&batch));
@@ -205,10 +120,10 @@ Status Estimator::Train(const InputFn& input_fn, int64_t max_steps, std::vector<
   Node* init = GlobalVariablesInitializer(root);
   Node* local_init = LocalVariablesInitializer(root);
   RETURN_IF_ERROR(root.status());
-  ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, false, config_));
-  Session sess(b.graph.get(), {.gpu = config_.gpu});
+  ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, false, config_, options_));
+  Session sess(b.graph.get(), {.gpu = options_.gpu});
   std::vector<Tensor> out;
-  ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(Env::Default(), config_.model_dir));
+  ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(options_.env, config_.model_dir));
   if (latest) {
     RETURN_IF_ERROR(saver->Restore(&sess, *latest));
     LOG(INFO) << "Restoring parameters from " << *latest;
@@ -223,18 +138,33 @@ Status Estimator::Train(const InputFn& input_fn, int64_t max_steps, std::vector<
               << step << ")";
     return OkStatus();
   }
-  std::vector<std::unique_ptr<Hook>> hooks;
-  hooks.push_back(StopAtStepHook(max_steps));
-  hooks.push_back(LoggingHook(config_.log_step_count_steps));
-  hooks.push_back(CheckpointSaverHook());
-  for (auto& h : user_hooks) hooks.push_back(std::move(h));
-  TrainContext ctx{&sess, saver.get(), &config_, step};
-  for (auto& h : hooks) RETURN_IF_ERROR(h->AfterCreateSession(ctx));
+  std::unique_ptr<EventWriter> events;
+  if (config_.save_summary_steps > 0) {
+    ASSIGN_OR_RETURN(events, EventWriter::Create(options_.env, config_.model_dir));
+  }
+  HookList hooks;
+  hooks.Add(StopAtStepHook(max_steps));
+  hooks.Add(LoggingHook(config_.log_step_count_steps));
+  if (events) hooks.Add(SummarySaverHook(events.get(), config_.save_summary_steps, params_.optimizer.hyper.lr));
+  auto save = [&](int64_t s) { return saver->Save(&sess, config_.model_dir, s); };
+  hooks.Add(CheckpointSaverHook(config_, save, events.get()));
+  if (config_.profile_steps > 0) {
+    hooks.Add(ProfilerHook(config_.profile_steps, options_.env, JoinPath(config_.model_dir, "profile"), "estimator"));
+  }
+  hooks.Add(std::move(user_hooks));
   bool stop = false;
-  while (!stop) {
+  RETURN_IF_ERROR(hooks.Begin(step, &stop));
+  std::vector<TraceEvent> trace;
+  for (int64_t local = 1; !stop; ++local) {
+    const StepRequest request = hooks.BeforeRun(local);
+    if (request.trace) {
+      trace.clear();
+      sess.TraceNextRun(&trace);
+    }
     RETURN_IF_ERROR(sess.Run(FeedsFor(b, batch), {b.spec.loss}, {train}, &out));
-    StepInfo info{++step, out[0].flat<float>()[0], batch.begin()->second.shape().dim(0)};
-    for (auto& h : hooks) RETURN_IF_ERROR(h->AfterRun(ctx, info, &stop));
+    StepInfo info{.global_step = ++step, .local_step = local, .loss = out[0].flat<float>()[0],
+                  .batch_size = batch.begin()->second.shape().dim(0), .trace = request.trace ? &trace : nullptr};
+    RETURN_IF_ERROR(hooks.AfterRun(info, &stop));
     if (stop) break;
     ASSIGN_OR_RETURN(have, data->Next(&batch));
     if (!have) {
@@ -242,16 +172,15 @@ Status Estimator::Train(const InputFn& input_fn, int64_t max_steps, std::vector<
       break;
     }
   }
-  for (auto& h : hooks) RETURN_IF_ERROR(h->End(ctx, step));
-  return OkStatus();
+  return hooks.End(step);
 }
 
-Status Estimator::TrainSteps(const InputFn& input_fn, int64_t steps, std::vector<std::unique_ptr<Hook>> hooks) {
+Status Estimator::TrainSteps(const InputFn& input_fn, int64_t steps, std::vector<std::unique_ptr<SessionRunHook>> hooks) {
   if (steps <= 0) return InvalidArgumentError("steps must be > 0, got ", steps);
   int64_t start = 0;
-  ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(Env::Default(), config_.model_dir));
+  ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(options_.env, config_.model_dir));
   if (latest) {
-    ASSIGN_OR_RETURN(auto reader, BundleReader::Open(Env::Default(), *latest));
+    ASSIGN_OR_RETURN(auto reader, BundleReader::Open(options_.env, *latest));
     ASSIGN_OR_RETURN(Tensor gs, reader->Lookup("global_step"));
     if (gs.dtype() != DType::kInt64 || gs.num_elements() != 1) {
       return InvalidArgumentError("global_step in ", *latest, " is not an int64 scalar");
@@ -275,16 +204,16 @@ StatusOr<EvalResult> Estimator::Evaluate(const InputFn& input_fn, std::optional<
   Node* init = GlobalVariablesInitializer(root);
   Node* local_init = LocalVariablesInitializer(root);
   RETURN_IF_ERROR(root.status());
-  Session sess(b.graph.get(), {.gpu = config_.gpu});
+  Session sess(b.graph.get(), {.gpu = options_.gpu});
   std::vector<Tensor> out;
   EvalResult result;
-  ASSIGN_OR_RETURN(result.checkpoint, CheckpointToUse(config_, checkpoint));
+  ASSIGN_OR_RETURN(result.checkpoint, CheckpointToUse(config_, options_.env, checkpoint));
   if (result.checkpoint.empty()) {
     LOG(WARNING) << "Could not find trained model in model_dir: " << config_.model_dir
                  << ", running initialization to evaluate.";
     RETURN_IF_ERROR(RunInitializer(*b.graph, &sess, init));
   } else {
-    ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_));
+    ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_, options_));
     RETURN_IF_ERROR(saver->Restore(&sess, result.checkpoint));
   }
   RETURN_IF_ERROR(sess.Run({}, {}, {local_init}, &out));
@@ -314,10 +243,10 @@ StatusOr<std::vector<std::map<std::string, Tensor>>> Estimator::Predict(const In
   std::vector<std::map<std::string, Tensor>> result;
   if (!have) return result;
   ASSIGN_OR_RETURN(ModelGraph b, BuildModelGraph(model_fn_, params_, Mode::kPredict, batch, config_.tf_random_seed));
-  Session sess(b.graph.get(), {.gpu = config_.gpu});
-  ASSIGN_OR_RETURN(std::string ckpt, CheckpointToUse(config_, checkpoint));
+  Session sess(b.graph.get(), {.gpu = options_.gpu});
+  ASSIGN_OR_RETURN(std::string ckpt, CheckpointToUse(config_, options_.env, checkpoint));
   if (ckpt.empty()) return FailedPreconditionError("no checkpoint in ", config_.model_dir, " to predict with; train first");
-  ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_));
+  ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_, options_));
   RETURN_IF_ERROR(saver->Restore(&sess, ckpt));
   std::vector<std::string> names;
   std::vector<Output> fetches;
@@ -339,15 +268,15 @@ StatusOr<std::vector<std::map<std::string, Tensor>>> Estimator::Predict(const In
 StatusOr<std::vector<std::string>> Estimator::ExportFrozenGraph(const Example& sample_batch, const std::string& checkpoint,
                                                               const std::string& path) {
   ASSIGN_OR_RETURN(ModelGraph b, BuildModelGraph(model_fn_, params_, Mode::kPredict, sample_batch, config_.tf_random_seed));
-  Session sess(b.graph.get(), {.gpu = config_.gpu});
-  ASSIGN_OR_RETURN(std::string ckpt, CheckpointToUse(config_, checkpoint));
+  Session sess(b.graph.get(), {.gpu = options_.gpu});
+  ASSIGN_OR_RETURN(std::string ckpt, CheckpointToUse(config_, options_.env, checkpoint));
   if (ckpt.empty()) return FailedPreconditionError("no checkpoint in ", config_.model_dir, " to export; train first");
-  ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_));
+  ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_, options_));
   RETURN_IF_ERROR(saver->Restore(&sess, ckpt));
   std::vector<std::string> outputs;
   for (const auto& [name, o] : b.spec.predictions) outputs.push_back(o.node->name());
   ASSIGN_OR_RETURN(tensorflow::GraphDef frozen, FreezeGraph(*b.graph, sess.variables(), outputs));
-  RETURN_IF_ERROR(WriteBinaryProto(Env::Default(), path, frozen));
+  RETURN_IF_ERROR(WriteBinaryProto(options_.env, path, frozen));
   return outputs;
 }
 

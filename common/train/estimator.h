@@ -23,7 +23,9 @@
 #include "common/data/dataset.h"
 #include "common/runtime/session.h"
 #include "common/ops/apply.h"
+#include "common/train/hooks.h"
 #include "common/train/metrics.h"
+#include "common/train/run_config.h"
 
 namespace psflow {
 
@@ -70,50 +72,15 @@ ModelFn CnnClassifierFn();     // conv 32 5x5, pool, conv 64 5x5, pool, dense 10
 // "dnn_classifier", "linear_classifier", "cnn_classifier".
 StatusOr<ModelFn> CannedModelFn(const std::string& type);
 
-struct RunConfig {
-  std::string model_dir;
-  std::optional<int64_t> save_checkpoints_steps;  // set either this...
-  std::optional<double> save_checkpoints_secs;    // ...or this (default 600 when neither)
-  int keep_checkpoint_max = 5;
-  double keep_checkpoint_every_n_hours = 10000;
-  int64_t log_step_count_steps = 100;
-  std::optional<int64_t> tf_random_seed;
-  int num_shards = 1;  // data files per checkpoint (one per PS task)
+// How an Estimator runs, besides its RunConfig.
+struct EstimatorOptions {
   // Non-null: train, evaluate and predict run their kernels on this GPU (the
   // variables live there; checkpoints and frozen graphs copy them to the
   // host).  Null: the CPU.
   GpuDevice* gpu = nullptr;
+  int num_shards = 1;  // data files per checkpoint (as a job with this many PS tasks writes)
+  Env* env = Env::Default();  // model_dir's file system: checkpoints, events, profiles, exports
 };
-
-// Per-step information handed to hooks.
-struct StepInfo {
-  int64_t global_step = 0;
-  float loss = 0;
-  int64_t batch_size = 0;
-};
-
-class Saver;
-struct TrainContext {
-  Session* session;
-  Saver* saver;
-  const RunConfig* config;
-  int64_t global_step;  // at the start of training
-};
-
-// Hooks around the training loop (tf.train.SessionRunHook).
-class Hook {
- public:
-  virtual ~Hook() = default;
-  virtual Status AfterCreateSession(TrainContext& ctx) { return OkStatus(); }
-  // Called after every step; set *stop to end training.
-  virtual Status AfterRun(TrainContext& ctx, const StepInfo& step, bool* stop) { return OkStatus(); }
-  virtual Status End(TrainContext& ctx, int64_t global_step) { return OkStatus(); }
-};
-std::unique_ptr<Hook> StopAtStepHook(int64_t last_step);
-// Logs loss every n steps and global_step/sec plus examples/sec.
-std::unique_ptr<Hook> LoggingHook(int64_t every_n_steps);
-// Saves at the start, every save_checkpoints_steps/secs, and at the end.
-std::unique_ptr<Hook> CheckpointSaverHook();
 
 struct EvalResult {
   int64_t global_step = 0;
@@ -137,13 +104,16 @@ FeedList FeedsFor(const ModelGraph& m, const Example& batch);
 
 class Estimator {
  public:
-  Estimator(ModelFn model_fn, ModelParams params, RunConfig config);
+  Estimator(ModelFn model_fn, ModelParams params, RunConfig config, EstimatorOptions options = {});
 
   // Trains until global_step reaches max_steps (or the input ends), resuming
-  // from model_dir's latest checkpoint.  Extra hooks run after the built-in ones.
-  Status Train(const InputFn& input_fn, int64_t max_steps, std::vector<std::unique_ptr<Hook>> hooks = {});
+  // from model_dir's latest checkpoint.  The hooks of common/train/hooks.h
+  // run as config asks (StopAtStep, Logging, CheckpointSaver, SummarySaver
+  // into model_dir's events file, Profiler into model_dir/profile), then
+  // `hooks`.
+  Status Train(const InputFn& input_fn, int64_t max_steps, std::vector<std::unique_ptr<SessionRunHook>> hooks = {});
   // Estimator.train(steps=N): N more steps from where model_dir stands.
-  Status TrainSteps(const InputFn& input_fn, int64_t steps, std::vector<std::unique_ptr<Hook>> hooks = {});
+  Status TrainSteps(const InputFn& input_fn, int64_t steps, std::vector<std::unique_ptr<SessionRunHook>> hooks = {});
   // Evaluates a checkpoint (default: the latest in model_dir) over `steps`
   // batches, or the whole input when steps is empty.
   StatusOr<EvalResult> Evaluate(const InputFn& input_fn, std::optional<int64_t> steps = std::nullopt,
@@ -164,6 +134,7 @@ class Estimator {
   const ModelFn model_fn_;
   const ModelParams params_;
   const RunConfig config_;
+  const EstimatorOptions options_;
 };
 
 }  // namespace psflow

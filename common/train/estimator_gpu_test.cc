@@ -1,4 +1,4 @@
-// The Estimator on a GPU (RunConfig.gpu): training, checkpoints, resume,
+// The Estimator on a GPU (EstimatorOptions.gpu): training, checkpoints, resume,
 // evaluation, prediction and the frozen export give what the same Estimator
 // gives on the CPU.  Built against emulated devices (always runs) and CUDA
 // devices (skips without a GPU).
@@ -57,7 +57,7 @@ TEST(EstimatorGpuTest, TrainResumeEvaluateAndPredictMatchTheCpu) {
   const std::string cpu_dir = testing::FreshTempDir("est_cpu"), gpu_dir = testing::FreshTempDir("est_gpu");
   Estimator cpu(DnnClassifierFn(), Params(), {.model_dir = cpu_dir, .save_checkpoints_steps = 20, .tf_random_seed = 11});
   Estimator on_gpu(DnnClassifierFn(), Params(),
-                   {.model_dir = gpu_dir, .save_checkpoints_steps = 20, .tf_random_seed = 11, .gpu = gpu});
+                   {.model_dir = gpu_dir, .save_checkpoints_steps = 20, .tf_random_seed = 11}, {.gpu = gpu});
   ASSERT_TRUE(cpu.Train(Input(300, 1, 30, true), 30).ok());
   ASSERT_TRUE(on_gpu.Train(Input(300, 1, 30, true), 30).ok());
   // Same seeded start (initialized on the CPU), same steps: same checkpoints.
@@ -141,7 +141,7 @@ TEST(EstimatorGpuTest, EvaluatesACheckpointWrittenOnTheCpu) {
   const std::string dir = testing::FreshTempDir("est_mixed");
   Estimator cpu(DnnClassifierFn(), Params(), {.model_dir = dir, .save_checkpoints_steps = 100, .tf_random_seed = 3});
   ASSERT_TRUE(cpu.Train(Input(300, 1, 30, true), 25).ok());
-  Estimator on_gpu(DnnClassifierFn(), Params(), {.model_dir = dir, .tf_random_seed = 3, .gpu = gpu});
+  Estimator on_gpu(DnnClassifierFn(), Params(), {.model_dir = dir, .tf_random_seed = 3}, {.gpu = gpu});
   auto ce = cpu.Evaluate(Input(90, 2, 30, false));
   auto ge = on_gpu.Evaluate(Input(90, 2, 30, false));
   ASSERT_TRUE(ce.ok()) << ce.status();

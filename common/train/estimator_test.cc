@@ -3,10 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/core/testing.h"
+#include "common/train/train_testing.h"
 
 namespace psflow {
 namespace {
@@ -75,6 +77,35 @@ TEST(EstimatorTest, TrainSavesOnScheduleResumesAndEvaluates) {
   ASSERT_EQ(preds->size(), 2u);
   EXPECT_EQ((*preds)[0].at("probabilities").shape().DebugString(), "[50,2]");
   EXPECT_EQ((*preds)[0].at("class_ids").dtype(), DType::kInt64);
+}
+
+// The hooks the RunConfig asks for: TensorBoard scalars every
+// save_summary_steps, SessionLogs at the start and at each checkpoint, a
+// timeline every profile_steps.
+TEST(EstimatorTest, WritesSummariesAndProfilesAsTheRunConfigSays) {
+  const std::string dir = testing::FreshTempDir("est_hooks");
+  Estimator est(DnnClassifierFn(), SmallDnn(),
+                {.model_dir = dir, .save_checkpoints_steps = 1000, .save_summary_steps = 10, .profile_steps = 25,
+                 .tf_random_seed = 7});
+  ASSERT_TRUE(est.Train(Input(400, 1, 20, true), 50).ok());
+  std::vector<int64_t> loss_steps;
+  int starts = 0, checkpoints = 0;
+  for (const auto& e : testing::ReadEvents(dir)) {
+    if (e.has_session_log()) {
+      starts += e.session_log().status() == tensorflow::SessionLog::START;
+      checkpoints += e.session_log().status() == tensorflow::SessionLog::CHECKPOINT;
+    }
+    for (const auto& v : e.summary().value()) {
+      if (v.tag() == "loss") loss_steps.push_back(e.step());
+    }
+  }
+  EXPECT_EQ(loss_steps, (std::vector<int64_t>{10, 20, 30, 40, 50}));
+  EXPECT_EQ(starts, 1);
+  EXPECT_EQ(checkpoints, 2);  // at 0 and at 50
+  auto profiles = Env::Default()->GetChildren(dir + "/profile");
+  ASSERT_TRUE(profiles.ok()) << profiles.status();
+  std::sort(profiles->begin(), profiles->end());
+  EXPECT_EQ(*profiles, (std::vector<std::string>{"estimator-step-25.trace.json", "estimator-step-50.trace.json"}));
 }
 
 TEST(EstimatorTest, AChangedModelIsRefusedWithEveryDifference) {

@@ -36,7 +36,7 @@ StatusOr<std::string> Saver::Save(Session* session, const std::string& dir, int6
   auto& mgr = managers_[dir];
   if (mgr == nullptr) {
     ASSIGN_OR_RETURN(mgr, CheckpointManager::Create(
-                              Env::Default(), dir,
+                              options_.env, dir,
                               {.max_to_keep = options_.max_to_keep,
                                .keep_checkpoint_every_n_hours = options_.keep_checkpoint_every_n_hours,
                                .basename = options_.basename}));
@@ -58,7 +58,7 @@ StatusOr<std::string> Saver::Save(Session* session, const std::string& dir, int6
   const int n = options_.num_shards;
   std::vector<std::unique_ptr<BundleShardWriter>> writers;
   std::vector<size_t> load(static_cast<size_t>(n), 0);
-  for (int k = 0; k < n; ++k) writers.push_back(std::make_unique<BundleShardWriter>(Env::Default(), prefix, k, n));
+  for (int k = 0; k < n; ++k) writers.push_back(std::make_unique<BundleShardWriter>(options_.env, prefix, k, n));
   for (const auto& [key, t] : values) {
     const size_t k = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
     load[k] += t.TotalBytes() + 1;
@@ -69,19 +69,20 @@ StatusOr<std::string> Saver::Save(Session* session, const std::string& dir, int6
     ASSIGN_OR_RETURN(BundleEntries e, w->Finish());
     parts.push_back(std::move(e));
   }
-  RETURN_IF_ERROR(WriteBundleIndex(Env::Default(), prefix, n, parts));
+  RETURN_IF_ERROR(WriteBundleIndex(options_.env, prefix, n, parts));
   if (options_.write_meta_graph) {
     RETURN_IF_ERROR(WriteMetaGraph(*graph_, prefix + ".meta",
                                    {.max_to_keep = options_.max_to_keep,
                                     .keep_checkpoint_every_n_hours = options_.keep_checkpoint_every_n_hours,
-                                    .sharded = n > 1}));
+                                    .sharded = n > 1,
+                                    .env = options_.env}));
   }
   RETURN_IF_ERROR(mgr->Commit(prefix));
   return prefix;
 }
 
 Status Saver::Restore(Session* session, const std::string& prefix) {
-  ASSIGN_OR_RETURN(auto reader, BundleReader::Open(Env::Default(), prefix));
+  ASSIGN_OR_RETURN(auto reader, BundleReader::Open(options_.env, prefix));
   std::vector<VariableSpec> model;
   std::map<std::string, std::string> key_to_var;
   for (const auto& [key, v] : vars_) {

@@ -33,6 +33,7 @@ struct SaverOptions {
   int num_shards = 1;
   std::string basename = "model.ckpt";
   bool write_meta_graph = true;  // <prefix>.meta: the graph, variables, collections
+  Env* env = Env::Default();     // where checkpoints are written and read
 };
 
 class Saver {

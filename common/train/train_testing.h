@@ -4,8 +4,15 @@
 #pragma once
 
 #include <random>
+#include <string>
+#include <vector>
 
+#include <gtest/gtest.h>
+
+#include "common/core/env.h"
 #include "common/data/dataset.h"
+#include "common/data/tfrecord.h"
+#include "common/proto/event.pb.h"
 #include "common/train/estimator.h"
 
 namespace psflow::testing {
@@ -30,6 +37,28 @@ inline InputFn BlobInput(uint32_t seed, int64_t batch = 32, int n = 600, bool re
     if (repeat) ds = Repeat(Shuffle(std::move(ds), n, seed));
     return Batch(std::move(ds), batch);
   };
+}
+
+// Every event of the events files in `dir`, in file order.
+inline std::vector<tensorflow::Event> ReadEvents(const std::string& dir) {
+  std::vector<tensorflow::Event> out;
+  auto children = Env::Default()->GetChildren(dir);
+  EXPECT_TRUE(children.ok());
+  for (const std::string& c : *children) {
+    if (c.find("tfevents") == std::string::npos) continue;
+    auto r = TFRecordReader::Open(Env::Default(), JoinPath(dir, c));
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::string rec;
+    while (true) {
+      auto more = (*r)->Next(&rec);
+      EXPECT_TRUE(more.ok()) << more.status();
+      if (!more.ok() || !*more) break;
+      tensorflow::Event e;
+      EXPECT_TRUE(e.ParseFromString(rec));
+      out.push_back(e);
+    }
+  }
+  return out;
 }
 
 }  // namespace psflow::testing

@@ -1,0 +1,138 @@
+#include "chief/chief.h"
+
+#include <regex>
+#include <set>
+
+#include "common/checkpoint/checkpoint_state.h"
+#include "common/checkpoint/restore.h"
+#include "common/checkpoint/tensor_bundle.h"
+#include "common/core/logging.h"
+#include "common/core/status_record.h"
+#include "common/core/strcat.h"
+#include "common/ops/graph_io.h"
+
+namespace psflow {
+
+Status WarmStart(Env* env, const WarmStartSpec& ws, const std::vector<const Variable*>& trainable,
+                 std::map<std::string, Tensor>* init) {
+  std::string prefix = ws.from;
+  if (!env->FileExists(ws.from + ".index") && env->GetChildren(ws.from).ok()) {  // a directory
+    ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(env, ws.from));
+    if (!latest) return NotFoundError("run.warm_start.from: directory ", ws.from, " has no checkpoint");
+    prefix = *latest;
+  }
+  ASSIGN_OR_RETURN(auto reader, BundleReader::Open(env, prefix));
+  std::regex pattern;
+  try {
+    pattern = std::regex(ws.vars);
+  } catch (const std::regex_error& e) {
+    return InvalidArgumentError("run.warm_start.vars '", ws.vars, "' is not a valid regular expression: ", e.what());
+  }
+  std::set<std::string> names;
+  for (const Variable* v : trainable) names.insert(v->name);
+  for (const auto& [name, prev] : ws.prev_names) {
+    if (!names.count(name)) {
+      return InvalidArgumentError("run.warm_start.prev_names names ", name, ", which is not a trainable variable of the model");
+    }
+  }
+  std::vector<std::string> problems;
+  int warmed = 0;
+  for (const Variable* v : trainable) {
+    if (!std::regex_match(v->name, pattern)) continue;
+    auto it = ws.prev_names.find(v->name);
+    const std::string old = it == ws.prev_names.end() ? v->name : it->second;
+    if (!reader->Contains(old)) {
+      problems.push_back(StrCat(v->name, (old == v->name ? "" : StrCat(" (as ", old, ")")), " is not in the checkpoint"));
+      continue;
+    }
+    ASSIGN_OR_RETURN(BundleTensorInfo info, reader->GetInfo(old));
+    const Tensor& want = init->at(v->name);
+    if (info.dtype != want.dtype() || !(info.shape == want.shape())) {
+      problems.push_back(StrCat(v->name, ": the checkpoint has ", DTypeName(info.dtype), " ", info.shape.DebugString(),
+                                ", the model ", DTypeName(want.dtype()), " ", want.shape().DebugString()));
+      continue;
+    }
+    ASSIGN_OR_RETURN((*init)[v->name], reader->Lookup(old));
+    ++warmed;
+  }
+  if (!problems.empty()) {
+    return FailedPreconditionError("cannot warm-start from ", prefix, ": ", StrJoin(problems, "; "),
+                                   ". Narrow run.warm_start.vars or map names with run.warm_start.prev_names");
+  }
+  if (warmed == 0) {
+    return InvalidArgumentError("run.warm_start.vars '", ws.vars, "' matches no trainable variable of the model");
+  }
+  LOG(INFO) << "Warm-started " << warmed << " of " << trainable.size() << " trainable variables from " << prefix;
+  return OkStatus();
+}
+
+Chief::Chief(ChiefOptions chief) : chief_(std::move(chief)) {}
+
+Status Chief::Prepare(const TrainerOptions& options, const TrainingModel& m, PsClient& ps) {
+  Env* env = options.env;
+  failed_on_checkpoint_ = false;
+  // Errors while finding, checking and restoring the checkpoint (or the
+  // warm-start one) are the checkpoint's unless the transport caused them.
+  auto checkpoint_stage = [this](const Status& s) {
+    if (!s.ok()) failed_on_checkpoint_ = true;
+    return s;
+  };
+  auto created = CheckpointManager::Create(env, options.run.model_dir,
+                                           {.max_to_keep = static_cast<int>(options.run.keep_checkpoint_max),
+                                            .keep_checkpoint_every_n_hours = options.run.keep_checkpoint_every_n_hours});
+  RETURN_IF_ERROR(checkpoint_stage(created.status()));
+  manager_ = std::move(created).value();
+  auto latest = LatestCheckpoint(env, options.run.model_dir);
+  RETURN_IF_ERROR(checkpoint_stage(latest.status()));
+  if (*latest) {
+    auto reader = BundleReader::Open(env, **latest);
+    RETURN_IF_ERROR(checkpoint_stage(reader.status()));
+    RETURN_IF_ERROR(checkpoint_stage(CheckCompatibility(**reader, m.specs)));
+  }
+  // Initial values come from the CPU kernels whatever the devices, so
+  // that a seeded job starts from the same values on any machine.
+  Session init_sess(m.g.graph.get());
+  std::vector<Tensor> out;
+  RETURN_IF_ERROR(init_sess.Run({}, {}, {m.init}, &out));
+  std::map<std::string, Tensor> init;
+  for (const Variable* v : m.trainable) {
+    ASSIGN_OR_RETURN(init[v->name], init_sess.variables()->Read(v->name));
+  }
+  if (!*latest && chief_.warm_start) {
+    RETURN_IF_ERROR(checkpoint_stage(WarmStart(env, *chief_.warm_start, m.trainable, &init)));
+  }
+  RETURN_IF_ERROR(ps.Initialize(init));
+  if (*latest) {
+    RETURN_IF_ERROR(checkpoint_stage(ps.Restore(**latest)));
+    LOG(INFO) << "Restoring parameters from " << **latest;
+  }
+  return OkStatus();  // ready for the workers after the start checkpoint (AfterBegin)
+}
+
+StatusOr<std::vector<std::unique_ptr<SessionRunHook>>> Chief::Hooks(const TrainerOptions& options,
+                                                                    const TrainingModel& m, PsClient& ps) {
+  std::vector<std::unique_ptr<SessionRunHook>> hooks;
+  const RunConfig& run = options.run;
+  if (run.save_summary_steps > 0) {
+    ASSIGN_OR_RETURN(events_, EventWriter::Create(options.env, run.model_dir));
+    hooks.push_back(SummarySaverHook(events_.get(), run.save_summary_steps, chief_.learning_rate));
+  }
+  // A checkpoint of the job: each PS task writes its shard, then the chief
+  // the index, the .meta, and last (CheckpointManager::Commit) the state file.
+  auto save = [this, &options, &m, &ps](int64_t step) -> StatusOr<std::string> {
+    const std::string prefix = manager_->PrefixForStep(step);
+    ASSIGN_OR_RETURN(std::vector<BundleEntries> parts, ps.Save(prefix));
+    RETURN_IF_ERROR(WriteBundleIndex(options.env, prefix, ps.num_ps(), parts));
+    RETURN_IF_ERROR(WriteMetaGraph(*m.g.graph, prefix + ".meta",
+                                   {.max_to_keep = static_cast<int>(options.run.keep_checkpoint_max),
+                                    .keep_checkpoint_every_n_hours = options.run.keep_checkpoint_every_n_hours,
+                                    .env = options.env}));
+    RETURN_IF_ERROR(manager_->Commit(prefix));
+    if (options.status_records) EmitStatusRecord({"checkpoint", {{"step", StrCat(step)}, {"path", prefix}}});
+    return prefix;
+  };
+  hooks.push_back(CheckpointSaverHook(run, save, events_.get(), &last_checkpoint_));
+  return hooks;
+}
+
+}  // namespace psflow
