@@ -100,7 +100,8 @@ StatusOr<std::unique_ptr<ParameterServer>> ParameterServer::Create(ParameterServ
   return ps;
 }
 
-ParameterServer::ParameterServer(ParameterServerOptions options) : options_(std::move(options)) {}
+ParameterServer::ParameterServer(ParameterServerOptions options)
+    : options_(std::move(options)), sync_(options_.replicas_to_aggregate) {}
 
 Status ParameterServer::Initialize(const std::map<std::string, Tensor>& values,
                                    const std::map<std::string, SaveSliceInfo>& slices) {
@@ -243,64 +244,30 @@ StatusOr<int64_t> ParameterServer::Push(const std::vector<PushItem>& grads, int6
 StatusOr<int64_t> ParameterServer::SyncPush(const std::vector<PushItem>& grads, int64_t step) {
   std::lock_guard<std::mutex> l(sync_mu_);
   auto current = [&]() -> int64_t { return options_.task_index == 0 ? global_step_.load() : -1; };
-  if (step < sync_step_) {
-    ++stale_dropped_;  // a gradient for a step already applied: dropped, as SyncReplicasOptimizer does
-    return current();
+  if (step >= sync_.step()) RETURN_IF_ERROR(CheckPush(grads).status());  // what is aggregated fits the variables
+  const SyncAggregator::Outcome added = sync_.Add(grads, step);
+  if (added == SyncAggregator::kStale) ++stale_dropped_;  // as SyncReplicasOptimizer drops them
+  if (added != SyncAggregator::kComplete) return current();
+  const int64_t applied = sync_.step();
+  const double b1p = std::pow(static_cast<double>(options_.hyper.beta1), static_cast<double>(applied + 1));
+  const double b2p = std::pow(static_cast<double>(options_.hyper.beta2), static_cast<double>(applied + 1));
+  ASSIGN_OR_RETURN(SyncAggregator::Mean mean, sync_.TakeMean());
+  for (const PushItem& g : mean.items) {
+    ASSIGN_OR_RETURN(Var* v, Find(g.name));
+    std::lock_guard<std::mutex> vl(v->mu);
+    RETURN_IF_ERROR(ApplyLocked(v, g, b1p, b2p).WithContext("push to ", g.name));
   }
-  RETURN_IF_ERROR(CheckPush(grads).status());  // what is aggregated has the variables' dtypes and shapes
-  for (const PushItem& g : grads) sync_pending_[g.name].push_back(g);
-  if (++sync_received_ < options_.replicas_to_aggregate) return current();
-  RETURN_IF_ERROR(ApplyAggregatedLocked());
-  return current();
-}
-
-Status ParameterServer::ApplyAggregatedLocked() {
-  const int64_t r = options_.replicas_to_aggregate;
-  const double b1p = std::pow(static_cast<double>(options_.hyper.beta1), static_cast<double>(sync_step_ + 1));
-  const double b2p = std::pow(static_cast<double>(options_.hyper.beta2), static_cast<double>(sync_step_ + 1));
-  for (auto& [name, items] : sync_pending_) {
+  for (const auto& [name, in] : mean.received) {
     ASSIGN_OR_RETURN(Var* v, Find(name));
-    std::lock_guard<std::mutex> l(v->mu);
-    // Dense gradients are averaged into one apply; sparse rows are applied
-    // one push after another, each scaled by 1/r (their sum is the mean).
-    Tensor sum;
-    for (const PushItem& g : items) {
-      ++v->stats.pushes;
-      v->stats.bytes_in += static_cast<int64_t>(g.grad.TotalBytes());
-      Tensor scaled = g.grad.DeepCopy();
-      if (scaled.dtype() == DType::kFloat) {
-        for (float& x : scaled.flat<float>()) x /= static_cast<float>(r);
-      } else if (scaled.dtype() == DType::kDouble) {
-        for (double& x : scaled.flat<double>()) x /= static_cast<double>(r);
-      }
-      if (g.rows.initialized()) {
-        RETURN_IF_ERROR(ApplyLocked(v, PushItem{.name = name, .grad = scaled, .rows = g.rows}, b1p, b2p));
-        continue;
-      }
-      if (!sum.initialized()) {
-        sum = scaled;
-      } else if (!(sum.shape() == scaled.shape()) || sum.dtype() != scaled.dtype()) {
-        return InvalidArgumentError("pushes for ", name, " disagree on the gradient's shape");
-      } else if (sum.dtype() == DType::kFloat) {
-        auto a = sum.flat<float>();
-        auto b = scaled.flat<float>();
-        for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
-      } else {
-        auto a = sum.flat<double>();
-        auto b = scaled.flat<double>();
-        for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
-      }
-    }
-    if (sum.initialized()) RETURN_IF_ERROR(ApplyLocked(v, PushItem{.name = name, .grad = sum}, b1p, b2p));
+    std::lock_guard<std::mutex> vl(v->mu);
+    v->stats.pushes += in.pushes;
+    v->stats.bytes_in += in.bytes_in;
   }
-  sync_pending_.clear();
-  sync_received_ = 0;
-  ++sync_step_;
   if (options_.task_index == 0) {
     std::lock_guard<std::mutex> sl(step_mu_);
-    global_step_ = sync_step_;
+    global_step_ = sync_.step();
   }
-  return OkStatus();
+  return current();
 }
 
 StatusOr<BundleEntries> ParameterServer::SaveShard(const std::string& prefix, int shard_id, int num_shards) {
@@ -371,9 +338,7 @@ Status ParameterServer::Restore(const BundleReader& reader) {
   }
   {
     std::lock_guard<std::mutex> l(sync_mu_);
-    sync_step_ = gs.flat<int64_t>()[0];  // every task aggregates for the restored step
-    sync_pending_.clear();
-    sync_received_ = 0;
+    sync_.Reset(gs.flat<int64_t>()[0]);  // every task aggregates for the restored step
   }
   if (options_.task_index == 0) {
     std::lock_guard<std::mutex> l(step_mu_);

@@ -27,6 +27,7 @@
 #include "common/core/env.h"
 #include "common/distributed/ps_protocol.h"
 #include "common/ops/apply.h"
+#include "ps/sync_aggregator.h"
 
 namespace psflow {
 
@@ -127,16 +128,13 @@ class ParameterServer {
   mutable std::mutex mu_;  // guards the map, not the variables
   std::map<std::string, std::unique_ptr<Var>> vars_;  // GUARDED_BY(mu_)
   StatusOr<int64_t> SyncPush(const std::vector<PushItem>& grads, int64_t step);
-  Status ApplyAggregatedLocked();  // REQUIRES: sync_mu_ held
 
   std::atomic<int64_t> global_step_{0};
   std::atomic<bool> ready_{false};
   std::atomic<bool> stop_requested_{false};
   // Synchronous mode.
   std::mutex sync_mu_;
-  int64_t sync_step_ = 0;                                // GUARDED_BY(sync_mu_): the step being aggregated
-  int64_t sync_received_ = 0;                            // GUARDED_BY(sync_mu_)
-  std::map<std::string, std::vector<PushItem>> sync_pending_;  // GUARDED_BY(sync_mu_)
+  SyncAggregator sync_;  // GUARDED_BY(sync_mu_)
   std::atomic<int64_t> stale_dropped_{0};
   std::mutex step_mu_;  // serializes global_step updates with checkpoint snapshots
 };

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <boost/asio.hpp>
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -21,6 +22,17 @@ using ::testing::HasSubstr;
 
 // An echo service: returns the request's tensors doubled; "Fail" answers
 // with an error; "Slow" answers after 300 ms.
+bool Eventually(const std::function<bool()>& f) {
+  for (int i = 0; i < 100; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return f();
+}
+
+// Answers of the "Slow" method sent so far (300 ms after each request).
+std::atomic<int> slow_answers{0};
+
 std::unique_ptr<RpcServer> EchoServer(const std::string& token) {
   auto s = RpcServer::Start({.port = 0, .token = token, .task = "ps:0"}, [](Message req, Responder respond) {
     if (req.header.method() == "Fail") return respond(FailedPreconditionError("variable w is not initialized"));
@@ -28,6 +40,7 @@ std::unique_ptr<RpcServer> EchoServer(const std::string& token) {
       std::thread([respond] {
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
         respond(Message{});
+        ++slow_answers;
       }).detach();
       return;
     }
@@ -85,8 +98,8 @@ TEST(RpcTest, ErrorsNamePeerMethodAndTask) {
   auto slow = ch.Call("Slow", Message{}, {.timeout_ms = 50});
   EXPECT_TRUE(IsDeadlineExceededError(slow.status())) << slow.status();
   EXPECT_THAT(slow.status().message(), HasSubstr("no answer within 50 ms"));
-  // Let the slow answer come back before the server goes (its thread still holds the connection).
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // The slow answer comes back before the server goes (its thread still holds the connection).
+  ASSERT_TRUE(Eventually([] { return slow_answers.load() == 1; }));
   // Nothing listening: Unavailable at once, one attempt (rpc::Channel retries).
   const int dead_port = server->port();
   server->Stop();
@@ -180,14 +193,6 @@ bool ClosedByServer(asio::ip::tcp::socket& s) {
   if (!closed) s.shutdown(asio::ip::tcp::socket::shutdown_both, ec);  // unblocks the reader
   reader.join();
   return closed;
-}
-
-bool Eventually(const std::function<bool()>& f) {
-  for (int i = 0; i < 100; ++i) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return f();
 }
 
 int64_t ResidentBytes() {
