@@ -196,8 +196,9 @@ StatusOr<Tensor> ParameterServer::PullRows(const std::string& name, const Tensor
   std::vector<int64_t> dims = s.dims();
   dims[0] = rows.num_elements();
   Tensor out(v->value.dtype(), TensorShape(dims));
+  const auto ids = rows.flat<int64_t>();
   for (int64_t i = 0; i < rows.num_elements(); ++i) {
-    const int64_t r = rows.flat<int64_t>()[static_cast<size_t>(i)];
+    const int64_t r = ids[static_cast<size_t>(i)];
     std::memcpy(static_cast<char*>(out.raw_data()) + static_cast<size_t>(i) * row_bytes,
                 static_cast<const char*>(v->value.raw_data()) + static_cast<size_t>(r) * row_bytes, row_bytes);
   }

@@ -1,12 +1,14 @@
-// Reads checkpoints written by TensorFlow 2.21 (tests/testdata/tf, made by
+// Reads checkpoints and tf.train.Examples written by TensorFlow 2.21 (tests/testdata/tf, made by
 // `tests/interop/tf_interop.py --make-testdata`) on every run, without
 // TensorFlow.  These files are kept forever: psflow must always read them.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/checkpoint/restore.h"
 #include "common/checkpoint/tensor_bundle.h"
+#include "common/data/dataset.h"
 #include "tests/interop/interop_values.h"
 
 namespace psflow {
@@ -86,6 +88,68 @@ TEST(TfTestdataTest, Tf2ObjectCheckpointRestoresWithRenames) {
   auto v = RestoreVariables(*r, model, opts);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_TRUE(v->at("dense/bias").Equals(interop::MakeValues(DType::kFloat, TensorShape({3}), 1)));
+}
+
+// VarLen features of tf.train.Examples written by TensorFlow, batched by
+// psflow's pipeline into the SparseTensors tf.io.parse_example gave
+// (varlen/parsed.json, written by TensorFlow beside the records).
+TEST(TfTestdataTest, VarLenExamplesBatchAsTensorFlowParsesThem) {
+  const std::string dir = JoinPath(PSFLOW_TESTDATA_DIR, "tf/varlen");
+  const YAML::Node want = YAML::LoadFile(JoinPath(dir, "parsed.json"));
+  ASSERT_TRUE(want.IsSequence());
+  auto ds = TFRecordExampleDataset({JoinPath(dir, "examples.tfrecord")},
+                                   {{"ids", {.dtype = DType::kInt64, .var_len = true}},
+                                    {"tags", {.dtype = DType::kString, .var_len = true}},
+                                    {"w", {.dtype = DType::kFloat, .var_len = true}}});
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  auto batched = Batch(std::move(ds).value(), 2);
+  Example e;
+  size_t n = 0;
+  for (;; ++n) {
+    auto more = batched->Next(&e);
+    ASSERT_TRUE(more.ok()) << more.status();
+    if (!*more) break;
+    ASSERT_LT(n, want.size());
+    const YAML::Node& b = want[n];
+    EXPECT_EQ(e.size(), b.size()) << "batch " << n;
+    for (const auto& kv : b) {
+      const std::string key = kv.first.as<std::string>();
+      ASSERT_TRUE(e.count(key)) << "batch " << n << " has no " << key;
+      const Tensor& t = e.at(key);
+      std::vector<int64_t> shape;
+      for (const auto& d : kv.second["shape"]) shape.push_back(d.as<int64_t>());
+      EXPECT_EQ(t.shape(), TensorShape(shape)) << key;
+      const YAML::Node& values = kv.second["values"];
+      ASSERT_EQ(static_cast<int64_t>(values.size()), t.num_elements()) << key;
+      for (size_t i = 0; i < values.size(); ++i) {
+        if (t.dtype() == DType::kInt64) {
+          EXPECT_EQ(t.flat<int64_t>()[i], values[i].as<int64_t>()) << key << "[" << i << "]";
+        } else if (t.dtype() == DType::kFloat) {
+          EXPECT_FLOAT_EQ(t.flat<float>()[i], values[i].as<float>()) << key << "[" << i << "]";
+        } else {
+          // parsed.json holds bytes as latin-1 characters: back to bytes.
+          std::string bytes;
+          const std::string utf8 = values[i].as<std::string>();
+          for (size_t c = 0; c < utf8.size(); ++c) {
+            const unsigned char u = static_cast<unsigned char>(utf8[c]);
+            if (u < 0x80) {
+              bytes.push_back(static_cast<char>(u));
+            } else {
+              bytes.push_back(static_cast<char>(((u & 0x1f) << 6) | (static_cast<unsigned char>(utf8[++c]) & 0x3f)));
+            }
+          }
+          EXPECT_EQ(t.flat<std::string>()[i], bytes) << key << "[" << i << "]";
+        }
+      }
+    }
+  }
+  EXPECT_EQ(n, want.size());
+  // A VarLen spec of the wrong kind names the file, the record and the feature.
+  auto wrong = TFRecordExampleDataset({JoinPath(dir, "examples.tfrecord")}, {{"ids", {.dtype = DType::kFloat, .var_len = true}}});
+  ASSERT_TRUE(wrong.ok());
+  auto bad = (*wrong)->Next(&e);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), ::testing::HasSubstr("examples.tfrecord record 0: feature 'ids' is not a float_list"));
 }
 
 }  // namespace

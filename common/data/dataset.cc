@@ -127,6 +127,37 @@ class CsvSource final : public Dataset {
   int64_t line_no_ = 0;
 };
 
+// A VarLenFeature of one tf.train.Example as a SparseTensor (see dataset.h).
+Status ParseVarLen(const std::string& where, const std::string& name, DType dtype, const tensorflow::Feature* feat,
+                   Example* out) {
+  int64_t n = 0;
+  Tensor values;
+  if (feat == nullptr || feat->kind_case() == tensorflow::Feature::KIND_NOT_SET) {
+    values = Tensor(dtype, TensorShape({0}));
+  } else if (dtype == DType::kFloat) {
+    if (!feat->has_float_list()) return InvalidArgumentError(where, ": feature '", name, "' is not a float_list");
+    n = feat->float_list().value_size();
+    values = Tensor(dtype, TensorShape({n}));
+    std::copy(feat->float_list().value().begin(), feat->float_list().value().end(), values.flat<float>().begin());
+  } else if (dtype == DType::kInt64) {
+    if (!feat->has_int64_list()) return InvalidArgumentError(where, ": feature '", name, "' is not an int64_list");
+    n = feat->int64_list().value_size();
+    values = Tensor(dtype, TensorShape({n}));
+    std::copy(feat->int64_list().value().begin(), feat->int64_list().value().end(), values.flat<int64_t>().begin());
+  } else {
+    if (!feat->has_bytes_list()) return InvalidArgumentError(where, ": feature '", name, "' is not a bytes_list");
+    n = feat->bytes_list().value_size();
+    values = Tensor(dtype, TensorShape({n}));
+    for (int64_t i = 0; i < n; ++i) values.flat<std::string>()[static_cast<size_t>(i)] = feat->bytes_list().value(static_cast<int>(i));
+  }
+  Tensor indices(DType::kInt64, TensorShape({n, 1}));
+  for (int64_t i = 0; i < n; ++i) indices.flat<int64_t>()[static_cast<size_t>(i)] = i;
+  (*out)[SparseIndicesKey(name)] = indices;
+  (*out)[SparseValuesKey(name)] = values;
+  (*out)[SparseDenseShapeKey(name)] = Tensor::FromVector<int64_t>({n}, TensorShape({1}));
+  return OkStatus();
+}
+
 class TFRecordSource final : public Dataset {
  public:
   TFRecordSource(std::vector<std::string> paths, std::map<std::string, FixedLenFeature> spec)
@@ -154,6 +185,10 @@ class TFRecordSource final : public Dataset {
     out->clear();
     for (const auto& [name, f] : spec_) {
       auto it = ex.features().feature().find(name);
+      if (f.var_len) {
+        RETURN_IF_ERROR(ParseVarLen(where, name, f.dtype, it == ex.features().feature().end() ? nullptr : &it->second, out));
+        continue;
+      }
       if (it == ex.features().feature().end()) return InvalidArgumentError(where, ": feature '", name, "' is missing");
       const tensorflow::Feature& feat = it->second;
       Tensor t(f.dtype, f.shape);
@@ -310,6 +345,72 @@ class RepeatDataset final : public Dataset {
   bool produced_in_epoch_ = false;
 };
 
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Whether `key` is part of a SparseTensor triple of `e`.
+bool IsSparseKey(const Example& e, const std::string& key) {
+  for (std::string_view suffix : {"/indices", "/values", "/dense_shape"}) {
+    if (!EndsWith(key, suffix)) continue;
+    const std::string name = key.substr(0, key.size() - suffix.size());
+    return e.count(SparseIndicesKey(name)) && e.count(SparseValuesKey(name)) && e.count(SparseDenseShapeKey(name));
+  }
+  return false;
+}
+
+// Batches the SparseTensor that `key` belongs to (once, at its indices key):
+// indices gain the element's index as their first column, values are
+// concatenated, dense_shape is {batch, the largest of each dimension}.
+Status BatchSparse(const std::vector<Example>& items, const std::string& key, Example* out) {
+  if (!EndsWith(key, "/indices")) return OkStatus();
+  const std::string name = key.substr(0, key.size() - std::string_view("/indices").size());
+  const std::string ik = SparseIndicesKey(name), vk = SparseValuesKey(name), sk = SparseDenseShapeKey(name);
+  const Tensor& first_values = items[0].at(vk);
+  const int64_t rank = items[0].at(sk).num_elements();
+  int64_t total = 0;
+  std::vector<int64_t> dense(static_cast<size_t>(rank), 0);
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto ii = items[i].find(ik), vi = items[i].find(vk), si = items[i].find(sk);
+    if (ii == items[i].end() || vi == items[i].end() || si == items[i].end() || si->second.num_elements() != rank ||
+        vi->second.dtype() != first_values.dtype() || ii->second.shape().rank() != 2 ||
+        ii->second.shape().dim(1) != rank || ii->second.shape().dim(0) != vi->second.num_elements()) {
+      return InvalidArgumentError("cannot batch sparse feature '", name, "': element ", i,
+                                  " is not a SparseTensor of rank ", rank, " and dtype ", DTypeName(first_values.dtype()));
+    }
+    total += vi->second.num_elements();
+    for (int64_t d = 0; d < rank; ++d) {
+      dense[static_cast<size_t>(d)] = std::max(dense[static_cast<size_t>(d)], si->second.flat<int64_t>()[static_cast<size_t>(d)]);
+    }
+  }
+  Tensor indices(DType::kInt64, TensorShape({total, rank + 1}));
+  Tensor values(first_values.dtype(), TensorShape({total}));
+  int64_t at = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Tensor& idx = items[i].at(ik);
+    const Tensor& val = items[i].at(vk);
+    const int64_t n = val.num_elements();
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t* row = indices.flat<int64_t>().data() + (at + j) * (rank + 1);
+      row[0] = static_cast<int64_t>(i);
+      for (int64_t d = 0; d < rank; ++d) row[d + 1] = idx.flat<int64_t>()[static_cast<size_t>(j * rank + d)];
+    }
+    if (val.dtype() == DType::kString) {
+      for (int64_t j = 0; j < n; ++j) values.flat<std::string>()[static_cast<size_t>(at + j)] = val.flat<std::string>()[static_cast<size_t>(j)];
+    } else if (n > 0) {
+      std::memcpy(static_cast<char*>(values.raw_data()) + static_cast<size_t>(at) * (val.TotalBytes() / static_cast<size_t>(n)),
+                  val.raw_data(), val.TotalBytes());
+    }
+    at += n;
+  }
+  std::vector<int64_t> shape = {static_cast<int64_t>(items.size())};
+  shape.insert(shape.end(), dense.begin(), dense.end());
+  (*out)[ik] = indices;
+  (*out)[vk] = values;
+  (*out)[sk] = Tensor::FromVector<int64_t>(shape, TensorShape({rank + 1}));
+  return OkStatus();
+}
+
 class BatchDataset final : public Dataset {
  public:
   BatchDataset(std::unique_ptr<Dataset> in, int64_t n, bool drop) : in_(std::move(in)), n_(n), drop_(drop) {}
@@ -325,6 +426,10 @@ class BatchDataset final : public Dataset {
     out->clear();
     const int64_t b = static_cast<int64_t>(items.size());
     for (const auto& [key, first] : items[0]) {
+      if (IsSparseKey(items[0], key)) {
+        RETURN_IF_ERROR(BatchSparse(items, key, out));
+        continue;
+      }
       std::vector<int64_t> dims = {b};
       for (int64_t d : first.shape().dims()) dims.push_back(d);
       Tensor t(first.dtype(), TensorShape(dims));
@@ -443,6 +548,10 @@ StatusOr<std::unique_ptr<Dataset>> CsvDataset(const std::string& path, CsvOption
   RETURN_IF_ERROR(ds->Reset());
   return std::unique_ptr<Dataset>(std::move(ds));
 }
+
+std::string SparseIndicesKey(const std::string& name) { return name + "/indices"; }
+std::string SparseValuesKey(const std::string& name) { return name + "/values"; }
+std::string SparseDenseShapeKey(const std::string& name) { return name + "/dense_shape"; }
 
 StatusOr<std::unique_ptr<Dataset>> TFRecordExampleDataset(std::vector<std::string> paths,
                                                           std::map<std::string, FixedLenFeature> spec) {

@@ -61,7 +61,18 @@ StatusOr<std::unique_ptr<Dataset>> CsvDataset(const std::string& path, CsvOption
 struct FixedLenFeature {
   DType dtype = DType::kFloat;  // float, int64 or string
   TensorShape shape;            // scalar by default
+  // tf.io.VarLenFeature instead: any number of values (none when the
+  // feature is missing), as a SparseTensor (`shape` unused).  An element
+  // holds it as three tensors, "<name>/indices" int64 [n, 1],
+  // "<name>/values" [n] and "<name>/dense_shape" int64 [1] = {n}; Batch
+  // turns them into the batch's SparseTensor as tf.data does (indices
+  // [N, 2] with the element's index first, dense_shape {batch, longest}).
+  bool var_len = false;
 };
+// The keys of a SparseTensor feature `name` in an Example.
+std::string SparseIndicesKey(const std::string& name);     // "<name>/indices"
+std::string SparseValuesKey(const std::string& name);      // "<name>/values"
+std::string SparseDenseShapeKey(const std::string& name);  // "<name>/dense_shape"
 // TFRecord files of serialized tf.train.Example, parsed by a feature spec.
 StatusOr<std::unique_ptr<Dataset>> TFRecordExampleDataset(std::vector<std::string> paths,
                                                           std::map<std::string, FixedLenFeature> spec);

@@ -126,10 +126,11 @@ StatusOr<Tensor> PsClient::PullRows(const std::string& name, const Tensor& rows)
   std::vector<rpc::Message> reqs(channels_.size());
   // For each task, the positions in `rows` each of its row tensors answers.
   std::vector<std::vector<std::vector<int64_t>>> positions(channels_.size());
+  const auto ids = rows.flat<int64_t>();
   for (const VariablePart& part : *parts) {
     std::vector<int64_t> local, where;
     for (int64_t i = 0; i < rows.num_elements(); ++i) {
-      const int64_t r = rows.flat<int64_t>()[static_cast<size_t>(i)];
+      const int64_t r = ids[static_cast<size_t>(i)];
       if (part.rows < 0 || (r >= part.row_begin && r < part.row_begin + part.rows)) {
         local.push_back(part.rows < 0 ? r : r - part.row_begin);
         where.push_back(i);
@@ -166,11 +167,20 @@ StatusOr<Tensor> PsClient::PullRows(const std::string& name, const Tensor& rows)
         dims[0] = rows.num_elements();
         out = Tensor(got.dtype(), TensorShape(dims));
       }
-      for (size_t i = 0; i < positions[k][j].size(); ++i) {
-        RETURN_IF_ERROR(PlaceRows(name, got.SliceRows(static_cast<int64_t>(i), static_cast<int64_t>(i) + 1),
-                                  positions[k][j][i], &out));
-        ++filled;
+      const size_t n = positions[k][j].size();
+      const size_t row_bytes = out.shape().dim(0) == 0 ? 0 : out.TotalBytes() / static_cast<size_t>(out.shape().dim(0));
+      if (got.dtype() != out.dtype() || got.TotalBytes() != n * row_bytes) {
+        return DataLossError("ps task ", k, " answered a row Pull of ", name, " with ", DTypeName(got.dtype()), " ",
+                             got.shape().DebugString(), ", which does not fit rows of ", out.shape().DebugString());
       }
+      // One copy per row, straight into place.
+      const char* src = static_cast<const char*>(got.raw_data());
+      char* dst = static_cast<char*>(out.raw_data());
+      const int64_t* where = positions[k][j].data();
+      for (size_t i = 0; i < n; ++i) {
+        std::memcpy(dst + static_cast<size_t>(where[i]) * row_bytes, src + i * row_bytes, row_bytes);
+      }
+      filled += static_cast<int64_t>(n);
     }
   }
   if (filled != rows.num_elements()) {
@@ -216,8 +226,9 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
       } else {
         // The rows of this part, renumbered from its first row.
         std::vector<int64_t> local, where;
+        const auto ids = item.rows.flat<int64_t>();
         for (int64_t i = 0; i < item.rows.num_elements(); ++i) {
-          const int64_t r = item.rows.flat<int64_t>()[static_cast<size_t>(i)];
+          const int64_t r = ids[static_cast<size_t>(i)];
           if (r >= part.row_begin && r < part.row_begin + part.rows) {
             local.push_back(r - part.row_begin);
             where.push_back(i);
@@ -227,8 +238,12 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
         std::vector<int64_t> dims = item.grad.shape().dims();
         dims[0] = static_cast<int64_t>(local.size());
         Tensor values(item.grad.dtype(), TensorShape(dims));
+        // One copy per row (the shapes were checked above).
+        const size_t row_bytes = item.grad.TotalBytes() / static_cast<size_t>(item.rows.num_elements());
+        const char* src = static_cast<const char*>(item.grad.raw_data());
+        char* dst = static_cast<char*>(values.raw_data());
         for (size_t i = 0; i < where.size(); ++i) {
-          RETURN_IF_ERROR(PlaceRows(item.name, item.grad.SliceRows(where[i], where[i] + 1), static_cast<int64_t>(i), &values));
+          std::memcpy(dst + i * row_bytes, src + static_cast<size_t>(where[i]) * row_bytes, row_bytes);
         }
         add(part, values, Tensor::FromVector<int64_t>(local, TensorShape({dims[0]})));
       }

@@ -10,6 +10,9 @@
 (b) TensorFlow writes (compat.v1 Saver sharded and not, a partitioned variable,
     tf.train.Checkpoint); `psflow-inspect --json --all_tensors` must read every
     tensor exactly as TensorFlow does.
+(c) TensorFlow writes tf.train.Examples with VarLen features; psflow's input
+    pipeline (tests/interop/parse_examples.cc) must batch them into the
+    SparseTensors tf.io.parse_example gives.
 Values follow tests/interop/interop_values.h.  Exits 77 (skipped) when
 tensorflow does not import.
 """
@@ -233,6 +236,74 @@ def psflow_reads_tf(build_dir, workdir):
             check(ok, f"{sub}: {name} {t['dtype']} {t['shape']} equal to TensorFlow's values")
 
 
+VARLEN = {"ids": tf.int64, "tags": tf.string, "w": tf.float32}
+VARLEN_ARGS = ["ids:int64:varlen", "tags:string:varlen", "w:float:varlen"]
+
+
+def write_varlen_examples(out):
+    """Five tf.train.Examples with VarLen features (empty lists, missing
+    features, 2^40, bytes that are not UTF-8), and tf.io.parse_example's
+    SparseTensors of them in batches of 2, as parsed.json: one object per
+    batch, key -> {"shape", "values"} (flat; bytes as latin-1 strings)."""
+    os.makedirs(out, exist_ok=True)
+    rows = [
+        {"ids": [3, 1 << 40, 7], "tags": [b"a", b"\x00\xff"], "w": [0.5]},
+        {"ids": [], "tags": [b"only"], "w": [1.0, 2.0, -3.5]},
+        {"ids": [42], "w": []},  # tags missing
+        {"tags": [b"x", b"y", b"z"], "w": [0.25]},  # ids missing
+        {"ids": [-5, 6], "tags": [], "w": [9.0]},
+    ]
+    path = os.path.join(out, "examples.tfrecord")
+    with tf.io.TFRecordWriter(path) as w:
+        for r in rows:
+            feats = {}
+            for k, v in r.items():
+                if VARLEN[k] == tf.int64:
+                    feats[k] = tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+                elif VARLEN[k] == tf.string:
+                    feats[k] = tf.train.Feature(bytes_list=tf.train.BytesList(value=v))
+                else:
+                    feats[k] = tf.train.Feature(float_list=tf.train.FloatList(value=v))
+            w.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
+    spec = {k: tf.io.VarLenFeature(d) for k, d in VARLEN.items()}
+    batches = []
+    for serialized in tf.data.TFRecordDataset(path).batch(2):
+        parsed = tf.io.parse_example(serialized, spec)
+        b = {}
+        for k, st in parsed.items():
+            vals = st.values.numpy().tolist()
+            if VARLEN[k] == tf.string:
+                vals = [v.decode("latin-1") for v in vals]
+            b[f"{k}/indices"] = {"shape": list(st.indices.shape), "values": st.indices.numpy().flatten().tolist()}
+            b[f"{k}/values"] = {"shape": list(st.values.shape), "values": vals}
+            b[f"{k}/dense_shape"] = {"shape": [2], "values": st.dense_shape.numpy().tolist()}
+        batches.append(b)
+    with open(os.path.join(out, "parsed.json"), "w") as f:
+        json.dump(batches, f, indent=1, sort_keys=True)
+    return path, batches
+
+
+def psflow_parses_examples(build_dir, workdir):
+    print("(c) psflow parses VarLen tf.train.Example features as tf.io.parse_example does")
+    path, want = write_varlen_examples(os.path.join(workdir, "varlen"))
+    tool = os.path.join(build_dir, "tests", "psflow_parse_examples")
+    res = subprocess.run([tool, path, "2"] + VARLEN_ARGS, capture_output=True, text=True)
+    check(res.returncode == 0, f"psflow_parse_examples exit 0 ({res.stderr.strip()[:200]})")
+    if res.returncode != 0:
+        return
+    got = [json.loads(line) for line in res.stdout.splitlines()]
+    check(len(got) == len(want), f"{len(got)} batches, TensorFlow {len(want)}")
+    for i, (g, w) in enumerate(zip(got, want)):
+        check(sorted(g) == sorted(w), f"batch {i}: keys {sorted(g)}")
+        for k in sorted(w):
+            if k not in g:
+                continue
+            same_values = (np.allclose(g[k]["values"], w[k]["values"]) if k.startswith("w/values")
+                           else g[k]["values"] == w[k]["values"])
+            check(g[k]["shape"] == w[k]["shape"] and same_values,
+                  f"batch {i} {k}: {g[k]['shape']} {g[k]['values']} (TensorFlow {w[k]['shape']} {w[k]['values']})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir")
@@ -242,6 +313,8 @@ def main():
     if args.make_testdata:
         for sub, prefix in write_tf_checkpoints(args.make_testdata).items():
             print(sub, os.path.relpath(prefix, args.make_testdata))
+        path, _ = write_varlen_examples(os.path.join(args.make_testdata, "varlen"))
+        print("varlen", os.path.relpath(path, args.make_testdata))
         return 0
     if not args.build_dir:
         ap.error("--build-dir is required")
@@ -250,6 +323,7 @@ def main():
         workdir = args.workdir or tmp
         tf_reads_psflow(os.path.abspath(args.build_dir), workdir)
         psflow_reads_tf(os.path.abspath(args.build_dir), workdir)
+        psflow_parses_examples(os.path.abspath(args.build_dir), workdir)
     if FAILURES:
         print(f"{len(FAILURES)} interop checks failed")
         return 1

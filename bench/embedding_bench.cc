@@ -1,0 +1,202 @@
+// embedding_bench: the parameter servers' row path, as an embedding-heavy
+// step uses it, beside raw TCP moving the same bytes in the same run.
+//
+//   embedding_bench [--rows 10000000] [--batch_rows 4096] [--seconds 2] [--optimizer adagrad]
+//
+// A table of `rows` x dim (16, then 64) float rows is partitioned by rows
+// over 2 PS tasks (real ParameterServer and PsService behind TCP servers on
+// 127.0.0.1, the optimizer's slots beside it).  Each round pulls
+// `batch_rows` distinct random rows (one message per task, in parallel,
+// as PsClient::PullRows sends them), or pushes a row-sparse gradient for
+// them that the optimizer applies.  Raw TCP: two connections, one per
+// task, each a request of the same id bytes answered by the same row
+// bytes (pull), or a request of ids and rows answered by one byte (push).
+// Also printed: the PS tasks' resident memory per million rows against
+// rows x dim x 4 bytes x (1 + slots).
+#include <malloc.h>
+
+#include <utility>  // before Asio, which uses std::exchange
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_set>
+
+#include "common/core/logging.h"
+#include "common/distributed/ps_client.h"
+#include "ps/ps_service.h"
+
+namespace psflow {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+int64_t ResidentBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      int64_t kb = 0;
+      in >> kb;
+      return kb * 1024;
+    }
+  }
+  return 0;
+}
+
+// Rounds per second of `round`, run for `seconds` (after one warm-up round).
+template <typename F>
+double RoundsPerSec(double seconds, F&& round) {
+  round();
+  int64_t n = 0;
+  const auto t0 = Clock::now();
+  while (Since(t0) < seconds) {
+    round();
+    ++n;
+  }
+  return static_cast<double>(n) / Since(t0);
+}
+
+// Raw TCP, one connection per PS task: each round sends `request` bytes on
+// every connection and reads `reply` bytes from each (in parallel threads).
+double RawRoundsPerSec(int tasks, size_t request, size_t reply, double seconds) {
+  asio::io_context io;
+  std::vector<std::unique_ptr<tcp::acceptor>> accs;
+  std::vector<std::thread> servers;
+  for (int k = 0; k < tasks; ++k) {
+    accs.push_back(std::make_unique<tcp::acceptor>(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+    servers.emplace_back([&, k] {
+      tcp::socket s = accs[static_cast<size_t>(k)]->accept();
+      s.set_option(tcp::no_delay(true));
+      std::vector<char> in(request), out(reply, 'r');
+      boost::system::error_code ec;
+      while (true) {
+        asio::read(s, asio::buffer(in), ec);
+        if (ec) return;
+        asio::write(s, asio::buffer(out), ec);
+        if (ec) return;
+      }
+    });
+  }
+  std::vector<tcp::socket> conns;
+  for (int k = 0; k < tasks; ++k) {
+    conns.emplace_back(io);
+    conns.back().connect(accs[static_cast<size_t>(k)]->local_endpoint());
+    conns.back().set_option(tcp::no_delay(true));
+  }
+  std::vector<char> req(request, 'q');
+  std::vector<std::vector<char>> replies(static_cast<size_t>(tasks), std::vector<char>(reply));
+  const double rate = RoundsPerSec(seconds, [&] {
+    std::vector<std::thread> ts;
+    for (int k = 0; k < tasks; ++k) {
+      ts.emplace_back([&, k] {
+        asio::write(conns[static_cast<size_t>(k)], asio::buffer(req));
+        asio::read(conns[static_cast<size_t>(k)], asio::buffer(replies[static_cast<size_t>(k)]));
+      });
+    }
+    for (auto& t : ts) t.join();
+  });
+  for (auto& c : conns) c.close();
+  for (auto& t : servers) t.join();
+  return rate;
+}
+
+int Main(int argc, char** argv) {
+  int64_t rows = 10'000'000, batch_rows = 4096;
+  double seconds = 2;
+  std::string optimizer = "adagrad";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--rows") rows = std::atoll(argv[i + 1]);
+    if (a == "--batch_rows") batch_rows = std::atoll(argv[i + 1]);
+    if (a == "--seconds") seconds = std::atof(argv[i + 1]);
+    if (a == "--optimizer") optimizer = argv[i + 1];
+  }
+  SetMinLogSeverity(LogSeverity::kWarning);
+  constexpr int kTasks = 2;
+  auto slots = OptimizerSlots(optimizer);
+  CHECK_OK(slots.status());
+  const size_t num_slots = slots->first.size();
+  std::printf("embedding_bench: a %lld-row table over %d PS tasks (%s, %zu slot%s), %lld distinct rows per round, "
+              "127.0.0.1\n",
+              static_cast<long long>(rows), kTasks, optimizer.c_str(), num_slots, num_slots == 1 ? "" : "s",
+              static_cast<long long>(batch_rows));
+  std::printf("%5s %14s %14s %10s %14s %14s %10s %14s\n", "dim", "pull rows/s", "raw rows/s", "pull/raw",
+              "push rows/s", "raw rows/s", "push/raw", "PS B/row/(4d(1+s))");
+  std::mt19937_64 rng(1);
+  for (int64_t dim : {int64_t{16}, int64_t{64}}) {
+    const int64_t rss0 = ResidentBytes();
+    auto transport = rpc::NewTcpTransport();
+    std::vector<std::unique_ptr<ParameterServer>> ps;
+    std::vector<std::unique_ptr<PsService>> services;
+    std::vector<std::unique_ptr<rpc::RpcServer>> servers;
+    std::vector<std::unique_ptr<rpc::Channel>> chans;
+    for (int k = 0; k < kTasks; ++k) {
+      auto p = ParameterServer::Create({.task_index = k, .optimizer = optimizer, .hyper = {.lr = 0.01f}});
+      CHECK_OK(p.status());
+      ps.push_back(std::move(p).value());
+      services.push_back(std::make_unique<PsService>(ps.back().get()));
+      auto s = transport->Listen({.port = 0, .task = StrCat("ps:", k)}, services.back()->Handler());
+      CHECK_OK(s.status());
+      chans.push_back(transport->Connect({.address = StrCat("127.0.0.1:", (*s)->port()), .task = "worker:0"}));
+      servers.push_back(std::move(s).value());
+    }
+    const std::string name = "emb";
+    PsClient client(std::move(chans), PlaceVariables({{name, TensorShape({rows, dim})}}, kTasks, {.partitions = kTasks}),
+                    600000);
+    {
+      Tensor init(DType::kFloat, TensorShape({rows, dim}));
+      std::normal_distribution<float> normal(0, 0.05f);
+      for (float& v : init.flat<float>()) v = normal(rng);
+      CHECK_OK(client.Initialize({{name, init}}));
+    }
+    ::malloc_trim(0);  // the client's copy and the messages' buffers are gone
+    const int64_t table_bytes = ResidentBytes() - rss0;  // both PS tasks' values and slots
+    const double per_row = static_cast<double>(table_bytes) / static_cast<double>(rows);
+    const double ideal = static_cast<double>(dim * 4 * static_cast<int64_t>(1 + num_slots));
+
+    auto draw = [&] {
+      std::unordered_set<int64_t> seen;
+      std::uniform_int_distribution<int64_t> pick(0, rows - 1);
+      while (static_cast<int64_t>(seen.size()) < batch_rows) seen.insert(pick(rng));
+      std::vector<int64_t> ids(seen.begin(), seen.end());
+      return Tensor::FromVector<int64_t>(ids, TensorShape({batch_rows}));
+    };
+    std::vector<Tensor> id_sets;
+    for (int i = 0; i < 16; ++i) id_sets.push_back(draw());
+    Tensor grad(DType::kFloat, TensorShape({batch_rows, dim}));
+    for (float& v : grad.flat<float>()) v = 0.001f;
+    size_t next = 0;
+    const double pull = RoundsPerSec(seconds, [&] {
+      CHECK_OK(client.PullRows(name, id_sets[next++ % id_sets.size()]).status());
+    });
+    const double push = RoundsPerSec(seconds, [&] {
+      CHECK_OK(client.PushItems({{.name = name, .grad = grad, .rows = id_sets[next++ % id_sets.size()]}}, 0).status());
+    });
+    // The same bytes over raw TCP: each task gets half of the ids (8 bytes
+    // each) and answers half of the rows, or gets half of ids and rows.
+    const size_t ids_bytes = static_cast<size_t>(batch_rows / kTasks) * 8;
+    const size_t rows_bytes = static_cast<size_t>(batch_rows / kTasks * dim) * 4;
+    const double raw_pull = RawRoundsPerSec(kTasks, ids_bytes, rows_bytes, seconds);
+    const double raw_push = RawRoundsPerSec(kTasks, ids_bytes + rows_bytes, 1, seconds);
+    const double b = static_cast<double>(batch_rows);
+    std::printf("%5lld %14.0f %14.0f %10.2f %14.0f %14.0f %10.2f %9.0f/%-4.0f=%.2f\n", static_cast<long long>(dim),
+                pull * b, raw_pull * b, pull / raw_pull, push * b, raw_push * b, push / raw_push, per_row, ideal,
+                per_row / ideal);
+    servers.clear();
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace psflow
+
+int main(int argc, char** argv) { return psflow::Main(argc, argv); }
