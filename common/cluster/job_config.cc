@@ -228,10 +228,14 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
       for (const auto& kv : feats) {
         const std::string name = kv.first.as<std::string>();
         const std::string fpath = StrCat(path, ".features.", name);
-        RETURN_IF_ERROR(r.CheckMap(kv.second, fpath, {"dtype", "shape"}));
+        RETURN_IF_ERROR(r.CheckMap(kv.second, fpath, {"dtype", "shape", "var_len"}));
         FeatureSpec f;
         RETURN_IF_ERROR(r.Get(kv.second, fpath, "dtype", &f.dtype, "float, int64 or string"));
         RETURN_IF_ERROR(r.Get(kv.second, fpath, "shape", &f.shape, "a list of integers"));
+        RETURN_IF_ERROR(r.Get(kv.second, fpath, "var_len", &f.var_len, "true or false"));
+        if (f.var_len && !f.shape.empty()) {
+          return r.Error(kv.second["shape"], fpath + ".shape", "a var_len feature has no fixed shape; remove shape");
+        }
         if (f.dtype != "float" && f.dtype != "int64" && f.dtype != "string") {
           return r.Error(kv.second, fpath + ".dtype", "must be float, int64 or string");
         }
@@ -254,6 +258,10 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
         return r.Error(in, path + ".features", StrCat("a tfrecord input needs a features map that includes the label '",
                                                       spec.label, "', e.g. {x: {dtype: float, shape: [784]}, ",
                                                       spec.label, ": {dtype: int64}}"));
+      }
+      if (spec.format == "tfrecord" && spec.features.at(spec.label).var_len) {
+        return r.Error(in, path + ".features." + spec.label + ".var_len",
+                       "the label has one value per example; it cannot be var_len");
       }
       if (spec.format == "csv" && spec.columns.empty() && !spec.header) {
         return r.Error(in, path + ".columns", "a csv input without a header line needs its column names");

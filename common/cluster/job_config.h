@@ -54,6 +54,9 @@ struct ModelSpec {
 struct FeatureSpec {
   std::string dtype = "float";  // float, int64 or string
   std::vector<int64_t> shape;   // empty: a scalar
+  // tf.io.VarLenFeature: any number of values per example, parsed into a
+  // SparseTensor ("<name>/indices", "/values", "/dense_shape"); no shape.
+  bool var_len = false;
 };
 
 struct InputSpec {

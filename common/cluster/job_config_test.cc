@@ -122,6 +122,16 @@ struct BadCase {
   std::string message;
 };
 
+TEST(JobConfigTest, VarLenFeatures) {
+  auto job = ParseJobConfig(kJob, "job.yaml",
+                            {"data.train={format: tfrecord, files: [a.tfrecord], features: {ids: {dtype: int64, var_len: true}, "
+                             "x: {dtype: float, shape: [4]}, label: {dtype: int64}}}"});
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(job->data.train.features.at("ids").var_len);
+  EXPECT_TRUE(job->data.train.features.at("ids").shape.empty());
+  EXPECT_FALSE(job->data.train.features.at("x").var_len);
+}
+
 TEST(JobConfigTest, ErrorsNameFileLineAndKey) {
   const BadCase cases[] = {
       {"run.trian_steps=5", "run.trian_steps: unknown key; known keys here:"},
@@ -133,6 +143,11 @@ TEST(JobConfigTest, ErrorsNameFileLineAndKey) {
       {"run.save_summary_steps=-1", "run.save_summary_steps: must be >= 0"},
       {"run.profile_steps=-5", "run.profile_steps: must be >= 0"},
       {"data.train.format=parquet", "data.train.format: must be idx, csv or tfrecord"},
+      {"data.train={format: tfrecord, files: [a.tfrecord], features: {ids: {dtype: int64, var_len: true, shape: [3]}, "
+       "label: {dtype: int64}}}",
+       "data.train.features.ids.shape: a var_len feature has no fixed shape"},
+      {"data.train={format: tfrecord, files: [a.tfrecord], features: {label: {dtype: int64, var_len: true}}}",
+       "data.train.features.label.var_len: the label has one value per example"},
       {"model.type=resnet", "unknown model type 'resnet'"},
       {"run.sync={replicas_to_aggregate: 3, total_num_replicas: 2}", "replicas_to_aggregate <= total_num_replicas"},
       {"cluster.chief=[]", "exactly one chief"},

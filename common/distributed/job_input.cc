@@ -101,7 +101,9 @@ StatusOr<std::unique_ptr<Dataset>> OpenInput(const InputSpec& spec) {
   if (spec.files.empty()) return InvalidArgumentError("a ", spec.format, " input needs files");
   if (spec.format == "tfrecord") {
     std::map<std::string, FixedLenFeature> features;
-    for (const auto& [name, f] : spec.features) features[name] = {FeatureDType(f.dtype), TensorShape(f.shape)};
+    for (const auto& [name, f] : spec.features) {
+      features[name] = {.dtype = FeatureDType(f.dtype), .shape = TensorShape(f.shape), .var_len = f.var_len};
+    }
     if (!features.count(spec.label)) return InvalidArgumentError("the tfrecord features do not include the label ", spec.label);
     ASSIGN_OR_RETURN(auto ds, TFRecordExampleDataset(spec.files, features));
     return std::unique_ptr<Dataset>(new RenameLabel(std::move(ds), spec.label));
