@@ -1,7 +1,7 @@
 // embedding_bench: the parameter servers' row path, as an embedding-heavy
 // step uses it, beside raw TCP moving the same bytes in the same run.
 //
-//   embedding_bench [--rows 10000000] [--batch_rows 4096] [--seconds 2] [--optimizer adagrad]
+//   embedding_bench [--rows 10000000] [--batch_rows 4096] [--seconds 2] [--optimizer adagrad] [--dim D]
 //
 // A table of `rows` x dim (16, then 64) float rows is partitioned by rows
 // over 2 PS tasks (real ParameterServer and PsService behind TCP servers on
@@ -113,12 +113,14 @@ int Main(int argc, char** argv) {
   int64_t rows = 10'000'000, batch_rows = 4096;
   double seconds = 2;
   std::string optimizer = "adagrad";
+  std::vector<int64_t> dims = {16, 64};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--rows") rows = std::atoll(argv[i + 1]);
     if (a == "--batch_rows") batch_rows = std::atoll(argv[i + 1]);
     if (a == "--seconds") seconds = std::atof(argv[i + 1]);
     if (a == "--optimizer") optimizer = argv[i + 1];
+    if (a == "--dim") dims = {std::atoll(argv[i + 1])};
   }
   SetMinLogSeverity(LogSeverity::kWarning);
   constexpr int kTasks = 2;
@@ -132,7 +134,7 @@ int Main(int argc, char** argv) {
   std::printf("%5s %14s %14s %10s %14s %14s %10s %14s\n", "dim", "pull rows/s", "raw rows/s", "pull/raw",
               "push rows/s", "raw rows/s", "push/raw", "PS B/row/(4d(1+s))");
   std::mt19937_64 rng(1);
-  for (int64_t dim : {int64_t{16}, int64_t{64}}) {
+  for (int64_t dim : dims) {
     const int64_t rss0 = ResidentBytes();
     auto transport = rpc::NewTcpTransport();
     std::vector<std::unique_ptr<ParameterServer>> ps;
