@@ -131,8 +131,8 @@ int Main(int argc, char** argv) {
               "127.0.0.1\n",
               static_cast<long long>(rows), kTasks, optimizer.c_str(), num_slots, num_slots == 1 ? "" : "s",
               static_cast<long long>(batch_rows));
-  std::printf("%5s %14s %14s %10s %14s %14s %10s %14s\n", "dim", "pull rows/s", "raw rows/s", "pull/raw",
-              "push rows/s", "raw rows/s", "push/raw", "PS B/row/(4d(1+s))");
+  std::printf("%5s %14s %14s %10s %14s %14s %10s %14s %20s\n", "dim", "pull rows/s", "raw rows/s", "pull/raw",
+              "push rows/s", "raw rows/s", "push/raw", "PS gather rows/s", "PS B/row/(4d(1+s))");
   std::mt19937_64 rng(1);
   for (int64_t dim : dims) {
     const int64_t rss0 = ResidentBytes();
@@ -177,6 +177,24 @@ int Main(int argc, char** argv) {
     Tensor grad(DType::kFloat, TensorShape({batch_rows, dim}));
     for (float& v : grad.flat<float>()) v = 0.001f;
     size_t next = 0;
+    // The PS tasks' own share of a pull, without RPC: gathering the rows
+    // (task 0's part holds rows [0, rows / 2); its ids renumbered locally).
+    std::vector<Tensor> local_ids;
+    for (const Tensor& ids : id_sets) {
+      std::vector<int64_t> mine;
+      for (int64_t r : ids.flat<int64_t>()) {
+        if (r < rows / kTasks) mine.push_back(r);
+      }
+      local_ids.push_back(Tensor::FromVector<int64_t>(mine, TensorShape({static_cast<int64_t>(mine.size())})));
+    }
+    double local_rows = 0;
+    const double gathers = RoundsPerSec(seconds, [&] {
+      const Tensor& ids = local_ids[next++ % local_ids.size()];
+      CHECK_OK(ps[0]->PullRows(name + "/part_0", ids).status());
+      local_rows += static_cast<double>(ids.num_elements());
+    });
+    (void)gathers;
+    const double gather_rows_per_sec = local_rows / seconds;
     const double pull = RoundsPerSec(seconds, [&] {
       CHECK_OK(client.PullRows(name, id_sets[next++ % id_sets.size()]).status());
     });
@@ -190,9 +208,9 @@ int Main(int argc, char** argv) {
     const double raw_pull = RawRoundsPerSec(kTasks, ids_bytes, rows_bytes, seconds);
     const double raw_push = RawRoundsPerSec(kTasks, ids_bytes + rows_bytes, 1, seconds);
     const double b = static_cast<double>(batch_rows);
-    std::printf("%5lld %14.0f %14.0f %10.2f %14.0f %14.0f %10.2f %9.0f/%-4.0f=%.2f\n", static_cast<long long>(dim),
-                pull * b, raw_pull * b, pull / raw_pull, push * b, raw_push * b, push / raw_push, per_row, ideal,
-                per_row / ideal);
+    std::printf("%5lld %14.0f %14.0f %10.2f %14.0f %14.0f %10.2f %16.0f %11.0f/%-4.0f=%.2f\n",
+                static_cast<long long>(dim), pull * b, raw_pull * b, pull / raw_pull, push * b, raw_push * b,
+                push / raw_push, gather_rows_per_sec, per_row, ideal, per_row / ideal);
     servers.clear();
   }
   return 0;
