@@ -11,6 +11,7 @@
 #include "common/core/testing.h"
 #include "chief/chief.h"
 #include "ps/ps_service.h"
+#include "worker/trainer_testing.h"
 #include "worker/trainer.h"
 #include "common/gpu/gpu_test_util.h"
 #include "common/train/train_testing.h"
@@ -19,47 +20,13 @@ namespace psflow {
 namespace {
 
 using testing::Blobs;
-
-InputFn Input(uint32_t seed, int64_t batch = 32) { return testing::BlobInput(seed, batch); }
-
-// One PS task with plain SGD, in this process on the fake transport.
-struct Job {
-  rpc::FakeTransport transport;
-  std::unique_ptr<ParameterServer> ps;
-  std::unique_ptr<PsService> service;
-  std::unique_ptr<rpc::RpcServer> server;
-  std::string address;
-  ModelParams params;
-  std::map<std::string, TensorShape> shapes;
-
-  explicit Job(float lr) {
-    params.hidden_units = {16};
-    params.n_classes = 3;
-    params.optimizer = {.type = "sgd", .hyper = {.lr = lr}};
-    ps = std::move(ParameterServer::Create({.task_index = 0, .optimizer = "sgd", .hyper = {.lr = lr}})).value();
-    service = std::make_unique<PsService>(ps.get());
-    auto s = transport.Listen({.port = 0, .task = "ps:0"}, service->Handler());
-    CHECK_OK(s.status());
-    address = StrCat("127.0.0.1:", (*s)->port());
-    server = std::move(s).value();
-    Example batched;
-    auto b = Batch(std::move(FromTensorSlices(Blobs(4, 0)).value()), 4);
-    CHECK_OK(b->Next(&batched).status());
-    auto vars = JobVariables(DnnClassifierFn(), params, batched);
-    CHECK_OK(vars.status());
-    for (const auto& v : *vars) shapes[v.name] = v.shape;
-  }
-  std::unique_ptr<PsClient> Client(const std::string& task) {
-    std::vector<std::unique_ptr<rpc::Channel>> chans;
-    chans.push_back(transport.Connect({.address = address, .task = task}));
-    return std::make_unique<PsClient>(std::move(chans), PlaceVariables(shapes, 1, {}));
-  }
-};
+using testing::Input;
+using testing::Job;
 
 // The trainable variables after a chief's `steps` steps on `gpus`.
 StatusOr<std::map<std::string, Tensor>> AfterSteps(const std::vector<GpuDevice*>& gpus, int64_t steps, int64_t batch,
                                                    float lr) {
-  Job job(lr);
+  Job job({.num_ps = 1, .optimizer = "sgd", .lr = lr});
   TrainerOptions o{.run = {.model_dir = testing::FreshTempDir("gpu_job"), .log_step_count_steps = 1000, .tf_random_seed = 3},
                    .task = "chief:0", .train_steps = steps, .gpus = gpus};
   Chief chief;
@@ -139,7 +106,7 @@ TEST(TrainerGpuTest, ChiefOnTwoGpusTrainsToAccuracy) {
   PSFLOW_GPU_OR_SKIP(g0, 0);
   PSFLOW_GPU_OR_SKIP(g1, 1);
   const std::string dir = testing::FreshTempDir("gpu_train");
-  Job job(0.2f);
+  Job job({.num_ps = 1, .optimizer = "sgd", .lr = 0.2f});
   TrainerOptions o{.run = {.model_dir = dir, .log_step_count_steps = 1000, .tf_random_seed = 1},
                    .task = "chief:0", .train_steps = 150, .gpus = {g0, g1}};
   Chief chief;

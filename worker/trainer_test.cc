@@ -11,6 +11,7 @@
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/core/testing.h"
 #include "common/train/train_testing.h"
+#include "worker/trainer_testing.h"
 
 namespace psflow {
 namespace {
@@ -18,46 +19,8 @@ namespace {
 using ::testing::HasSubstr;
 
 using testing::Blobs;
-
-InputFn Input(uint32_t seed, int64_t batch = 32) { return testing::BlobInput(seed, batch); }
-
-// 2 PS tasks, a chief and 2 workers, in one process on the fake transport.
-struct Job {
-  rpc::FakeTransport transport;
-  std::vector<std::unique_ptr<ParameterServer>> ps;
-  std::vector<std::unique_ptr<PsService>> services;
-  std::vector<std::unique_ptr<rpc::RpcServer>> servers;
-  std::vector<std::string> addresses;
-  ModelParams params;
-  std::map<std::string, TensorShape> shapes;
-
-  explicit Job(std::vector<int64_t> hidden = {16}, int64_t replicas_to_aggregate = 0) {
-    params.hidden_units = hidden;
-    params.n_classes = 3;
-    params.optimizer = {.type = "adam", .hyper = {.lr = 0.01f}};
-    for (int k = 0; k < 2; ++k) {
-      ps.push_back(std::move(ParameterServer::Create({.task_index = k, .optimizer = "adam", .hyper = {.lr = 0.01f},
-                                                      .replicas_to_aggregate = replicas_to_aggregate}))
-                       .value());
-      services.push_back(std::make_unique<PsService>(ps.back().get()));
-      auto s = transport.Listen({.port = 0, .task = StrCat("ps:", k)}, services.back()->Handler());
-      CHECK_OK(s.status());
-      addresses.push_back(StrCat("127.0.0.1:", (*s)->port()));
-      servers.push_back(std::move(s).value());
-    }
-    Example batched;
-    auto b = Batch(std::move(FromTensorSlices(Blobs(4, 0)).value()), 4);
-    CHECK_OK(b->Next(&batched).status());
-    auto vars = JobVariables(DnnClassifierFn(), params, batched);
-    CHECK_OK(vars.status());
-    for (const auto& v : *vars) shapes[v.name] = v.shape;
-  }
-  std::unique_ptr<PsClient> Client(const std::string& task, PlacementOptions placement = {}) {
-    std::vector<std::unique_ptr<rpc::Channel>> chans;
-    for (const auto& a : addresses) chans.push_back(transport.Connect({.address = a, .task = task}));
-    return std::make_unique<PsClient>(std::move(chans), PlaceVariables(shapes, 2, placement));
-  }
-};
+using testing::Input;
+using testing::Job;
 
 TEST(TrainerTest, ChiefAndTwoWorkersTrainAsynchronouslyAndCheckpoint) {
   const std::string dir = testing::FreshTempDir("job");
@@ -127,7 +90,7 @@ TEST(TrainerTest, ChiefAndTwoWorkersTrainAsynchronouslyAndCheckpoint) {
   EXPECT_EQ(resumed->local_steps, 20);
 
   // A changed model (16 -> 8 hidden units) is refused, naming the variables and shapes.
-  Job changed({8});
+  Job changed({.hidden = {8}});
   Chief role3;
   auto refused = Trainer(co2, DnnClassifierFn(), changed.params, changed.Client("chief:0")).Run(Input(3), &role3);
   ASSERT_FALSE(refused.ok());
@@ -143,7 +106,7 @@ TEST(TrainerTest, ChiefAndTwoWorkersTrainAsynchronouslyAndCheckpoint) {
 // does not stall the others.
 TEST(TrainerTest, SynchronousWithABackupWorkerAndAWorkerThatLeaves) {
   const std::string dir = testing::FreshTempDir("sync");
-  Job job({16}, /*replicas_to_aggregate=*/2);
+  Job job({.replicas_to_aggregate = 2});
   std::atomic<bool> leave{false};
   TrainerOptions base{.run = {.model_dir = dir, .save_checkpoints_steps = 1000, .log_step_count_steps = 100, .tf_random_seed = 1},
                       .train_steps = 200, .wait_log_secs = 0.2, .sync = true, .sync_wait_secs = 10};
@@ -181,51 +144,6 @@ TEST(TrainerTest, SynchronousWithABackupWorkerAndAWorkerThatLeaves) {
   EXPECT_EQ(chief->sync_timeouts + w0->sync_timeouts, 0);  // two replicas were always there
 }
 
-// Kernels split in row parts over both PS tasks train and checkpoint as
-// whole variables; a new job warm-starts its hidden layer from them.
-TEST(TrainerTest, PartitionedVariablesTrainAndAnotherJobWarmStartsFromThem) {
-  const std::string first_dir = testing::FreshTempDir("partitioned");
-  Job job;
-  TrainerOptions co{.run = {.model_dir = first_dir, .save_checkpoints_steps = 1000, .log_step_count_steps = 100,
-                            .tf_random_seed = 1},
-                    .task = "chief:0", .train_steps = 300};
-  Chief role;
-  auto first = Trainer(co, DnnClassifierFn(), job.params, job.Client("chief:0", {.partitions = 2})).Run(Input(1), &role);
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_LT(first->last_loss, first->first_loss);
-  EXPECT_EQ(job.ps[0]->Stats().count("dnn/hiddenlayer_0/kernel/part_0") + job.ps[1]->Stats().count("dnn/hiddenlayer_0/kernel/part_0"), 1u);
-  auto reader = BundleReader::Open(Env::Default(), role.last_checkpoint());
-  ASSERT_TRUE(reader.ok());
-  auto info = (*reader)->GetInfo("dnn/hiddenlayer_0/kernel/Adam");
-  ASSERT_TRUE(info.ok());
-  EXPECT_TRUE(info->partitioned);
-  EXPECT_EQ(info->shape, TensorShape({8, 16}));
-  const Tensor trained = *(*reader)->Lookup("dnn/hiddenlayer_0/kernel");
-
-  // A new job (unpartitioned) warm-starts the hidden layer only.
-  Job second;
-  TrainerOptions wo = co;
-  wo.run.model_dir = testing::FreshTempDir("warm");
-  wo.train_steps = 1;
-  Chief warm_role({.warm_start = WarmStartSpec{.from = first_dir, .vars = "dnn/hiddenlayer_.*"}});
-  auto warm = Trainer(wo, DnnClassifierFn(), second.params, second.Client("chief:0")).Run(Input(2), &warm_role);
-  ASSERT_TRUE(warm.ok()) << warm.status();
-  auto at_start = BundleReader::Open(Env::Default(), wo.run.model_dir + "/model.ckpt-0");
-  ASSERT_TRUE(at_start.ok());
-  EXPECT_TRUE((*at_start)->Lookup("dnn/hiddenlayer_0/kernel")->Equals(trained));
-  EXPECT_FALSE((*at_start)->Lookup("dnn/logits/kernel")->Equals(*(*reader)->Lookup("dnn/logits/kernel")));
-  EXPECT_EQ((*at_start)->Lookup("global_step")->flat<int64_t>()[0], 0);  // a fresh start, not a resume
-
-  // Names that do not match are an error naming them.
-  Job third;
-  wo.run.model_dir = testing::FreshTempDir("warm_bad");
-  Chief bad_role({.warm_start = WarmStartSpec{.from = first_dir, .vars = ".*", .prev_names = {{"dnn/logits/bias", "old/bias"}}}});
-  auto bad = Trainer(wo, DnnClassifierFn(), third.params, third.Client("chief:0")).Run(Input(2), &bad_role);
-  EXPECT_TRUE(IsFailedPreconditionError(bad.status())) << bad.status();
-  EXPECT_TRUE(bad_role.failed_on_checkpoint());
-  EXPECT_THAT(bad.status().message(), HasSubstr("dnn/logits/bias (as old/bias) is not in the checkpoint"));
-}
-
 // Early stopping: the evaluator's RequestStop reaches the trainers through
 // PS task 0's Push answers; the chief ends with a final checkpoint.
 TEST(TrainerTest, EarlyStoppingRequestEndsTheJobWithAFinalCheckpoint) {
@@ -257,33 +175,6 @@ TEST(TrainerTest, EarlyStoppingRequestEndsTheJobWithAFinalCheckpoint) {
   EXPECT_LT(chief->global_step, 100000);
   EXPECT_EQ(**LatestCheckpoint(Env::Default(), dir), role.last_checkpoint());
   EXPECT_EQ(role.last_checkpoint(), dir + "/model.ckpt-" + std::to_string(chief->global_step));
-}
-
-// The chief writes model_dir through the Env it is given (fault injection
-// reaches the distributed layer): a failing second index write ends the run
-// with that error, and `checkpoint` still names the start checkpoint.
-TEST(TrainerTest, TheChiefWritesThroughTheCallersEnv) {
-  struct FailSecondIndex : EnvWrapper {
-    using EnvWrapper::EnvWrapper;
-    StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& f) override {
-      if (f.find(".index") != std::string::npos && ++indexes > 1) return DataLossError("injected: disk full writing ", f);
-      return EnvWrapper::NewWritableFile(f);
-    }
-    int indexes = 0;
-  };
-  FailSecondIndex env(Env::Default());
-  const std::string dir = testing::FreshTempDir("env");
-  Job job;
-  TrainerOptions co{.run = {.model_dir = dir, .save_checkpoints_steps = 50, .log_step_count_steps = 1000, .tf_random_seed = 1},
-                    .task = "chief:0", .train_steps = 200, .env = &env};
-  Chief role;
-  auto r = Trainer(co, DnnClassifierFn(), job.params, job.Client(co.task)).Run(Input(1), &role);
-  EXPECT_TRUE(IsDataLossError(r.status())) << r.status();
-  EXPECT_THAT(r.status().message(), HasSubstr("injected: disk full"));
-  EXPECT_FALSE(role.failed_on_checkpoint());  // a write failed, not model_dir's checkpoint
-  EXPECT_EQ(env.indexes, 2);
-  EXPECT_EQ(role.last_checkpoint(), dir + "/model.ckpt-0");
-  EXPECT_EQ(**LatestCheckpoint(Env::Default(), dir), dir + "/model.ckpt-0");
 }
 
 TEST(TrainerTest, AWorkerWithoutAChiefGivesUpWithAClearMessage) {

@@ -1,0 +1,68 @@
+// A small parameter-server job in one process for the trainer tests
+// (worker/, chief/): 2 real PS tasks (ps/) on the fake transport, a
+// dnn_classifier over the 8-feature blobs of common/train/train_testing.h.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/core/logging.h"
+#include "common/distributed/ps_client.h"
+#include "common/train/train_testing.h"
+#include "ps/ps_service.h"
+#include "worker/trainer.h"
+
+namespace psflow::testing {
+
+inline InputFn Input(uint32_t seed, int64_t batch = 32) { return testing::BlobInput(seed, batch); }
+
+struct JobOptions {
+  std::vector<int64_t> hidden = {16};
+  int64_t replicas_to_aggregate = 0;  // > 0: synchronous
+  int num_ps = 2;
+  std::string optimizer = "adam";
+  float lr = 0.01f;
+};
+
+// PS tasks for a chief and workers, in one process on the fake transport.
+struct Job {
+  rpc::FakeTransport transport;  // first: it outlives the servers
+  std::vector<std::unique_ptr<ParameterServer>> ps;
+  std::vector<std::unique_ptr<PsService>> services;
+  std::vector<std::unique_ptr<rpc::RpcServer>> servers;
+  std::vector<std::string> addresses;
+  ModelParams params;
+  std::map<std::string, TensorShape> shapes;
+
+  explicit Job(JobOptions o = {}) : num_ps(o.num_ps) {
+    params.hidden_units = o.hidden;
+    params.n_classes = 3;
+    params.optimizer = {.type = o.optimizer, .hyper = {.lr = o.lr}};
+    for (int k = 0; k < o.num_ps; ++k) {
+      ps.push_back(std::move(ParameterServer::Create({.task_index = k, .optimizer = o.optimizer, .hyper = {.lr = o.lr},
+                                                      .replicas_to_aggregate = o.replicas_to_aggregate}))
+                       .value());
+      services.push_back(std::make_unique<PsService>(ps.back().get()));
+      auto s = transport.Listen({.port = 0, .task = StrCat("ps:", k)}, services.back()->Handler());
+      CHECK_OK(s.status());
+      addresses.push_back(StrCat("127.0.0.1:", (*s)->port()));
+      servers.push_back(std::move(s).value());
+    }
+    Example batched;
+    auto b = Batch(std::move(FromTensorSlices(Blobs(4, 0)).value()), 4);
+    CHECK_OK(b->Next(&batched).status());
+    auto vars = JobVariables(DnnClassifierFn(), params, batched);
+    CHECK_OK(vars.status());
+    for (const auto& v : *vars) shapes[v.name] = v.shape;
+  }
+  std::unique_ptr<PsClient> Client(const std::string& task, PlacementOptions placement = {}) {
+    std::vector<std::unique_ptr<rpc::Channel>> chans;
+    for (const auto& a : addresses) chans.push_back(transport.Connect({.address = a, .task = task}));
+    return std::make_unique<PsClient>(std::move(chans), PlaceVariables(shapes, num_ps, placement));
+  }
+  const int num_ps;
+};
+
+}  // namespace psflow::testing
