@@ -1,6 +1,7 @@
 #include "common/ops/apply.h"
 
 #include <cmath>
+#include <initializer_list>
 #include <vector>
 
 namespace psflow::apply {
@@ -61,15 +62,31 @@ Status Check(const char* op, const Tensor* var, std::initializer_list<const Tens
 }
 
 // Runs f(offset_in_var, offset_in_grad, count) for each updated region.
+// Rows of a large table are random accesses that miss every cache: the
+// rows of `var` and its `slots` a few indices ahead are prefetched while
+// this one is updated, so the misses overlap.
 template <typename F>
-void ForRows(const Tensor* var, const Tensor& grad, const Tensor* indices, F f) {
+void ForRows(const Tensor* var, std::initializer_list<const Tensor*> slots, const Tensor& grad, const Tensor* indices,
+             F f) {
   if (indices == nullptr) {
     f(0, 0, var->num_elements());
     return;
   }
   const int64_t row = var->shape().dim(0) == 0 ? 0 : var->num_elements() / var->shape().dim(0);
+  const size_t row_bytes = static_cast<size_t>(row) * (var->dtype() == DType::kFloat ? 4 : 8);
+  auto prefetch = [&](const Tensor* t, int64_t r) {
+    const char* p = static_cast<const char*>(t->raw_data()) + static_cast<size_t>(r) * row_bytes;
+    for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(p + b, 1);
+  };
+  constexpr size_t kAhead = 8;
   auto idx = indices->flat<int64_t>();
-  for (size_t i = 0; i < idx.size(); ++i) f(idx[i] * row, static_cast<int64_t>(i) * row, row);
+  for (size_t i = 0; i < idx.size(); ++i) {
+    if (i + kAhead < idx.size()) {
+      prefetch(var, idx[i + kAhead]);
+      for (const Tensor* s : slots) prefetch(s, idx[i + kAhead]);
+    }
+    f(idx[i] * row, static_cast<int64_t>(i) * row, row);
+  }
 }
 
 template <typename T>
@@ -89,7 +106,7 @@ const T* P(const Tensor& t) { return static_cast<const T*>(t.raw_data()); }
 
 Status DoGD(Tensor* var, const Hyper& h, const Tensor* indices, const Tensor& grad) {
   RETURN_IF_ERROR(Check("GradientDescent", var, {}, grad, indices != nullptr, indices));
-  PSFLOW_APPLY_DISPATCH(var, ForRows(var, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
+  PSFLOW_APPLY_DISPATCH(var, ForRows(var, {}, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
     T* w = P<T>(var) + vo;
     const T* g = P<T>(grad) + go;
     const T lr = static_cast<T>(h.lr);
@@ -99,7 +116,7 @@ Status DoGD(Tensor* var, const Hyper& h, const Tensor* indices, const Tensor& gr
 
 Status DoMomentum(Tensor* var, Tensor* accum, const Hyper& h, const Tensor* indices, const Tensor& grad) {
   RETURN_IF_ERROR(Check("Momentum", var, {accum}, grad, indices != nullptr, indices));
-  PSFLOW_APPLY_DISPATCH(var, ForRows(var, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
+  PSFLOW_APPLY_DISPATCH(var, ForRows(var, {accum}, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
     T* w = P<T>(var) + vo;
     T* a = P<T>(accum) + vo;
     const T* g = P<T>(grad) + go;
@@ -113,7 +130,7 @@ Status DoMomentum(Tensor* var, Tensor* accum, const Hyper& h, const Tensor* indi
 
 Status DoAdagrad(Tensor* var, Tensor* accum, const Hyper& h, const Tensor* indices, const Tensor& grad) {
   RETURN_IF_ERROR(Check("Adagrad", var, {accum}, grad, indices != nullptr, indices));
-  PSFLOW_APPLY_DISPATCH(var, ForRows(var, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
+  PSFLOW_APPLY_DISPATCH(var, ForRows(var, {accum}, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
     T* w = P<T>(var) + vo;
     T* a = P<T>(accum) + vo;
     const T* g = P<T>(grad) + go;
@@ -129,7 +146,7 @@ Status DoAdam(Tensor* var, Tensor* m, Tensor* v, const Hyper& h, double b1p, dou
               const Tensor* indices, const Tensor& grad) {
   RETURN_IF_ERROR(Check("Adam", var, {m, v}, grad, indices != nullptr, indices));
   const double lr_t = h.lr * std::sqrt(1 - b2p) / (1 - b1p);
-  PSFLOW_APPLY_DISPATCH(var, ForRows(var, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
+  PSFLOW_APPLY_DISPATCH(var, ForRows(var, {m, v}, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
     T* w = P<T>(var) + vo;
     T* mm = P<T>(m) + vo;
     T* vv = P<T>(v) + vo;
@@ -146,7 +163,7 @@ Status DoAdam(Tensor* var, Tensor* m, Tensor* v, const Hyper& h, double b1p, dou
 
 Status DoRMSProp(Tensor* var, Tensor* ms, Tensor* mom, const Hyper& h, const Tensor* indices, const Tensor& grad) {
   RETURN_IF_ERROR(Check("RMSProp", var, {ms, mom}, grad, indices != nullptr, indices));
-  PSFLOW_APPLY_DISPATCH(var, ForRows(var, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
+  PSFLOW_APPLY_DISPATCH(var, ForRows(var, {ms, mom}, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
     T* w = P<T>(var) + vo;
     T* s = P<T>(ms) + vo;
     T* mo = P<T>(mom) + vo;
@@ -163,7 +180,7 @@ Status DoRMSProp(Tensor* var, Tensor* ms, Tensor* mom, const Hyper& h, const Ten
 
 Status DoFtrl(Tensor* var, Tensor* accum, Tensor* linear, const Hyper& h, const Tensor* indices, const Tensor& grad) {
   RETURN_IF_ERROR(Check("Ftrl", var, {accum, linear}, grad, indices != nullptr, indices));
-  PSFLOW_APPLY_DISPATCH(var, ForRows(var, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
+  PSFLOW_APPLY_DISPATCH(var, ForRows(var, {accum, linear}, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
     T* w = P<T>(var) + vo;
     T* a = P<T>(accum) + vo;
     T* l = P<T>(linear) + vo;
