@@ -127,29 +127,37 @@ class CsvSource final : public Dataset {
   int64_t line_no_ = 0;
 };
 
+// The values of feature `name` of one tf.train.Example as a vector of
+// `dtype`; a missing feature (null, or no list) has none.
+StatusOr<Tensor> FeatureValues(const std::string& where, const std::string& name, DType dtype,
+                               const tensorflow::Feature* feat) {
+  if (feat == nullptr || feat->kind_case() == tensorflow::Feature::KIND_NOT_SET) return Tensor(dtype, TensorShape({0}));
+  if (dtype == DType::kFloat) {
+    if (!feat->has_float_list()) return InvalidArgumentError(where, ": feature '", name, "' is not a float_list");
+    const auto& v = feat->float_list().value();
+    Tensor t(dtype, TensorShape({v.size()}));
+    std::copy(v.begin(), v.end(), t.flat<float>().begin());
+    return t;
+  }
+  if (dtype == DType::kInt64) {
+    if (!feat->has_int64_list()) return InvalidArgumentError(where, ": feature '", name, "' is not an int64_list");
+    const auto& v = feat->int64_list().value();
+    Tensor t(dtype, TensorShape({v.size()}));
+    std::copy(v.begin(), v.end(), t.flat<int64_t>().begin());
+    return t;
+  }
+  if (!feat->has_bytes_list()) return InvalidArgumentError(where, ": feature '", name, "' is not a bytes_list");
+  const auto& v = feat->bytes_list().value();
+  Tensor t(dtype, TensorShape({v.size()}));
+  std::copy(v.begin(), v.end(), t.flat<std::string>().begin());
+  return t;
+}
+
 // A VarLenFeature of one tf.train.Example as a SparseTensor (see dataset.h).
 Status ParseVarLen(const std::string& where, const std::string& name, DType dtype, const tensorflow::Feature* feat,
                    Example* out) {
-  int64_t n = 0;
-  Tensor values;
-  if (feat == nullptr || feat->kind_case() == tensorflow::Feature::KIND_NOT_SET) {
-    values = Tensor(dtype, TensorShape({0}));
-  } else if (dtype == DType::kFloat) {
-    if (!feat->has_float_list()) return InvalidArgumentError(where, ": feature '", name, "' is not a float_list");
-    n = feat->float_list().value_size();
-    values = Tensor(dtype, TensorShape({n}));
-    std::copy(feat->float_list().value().begin(), feat->float_list().value().end(), values.flat<float>().begin());
-  } else if (dtype == DType::kInt64) {
-    if (!feat->has_int64_list()) return InvalidArgumentError(where, ": feature '", name, "' is not an int64_list");
-    n = feat->int64_list().value_size();
-    values = Tensor(dtype, TensorShape({n}));
-    std::copy(feat->int64_list().value().begin(), feat->int64_list().value().end(), values.flat<int64_t>().begin());
-  } else {
-    if (!feat->has_bytes_list()) return InvalidArgumentError(where, ": feature '", name, "' is not a bytes_list");
-    n = feat->bytes_list().value_size();
-    values = Tensor(dtype, TensorShape({n}));
-    for (int64_t i = 0; i < n; ++i) values.flat<std::string>()[static_cast<size_t>(i)] = feat->bytes_list().value(static_cast<int>(i));
-  }
+  ASSIGN_OR_RETURN(Tensor values, FeatureValues(where, name, dtype, feat));
+  const int64_t n = values.num_elements();
   Tensor indices(DType::kInt64, TensorShape({n, 1}));
   for (int64_t i = 0; i < n; ++i) indices.flat<int64_t>()[static_cast<size_t>(i)] = i;
   (*out)[SparseIndicesKey(name)] = indices;
@@ -190,25 +198,16 @@ class TFRecordSource final : public Dataset {
         continue;
       }
       if (it == ex.features().feature().end()) return InvalidArgumentError(where, ": feature '", name, "' is missing");
-      const tensorflow::Feature& feat = it->second;
+      ASSIGN_OR_RETURN(Tensor values, FeatureValues(where, name, f.dtype, &it->second));
       Tensor t(f.dtype, f.shape);
-      const int64_t n = t.num_elements();
-      auto count_error = [&](int64_t got) {
-        return InvalidArgumentError(where, ": feature '", name, "' has ", got, " values, expected ", n, " for shape ",
-                                    f.shape.DebugString());
-      };
-      if (f.dtype == DType::kFloat) {
-        if (!feat.has_float_list()) return InvalidArgumentError(where, ": feature '", name, "' is not a float_list");
-        if (feat.float_list().value_size() != n) return count_error(feat.float_list().value_size());
-        std::copy(feat.float_list().value().begin(), feat.float_list().value().end(), t.flat<float>().begin());
-      } else if (f.dtype == DType::kInt64) {
-        if (!feat.has_int64_list()) return InvalidArgumentError(where, ": feature '", name, "' is not an int64_list");
-        if (feat.int64_list().value_size() != n) return count_error(feat.int64_list().value_size());
-        std::copy(feat.int64_list().value().begin(), feat.int64_list().value().end(), t.flat<int64_t>().begin());
+      if (values.num_elements() != t.num_elements()) {
+        return InvalidArgumentError(where, ": feature '", name, "' has ", values.num_elements(), " values, expected ",
+                                    t.num_elements(), " for shape ", f.shape.DebugString());
+      }
+      if (f.dtype == DType::kString) {
+        std::copy(values.flat<std::string>().begin(), values.flat<std::string>().end(), t.flat<std::string>().begin());
       } else {
-        if (!feat.has_bytes_list()) return InvalidArgumentError(where, ": feature '", name, "' is not a bytes_list");
-        if (feat.bytes_list().value_size() != n) return count_error(feat.bytes_list().value_size());
-        for (int64_t i = 0; i < n; ++i) t.flat<std::string>()[static_cast<size_t>(i)] = feat.bytes_list().value(static_cast<int>(i));
+        t = values.Reshaped(f.shape);
       }
       (*out)[name] = t;
     }

@@ -347,16 +347,6 @@ StatusOr<bool> PsClient::Initialized() {
   return true;
 }
 
-StatusOr<bool> PsClient::Ready() {
-  auto results = Fanout(ps::kStatus, std::vector<rpc::Message>(channels_.size()), true);
-  for (auto& r : results) {
-    RETURN_IF_ERROR(r.status());
-    ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::StatusResponse>(*r));
-    if (!body.ready()) return false;
-  }
-  return true;
-}
-
 StatusOr<bool> PsClient::WaitForReady(int64_t timeout_ms) {
   ps::WaitForStepRequest body;
   body.set_until_ready(true);

@@ -53,7 +53,6 @@ class PsClient {
   StatusOr<bool> Initialized();
   // The chief's "model ready": variables initialized or restored everywhere.
   Status MarkReady();
-  StatusOr<bool> Ready();
   // Blocks (in every PS task, without polling) until all of them are ready
   // or `timeout_ms` passed; whether they all are.
   StatusOr<bool> WaitForReady(int64_t timeout_ms);
