@@ -41,6 +41,12 @@ const std::vector<OptimizerDef>& Optimizers() {
        }},
       {"adam", {"Adam", "Adam_1"}, false, {0.f, 0.f},
        [](Tensor* v, std::vector<Tensor>& s, const H& h, double b1p, double b2p, const PushItem& g) {
+         return g.rows.initialized() ? apply::AdamWithSparseGradient(v, &s[0], &s[1], h, b1p, b2p, g.rows, g.grad)
+                                     : apply::Adam(v, &s[0], &s[1], h, b1p, b2p, g.grad);
+       }},
+      // tf.contrib.opt.LazyAdamOptimizer: a sparse gradient updates its rows only.
+      {"lazy_adam", {"Adam", "Adam_1"}, false, {0.f, 0.f},
+       [](Tensor* v, std::vector<Tensor>& s, const H& h, double b1p, double b2p, const PushItem& g) {
          return g.rows.initialized() ? apply::SparseAdam(v, &s[0], &s[1], h, b1p, b2p, g.rows, g.grad)
                                      : apply::Adam(v, &s[0], &s[1], h, b1p, b2p, g.grad);
        }},
@@ -62,7 +68,7 @@ StatusOr<const OptimizerDef*> FindOptimizer(const std::string& name) {
   for (const OptimizerDef& d : Optimizers()) {
     if (n == d.name) return &d;
   }
-  return InvalidArgumentError("unknown optimizer '", name, "'; choose sgd, momentum, adagrad, adam, rmsprop, ftrl");
+  return InvalidArgumentError("unknown optimizer '", name, "'; choose sgd, momentum, adagrad, adam, lazy_adam, rmsprop, ftrl");
 }
 
 // Whether `g` may be applied to `v`: the dtype, the shape (rows: int64
@@ -215,7 +221,11 @@ StatusOr<Tensor> ParameterServer::PullRows(const std::string& name, const Tensor
 }
 
 Status ParameterServer::ApplyLocked(Var* v, const PushItem& g, double b1p, double b2p) {
-  return apply_(&v->value, v->slots, options_.hyper, b1p, b2p, g);
+  if (!g.rows.initialized()) return apply_(&v->value, v->slots, options_.hyper, b1p, b2p, g);
+  // As TensorFlow's optimizers do: repeated rows' gradients summed, then one
+  // update per row.
+  ASSIGN_OR_RETURN(apply::RowSparse u, apply::SumDuplicateRows(g.rows, g.grad));
+  return apply_(&v->value, v->slots, options_.hyper, b1p, b2p, {.name = g.name, .grad = u.grad, .rows = u.indices});
 }
 
 StatusOr<std::vector<ParameterServer::Var*>> ParameterServer::CheckPush(const std::vector<PushItem>& grads) const {
@@ -301,7 +311,7 @@ StatusOr<BundleEntries> ParameterServer::SaveShard(const std::string& prefix, in
       step = global_step_.load();
     }
     RETURN_IF_ERROR(w.Add("global_step", Tensor::Scalar<int64_t>(step)));
-    if (options_.optimizer == "adam") {
+    if (options_.optimizer == "adam" || options_.optimizer == "lazy_adam") {
       RETURN_IF_ERROR(w.Add("beta1_power", Tensor::Scalar<float>(std::pow(options_.hyper.beta1, static_cast<float>(step + 1)))));
       RETURN_IF_ERROR(w.Add("beta2_power", Tensor::Scalar<float>(std::pow(options_.hyper.beta2, static_cast<float>(step + 1)))));
     }

@@ -33,7 +33,11 @@ namespace psflow {
 
 struct ParameterServerOptions {
   int task_index = 0;
-  std::string optimizer = "adam";  // sgd, momentum, adagrad, adam, rmsprop, ftrl
+  // sgd, momentum, adagrad, adam, lazy_adam, rmsprop, ftrl.  Row-sparse
+  // pushes apply as TensorFlow's optimizers apply IndexedSlices (repeated
+  // rows summed first; adam decays every row's moments and moves every row,
+  // as AdamOptimizer._apply_sparse; lazy_adam only the pushed rows).
+  std::string optimizer = "adam";
   apply::Hyper hyper;
   float initial_accumulator_value = 0.1f;  // adagrad and ftrl accumulators start here
   // > 0: synchronous training (SyncReplicasOptimizer): the gradients of the

@@ -107,7 +107,18 @@ TEST(PsServiceTest, PartitionedVariablesPullPushSaveAndRestoreWhateverThePartiti
   auto rows = client.PullRows("emb", Tensor::FromVector<int64_t>({7, 1, 9}, TensorShape({3})));
   ASSERT_TRUE(rows.ok()) << rows.status();
   EXPECT_EQ(rows->DebugString(), "float [3,3] {21, 22, 23, 3, 4, 5, 27, 28, 29}");
-  EXPECT_FALSE(client.PullRows("emb", Tensor::FromVector<int64_t>({10}, TensorShape({1}))).ok());
+  auto outside = client.PullRows("emb", Tensor::FromVector<int64_t>({10}, TensorShape({1})));
+  EXPECT_THAT(outside.status().message(), ::testing::HasSubstr("row 10 of emb is out of range [0, 10)"));
+  // A training step's pull: whole "b", rows of "emb" from one part only, and
+  // an empty row pull (still [0, 3] floats): one message per task.
+  auto all = client.PullAll({"b"}, {{.name = "emb", .rows = Tensor::FromVector<int64_t>({2, 2, 0}, TensorShape({3}))},
+                                    {.name = "emb", .rows = Tensor(DType::kInt64, TensorShape({0}))}});
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_TRUE(all->whole.at("b").Equals(init.at("b")));
+  ASSERT_EQ(all->rows.size(), 2u);
+  EXPECT_EQ(all->rows[0].DebugString(), "float [3,3] {6, 7, 8, 6, 7, 8, 0, 1, 2}");
+  EXPECT_EQ(all->rows[1].DebugString(), "float [0,3] {}");
+  EXPECT_EQ(all->bytes, static_cast<int64_t>(init.at("b").TotalBytes()) + 9 * 4);
   // A sparse push touching rows 1 and 8 (one per part) and a dense push.
   PushItem sparse{.name = "emb", .grad = F({1, 1, 1, -1, -1, -1}, TensorShape({2, 3})),
                   .rows = Tensor::FromVector<int64_t>({1, 8}, TensorShape({2}))};

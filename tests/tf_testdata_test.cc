@@ -8,7 +8,12 @@
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/checkpoint/restore.h"
 #include "common/checkpoint/tensor_bundle.h"
+#include "common/core/testing.h"
 #include "common/data/dataset.h"
+#include "common/ops/fingerprint.h"
+#include "common/ops/ops.h"
+#include "common/runtime/session.h"
+#include "ps/parameter_server.h"
 #include "tests/interop/interop_values.h"
 
 namespace psflow {
@@ -90,6 +95,17 @@ TEST(TfTestdataTest, Tf2ObjectCheckpointRestoresWithRenames) {
   EXPECT_TRUE(v->at("dense/bias").Equals(interop::MakeValues(DType::kFloat, TensorShape({3}), 1)));
 }
 
+// The JSON files hold bytes as latin-1 characters: back to bytes.
+std::string Latin1ToBytes(const std::string& utf8) {
+  std::string bytes;
+  for (size_t c = 0; c < utf8.size(); ++c) {
+    const unsigned char u = static_cast<unsigned char>(utf8[c]);
+    bytes.push_back(u < 0x80 ? static_cast<char>(u)
+                             : static_cast<char>(((u & 0x1f) << 6) | (static_cast<unsigned char>(utf8[++c]) & 0x3f)));
+  }
+  return bytes;
+}
+
 // VarLen features of tf.train.Examples written by TensorFlow, batched by
 // psflow's pipeline into the SparseTensors tf.io.parse_example gave
 // (varlen/parsed.json, written by TensorFlow beside the records).
@@ -127,18 +143,7 @@ TEST(TfTestdataTest, VarLenExamplesBatchAsTensorFlowParsesThem) {
         } else if (t.dtype() == DType::kFloat) {
           EXPECT_FLOAT_EQ(t.flat<float>()[i], values[i].as<float>()) << key << "[" << i << "]";
         } else {
-          // parsed.json holds bytes as latin-1 characters: back to bytes.
-          std::string bytes;
-          const std::string utf8 = values[i].as<std::string>();
-          for (size_t c = 0; c < utf8.size(); ++c) {
-            const unsigned char u = static_cast<unsigned char>(utf8[c]);
-            if (u < 0x80) {
-              bytes.push_back(static_cast<char>(u));
-            } else {
-              bytes.push_back(static_cast<char>(((u & 0x1f) << 6) | (static_cast<unsigned char>(utf8[++c]) & 0x3f)));
-            }
-          }
-          EXPECT_EQ(t.flat<std::string>()[i], bytes) << key << "[" << i << "]";
+          EXPECT_EQ(t.flat<std::string>()[i], Latin1ToBytes(values[i].as<std::string>())) << key << "[" << i << "]";
         }
       }
     }
@@ -150,6 +155,162 @@ TEST(TfTestdataTest, VarLenExamplesBatchAsTensorFlowParsesThem) {
   auto bad = (*wrong)->Next(&e);
   EXPECT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), ::testing::HasSubstr("examples.tfrecord record 0: feature 'ids' is not a float_list"));
+}
+
+// The parameter servers' row-sparse pushes, with repeated rows, leave the
+// variable and its slots as TensorFlow's compat.v1 optimizers do
+// (sparse_apply/applies.json: apply_gradients of IndexedSlices).
+std::vector<float> Floats(const YAML::Node& n) {
+  std::vector<float> v;
+  for (const auto& x : n) v.push_back(x.as<float>());
+  return v;
+}
+
+// The state of a one-task PS after its pushes: its checkpoint's tensors.
+std::map<std::string, Tensor> SavedState(ParameterServer& ps, const std::string& prefix) {
+  auto entries = ps.SaveShard(prefix, 0, 1);
+  EXPECT_TRUE(entries.ok()) << entries.status();
+  EXPECT_TRUE(WriteBundleIndex(Env::Default(), prefix, 1, {*entries}).ok());
+  auto r = BundleReader::Open(Env::Default(), prefix);
+  EXPECT_TRUE(r.ok()) << r.status();
+  std::map<std::string, Tensor> out;
+  for (const std::string& k : (*r)->Keys()) out[k] = *(*r)->Lookup(k);
+  return out;
+}
+
+std::unique_ptr<ParameterServer> SparsePs(const std::string& optimizer, const YAML::Node& hyper) {
+  ParameterServerOptions o{.optimizer = optimizer};
+  auto get = [&](const char* k, float d) { return hyper[k] ? hyper[k].as<float>() : d; };
+  o.hyper = {.lr = get("lr", 0.01f), .momentum = get("momentum", 0.9f), .beta1 = get("beta1", 0.9f),
+             .beta2 = get("beta2", 0.999f), .epsilon = get("epsilon", 1e-8f), .rho = get("rho", 0.9f),
+             .l1 = get("l1", 0.f), .l2 = get("l2", 0.f), .lr_power = get("lr_power", -0.5f)};
+  o.initial_accumulator_value = get("initial_accumulator_value", 0.1f);
+  auto ps = ParameterServer::Create(o);
+  EXPECT_TRUE(ps.ok()) << ps.status();
+  return std::move(ps).value();
+}
+
+PushItem StepPush(const YAML::Node& step) {
+  std::vector<int64_t> idx;
+  for (const auto& i : step["indices"]) idx.push_back(i.as<int64_t>());
+  const int64_t n = static_cast<int64_t>(idx.size());
+  return {.name = "emb", .grad = Tensor::FromVector<float>(Floats(step["values"]), TensorShape({n, 3})),
+          .rows = Tensor::FromVector<int64_t>(idx, TensorShape({n}))};
+}
+
+TEST(TfTestdataTest, RowSparsePushesApplyAsTensorFlowsOptimizers) {
+  const YAML::Node all = YAML::LoadFile(JoinPath(PSFLOW_TESTDATA_DIR, "tf/sparse_apply/applies.json"));
+  ASSERT_EQ(all.size(), 6u);
+  const std::string dir = testing::FreshTempDir("sparse_apply");
+  for (const auto& kv : all) {
+    const std::string opt = kv.first.as<std::string>();
+    SCOPED_TRACE(opt);
+    const YAML::Node& o = kv.second;
+    auto ps = SparsePs(opt, o["hyper"]);
+    ASSERT_TRUE(ps->Initialize({{"emb", Tensor::FromVector<float>(Floats(o["init"]), TensorShape({6, 3}))}}).ok());
+    for (size_t k = 0; k < o["steps"].size(); ++k) {
+      auto pushed = ps->Push({StepPush(o["steps"][k])}, static_cast<int64_t>(k));
+      ASSERT_TRUE(pushed.ok()) << pushed.status();
+      const auto state = SavedState(*ps, JoinPath(dir, StrCat(opt, "-", k)));
+      for (const auto& want : o["after"][k]) {
+        const std::string key = want.first.as<std::string>();
+        ASSERT_TRUE(state.count(key)) << key;
+        const std::vector<float> w = Floats(want.second);
+        const auto got = state.at(key).flat<float>();
+        ASSERT_EQ(got.size(), w.size()) << key;
+        for (size_t i = 0; i < w.size(); ++i) {
+          EXPECT_NEAR(got[i], w[i], 2e-6 + 2e-5 * std::abs(w[i])) << key << "[" << i << "] after push " << k;
+        }
+      }
+    }
+  }
+}
+
+// lazy_adam (tf.contrib.opt.LazyAdamOptimizer) equals TensorFlow's Adam
+// while every row it has touched is touched again, and leaves the rows a
+// push does not name as they are, where Adam moves them.
+TEST(TfTestdataTest, LazyAdamUpdatesOnlyThePushedRows) {
+  const YAML::Node adam = YAML::LoadFile(JoinPath(PSFLOW_TESTDATA_DIR, "tf/sparse_apply/applies.json"))["adam"];
+  const std::string dir = testing::FreshTempDir("lazy_adam");
+  auto ps = SparsePs("lazy_adam", adam["hyper"]);
+  ASSERT_TRUE(ps->Initialize({{"emb", Tensor::FromVector<float>(Floats(adam["init"]), TensorShape({6, 3}))}}).ok());
+  ASSERT_TRUE(ps->Push({StepPush(adam["steps"][0])}, 0).ok());
+  const auto first = SavedState(*ps, JoinPath(dir, "0"));
+  const std::vector<float> tf_first = Floats(adam["after"][0]["emb"]);
+  for (size_t i = 0; i < tf_first.size(); ++i) EXPECT_NEAR(first.at("emb").flat<float>()[i], tf_first[i], 1e-6) << i;
+  ASSERT_TRUE(ps->Push({StepPush(adam["steps"][1])}, 1).ok());  // rows 2 and 3
+  const auto second = SavedState(*ps, JoinPath(dir, "1"));
+  const std::vector<float> tf_second = Floats(adam["after"][1]["emb"]);
+  for (int row : {0, 1, 4, 5}) {
+    for (int c = 0; c < 3; ++c) {
+      const size_t i = static_cast<size_t>(row * 3 + c);
+      EXPECT_EQ(second.at("emb").flat<float>()[i], first.at("emb").flat<float>()[i]) << "row " << row;
+      EXPECT_EQ(second.at("emb/Adam").flat<float>()[i], first.at("emb/Adam").flat<float>()[i]) << "row " << row;
+    }
+  }
+  EXPECT_GT(std::abs(tf_second[0] - tf_first[0]), 1e-4);  // TensorFlow's Adam moved untouched row 0
+  EXPECT_NEAR(second.at("emb").flat<float>()[9], tf_second[9], 1e-6);  // row 3: first touched now, as in Adam
+}
+
+// Hashed categorical ids equal TensorFlow's (feature_hash/hashes.json):
+// StringToHashBucketFast over strings of every FarmHash length class,
+// int64 ids through AsString as categorical_column_with_hash_bucket does
+// (-1, TensorFlow's missing id, is dropped there), and crossed_column's
+// FingerprintCat64 chain from the hash key 0xDECAFCAFFE.
+TEST(TfTestdataTest, HashBucketsAndCrossesEqualTensorFlows) {
+  const YAML::Node want = YAML::LoadFile(JoinPath(PSFLOW_TESTDATA_DIR, "tf/feature_hash/hashes.json"));
+  std::vector<std::string> strings;
+  for (const auto& s : want["strings"]) strings.push_back(Latin1ToBytes(s.as<std::string>()));
+  ASSERT_GE(strings.size(), 21u);
+  const int64_t n = static_cast<int64_t>(strings.size());
+  Graph g;
+  Scope root(&g);
+  Output in = ops::Placeholder(root, DType::kString, PartialShape({-1}), "strings");
+  std::vector<std::pair<int64_t, Output>> hashed;
+  for (const auto& kv : want["buckets"]) {
+    const int64_t nb = kv.first.as<int64_t>();
+    hashed.emplace_back(nb, ops::StringToHashBucketFast(root, in, nb, StrCat("hash_", hashed.size())));
+  }
+  Output ids = ops::Placeholder(root, DType::kInt64, PartialShape({-1}), "ids");
+  Output id_strings = ops::AsString(root, ids);
+  ASSERT_TRUE(root.status().ok()) << root.status();
+  Tensor st(DType::kString, TensorShape({n}));
+  for (int64_t i = 0; i < n; ++i) st.flat<std::string>()[static_cast<size_t>(i)] = strings[static_cast<size_t>(i)];
+  std::vector<int64_t> kept;  // the ids TensorFlow hashes: all but -1
+  for (const auto& i : want["int_ids"]) {
+    if (i.as<int64_t>() != -1) kept.push_back(i.as<int64_t>());
+  }
+  Session sess(&g);
+  std::vector<Output> fetches = {id_strings};
+  for (const auto& [nb, o] : hashed) fetches.push_back(o);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(sess.Run({{in, st}, {ids, Tensor::FromVector<int64_t>(kept, TensorShape({static_cast<int64_t>(kept.size())}))}},
+                       fetches, &out).ok());
+  for (size_t b = 0; b < hashed.size(); ++b) {
+    const YAML::Node& w = want["buckets"][StrCat(hashed[b].first)];
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_EQ(out[b + 1].flat<int64_t>()[static_cast<size_t>(i)], w[static_cast<size_t>(i)].as<int64_t>())
+          << "string of " << strings[static_cast<size_t>(i)].size() << " bytes, " << hashed[b].first << " buckets";
+    }
+  }
+  for (const auto& kv : want["int_hash"]) {
+    const uint64_t nb = kv.first.as<uint64_t>();
+    ASSERT_EQ(kv.second.size(), kept.size());
+    for (size_t i = 0; i < kept.size(); ++i) {
+      EXPECT_EQ(Fingerprint64(out[0].flat<std::string>()[i]) % nb, kv.second[i].as<uint64_t>()) << "id " << kept[i];
+    }
+  }
+  const YAML::Node& cross = want["cross"];
+  for (const auto& kv : cross["buckets"]) {
+    const uint64_t nb = kv.first.as<uint64_t>();
+    ASSERT_EQ(kv.second.size(), cross["a"].size());
+    for (size_t i = 0; i < kv.second.size(); ++i) {
+      // A string feature contributes its Fingerprint64, an int64 one its value.
+      uint64_t h = FingerprintCat64(0xDECAFCAFFEull, Fingerprint64(Latin1ToBytes(cross["a"][i].as<std::string>())));
+      h = FingerprintCat64(h, static_cast<uint64_t>(cross["id"][i].as<int64_t>()));
+      EXPECT_EQ(h % nb, kv.second[i].as<uint64_t>()) << "cross " << i << ", " << nb << " buckets";
+    }
+  }
 }
 
 }  // namespace

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <cstring>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "common/checkpoint/restore.h"
 #include "common/core/logging.h"
@@ -17,19 +20,79 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The nodes `from` depends on (inputs and control inputs), itself included.
+std::unordered_set<const Node*> Ancestors(const std::vector<const Node*>& from) {
+  std::unordered_set<const Node*> seen;
+  std::vector<const Node*> todo = from;
+  while (!todo.empty()) {
+    const Node* n = todo.back();
+    todo.pop_back();
+    if (n == nullptr || !seen.insert(n).second) continue;
+    for (const Output& in : n->inputs()) todo.push_back(in.node);
+    for (const Node* c : n->control_inputs()) todo.push_back(c);
+  }
+  return seen;
+}
+
+// The Gathers through which the loss reads `v`, if it reads it only so and
+// every Gather's ids come from the batch alone (no variable among their
+// inputs): then `v` can be pulled by rows.  Empty otherwise.
+std::vector<Node*> RowLookups(const Graph& graph, const Variable& v, const std::unordered_set<const Node*>& loss_deps) {
+  std::vector<Node*> gathers;
+  if (v.dtype != DType::kFloat || v.shape.rank() < 1) return {};
+  for (const auto& n : graph.nodes()) {
+    if (!loss_deps.contains(n.get())) continue;
+    for (size_t i = 0; i < n->inputs().size(); ++i) {
+      if (n->inputs()[i] != v.value) continue;
+      if (n->type() != "Gather" || i != 0) return {};
+      gathers.push_back(n.get());
+    }
+  }
+  for (Node* g : gathers) {
+    for (const Node* d : Ancestors({g->inputs()[1].node})) {
+      if (d->type() == "VariableV2") return {};
+    }
+  }
+  return gathers;
+}
+
 StatusOr<TrainingModel> BuildModel(const ModelFn& fn, const ModelParams& params, const Example& batch,
-                           std::optional<int64_t> seed) {
+                                   std::optional<int64_t> seed, bool row_pulls) {
   TrainingModel m;
   ASSIGN_OR_RETURN(m.g, BuildModelGraph(fn, params, Mode::kTrain, batch, seed));
   Graph* graph = m.g.graph.get();
   Scope root(graph);
   m.trainable = graph->VariablesInCollection(collections::kTrainableVariables);
+  const auto loss_deps = Ancestors({m.g.spec.loss.node});
   std::vector<Output> xs;
-  for (const Variable* v : m.trainable) xs.push_back(v->value);
+  std::vector<std::string> x_names;  // the variable behind each of xs
+  for (const Variable* v : m.trainable) {
+    const std::vector<Node*> lookups = row_pulls ? RowLookups(*graph, *v, loss_deps) : std::vector<Node*>{};
+    if (lookups.empty()) {
+      m.whole.push_back(v);
+      continue;
+    }
+    RowPulledTable t{.var = v};
+    for (Node* g : lookups) {
+      t.lookups.push_back(g->output(0));
+      t.ids.push_back(g->inputs()[1]);
+    }
+    m.by_rows.push_back(std::move(t));
+  }
+  for (const Variable* v : m.whole) {
+    xs.push_back(v->value);
+    x_names.push_back(v->name);
+  }
+  for (const RowPulledTable& t : m.by_rows) {
+    for (const Output& o : t.lookups) {
+      xs.push_back(o);
+      x_names.push_back(t.var->name);
+    }
+  }
   RETURN_IF_ERROR(AddGradients(root, {m.g.spec.loss}, xs, &m.grads));
   for (size_t i = 0; i < m.grads.size(); ++i) {
     if (!m.grads[i].valid()) {
-      return InvalidArgumentError("the loss does not depend on trainable variable ", m.trainable[i]->name,
+      return InvalidArgumentError("the loss does not depend on trainable variable ", x_names[i],
                                   "; remove it or mark it non-trainable");
     }
   }
@@ -39,6 +102,68 @@ StatusOr<TrainingModel> BuildModel(const ModelFn& fn, const ModelParams& params,
     m.specs.push_back({v->name, v->dtype, v->shape.ToShape()});
   }
   return m;
+}
+
+// A step's embedding rows: per table the unique ids its lookups ask for
+// (in first-seen order) and, per lookup, each id's position among them.
+struct StepRows {
+  std::vector<PsClient::RowPull> pulls;            // one per table
+  std::vector<std::vector<std::vector<int64_t>>> where;  // [table][lookup] -> unique position per id
+  int64_t rows = 0;
+};
+
+StepRows Dedup(const TrainingModel& m, const std::vector<Tensor>& ids) {
+  StepRows s;
+  size_t next = 0;
+  for (const RowPulledTable& t : m.by_rows) {
+    std::unordered_map<int64_t, int64_t> local;
+    std::vector<int64_t> unique;
+    auto& where = s.where.emplace_back();
+    for (size_t l = 0; l < t.lookups.size(); ++l) {
+      const Tensor& id = ids[next++];
+      auto& w = where.emplace_back(static_cast<size_t>(id.num_elements()));
+      for (int64_t i = 0; i < id.num_elements(); ++i) {
+        const int64_t key = id.dtype() == DType::kInt32 ? id.flat<int32_t>()[static_cast<size_t>(i)]
+                                                         : id.flat<int64_t>()[static_cast<size_t>(i)];
+        auto [it, fresh] = local.try_emplace(key, static_cast<int64_t>(unique.size()));
+        if (fresh) unique.push_back(key);
+        w[static_cast<size_t>(i)] = it->second;
+      }
+    }
+    s.rows += static_cast<int64_t>(unique.size());
+    const int64_t u = static_cast<int64_t>(unique.size());
+    s.pulls.push_back({.name = t.var->name, .rows = Tensor::FromVector<int64_t>(unique, TensorShape({u}))});
+  }
+  return s;
+}
+
+// A lookup's output [ids..., row...] from its table's unique rows.
+Tensor ExpandRows(const Tensor& unique, const std::vector<int64_t>& where, const TensorShape& ids_shape) {
+  std::vector<int64_t> dims = ids_shape.dims();
+  for (int d = 1; d < unique.shape().rank(); ++d) dims.push_back(unique.shape().dim(d));
+  Tensor out(unique.dtype(), TensorShape(dims));
+  const size_t u = static_cast<size_t>(unique.shape().dim(0));
+  const size_t row_bytes = u == 0 ? 0 : unique.TotalBytes() / u;
+  const char* src = static_cast<const char*>(unique.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  for (size_t i = 0; i < where.size(); ++i) {
+    std::memcpy(dst + i * row_bytes, src + static_cast<size_t>(where[i]) * row_bytes, row_bytes);
+  }
+  return out;
+}
+
+// Adds a lookup's gradient [ids..., row...] into its table's per-unique-row
+// sums [u, row...] (TensorFlow's IndexedSlices, duplicates summed).
+void FoldRows(const Tensor& grad, const std::vector<int64_t>& where, Tensor* sums) {
+  const size_t n = where.size();
+  const size_t row = n == 0 ? 0 : static_cast<size_t>(grad.num_elements()) / n;
+  const float* g = grad.flat<float>().data();
+  float* s = sums->flat<float>().data();
+  for (size_t i = 0; i < n; ++i) {
+    float* dst = s + static_cast<size_t>(where[i]) * row;
+    const float* src = g + i * row;
+    for (size_t j = 0; j < row; ++j) dst[j] += src[j];
+  }
 }
 
 // Runs a step's forward and backward passes on the CPU, one GPU, or
@@ -159,7 +284,7 @@ class StepRunner {
 }  // namespace
 
 StatusOr<std::vector<VariableSpec>> JobVariables(const ModelFn& fn, const ModelParams& params, const Example& batch) {
-  ASSIGN_OR_RETURN(TrainingModel m, BuildModel(fn, params, batch, std::nullopt));
+  ASSIGN_OR_RETURN(TrainingModel m, BuildModel(fn, params, batch, std::nullopt, false));
   return m.specs;
 }
 
@@ -205,7 +330,11 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn, TrainingRole* role
   Example batch;
   ASSIGN_OR_RETURN(bool have, data->Next(&batch));
   if (!have) return InvalidArgumentError("the training input of ", options_.task, " produced no data");
-  ASSIGN_OR_RETURN(TrainingModel m, BuildModel(model_fn_, params_, batch, options_.run.tf_random_seed));
+  // Replicas split the batch by rows and all-reduce same-shaped gradients,
+  // which row pulls' per-batch shapes are not: with several GPUs every
+  // variable is pulled whole.
+  const bool row_pulls = options_.gpus.size() <= 1;
+  ASSIGN_OR_RETURN(TrainingModel m, BuildModel(model_fn_, params_, batch, options_.run.tf_random_seed, row_pulls));
   ASSIGN_OR_RETURN(std::unique_ptr<StepRunner> runner, StepRunner::Create(m.g.graph.get(), options_.gpus));
   if (!options_.gpus.empty()) {
     std::vector<std::string> names;
@@ -213,8 +342,16 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn, TrainingRole* role
     LOG(INFO) << options_.task << " runs its steps on " << StrJoin(names, ", ")
               << (names.size() > 1 ? " (the batch split between them, gradients all-reduced)" : "");
   }
-  std::vector<std::string> names;
-  for (const Variable* v : m.trainable) names.push_back(v->name);
+  std::vector<std::string> names;  // pulled whole
+  for (const Variable* v : m.whole) names.push_back(v->name);
+  std::vector<Output> ids_fetches;   // every row-pulled lookup's ids, table by table
+  for (const RowPulledTable& t : m.by_rows) ids_fetches.insert(ids_fetches.end(), t.ids.begin(), t.ids.end());
+  if (!m.by_rows.empty()) {
+    std::vector<std::string> tables;
+    for (const RowPulledTable& t : m.by_rows) tables.push_back(t.var->name);
+    LOG(INFO) << options_.task << " pulls " << StrJoin(tables, ", ")
+              << " by rows (only the batch's unique ids) and pushes their gradients row-sparse";
+  }
 
   RETURN_IF_ERROR(role->Prepare(options_, m, *ps_));
   ASSIGN_OR_RETURN(int64_t step, ps_->GlobalStep());
@@ -241,18 +378,51 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn, TrainingRole* role
     const StepRequest request = hooks.BeforeRun(local);
     if (request.trace) trace.clear();
     int64_t t0 = request.trace ? TraceNowMicros() : 0;
-    ASSIGN_OR_RETURN(auto values, ps_->Pull(names));
+    FeedList feeds = FeedsFor(m.g, batch);
+    StepRows rows;
+    if (!ids_fetches.empty()) {
+      std::vector<Tensor> ids;
+      RETURN_IF_ERROR(runner->first().Run(feeds, ids_fetches, &ids));
+      rows = Dedup(m, ids);
+      size_t next = 0;
+      for (size_t t = 0; t < m.by_rows.size(); ++t) {
+        for (size_t l = 0; l < m.by_rows[t].lookups.size(); ++l) feeds.emplace_back(m.by_rows[t].lookups[l], ids[next++]);
+      }
+    }
+    ASSIGN_OR_RETURN(PsClient::PullResult pulled, ps_->PullAll(names, rows.pulls));
+    // The lookups' outputs, fed in place of the Gathers (the ids' slots in
+    // `feeds` get the rows).
+    if (!ids_fetches.empty()) {
+      size_t f = feeds.size() - ids_fetches.size();
+      for (size_t t = 0; t < m.by_rows.size(); ++t) {
+        for (size_t l = 0; l < m.by_rows[t].lookups.size(); ++l, ++f) {
+          feeds[f].second = ExpandRows(pulled.rows[t], rows.where[t][l], feeds[f].second.shape());
+        }
+      }
+    }
     if (request.trace) {
       trace.push_back({"pull", "rpc", t0, TraceNowMicros() - t0});
       runner->first().TraceNextRun(&trace);
     }
-    RETURN_IF_ERROR(runner->Run(values, FeedsFor(m.g, batch), fetches, &out));
-    std::map<std::string, Tensor> grads;
-    for (size_t i = 0; i < names.size(); ++i) grads[names[i]] = out[i + 1];
+    RETURN_IF_ERROR(runner->Run(pulled.whole, feeds, fetches, &out));
+    std::vector<PushItem> grads;
+    for (size_t i = 0; i < names.size(); ++i) grads.push_back({.name = names[i], .grad = out[i + 1]});
+    size_t next = names.size() + 1;
+    for (size_t t = 0; t < m.by_rows.size(); ++t) {
+      const Tensor& unique = pulled.rows[t];
+      Tensor sums(DType::kFloat, unique.shape());
+      std::fill(sums.flat<float>().begin(), sums.flat<float>().end(), 0.f);
+      for (size_t l = 0; l < m.by_rows[t].lookups.size(); ++l) FoldRows(out[next++], rows.where[t][l], &sums);
+      grads.push_back({.name = m.by_rows[t].var->name, .grad = std::move(sums), .rows = rows.pulls[t].rows});
+    }
     const int64_t pushed_at = step;
     t0 = request.trace ? TraceNowMicros() : 0;
-    ASSIGN_OR_RETURN(step, ps_->Push(grads, step));
+    int64_t bytes_pushed = 0;
+    ASSIGN_OR_RETURN(step, ps_->PushItems(grads, step, &bytes_pushed));
     if (request.trace) trace.push_back({"push", "rpc", t0, TraceNowMicros() - t0});
+    result.rows_pulled += rows.rows;
+    result.bytes_pulled += pulled.bytes;
+    result.bytes_pushed += bytes_pushed;
     if (options_.sync) {
       // Wait for the step to be aggregated and applied (bounded): PS task 0
       // answers when it is; a second at a time, so that a stop is seen.
@@ -274,7 +444,8 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn, TrainingRole* role
     result.local_steps = local;
     const StepInfo info{.global_step = step, .local_step = local, .loss = loss,
                         .batch_size = batch.begin()->second.shape().dim(0),
-                        .trace = request.trace ? &trace : nullptr};
+                        .trace = request.trace ? &trace : nullptr,
+                        .rows_pulled = rows.rows, .bytes_pulled = pulled.bytes, .bytes_pushed = bytes_pushed};
     RETURN_IF_ERROR(hooks.AfterRun(info, &stop));
     if (ps_->stop_requested()) {
       LOG(INFO) << options_.task << ": stopping at step " << step << ": the evaluator asked for it (early stopping)";

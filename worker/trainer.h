@@ -4,10 +4,15 @@
 //   RETURN_IF_ERROR(t.Run(input_fn));          // a worker: until global_step reaches train_steps
 //   RETURN_IF_ERROR(t.Run(input_fn, &chief));  // the chief (chief/chief.h)
 //
-// Each step: pull every trainable variable from the PS tasks (one message
+// Each step: pull the trainable variables from the PS tasks (one message
 // per task, in parallel), run the model's forward and backward pass on the
 // local CPU or GPU, push the gradients (one message per task) where the
-// optimizer applies them.  Asynchronous: each worker goes at its own pace.
+// optimizer applies them.  An embedding table (a variable the loss reads
+// only through Gathers whose ids come from the batch alone) is never pulled
+// whole: the step first computes its lookups' ids, pulls only their unique
+// rows (deduplicated here), feeds the lookups' outputs from them, and pushes
+// the rows' summed gradients row-sparse (TensorFlow's IndexedSlices), so a
+// step's traffic grows with the batch, not with the table.  Asynchronous: each worker goes at its own pace.
 // With several GPUs (options.gpus) the step is replicated: each GPU gets a
 // share of the batch's rows and the variables, computes its gradients, and
 // the GPUs all-reduce them (NCCL) into the whole batch's mean gradient,
@@ -66,9 +71,20 @@ struct TrainerOptions {
 // batch: the model_fn's graph (its train_op is never run: the PS applies the
 // optimizer, but building it creates the slots, so the variable list
 // matches a checkpoint) plus the gradients of the loss.
+// An embedding table the trainer pulls by rows (see above).
+struct RowPulledTable {
+  const Variable* var = nullptr;
+  std::vector<Output> lookups;  // the Gathers reading it
+  std::vector<Output> ids;      // their indices
+};
+
 struct TrainingModel {
   ModelGraph g;
   std::vector<const Variable*> trainable;
+  std::vector<const Variable*> whole;    // the trainable variables pulled whole
+  std::vector<RowPulledTable> by_rows;   // the others
+  // One per `whole` variable, then one per lookup of `by_rows` (in order,
+  // dense over the lookup's output).
   std::vector<Output> grads;
   Node* init = nullptr;             // initializes every global variable
   std::vector<VariableSpec> specs;  // every global variable: what a checkpoint holds
@@ -108,6 +124,9 @@ struct TrainerResult {
   float first_loss = 0, last_loss = 0;
   int64_t sync_timeouts = 0;
   bool stopped_early = false;  // early stopping asked for it
+  // Traffic of this trainer's steps: unique embedding rows pulled, tensor
+  // bytes pulled and pushed.
+  int64_t rows_pulled = 0, bytes_pulled = 0, bytes_pushed = 0;
 };
 
 class Trainer {

@@ -10,6 +10,8 @@
 
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/core/testing.h"
+#include "common/ops/ops.h"
+#include "common/train/layers.h"
 #include "common/train/train_testing.h"
 #include "worker/trainer_testing.h"
 
@@ -175,6 +177,103 @@ TEST(TrainerTest, EarlyStoppingRequestEndsTheJobWithAFinalCheckpoint) {
   EXPECT_LT(chief->global_step, 100000);
   EXPECT_EQ(**LatestCheckpoint(Env::Default(), dir), role.last_checkpoint());
   EXPECT_EQ(role.last_checkpoint(), dir + "/model.ckpt-" + std::to_string(chief->global_step));
+}
+
+// An embedding model: two id features looked up in one table of 100,000
+// rows x 8, concatenated, a dense layer to 3 classes.  The class is a
+// function of id "a"; "b" is noise.
+constexpr int64_t kVocab = 100000, kDim = 8;
+
+ModelFn TwoLookupFn() {
+  return [](const Scope& s, const Features& f, Output labels, Mode mode, const ModelParams& p) -> StatusOr<EstimatorSpec> {
+    ASSIGN_OR_RETURN(Output ea, layers::Embedding(s, f.at("a"), kVocab, kDim, "emb"));
+    const Variable* table = s.graph()->FindVariable("emb/embeddings");
+    Output eb = ops::Gather(s, table->value, f.at("b"), "lookup_b");
+    ASSIGN_OR_RETURN(Output logits, layers::Dense(s, ops::Concat(s, {ea, eb}, 1), 3));
+    return ClassifierHead(s, logits, labels, mode, p);
+  };
+}
+
+// 300 ids of "a" spread over the table (class = k % 3), "b" anywhere.
+Example TwoLookupData(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Tensor a(DType::kInt64, TensorShape({n})), b(DType::kInt64, TensorShape({n}));
+  Tensor y(DType::kInt32, TensorShape({n}));
+  for (int i = 0; i < n; ++i) {
+    const int64_t k = static_cast<int64_t>(rng() % 300);
+    a.flat<int64_t>()[static_cast<size_t>(i)] = k * 331 % kVocab;
+    b.flat<int64_t>()[static_cast<size_t>(i)] = static_cast<int64_t>(rng() % kVocab);
+    y.flat<int32_t>()[static_cast<size_t>(i)] = static_cast<int32_t>(k % 3);
+  }
+  return {{"a", a}, {"b", b}, {"label", y}};
+}
+
+InputFn TwoLookupInput(uint32_t seed, int n, bool repeat) {
+  return [=]() -> StatusOr<std::unique_ptr<Dataset>> {
+    ASSIGN_OR_RETURN(auto ds, FromTensorSlices(TwoLookupData(n, seed)));
+    if (repeat) ds = Repeat(std::move(ds));
+    return Batch(std::move(ds), 32);
+  };
+}
+
+// The table is never pulled whole: each step pulls the batch's unique rows
+// (from both PS tasks: the table is partitioned) and pushes their summed
+// gradients row-sparse; the model still learns and checkpoints.
+TEST(TrainerTest, EmbeddingTablePulledByRowsAndPushedRowSparse) {
+  const std::string dir = testing::FreshTempDir("rows");
+  Job job({.hidden = {}, .optimizer = "adagrad", .lr = 0.5f, .model_fn = TwoLookupFn(), .sample = TwoLookupData(4, 0)});
+  TrainerOptions o{.run = {.model_dir = dir, .save_checkpoints_steps = 100000, .log_step_count_steps = 100, .tf_random_seed = 1},
+                   .task = "chief:0", .train_steps = 400};
+  Chief role;
+  auto r = Trainer(o, TwoLookupFn(), job.params, job.Client(o.task, {.partitions = 2})).Run(TwoLookupInput(1, 3000, true), &role);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->local_steps, 400);
+  // At most 64 unique rows of 8 floats a step (two lookups of a 32 batch),
+  // at least the 32 distinct... ids of a step are mostly distinct.
+  EXPECT_LE(r->rows_pulled, 64 * 400);
+  EXPECT_GT(r->rows_pulled, 32 * 400);
+  const int64_t table_bytes = kVocab * kDim * 4;
+  const int64_t dense_bytes = (2 * kDim * 3 + 3) * 4;  // the logits layer
+  EXPECT_LE(r->bytes_pulled, r->rows_pulled * kDim * 4 + 400 * dense_bytes);
+  EXPECT_LE(r->bytes_pushed, r->rows_pulled * (kDim * 4 + 8) + 400 * dense_bytes);
+  // What left the PS tasks for the table: its pulled rows, never the table
+  // (the chief's start and end checkpoints read it in place).
+  int64_t table_out = 0, parts = 0;
+  for (const auto& ps : job.ps) {
+    for (const auto& [name, st] : ps->Stats()) {
+      if (name.rfind("emb/embeddings/part_", 0) != 0) continue;
+      ++parts;
+      table_out += st.bytes_out;
+      EXPECT_GT(st.pushes, 0) << name;
+    }
+  }
+  EXPECT_EQ(parts, 2);
+  EXPECT_EQ(table_out, r->rows_pulled * kDim * 4);
+  EXPECT_LT(table_out, table_bytes);  // 400 steps moved less than one whole table
+  // It learned: the final checkpoint classifies held-out ids.
+  Estimator est(TwoLookupFn(), job.params, {.model_dir = dir});
+  auto at_start = est.Evaluate(TwoLookupInput(7, 600, false), std::nullopt, dir + "/model.ckpt-0");
+  auto at_end = est.Evaluate(TwoLookupInput(7, 600, false), std::nullopt, role.last_checkpoint());
+  ASSERT_TRUE(at_start.ok() && at_end.ok()) << at_start.status() << at_end.status();
+  EXPECT_LT(at_end->metrics["loss"], 0.5f * at_start->metrics["loss"]);
+  EXPECT_GT(at_end->metrics["accuracy"], 0.9f);
+}
+
+// Ids outside the table are refused before anything is pulled, naming the table.
+TEST(TrainerTest, AnIdOutsideTheTableIsAClearError) {
+  Job job({.hidden = {}, .optimizer = "adagrad", .model_fn = TwoLookupFn(), .sample = TwoLookupData(4, 0)});
+  Example bad = TwoLookupData(32, 3);
+  bad["b"].flat<int64_t>()[5] = kVocab + 12;
+  InputFn input = [bad]() -> StatusOr<std::unique_ptr<Dataset>> {
+    ASSIGN_OR_RETURN(auto ds, FromTensorSlices(bad));
+    return Batch(std::move(ds), 32);
+  };
+  TrainerOptions o{.run = {.model_dir = testing::FreshTempDir("badid"), .save_checkpoints_steps = 100000},
+                   .task = "chief:0", .train_steps = 10};
+  Chief role;
+  auto r = Trainer(o, TwoLookupFn(), job.params, job.Client(o.task)).Run(input, &role);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("row 100012 of emb/embeddings is out of range [0, 100000)"));
 }
 
 TEST(TrainerTest, AWorkerWithoutAChiefGivesUpWithAClearMessage) {

@@ -1,6 +1,7 @@
 // A small parameter-server job in one process for the trainer tests
 // (worker/, chief/): 2 real PS tasks (ps/) on the fake transport, a
-// dnn_classifier over the 8-feature blobs of common/train/train_testing.h.
+// dnn_classifier over the 8-feature blobs of common/train/train_testing.h
+// (or another model_fn and its data).
 #pragma once
 
 #include <map>
@@ -24,6 +25,8 @@ struct JobOptions {
   int num_ps = 2;
   std::string optimizer = "adam";
   float lr = 0.01f;
+  ModelFn model_fn = DnnClassifierFn();
+  Example sample;  // a few examples of the model's input; empty: blobs
 };
 
 // PS tasks for a chief and workers, in one process on the fake transport.
@@ -51,9 +54,9 @@ struct Job {
       servers.push_back(std::move(s).value());
     }
     Example batched;
-    auto b = Batch(std::move(FromTensorSlices(Blobs(4, 0)).value()), 4);
+    auto b = Batch(std::move(FromTensorSlices(o.sample.empty() ? Blobs(4, 0) : o.sample).value()), 4);
     CHECK_OK(b->Next(&batched).status());
-    auto vars = JobVariables(DnnClassifierFn(), params, batched);
+    auto vars = JobVariables(o.model_fn, params, batched);
     CHECK_OK(vars.status());
     for (const auto& v : *vars) shapes[v.name] = v.shape;
   }

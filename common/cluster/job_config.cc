@@ -428,10 +428,10 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   if (auto p = rs.FindProblem()) return r.Error(at(run, p->key.c_str()), "run." + p->key, p->what);
   if (job.data.batch_size <= 0) return r.Error(at(d, "batch_size"), "data.batch_size", "must be > 0");
   if (!(o.learning_rate > 0)) return r.Error(at(opt, "learning_rate"), "model.optimizer.learning_rate", "must be > 0");
-  static const std::set<std::string> kOptimizers = {"sgd", "gradient_descent", "momentum", "adagrad", "adam", "rmsprop", "ftrl"};
+  static const std::set<std::string> kOptimizers = {"sgd", "gradient_descent", "momentum", "adagrad", "adam", "lazy_adam", "rmsprop", "ftrl"};
   if (!kOptimizers.count(o.type)) {
     return r.Error(at(opt, "type"), "model.optimizer.type", StrCat("unknown optimizer '", o.type,
-                                                                   "'; choose sgd, momentum, adagrad, adam, rmsprop or ftrl"));
+                                                                   "'; choose sgd, momentum, adagrad, adam, lazy_adam, rmsprop or ftrl"));
   }
   static const std::set<std::string> kModels = {"dnn_classifier", "linear_classifier", "cnn_classifier", "plugin"};
   if (!kModels.count(model.type)) {

@@ -1,5 +1,6 @@
 #include "common/core/status.h"
 
+#include <cstdio>
 #include <cstring>
 
 namespace psflow {
@@ -49,6 +50,18 @@ std::string HexEncode(std::string_view s) {
     out.push_back(kHex[c & 15]);
   }
   return out;
+}
+
+std::string HumanBytes(double bytes) {
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, kUnits[u]);
+  return buf;
 }
 
 std::string_view StatusCodeName(StatusCode code) {

@@ -43,4 +43,7 @@ std::string JsonQuote(std::string_view s);
 // Lower-case hex of every byte: "\x01\xab" -> "01ab".
 std::string HexEncode(std::string_view s);
 
+// A byte count for people: "512 B", "12.3 KiB", "4.5 MiB", "1.2 GiB".
+std::string HumanBytes(double bytes);
+
 }  // namespace psflow

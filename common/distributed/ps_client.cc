@@ -80,9 +80,28 @@ Status PlaceRows(const std::string& name, const Tensor& part, int64_t begin, Ten
 }  // namespace
 
 StatusOr<std::map<std::string, Tensor>> PsClient::Pull(const std::vector<std::string>& names) {
-  std::vector<ps::PullRequest> bodies(channels_.size());
-  // For each task, the (variable, part) behind each name it is asked for.
-  std::vector<std::vector<std::pair<const std::string*, const VariablePart*>>> asked(channels_.size());
+  ASSIGN_OR_RETURN(PullResult r, PullAll(names, {}));
+  return std::move(r.whole);
+}
+
+StatusOr<Tensor> PsClient::PullRows(const std::string& name, const Tensor& rows) {
+  ASSIGN_OR_RETURN(PullResult r, PullAll({}, {{.name = name, .rows = rows}}));
+  return std::move(r.rows[0]);
+}
+
+StatusOr<PsClient::PullResult> PsClient::PullAll(const std::vector<std::string>& names,
+                                                 const std::vector<RowPull>& row_pulls) {
+  const size_t tasks = channels_.size();
+  std::vector<ps::PullRequest> bodies(tasks);
+  std::vector<rpc::Message> reqs(tasks);
+  // For each task, the (variable, part) behind each whole tensor it is asked
+  // for, then (row pull, positions in its rows) behind each row tensor.
+  std::vector<std::vector<std::pair<const std::string*, const VariablePart*>>> asked(tasks);
+  struct RowAnswer {
+    size_t pull;
+    std::vector<int64_t> where;
+  };
+  std::vector<std::vector<RowAnswer>> row_asked(tasks);
   for (const std::string& n : names) {
     const auto* parts = placement_.Parts(n);
     if (parts == nullptr) return InvalidArgumentError("variable ", n, " has no PS placement");
@@ -91,100 +110,95 @@ StatusOr<std::map<std::string, Tensor>> PsClient::Pull(const std::vector<std::st
       asked[static_cast<size_t>(part.task)].emplace_back(&n, &part);
     }
   }
-  std::vector<rpc::Message> reqs(channels_.size());
-  for (size_t k = 0; k < reqs.size(); ++k) reqs[k].header.set_body(bodies[k].SerializeAsString());
-  auto results = Fanout(ps::kPull, std::move(reqs), true);
-  std::map<std::string, Tensor> out;
-  for (size_t k = 0; k < results.size(); ++k) {
-    RETURN_IF_ERROR(results[k].status());
-    if (results[k]->tensors.size() != asked[k].size()) {
-      return DataLossError("ps task ", k, " answered Pull with ", results[k]->tensors.size(), " tensors for ",
-                           asked[k].size(), " names");
+  for (size_t p = 0; p < row_pulls.size(); ++p) {
+    const RowPull& rp = row_pulls[p];
+    const auto* parts = placement_.Parts(rp.name);
+    if (parts == nullptr) return InvalidArgumentError("variable ", rp.name, " has no PS placement");
+    if (rp.rows.dtype() != DType::kInt64 || rp.rows.shape().rank() != 1) {
+      return InvalidArgumentError("rows of ", rp.name, " must be an int64 vector");
     }
+    const int64_t limit = placement_.Shape(rp.name).dim(0);
+    const auto ids = rp.rows.flat<int64_t>();
+    for (int64_t i = 0; i < rp.rows.num_elements(); ++i) {
+      const int64_t r = ids[static_cast<size_t>(i)];
+      if (r < 0 || r >= limit) {
+        return InvalidArgumentError("row ", r, " of ", rp.name, " is out of range [0, ", limit,
+                                    "); are the ids of the lookup bigger than the table?");
+      }
+    }
+    bool sent = false;
+    for (const VariablePart& part : *parts) {
+      std::vector<int64_t> local, where;
+      for (int64_t i = 0; i < rp.rows.num_elements(); ++i) {
+        const int64_t r = ids[static_cast<size_t>(i)];
+        if (part.rows < 0 || (r >= part.row_begin && r < part.row_begin + part.rows)) {
+          local.push_back(part.rows < 0 ? r : r - part.row_begin);
+          where.push_back(i);
+        }
+      }
+      // No rows at all: the last part still answers, with [0, row...] of its dtype.
+      if (local.empty() && (sent || &part != &parts->back())) continue;
+      sent = true;
+      const size_t k = static_cast<size_t>(part.task);
+      bodies[k].add_row_names(part.name);
+      reqs[k].tensors.push_back(Tensor::FromVector<int64_t>(local, TensorShape({static_cast<int64_t>(local.size())})));
+      row_asked[k].push_back({p, std::move(where)});
+    }
+  }
+  std::vector<bool> only(tasks);
+  for (size_t k = 0; k < tasks; ++k) {
+    reqs[k].header.set_body(bodies[k].SerializeAsString());
+    only[k] = bodies[k].names_size() > 0 || bodies[k].row_names_size() > 0;  // only the tasks holding something
+  }
+  auto results = Fanout(ps::kPull, std::move(reqs), true, &only);
+  PullResult out;
+  out.rows.resize(row_pulls.size());
+  for (size_t k = 0; k < tasks; ++k) {
+    if (!only[k]) continue;
+    RETURN_IF_ERROR(results[k].status());
+    std::vector<Tensor>& got = results[k]->tensors;
+    if (got.size() != asked[k].size() + row_asked[k].size()) {
+      return DataLossError("ps task ", k, " answered Pull with ", got.size(), " tensors for ", asked[k].size(),
+                           " names and ", row_asked[k].size(), " row pulls");
+    }
+    for (const Tensor& t : got) out.bytes += static_cast<int64_t>(t.TotalBytes());
     for (size_t i = 0; i < asked[k].size(); ++i) {
       const auto& [name, part] = asked[k][i];
-      Tensor& got = results[k]->tensors[i];
       if (part->rows < 0) {
-        out[*name] = std::move(got);
+        out.whole[*name] = std::move(got[i]);
         continue;
       }
-      auto [it, fresh] = out.try_emplace(*name);
-      if (fresh) it->second = Tensor(got.dtype(), placement_.Shape(*name));
-      RETURN_IF_ERROR(PlaceRows(*name, got, part->row_begin, &it->second));
+      auto [it, fresh] = out.whole.try_emplace(*name);
+      if (fresh) it->second = Tensor(got[i].dtype(), placement_.Shape(*name));
+      RETURN_IF_ERROR(PlaceRows(*name, got[i], part->row_begin, &it->second));
     }
-  }
-  return out;
-}
-
-StatusOr<Tensor> PsClient::PullRows(const std::string& name, const Tensor& rows) {
-  const auto* parts = placement_.Parts(name);
-  if (parts == nullptr) return InvalidArgumentError("variable ", name, " has no PS placement");
-  if (rows.dtype() != DType::kInt64 || rows.shape().rank() != 1) {
-    return InvalidArgumentError("rows of ", name, " must be an int64 vector");
-  }
-  std::vector<ps::PullRequest> bodies(channels_.size());
-  std::vector<rpc::Message> reqs(channels_.size());
-  // For each task, the positions in `rows` each of its row tensors answers.
-  std::vector<std::vector<std::vector<int64_t>>> positions(channels_.size());
-  const auto ids = rows.flat<int64_t>();
-  for (const VariablePart& part : *parts) {
-    std::vector<int64_t> local, where;
-    for (int64_t i = 0; i < rows.num_elements(); ++i) {
-      const int64_t r = ids[static_cast<size_t>(i)];
-      if (part.rows < 0 || (r >= part.row_begin && r < part.row_begin + part.rows)) {
-        local.push_back(part.rows < 0 ? r : r - part.row_begin);
-        where.push_back(i);
+    for (size_t j = 0; j < row_asked[k].size(); ++j) {
+      const RowAnswer& a = row_asked[k][j];
+      const std::string& name = row_pulls[a.pull].name;
+      const Tensor& part = got[asked[k].size() + j];
+      const size_t n = a.where.size();
+      if (part.shape().rank() < 1 || part.shape().dim(0) != static_cast<int64_t>(n)) {
+        return DataLossError("ps task ", k, " answered a row Pull of ", name, " with ", part.shape().DebugString(),
+                             " for ", n, " rows");
       }
-    }
-    if (local.empty()) continue;
-    const size_t k = static_cast<size_t>(part.task);
-    bodies[k].add_row_names(part.name);
-    reqs[k].tensors.push_back(Tensor::FromVector<int64_t>(local, TensorShape({static_cast<int64_t>(local.size())})));
-    positions[k].push_back(std::move(where));
-  }
-  std::vector<bool> asked(channels_.size());
-  for (size_t k = 0; k < reqs.size(); ++k) {
-    reqs[k].header.set_body(bodies[k].SerializeAsString());
-    asked[k] = bodies[k].row_names_size() > 0;  // only the tasks holding some of the rows
-  }
-  auto results = Fanout(ps::kPull, std::move(reqs), true, &asked);
-  Tensor out;
-  int64_t filled = 0;
-  for (size_t k = 0; k < results.size(); ++k) {
-    RETURN_IF_ERROR(results[k].status());
-    if (results[k]->tensors.size() != positions[k].size()) {
-      return DataLossError("ps task ", k, " answered a row Pull of ", name, " with ", results[k]->tensors.size(),
-                           " tensors for ", positions[k].size());
-    }
-    for (size_t j = 0; j < positions[k].size(); ++j) {
-      const Tensor& got = results[k]->tensors[j];
-      if (got.shape().rank() < 1 || got.shape().dim(0) != static_cast<int64_t>(positions[k][j].size())) {
-        return DataLossError("ps task ", k, " answered a row Pull of ", name, " with ", got.shape().DebugString(),
-                             " for ", positions[k][j].size(), " rows");
+      Tensor& dst_t = out.rows[a.pull];
+      if (!dst_t.initialized()) {
+        std::vector<int64_t> dims = part.shape().dims();
+        dims[0] = row_pulls[a.pull].rows.num_elements();
+        dst_t = Tensor(part.dtype(), TensorShape(dims));
       }
-      if (!out.initialized()) {
-        std::vector<int64_t> dims = got.shape().dims();
-        dims[0] = rows.num_elements();
-        out = Tensor(got.dtype(), TensorShape(dims));
-      }
-      const size_t n = positions[k][j].size();
-      const size_t row_bytes = out.shape().dim(0) == 0 ? 0 : out.TotalBytes() / static_cast<size_t>(out.shape().dim(0));
-      if (got.dtype() != out.dtype() || got.TotalBytes() != n * row_bytes) {
-        return DataLossError("ps task ", k, " answered a row Pull of ", name, " with ", DTypeName(got.dtype()), " ",
-                             got.shape().DebugString(), ", which does not fit rows of ", out.shape().DebugString());
+      const size_t row_bytes = n == 0 ? 0 : part.TotalBytes() / n;
+      if (part.dtype() != dst_t.dtype() || row_bytes * static_cast<size_t>(dst_t.shape().dim(0)) != dst_t.TotalBytes()) {
+        return DataLossError("ps task ", k, " answered a row Pull of ", name, " with ", DTypeName(part.dtype()), " ",
+                             part.shape().DebugString(), ", which does not fit rows of ", dst_t.shape().DebugString());
       }
       // One copy per row, straight into place.
-      const char* src = static_cast<const char*>(got.raw_data());
-      char* dst = static_cast<char*>(out.raw_data());
-      const int64_t* where = positions[k][j].data();
+      const char* src = static_cast<const char*>(part.raw_data());
+      char* dst = static_cast<char*>(dst_t.raw_data());
       for (size_t i = 0; i < n; ++i) {
-        std::memcpy(dst + static_cast<size_t>(where[i]) * row_bytes, src + i * row_bytes, row_bytes);
+        std::memcpy(dst + static_cast<size_t>(a.where[i]) * row_bytes, src + i * row_bytes, row_bytes);
       }
-      filled += static_cast<int64_t>(n);
     }
-  }
-  if (filled != rows.num_elements()) {
-    return InvalidArgumentError("some rows of ", name, " are out of range [0, ", placement_.Shape(name).dim(0), ")");
   }
   return out;
 }
@@ -195,7 +209,7 @@ StatusOr<int64_t> PsClient::Push(const std::map<std::string, Tensor>& dense, int
   return PushItems(items, step);
 }
 
-StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_t step) {
+StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_t step, int64_t* bytes_sent) {
   std::vector<ps::PushRequest> bodies(channels_.size());
   std::vector<rpc::Message> reqs(channels_.size());
   auto add = [&](const VariablePart& part, Tensor g, Tensor rows) {
@@ -234,7 +248,8 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
             where.push_back(i);
           }
         }
-        if (local.empty()) continue;
+        // A part without rows still gets its (empty) gradient: TensorFlow
+        // applies every part's IndexedSlices (Adam's decays every row).
         std::vector<int64_t> dims = item.grad.shape().dims();
         dims[0] = static_cast<int64_t>(local.size());
         Tensor values(item.grad.dtype(), TensorShape(dims));
@@ -247,6 +262,12 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
         }
         add(part, values, Tensor::FromVector<int64_t>(local, TensorShape({dims[0]})));
       }
+    }
+  }
+  if (bytes_sent != nullptr) {
+    *bytes_sent = 0;
+    for (const rpc::Message& r : reqs) {
+      for (const Tensor& t : r.tensors) *bytes_sent += static_cast<int64_t>(t.TotalBytes());
     }
   }
   for (size_t k = 0; k < reqs.size(); ++k) {

@@ -34,10 +34,24 @@ class PsClient {
   StatusOr<std::map<std::string, Tensor>> Pull(const std::vector<std::string>& names);
   // Some rows of a variable (an embedding lookup), from the parts holding them.
   StatusOr<Tensor> PullRows(const std::string& name, const Tensor& rows);
+  // Whole variables and rows of others in one message per PS task (only to
+  // the tasks holding some of them), all in parallel: what a training step
+  // pulls.  Rows out of a table's range are an error naming it.
+  struct RowPull {
+    std::string name;
+    Tensor rows;  // int64 [n]
+  };
+  struct PullResult {
+    std::map<std::string, Tensor> whole;
+    std::vector<Tensor> rows;  // [n, row shape...] per RowPull, in order
+    int64_t bytes = 0;         // tensor bytes received
+  };
+  StatusOr<PullResult> PullAll(const std::vector<std::string>& names, const std::vector<RowPull>& row_pulls);
   // Returns global_step after the push (from PS task 0).  Items with `rows`
   // are row-sparse gradients.
   StatusOr<int64_t> Push(const std::map<std::string, Tensor>& dense, int64_t step);
-  StatusOr<int64_t> PushItems(const std::vector<PushItem>& grads, int64_t step);
+  // *bytes_sent (when given) gets the tensor bytes sent.
+  StatusOr<int64_t> PushItems(const std::vector<PushItem>& grads, int64_t step, int64_t* bytes_sent = nullptr);
   // Every PS task writes its shard of `prefix` in parallel; returns the
   // entries of all shards, ready for WriteBundleIndex.
   StatusOr<std::vector<BundleEntries>> Save(const std::string& prefix);

@@ -1,7 +1,9 @@
 #include "common/ops/apply.h"
 
 #include <cmath>
+#include <cstring>
 #include <initializer_list>
+#include <unordered_map>
 #include <vector>
 
 namespace psflow::apply {
@@ -161,6 +163,41 @@ Status DoAdam(Tensor* var, Tensor* m, Tensor* v, const Hyper& h, double b1p, dou
   }));
 }
 
+// TensorFlow's AdamOptimizer._apply_sparse: m and v of every row decay,
+// the rows' scaled gradients are added, and every row of var moves by
+// lr * m / (sqrt(v) + epsilon), touched or not.
+template <typename T>
+void DenseDecayAdamT(Tensor* var, Tensor* m, Tensor* v, const Hyper& h, double lr_t, const Tensor& indices,
+                     const Tensor& grad) {
+  const T b1 = static_cast<T>(h.beta1);
+  const T b2 = static_cast<T>(h.beta2);
+  const T eps = static_cast<T>(h.epsilon);
+  const T lr = static_cast<T>(lr_t);
+  T* mm = P<T>(m);
+  T* vv = P<T>(v);
+  T* w = P<T>(var);
+  const int64_t all = var->num_elements();
+  for (int64_t i = 0; i < all; ++i) {
+    mm[i] *= b1;
+    vv[i] *= b2;
+  }
+  ForRows(var, {m, v}, grad, &indices, [&](int64_t vo, int64_t go, int64_t n) {
+    const T* g = P<T>(grad) + go;
+    for (int64_t i = 0; i < n; ++i) {
+      mm[vo + i] += g[i] * (T(1) - b1);
+      vv[vo + i] += g[i] * g[i] * (T(1) - b2);
+    }
+  });
+  for (int64_t i = 0; i < all; ++i) w[i] -= lr * mm[i] / (std::sqrt(vv[i]) + eps);
+}
+
+Status DoDenseDecayAdam(Tensor* var, Tensor* m, Tensor* v, const Hyper& h, double b1p, double b2p,
+                        const Tensor& indices, const Tensor& grad) {
+  RETURN_IF_ERROR(Check("Adam", var, {m, v}, grad, true, &indices));
+  const double lr_t = h.lr * std::sqrt(1 - b2p) / (1 - b1p);
+  PSFLOW_APPLY_DISPATCH(var, DenseDecayAdamT<T>(var, m, v, h, lr_t, indices, grad));
+}
+
 Status DoRMSProp(Tensor* var, Tensor* ms, Tensor* mom, const Hyper& h, const Tensor* indices, const Tensor& grad) {
   RETURN_IF_ERROR(Check("RMSProp", var, {ms, mom}, grad, indices != nullptr, indices));
   PSFLOW_APPLY_DISPATCH(var, ForRows(var, {ms, mom}, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
@@ -215,6 +252,66 @@ Status RMSProp(Tensor* var, Tensor* ms, Tensor* mom, const Hyper& h, const Tenso
 Status Ftrl(Tensor* var, Tensor* accum, Tensor* linear, const Hyper& h, const Tensor& grad) {
   return DoFtrl(var, accum, linear, h, nullptr, grad);
 }
+namespace {
+
+// TensorFlow's optimizers sum the gradients of repeated rows before a
+// sparse apply (Optimizer._apply_sparse_duplicate_indices).  Indices that
+// are unique already (a psflow trainer's pushes) are used as they are.
+struct UniqueRows {
+  const Tensor* indices;
+  const Tensor* grad;
+  Tensor own_indices, own_grad;
+};
+
+template <typename T>
+void AddRows(const Tensor& grad, const std::vector<int64_t>& slot, Tensor* out) {
+  const size_t row = slot.empty() ? 0 : static_cast<size_t>(grad.num_elements()) / slot.size();
+  const T* g = P<T>(grad);
+  T* o = P<T>(out);
+  for (size_t i = 0; i < slot.size(); ++i) {
+    T* dst = o + static_cast<size_t>(slot[i]) * row;
+    for (size_t j = 0; j < row; ++j) dst[j] += g[i * row + j];
+  }
+}
+
+Status SumDuplicates(const Tensor& idx, const Tensor& grad, UniqueRows* u) {
+  u->indices = &idx;
+  u->grad = &grad;
+  if (idx.dtype() != DType::kInt64 || idx.shape().rank() != 1 || grad.shape().rank() < 1 ||
+      grad.shape().dim(0) != idx.num_elements() || (grad.dtype() != DType::kFloat && grad.dtype() != DType::kDouble)) {
+    return OkStatus();  // the apply's own checks say what is wrong
+  }
+  const auto ids = idx.flat<int64_t>();
+  std::unordered_map<int64_t, int64_t> first;
+  first.reserve(ids.size());
+  std::vector<int64_t> slot(ids.size());
+  std::vector<int64_t> unique;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto [it, fresh] = first.try_emplace(ids[i], static_cast<int64_t>(unique.size()));
+    if (fresh) unique.push_back(ids[i]);
+    slot[i] = it->second;
+  }
+  if (unique.size() == ids.size()) return OkStatus();
+  const int64_t n = static_cast<int64_t>(unique.size());
+  std::vector<int64_t> dims = grad.shape().dims();
+  dims[0] = n;
+  u->own_indices = Tensor::FromVector<int64_t>(unique, TensorShape({n}));
+  u->own_grad = Tensor(grad.dtype(), TensorShape(dims));
+  std::memset(u->own_grad.raw_data(), 0, u->own_grad.TotalBytes());
+  u->indices = &u->own_indices;
+  u->grad = &u->own_grad;
+  PSFLOW_APPLY_DISPATCH(&grad, AddRows<T>(grad, slot, &u->own_grad));
+}
+
+}  // namespace
+
+StatusOr<RowSparse> SumDuplicateRows(const Tensor& indices, const Tensor& grad) {
+  UniqueRows u;
+  RETURN_IF_ERROR(SumDuplicates(indices, grad, &u));
+  if (u.indices == &indices) return RowSparse{.indices = indices, .grad = grad};
+  return RowSparse{.indices = std::move(u.own_indices), .grad = std::move(u.own_grad)};
+}
+
 Status SparseGradientDescent(Tensor* var, const Hyper& h, const Tensor& idx, const Tensor& grad) {
   return DoGD(var, h, &idx, grad);
 }
@@ -227,6 +324,10 @@ Status SparseAdagrad(Tensor* var, Tensor* accum, const Hyper& h, const Tensor& i
 Status SparseAdam(Tensor* var, Tensor* m, Tensor* v, const Hyper& h, double b1p, double b2p,
                   const Tensor& idx, const Tensor& grad) {
   return DoAdam(var, m, v, h, b1p, b2p, &idx, grad);
+}
+Status AdamWithSparseGradient(Tensor* var, Tensor* m, Tensor* v, const Hyper& h, double b1p, double b2p,
+                              const Tensor& idx, const Tensor& grad) {
+  return DoDenseDecayAdam(var, m, v, h, b1p, b2p, idx, grad);
 }
 Status SparseRMSProp(Tensor* var, Tensor* ms, Tensor* mom, const Hyper& h, const Tensor& idx, const Tensor& grad) {
   return DoRMSProp(var, ms, mom, h, &idx, grad);

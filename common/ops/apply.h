@@ -8,7 +8,8 @@
 // trained with psflow and one trained with TensorFlow take the same steps.
 // Dense functions require var, slots and grad of one shape; sparse ones take
 // int64 row indices [n] and gradients [n, ...] for those rows (repeated rows
-// are applied one after another, as TensorFlow's sparse applies do).
+// are applied one after another, as TensorFlow's sparse apply kernels do;
+// TensorFlow's optimizers sum them first: SumDuplicateRows).
 // float and double tensors.  Not thread-safe: callers lock the variable.
 #pragma once
 
@@ -45,14 +46,30 @@ Status CheckShapes(const char* op, const Tensor* var, std::initializer_list<cons
                    const Tensor* indices);
 
 // Row-sparse versions: only rows `indices` of var and slots change.
+// SparseAdam is LazyAdam (tf.contrib.opt.LazyAdamOptimizer); TensorFlow's
+// AdamOptimizer._apply_sparse is AdamWithSparseGradient.
 Status SparseGradientDescent(Tensor* var, const Hyper& h, const Tensor& indices, const Tensor& grad);
 Status SparseMomentum(Tensor* var, Tensor* accum, const Hyper& h, const Tensor& indices, const Tensor& grad);
 Status SparseAdagrad(Tensor* var, Tensor* accum, const Hyper& h, const Tensor& indices, const Tensor& grad);
 Status SparseAdam(Tensor* var, Tensor* m, Tensor* v, const Hyper& h, double beta1_power,
                   double beta2_power, const Tensor& indices, const Tensor& grad);
+// TensorFlow's AdamOptimizer._apply_sparse: the moments of every row decay,
+// the given rows' gradients are added to them, and every row of var moves
+// (a pass over the whole variable per apply, as in TensorFlow).
+Status AdamWithSparseGradient(Tensor* var, Tensor* m, Tensor* v, const Hyper& h, double beta1_power,
+                              double beta2_power, const Tensor& indices, const Tensor& grad);
 Status SparseRMSProp(Tensor* var, Tensor* ms, Tensor* mom, const Hyper& h, const Tensor& indices,
                      const Tensor& grad);
 Status SparseFtrl(Tensor* var, Tensor* accum, Tensor* linear, const Hyper& h, const Tensor& indices,
                   const Tensor& grad);
+
+// An IndexedSlices with each row once, the gradients of repeated rows
+// summed (TensorFlow's Optimizer._apply_sparse_duplicate_indices); the
+// inputs themselves when no row repeats.
+struct RowSparse {
+  Tensor indices;
+  Tensor grad;
+};
+StatusOr<RowSparse> SumDuplicateRows(const Tensor& indices, const Tensor& grad);
 
 }  // namespace psflow::apply

@@ -104,6 +104,13 @@ Output ReshapeLike(const Scope& s, Output x, Output like, const std::string& nam
 // lookup.  Its gradient for params is row-sparse (see gradients.h).
 Output Gather(const Scope& s, Output params, Output indices, const std::string& name = "Gather");
 
+// Categorical features as TensorFlow hashes them (common/ops/fingerprint.h):
+// AsString turns int32/int64 ids into decimal strings; StringToHashBucketFast
+// maps strings to Fingerprint64(s) % num_buckets (int64, same shape).
+Output AsString(const Scope& s, Output x, const std::string& name = "AsString");
+Output StringToHashBucketFast(const Scope& s, Output input, int64_t num_buckets,
+                              const std::string& name = "StringToHashBucketFast");
+
 // Convolution and pooling, NHWC.  strides and ksize are [1, h, w, 1];
 // padding "SAME" or "VALID"; filters are [h, w, in_channels, out_channels].
 Output Conv2D(const Scope& s, Output input, Output filter, std::vector<int64_t> strides,

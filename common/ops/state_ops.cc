@@ -122,6 +122,7 @@ void RegisterRandomOpsOnce();
 void RegisterShapeOpsOnce();
 void RegisterConvOpsOnce();
 void RegisterEmbeddingOpsOnce();
+void RegisterFeatureOpsOnce();
 
 void RegisterStandardOps() {
   static std::once_flag once;
@@ -135,6 +136,7 @@ void RegisterStandardOps() {
     RegisterShapeOpsOnce();
     RegisterConvOpsOnce();
     RegisterEmbeddingOpsOnce();
+    RegisterFeatureOpsOnce();
   });
 }
 

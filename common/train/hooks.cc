@@ -41,17 +41,30 @@ class Logging final : public SessionRunHook {
   }
   Status AfterRun(const StepInfo& s, bool*) override {
     examples_ += s.batch_size;
+    ++steps_;
+    rows_ += s.rows_pulled;
+    pulled_ += s.bytes_pulled;
+    pushed_ += s.bytes_pushed;
     if (s.local_step != 1 && s.local_step % n_ != 0) return OkStatus();
     const double secs = std::max(SecsSince(last_), 1e-9);
     const double rate = static_cast<double>(s.global_step - last_step_) / secs;
+    std::string traffic;
+    if (pulled_ + pushed_ > 0) {
+      // Per step of this trainer, since the last line.
+      const double n = static_cast<double>(steps_);
+      traffic = StrCat(", per step: pulled ", HumanBytes(static_cast<double>(pulled_) / n), " (",
+                       static_cast<int64_t>(static_cast<double>(rows_) / n), " embedding rows, ",
+                       static_cast<int64_t>(static_cast<double>(rows_) / secs), " rows/sec), pushed ",
+                       HumanBytes(static_cast<double>(pushed_) / n));
+    }
     LOG(INFO) << prefix_ << "loss = " << s.loss << ", step = " << s.global_step << " (global_step/sec: " << rate
-              << ", examples/sec: " << static_cast<int64_t>(static_cast<double>(examples_) / secs) << ")";
+              << ", examples/sec: " << static_cast<int64_t>(static_cast<double>(examples_) / secs) << ")" << traffic;
     if (records_) {
       EmitStatusRecord({"step", {{"step", StrCat(s.global_step)}, {"loss", StrCat(s.loss)}, {"steps_per_sec", StrCat(rate)}}});
     }
     last_ = Clock::now();
     last_step_ = s.global_step;
-    examples_ = 0;
+    examples_ = steps_ = rows_ = pulled_ = pushed_ = 0;
     return OkStatus();
   }
 
@@ -61,7 +74,7 @@ class Logging final : public SessionRunHook {
   const bool records_;
   Clock::time_point last_ = Clock::now();
   int64_t last_step_ = 0;
-  int64_t examples_ = 0;
+  int64_t examples_ = 0, steps_ = 0, rows_ = 0, pulled_ = 0, pushed_ = 0;
 };
 
 class CheckpointSaver final : public SessionRunHook {

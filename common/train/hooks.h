@@ -42,6 +42,9 @@ struct StepInfo {
   float loss = 0;
   int64_t batch_size = 0;
   const std::vector<TraceEvent>* trace = nullptr;  // when a hook asked for a trace
+  // A PS trainer's traffic in this step (0 elsewhere): unique embedding
+  // rows pulled, tensor bytes pulled and pushed.
+  int64_t rows_pulled = 0, bytes_pulled = 0, bytes_pushed = 0;
 };
 
 class SessionRunHook {

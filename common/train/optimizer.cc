@@ -23,6 +23,9 @@ const Kind kKinds[] = {
     {"momentum", "Momentum", "ApplyMomentum", {"Momentum"}, {0.f}},
     {"adagrad", "Adagrad", "ApplyAdagrad", {"Adagrad"}, {0.1f}},
     {"adam", "Adam", "ApplyAdam", {"Adam", "Adam_1"}, {0.f, 0.f}},
+    // tf.contrib.opt.LazyAdamOptimizer (named "Adam" there too).  In a local
+    // graph both Adams update only a sparse gradient's rows.
+    {"lazy_adam", "Adam", "ApplyAdam", {"Adam", "Adam_1"}, {0.f, 0.f}},
     {"rmsprop", "RMSProp", "ApplyRMSProp", {"RMSProp", "RMSProp_1"}, {1.f, 0.f}},
     {"ftrl", "Ftrl", "ApplyFtrl", {"Ftrl", "Ftrl_1"}, {0.1f, 0.f}},
 };
@@ -117,6 +120,7 @@ void RegisterTrainOps() {
   std::call_once(once, [] {
     RegisterStandardOps();
     for (const Kind& k : kKinds) {
+      if (std::string(k.type) == "lazy_adam") continue;  // adam's ops
       const size_t nrefs = 1 + k.slots.size();
       std::vector<int> refs;
       for (size_t i = 0; i < nrefs; ++i) refs.push_back(static_cast<int>(i));
@@ -169,7 +173,7 @@ StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const std::string& type, 
   const Kind* k = FindKind(type);
   if (k == nullptr) {
     return InvalidArgumentError("unknown optimizer '", type,
-                                "'; choose one of sgd, momentum, adagrad, adam, rmsprop, ftrl");
+                                "'; choose one of sgd, momentum, adagrad, adam, lazy_adam, rmsprop, ftrl");
   }
   if (!(hyper.lr > 0)) return InvalidArgumentError("learning_rate must be > 0, got ", hyper.lr);
   RegisterTrainOps();
@@ -225,7 +229,8 @@ StatusOr<Node*> Optimizer::ApplyGradients(const Scope& scope,
       slots_[{var, slot_names_[i]}] = slot;
     }
   }
-  if (type_ == "adam" && beta1_power_ == nullptr) {
+  const bool adam = std::string(FindKind(type_)->op) == "ApplyAdam";
+  if (adam && beta1_power_ == nullptr) {
     const Scope root(scope.graph());
     ASSIGN_OR_RETURN(beta1_power_, NewVariable(root, ops::Const(root.NameScope("beta1_power/"), h.beta1, "initial_value"),
                                                "beta1_power", {.trainable = false}));
@@ -246,7 +251,7 @@ StatusOr<Node*> Optimizer::ApplyGradients(const Scope& scope,
     } else {
       inputs.push_back(g.dense);
     }
-    if (type_ == "adam") {
+    if (adam) {
       inputs.push_back(ops::Cast(us, beta1_power_->value, var->dtype));
       inputs.push_back(ops::Cast(us, beta2_power_->value, var->dtype));
     }
@@ -259,7 +264,7 @@ StatusOr<Node*> Optimizer::ApplyGradients(const Scope& scope,
     updates.push_back(n);
   }
   std::vector<Node*> finish = updates;
-  if (type_ == "adam") {
+  if (adam) {
     // The beta powers advance after every variable was updated with the old ones.
     const Scope fs = s.WithControlDependencies(updates);
     finish.push_back(ops::Assign(fs, beta1_power_->ref, ops::Mul(fs, beta1_power_->value, ops::Const(fs, h.beta1)),

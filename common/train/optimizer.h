@@ -25,7 +25,10 @@ namespace psflow {
 class Optimizer {
  public:
   // type: "sgd" (or "gradient_descent"), "momentum", "adagrad", "adam",
-  // "rmsprop", "ftrl".  InvalidArgument listing the choices otherwise.
+  // "lazy_adam", "rmsprop", "ftrl".  InvalidArgument listing the choices
+  // otherwise.  (In a local graph a sparse gradient updates only its rows
+  // with either Adam; on parameter servers adam follows TensorFlow's
+  // _apply_sparse: ps/parameter_server.h.)
   static StatusOr<std::unique_ptr<Optimizer>> Create(const std::string& type, apply::Hyper hyper);
 
   const std::string& name() const { return name_; }  // "Adam", "Momentum", ...

@@ -82,7 +82,7 @@ TEST(OptimizerTest, SparseAppliesTouchOnlyTheirRows) {
 
 TEST(OptimizerTest, BadConfigurationIsRejectedClearly) {
   auto opt = Optimizer::Create("adamw", {.lr = 0.1f});
-  EXPECT_THAT(opt.status().message(), HasSubstr("choose one of sgd, momentum, adagrad, adam, rmsprop, ftrl"));
+  EXPECT_THAT(opt.status().message(), HasSubstr("choose one of sgd, momentum, adagrad, adam, lazy_adam, rmsprop, ftrl"));
   EXPECT_FALSE(Optimizer::Create("adam", {.lr = 0.f}).ok());
   Tensor a(DType::kFloat, TensorShape({2})), g(DType::kFloat, TensorShape({3}));
   EXPECT_THAT(apply::GradientDescent(&a, {}, g).message(), HasSubstr("gradient shape [3] differs"));

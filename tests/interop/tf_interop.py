@@ -13,6 +13,10 @@
 (c) TensorFlow writes tf.train.Examples with VarLen features; psflow's input
     pipeline (tests/interop/parse_examples.cc) must batch them into the
     SparseTensors tf.io.parse_example gives.
+--make-testdata also records TensorFlow's optimizers applying IndexedSlices
+(repeated rows included) for the parameter servers' sparse applies
+(sparse_apply/applies.json), and its string hashing and crosses
+(feature_hash/hashes.json).
 Values follow tests/interop/interop_values.h.  Exits 77 (skipped) when
 tensorflow does not import.
 """
@@ -283,6 +287,99 @@ def write_varlen_examples(out):
     return path, batches
 
 
+# Each compat.v1 optimizer as psflow's PS runs it: (psflow name, factory, hyper).
+SPARSE_OPTIMIZERS = [
+    ("sgd", lambda: tf.compat.v1.train.GradientDescentOptimizer(0.1), {"lr": 0.1}),
+    ("momentum", lambda: tf.compat.v1.train.MomentumOptimizer(0.1, momentum=0.9), {"lr": 0.1, "momentum": 0.9}),
+    ("adagrad", lambda: tf.compat.v1.train.AdagradOptimizer(0.1, initial_accumulator_value=0.1),
+     {"lr": 0.1, "initial_accumulator_value": 0.1}),
+    ("adam", lambda: tf.compat.v1.train.AdamOptimizer(0.01, beta1=0.9, beta2=0.999, epsilon=1e-8),
+     {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}),
+    ("rmsprop", lambda: tf.compat.v1.train.RMSPropOptimizer(0.01, decay=0.9, momentum=0.9, epsilon=1e-10),
+     {"lr": 0.01, "rho": 0.9, "momentum": 0.9, "epsilon": 1e-10}),
+    ("ftrl", lambda: tf.compat.v1.train.FtrlOptimizer(0.1, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                                                      l1_regularization_strength=0.01,
+                                                      l2_regularization_strength=0.02),
+     {"lr": 0.1, "lr_power": -0.5, "initial_accumulator_value": 0.1, "l1": 0.01, "l2": 0.02}),
+]
+# Three pushes of IndexedSlices into a [6, 3] variable; rows repeat, and
+# rows 1 and 4 (and in the last step most rows) are not touched.
+SPARSE_STEPS = [[5, 0, 5, 2], [2, 2, 2, 3], [0, 5]]
+
+
+def write_sparse_applies(out):
+    """applies.json: per optimizer its hyper-parameters, the initial value,
+    the pushes (indices, values) and, after each, the variable and its slots
+    (checkpoint names) as TensorFlow's apply_gradients leaves them."""
+    os.makedirs(out, exist_ok=True)
+    init = (np.arange(18, dtype=np.float32).reshape(6, 3) * 0.1 - 0.8).astype(np.float32)
+    rng = np.random.RandomState(7)
+    steps = [{"indices": idx, "values": rng.uniform(-1, 1, size=(len(idx), 3)).astype(np.float32)}
+             for idx in SPARSE_STEPS]
+    result = {}
+    for name, make, hyper in SPARSE_OPTIMIZERS:
+        g = tf.Graph()
+        with g.as_default():
+            var = tf.compat.v1.get_variable("emb", initializer=init)
+            values = tf.compat.v1.placeholder(tf.float32, [None, 3])
+            indices = tf.compat.v1.placeholder(tf.int64, [None])
+            opt = make()
+            train = opt.apply_gradients([(tf.IndexedSlices(values, indices, tf.constant([6, 3], tf.int64)), var)])
+            slots = {opt.get_slot(var, n).op.name: opt.get_slot(var, n) for n in opt.get_slot_names()}
+            with tf.compat.v1.Session() as sess:
+                sess.run(tf.compat.v1.global_variables_initializer())
+                after = []
+                for st in steps:
+                    sess.run(train, {values: st["values"], indices: np.array(st["indices"], np.int64)})
+                    state = {"emb": sess.run(var).flatten().tolist()}
+                    for k, v in slots.items():
+                        state[k] = sess.run(v).flatten().tolist()
+                    after.append(state)
+        result[name] = {"hyper": hyper, "init": init.flatten().tolist(),
+                        "steps": [{"indices": st["indices"], "values": st["values"].flatten().tolist()} for st in steps],
+                        "after": after}
+    path = os.path.join(out, "applies.json")
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+    return path
+
+
+HASH_LENGTHS = [0, 1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 200]
+HASH_BUCKETS = [1, 10, 1000, 1 << 40, (1 << 63) - 1]
+
+
+def write_feature_hashes(out):
+    """hashes.json: strings of every FarmHash length class (bytes as latin-1
+    text) and tf.strings.to_hash_bucket_fast of them per bucket count; int64
+    ids through categorical_column_with_hash_bucket; and crossed_column /
+    tf.sparse.cross_hashed of a string and an int64 feature."""
+    from tensorflow.python.feature_column import feature_column_v2 as fc
+    os.makedirs(out, exist_ok=True)
+    strings = [bytes((7 * i + n) % 256 for i in range(n)) for n in HASH_LENGTHS] + [b"cat", b"dog", "caf\u00e9".encode()]
+    result = {"strings": [x.decode("latin-1") for x in strings], "buckets": {}}
+    for nb in HASH_BUCKETS:
+        result["buckets"][str(nb)] = tf.strings.to_hash_bucket_fast(tf.constant(strings), nb).numpy().tolist()
+    ids = [0, 1, -1, 22, 333, 1 << 40, -(1 << 62)]
+    result["int_ids"] = ids
+    result["int_hash"] = {}
+    for nb in (100, 10 ** 6):
+        col = fc.categorical_column_with_hash_bucket("id", nb, dtype=tf.int64)
+        st = col.get_sparse_tensors(fc.FeatureTransformationCache({"id": tf.constant([[i] for i in ids], tf.int64)}), None)
+        result["int_hash"][str(nb)] = st.id_tensor.values.numpy().tolist()
+    words = [b"a", b"b", b"cat", b"", b"caf\xc3\xa9"]
+    nums = [3, 4, -7, 1 << 40, 0]
+    result["cross"] = {"a": [w.decode("latin-1") for w in words], "id": nums, "buckets": {}}
+    for nb in (1000, 1 << 40):
+        cc = fc.crossed_column(["a", "id"], nb)
+        feats = {"a": tf.constant([[w] for w in words]), "id": tf.constant([[n] for n in nums], tf.int64)}
+        st = cc.get_sparse_tensors(fc.FeatureTransformationCache(feats), None)
+        result["cross"]["buckets"][str(nb)] = st.id_tensor.values.numpy().tolist()
+    path = os.path.join(out, "hashes.json")
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+    return path
+
+
 def psflow_parses_examples(build_dir, workdir):
     print("(c) psflow parses VarLen tf.train.Example features as tf.io.parse_example does")
     path, want = write_varlen_examples(os.path.join(workdir, "varlen"))
@@ -315,6 +412,10 @@ def main():
             print(sub, os.path.relpath(prefix, args.make_testdata))
         path, _ = write_varlen_examples(os.path.join(args.make_testdata, "varlen"))
         print("varlen", os.path.relpath(path, args.make_testdata))
+        path = write_sparse_applies(os.path.join(args.make_testdata, "sparse_apply"))
+        print("sparse_apply", os.path.relpath(path, args.make_testdata))
+        path = write_feature_hashes(os.path.join(args.make_testdata, "feature_hash"))
+        print("feature_hash", os.path.relpath(path, args.make_testdata))
         return 0
     if not args.build_dir:
         ap.error("--build-dir is required")
