@@ -11,8 +11,10 @@
 #include "common/core/testing.h"
 #include "common/data/dataset.h"
 #include "common/ops/fingerprint.h"
+#include "common/ops/gradients.h"
 #include "common/ops/ops.h"
 #include "common/runtime/session.h"
+#include "common/train/layers.h"
 #include "ps/parameter_server.h"
 #include "tests/interop/interop_values.h"
 
@@ -310,6 +312,49 @@ TEST(TfTestdataTest, HashBucketsAndCrossesEqualTensorFlows) {
       h = FingerprintCat64(h, static_cast<uint64_t>(cross["id"][i].as<int64_t>()));
       EXPECT_EQ(h % nb, kv.second[i].as<uint64_t>()) << "cross " << i << ", " << nb << " buckets";
     }
+  }
+}
+
+// embedding_column's lookup (Unique, Gather, SparseSegment reduction) gives
+// TensorFlow's outputs and table gradients for each combiner
+// (embedding_column/combiners.json, from tf.nn.safe_embedding_lookup_sparse).
+TEST(TfTestdataTest, EmbeddingColumnCombinersEqualTensorFlows) {
+  const YAML::Node want = YAML::LoadFile(JoinPath(PSFLOW_TESTDATA_DIR, "tf/embedding_column/combiners.json"));
+  std::vector<int64_t> flat_indices, values, dense_shape;
+  for (const auto& p : want["indices"]) {
+    for (const auto& x : p) flat_indices.push_back(x.as<int64_t>());
+  }
+  for (const auto& v : want["values"]) values.push_back(v.as<int64_t>());
+  for (const auto& d : want["dense_shape"]) dense_shape.push_back(d.as<int64_t>());
+  const int64_t n = static_cast<int64_t>(values.size());
+  for (const auto& kv : want["combiners"]) {
+    const std::string comb = kv.first.as<std::string>();
+    SCOPED_TRACE(comb);
+    Graph g;
+    Scope root(&g);
+    std::map<std::string, Output> f = {{"ids/indices", ops::Placeholder(root, DType::kInt64, PartialShape({-1, 2}), "i")},
+                                       {"ids/values", ops::Placeholder(root, DType::kInt64, PartialShape({-1}), "v")},
+                                       {"ids/dense_shape", ops::Placeholder(root, DType::kInt64, PartialShape({2}), "s")}};
+    auto y = layers::EmbeddingColumn(root, f, "ids", 10, 3, comb);
+    ASSERT_TRUE(y.ok()) << y.status();
+    const Variable* table = g.FindVariable("ids_embedding/embedding_weights");
+    ASSERT_NE(table, nullptr);
+    Output loss = ops::Sum(root, ops::Mul(root, *y, ops::Const(root, Tensor::FromVector<float>(Floats(want["w"]), TensorShape({4, 3})))), {});
+    std::vector<Output> grads;
+    ASSERT_TRUE(AddGradients(root, {loss}, {table->value}, &grads).ok());
+    ASSERT_TRUE(root.status().ok()) << root.status();
+    Session sess(&g);
+    ASSERT_TRUE(sess.AssignVariables({{table->name, Tensor::FromVector<float>(Floats(want["table"]), TensorShape({10, 3}))}}).ok());
+    std::vector<Tensor> out;
+    Status st = sess.Run({{f["ids/indices"], Tensor::FromVector<int64_t>(flat_indices, TensorShape({n, 2}))},
+                          {f["ids/values"], Tensor::FromVector<int64_t>(values, TensorShape({n}))},
+                          {f["ids/dense_shape"], Tensor::FromVector<int64_t>(dense_shape, TensorShape({2}))}},
+                         {*y, grads[0]}, &out);
+    ASSERT_TRUE(st.ok()) << st;
+    EXPECT_EQ(out[0].shape(), TensorShape({4, 3}));
+    const std::vector<float> wy = Floats(kv.second["output"]), wg = Floats(kv.second["grad"]);
+    for (size_t i = 0; i < wy.size(); ++i) EXPECT_NEAR(out[0].flat<float>()[i], wy[i], 1e-6) << "output " << i;
+    for (size_t i = 0; i < wg.size(); ++i) EXPECT_NEAR(out[1].flat<float>()[i], wg[i], 1e-6) << "grad " << i;
   }
 }
 

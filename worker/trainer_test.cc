@@ -10,6 +10,8 @@
 
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/core/testing.h"
+#include "common/data/tfrecord.h"
+#include "common/proto/example.pb.h"
 #include "common/ops/ops.h"
 #include "common/train/layers.h"
 #include "common/train/train_testing.h"
@@ -254,6 +256,79 @@ TEST(TrainerTest, EmbeddingTablePulledByRowsAndPushedRowSparse) {
   Estimator est(TwoLookupFn(), job.params, {.model_dir = dir});
   auto at_start = est.Evaluate(TwoLookupInput(7, 600, false), std::nullopt, dir + "/model.ckpt-0");
   auto at_end = est.Evaluate(TwoLookupInput(7, 600, false), std::nullopt, role.last_checkpoint());
+  ASSERT_TRUE(at_start.ok() && at_end.ok()) << at_start.status() << at_end.status();
+  EXPECT_LT(at_end->metrics["loss"], 0.5f * at_start->metrics["loss"]);
+  EXPECT_GT(at_end->metrics["accuracy"], 0.9f);
+}
+
+// embedding_column over a VarLen feature (1 to 3 ids an example, all of its
+// class), trained on 2 PS tasks: the table is pulled by rows through the
+// Unique + Gather + SparseSegmentMean lookup, and the model learns.
+std::string WriteVarLenIds(const std::string& dir, int n, uint32_t seed) {
+  const std::string path = dir + "/ids.tfrecord";
+  auto w = TFRecordWriter::Open(Env::Default(), path);
+  CHECK_OK(w.status());
+  std::mt19937 rng(seed);
+  for (int i = 0; i < n; ++i) {
+    tensorflow::Example ex;
+    auto& f = *ex.mutable_features()->mutable_feature();
+    const int64_t c = static_cast<int64_t>(rng() % 3);
+    const int k = 1 + static_cast<int>(rng() % 3);
+    for (int j = 0; j < k; ++j) f["ids"].mutable_int64_list()->add_value((c + 3 * static_cast<int64_t>(rng() % 100)) * 97 % kVocab);
+    f["label"].mutable_int64_list()->add_value(c);
+    CHECK_OK((*w)->Write(ex.SerializeAsString()));
+  }
+  CHECK_OK((*w)->Close());
+  return path;
+}
+
+ModelFn VarLenEmbeddingFn() {
+  return [](const Scope& s, const Features& f, Output labels, Mode mode, const ModelParams& p) -> StatusOr<EstimatorSpec> {
+    ASSIGN_OR_RETURN(Output e, layers::EmbeddingColumn(s, f, "ids", kVocab, kDim, "mean"));
+    ASSIGN_OR_RETURN(Output logits, layers::Dense(s, e, 3));
+    return ClassifierHead(s, logits, labels, mode, p);
+  };
+}
+
+InputFn VarLenInput(const std::string& path, bool repeat) {
+  return [=]() -> StatusOr<std::unique_ptr<Dataset>> {
+    ASSIGN_OR_RETURN(auto ds, TFRecordExampleDataset({path}, {{"ids", {.dtype = DType::kInt64, .var_len = true}},
+                                                              {"label", {.dtype = DType::kInt64, .shape = TensorShape({})}}}));
+    if (repeat) ds = Repeat(std::move(ds));
+    return Batch(std::move(ds), 32);
+  };
+}
+
+TEST(TrainerTest, EmbeddingColumnOverVarLenIdsTrainsByRows) {
+  const std::string dir = testing::FreshTempDir("varlen_emb");
+  const std::string train = WriteVarLenIds(dir, 2000, 1);
+  Example sample;
+  {
+    auto in = VarLenInput(train, false)();
+    ASSERT_TRUE(in.ok()) << in.status();
+    ASSERT_TRUE(*(*in)->Next(&sample));
+  }
+  Job job({.hidden = {}, .optimizer = "adagrad", .lr = 0.5f, .model_fn = VarLenEmbeddingFn(), .sample = sample});
+  TrainerOptions o{.run = {.model_dir = dir + "/model", .save_checkpoints_steps = 100000, .log_step_count_steps = 100,
+                           .tf_random_seed = 1},
+                   .task = "chief:0", .train_steps = 300};
+  Chief role;
+  auto r = Trainer(o, VarLenEmbeddingFn(), job.params, job.Client(o.task, {.partitions = 2})).Run(VarLenInput(train, true), &role);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // At most the batch's ids (3 an example), and the pool has 300 ids.
+  EXPECT_GT(r->rows_pulled, 0);
+  EXPECT_LE(r->rows_pulled, 300 * r->local_steps);
+  int64_t table_out = 0;
+  for (const auto& ps : job.ps) {
+    for (const auto& [name, st] : ps->Stats()) {
+      if (name.rfind("ids_embedding/embedding_weights/part_", 0) == 0) table_out += st.bytes_out;
+    }
+  }
+  EXPECT_EQ(table_out, r->rows_pulled * kDim * 4);
+  const std::string eval = WriteVarLenIds(testing::FreshTempDir("varlen_eval"), 600, 9);
+  Estimator est(VarLenEmbeddingFn(), job.params, {.model_dir = dir + "/model"});
+  auto at_start = est.Evaluate(VarLenInput(eval, false), std::nullopt, dir + "/model/model.ckpt-0");
+  auto at_end = est.Evaluate(VarLenInput(eval, false), std::nullopt, role.last_checkpoint());
   ASSERT_TRUE(at_start.ok() && at_end.ok()) << at_start.status() << at_end.status();
   EXPECT_LT(at_end->metrics["loss"], 0.5f * at_start->metrics["loss"]);
   EXPECT_GT(at_end->metrics["accuracy"], 0.9f);

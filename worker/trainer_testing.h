@@ -26,7 +26,7 @@ struct JobOptions {
   std::string optimizer = "adam";
   float lr = 0.01f;
   ModelFn model_fn = DnnClassifierFn();
-  Example sample;  // a few examples of the model's input; empty: blobs
+  Example sample;  // a batch of the model's input; empty: blobs
 };
 
 // PS tasks for a chief and workers, in one process on the fake transport.
@@ -53,9 +53,11 @@ struct Job {
       addresses.push_back(StrCat("127.0.0.1:", (*s)->port()));
       servers.push_back(std::move(s).value());
     }
-    Example batched;
-    auto b = Batch(std::move(FromTensorSlices(o.sample.empty() ? Blobs(4, 0) : o.sample).value()), 4);
-    CHECK_OK(b->Next(&batched).status());
+    Example batched = o.sample;
+    if (batched.empty()) {
+      auto b = Batch(std::move(FromTensorSlices(Blobs(4, 0)).value()), 4);
+      CHECK_OK(b->Next(&batched).status());
+    }
     auto vars = JobVariables(o.model_fn, params, batched);
     CHECK_OK(vars.status());
     for (const auto& v : *vars) shapes[v.name] = v.shape;

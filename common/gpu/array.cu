@@ -1,6 +1,7 @@
 // GPU kernels of the array and state ops: constants, variables and their
 // assignments, Transpose, Concat and its gradient, Slice and its gradient,
-// Gather and ScatterAddLike.  The metadata-only ops (Identity, Reshape,
+// Gather and ScatterAddLike, the SparseSegment reductions of
+// embedding_column and their gradient.  The metadata-only ops (Identity, Reshape,
 // ExpandDims, ...) share their device-agnostic CPU kernels.
 #include "common/gpu/gpu_kernel.h"
 #include "common/ops/ops.h"
@@ -49,6 +50,84 @@ __global__ void ScatterAddKernel(const I* indices, const T* values, T* out, int6
       AtomicAdd(&out[r * row + i % row], values[i]);
     }
   }
+}
+
+// counts[segment_ids[j]] += 1, checking segment ids (and indices into `rows` rows).
+template <typename I, typename S>
+__global__ void SegmentCountKernel(const I* indices, const S* seg, float* counts, int64_t k, int64_t rows,
+                                   int64_t segments, KernelError* err, int32_t tag) {
+  PSFLOW_GRID_LOOP(j, k) {
+    const int64_t g = static_cast<int64_t>(seg[j]);
+    const int64_t r = static_cast<int64_t>(indices[j]);
+    if (g < 0 || g >= segments) {
+      ReportError(err, KernelError::kIndexOutOfRange, tag, j, g, segments);
+    } else if (r < 0 || r >= rows) {
+      ReportError(err, KernelError::kIndexOutOfRange, tag, j, r, rows);
+    } else {
+      AtomicAdd(&counts[g], 1.f);
+    }
+  }
+}
+
+// Forward (to_segments): out[seg[j]] += w * data[indices[j]]; gradient:
+// out[indices[j]] += w * data[seg[j]]; w from the segment's count.
+template <typename T, typename I, typename S>
+__global__ void SegmentAddKernel(const T* data, const I* indices, const S* seg, const float* counts, T* out, int64_t n,
+                                 int64_t row, int64_t rows, int64_t segments, int combiner, bool to_segments) {
+  PSFLOW_GRID_LOOP(i, n) {
+    const int64_t j = i / row;
+    const int64_t g = static_cast<int64_t>(seg[j]);
+    const int64_t r = static_cast<int64_t>(indices[j]);
+    if (g < 0 || g >= segments || r < 0 || r >= rows) continue;  // reported by SegmentCountKernel
+    const double c = static_cast<double>(counts[g]);
+    const T w = static_cast<T>(combiner == 0 ? 1.0 : (combiner == 1 ? 1.0 / c : 1.0 / sqrt(c)));
+    if (to_segments) AtomicAdd(&out[g * row + i % row], w * data[r * row + i % row]);
+    else AtomicAdd(&out[r * row + i % row], w * data[g * row + i % row]);
+  }
+}
+
+int CombinerCode(const std::string& s) {
+  return s.find("Mean") != std::string::npos ? 1 : (s.find("SqrtN") != std::string::npos ? 2 : 0);
+}
+
+template <typename T, typename I, typename S>
+Status SegmentTyped(OpKernelContext& c, const Tensor& data, const Tensor& indices, const Tensor& seg, Tensor* out,
+                    int64_t rows, int64_t segments, int combiner, bool to_segments) {
+  Backend* dev = Dev(c);
+  const int64_t k = indices.num_elements();
+  const int64_t row = (to_segments ? rows : segments) == 0 ? 0 : data.num_elements() / (to_segments ? rows : segments);
+  ASSIGN_OR_RETURN(Tensor counts, AllocateTemp(c, DType::kFloat, TensorShape({std::max<int64_t>(segments, 1)})));
+  RETURN_IF_ERROR(dev->Memset(counts.device_data(), 0, counts.TotalBytes()));
+  RETURN_IF_ERROR(dev->Memset(out->device_data(), 0, out->TotalBytes()));
+  if (k == 0 || row == 0) return OkStatus();
+  RETURN_IF_ERROR(LaunchN(dev, "SegmentCountKernel", k, SegmentCountKernel<I, S>, Ptr<const I>(indices), Ptr<const S>(seg),
+                          Ptr<float>(counts), k, rows, segments, dev->kernel_error(), c.error_tag()));
+  return LaunchN(dev, "SegmentAddKernel", k * row, SegmentAddKernel<T, I, S>, Ptr<const T>(data), Ptr<const I>(indices),
+                 Ptr<const S>(seg), Ptr<const float>(counts), Ptr<T>(*out), k * row, row, rows, segments, combiner,
+                 to_segments);
+}
+
+template <typename T>
+Status SegmentByIndex(OpKernelContext& c, const Tensor& data, const Tensor& indices, const Tensor& seg, Tensor* out,
+                      int64_t rows, int64_t segments, int combiner, bool to_segments, bool i64, bool s64) {
+  if (i64 && s64) return SegmentTyped<T, int64_t, int64_t>(c, data, indices, seg, out, rows, segments, combiner, to_segments);
+  if (i64) return SegmentTyped<T, int64_t, int32_t>(c, data, indices, seg, out, rows, segments, combiner, to_segments);
+  if (s64) return SegmentTyped<T, int32_t, int64_t>(c, data, indices, seg, out, rows, segments, combiner, to_segments);
+  return SegmentTyped<T, int32_t, int32_t>(c, data, indices, seg, out, rows, segments, combiner, to_segments);
+}
+
+// The reduction (to_segments: data [rows, ...] -> [segments, ...]) or its
+// gradient (data = the segments' gradient -> [rows, ...]), by index dtypes.
+Status SegmentOp(OpKernelContext& c, const Tensor& data, const Tensor& indices, const Tensor& seg, Tensor* out,
+                 int64_t rows, int64_t segments, int combiner, bool to_segments) {
+  if (indices.shape().rank() != 1 || !(indices.shape() == seg.shape())) {
+    return InvalidArgumentError("SparseSegment: indices ", indices.shape().DebugString(), " and segment_ids ",
+                                seg.shape().DebugString(), " must be vectors of one length");
+  }
+  const bool i64 = indices.dtype() == DType::kInt64, s64 = seg.dtype() == DType::kInt64;
+  if (data.dtype() == DType::kFloat) return SegmentByIndex<float>(c, data, indices, seg, out, rows, segments, combiner, to_segments, i64, s64);
+  if (data.dtype() == DType::kDouble) return SegmentByIndex<double>(c, data, indices, seg, out, rows, segments, combiner, to_segments, i64, s64);
+  return InvalidArgumentError("SparseSegment reductions take float or double data, got ", data.dtype());
 }
 
 // out[i] = in[map(i)] (gather) or out[map(i)] = in[i] (scatter) over n elements.
@@ -315,6 +394,28 @@ void RegisterArrayKernels(KernelRegistry* r) {
     PSFLOW_NUMERIC_DISPATCH(values.dtype(), st = (i64 ? ScatterAddTyped<T, int64_t>(c, idx, values, out, row, rows)
                                                       : ScatterAddTyped<T, int32_t>(c, idx, values, out, row, rows)));
     return st;
+  });
+  for (const char* type : {"SparseSegmentSumWithNumSegments", "SparseSegmentMeanWithNumSegments",
+                           "SparseSegmentSqrtNWithNumSegments"}) {
+    Register(r, type, [type](OpKernelContext& c) -> Status {
+      const Tensor& data = c.input(0);
+      if (data.shape().rank() < 1) return InvalidArgumentError(type, ": data must have rank >= 1");
+      ASSIGN_OR_RETURN(Tensor num, c.input(3).ToHost());  // the output's row count: needed here
+      const int64_t segments = num.dtype() == DType::kInt64 ? num.flat<int64_t>()[0] : num.flat<int32_t>()[0];
+      if (segments < 0) return InvalidArgumentError(type, ": num_segments must be >= 0, got ", segments);
+      std::vector<int64_t> dims = data.shape().dims();
+      dims[0] = segments;
+      ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, TensorShape(dims)));
+      return SegmentOp(c, data, c.input(1), c.input(2), out, data.shape().dim(0), segments, CombinerCode(type), true);
+    });
+  }
+  Register(r, "SparseSegmentReduceGrad", [](OpKernelContext& c) -> Status {
+    const Tensor& grad = c.input(0);
+    const Tensor& like = c.input(3);
+    ASSIGN_OR_RETURN(std::string comb, c.GetAttr<std::string>("combiner"));
+    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, like.shape()));
+    const int64_t segments = grad.shape().rank() < 1 ? 0 : grad.shape().dim(0);
+    return SegmentOp(c, grad, c.input(1), c.input(2), out, RowsOf(like), segments, CombinerCode(comb), false);
   });
 }
 

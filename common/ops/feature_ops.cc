@@ -1,10 +1,14 @@
 // Ops of categorical features, with TensorFlow's names and results:
 // AsString (integers as decimal text) and StringToHashBucketFast
 // (Fingerprint64(s) % num_buckets), which categorical_column_with_hash_bucket
-// composes for int and string ids.
+// composes for int and string ids; Unique and the SparseSegment reductions
+// (sum, mean, sqrtn) that embedding_column's lookup is made of.
 #include <farmhash.h>
 
+#include <cmath>
+#include <cstring>
 #include <string>
+#include <unordered_map>
 
 #include "common/ops/fingerprint.h"
 #include "common/ops/op_util.h"
@@ -28,6 +32,65 @@ uint64_t FingerprintCat64(uint64_t fp1, uint64_t fp2) {
 namespace {
 
 using op_util::DefineOp;
+
+int64_t IntAt(const Tensor& t, int64_t i) {
+  return t.dtype() == DType::kInt64 ? t.flat<int64_t>()[static_cast<size_t>(i)]
+                                    : t.flat<int32_t>()[static_cast<size_t>(i)];
+}
+
+bool IsIndex(DType t) { return t == DType::kInt32 || t == DType::kInt64; }
+
+enum class Combiner { kSum, kMean, kSqrtN };
+
+Combiner CombinerOf(const std::string& type) {
+  if (type.find("Mean") != std::string::npos) return Combiner::kMean;
+  if (type.find("SqrtN") != std::string::npos) return Combiner::kSqrtN;
+  return Combiner::kSum;
+}
+
+// The weight of each entry of a segment: 1, 1/count or 1/sqrt(count).
+std::vector<double> SegmentWeights(Combiner comb, const Tensor& segment_ids, int64_t num_segments) {
+  std::vector<int64_t> count(static_cast<size_t>(num_segments));
+  for (int64_t j = 0; j < segment_ids.num_elements(); ++j) ++count[static_cast<size_t>(IntAt(segment_ids, j))];
+  std::vector<double> w(count.size());
+  for (size_t k = 0; k < count.size(); ++k) {
+    const double c = static_cast<double>(count[k]);
+    w[k] = comb == Combiner::kSum || c == 0 ? 1.0 : (comb == Combiner::kMean ? 1.0 / c : 1.0 / std::sqrt(c));
+  }
+  return w;
+}
+
+// Checks indices (into `rows` rows) and segment ids (in [0, num_segments)).
+Status CheckSegments(const char* op, const Tensor& indices, const Tensor& segment_ids, int64_t rows,
+                     int64_t num_segments) {
+  if (indices.shape().rank() != 1 || !(indices.shape() == segment_ids.shape())) {
+    return InvalidArgumentError(op, ": indices ", indices.shape().DebugString(), " and segment_ids ",
+                                segment_ids.shape().DebugString(), " must be vectors of one length");
+  }
+  for (int64_t j = 0; j < indices.num_elements(); ++j) {
+    const int64_t i = IntAt(indices, j), g = IntAt(segment_ids, j);
+    if (i < 0 || i >= rows) return InvalidArgumentError(op, ": indices[", j, "] = ", i, " is not in [0, ", rows, ")");
+    if (g < 0 || g >= num_segments) {
+      return InvalidArgumentError(op, ": segment_ids[", j, "] = ", g, " is not in [0, ", num_segments, ")");
+    }
+  }
+  return OkStatus();
+}
+
+// out[segment_ids[j]] += w * data[indices[j]] (forward), or
+// out[indices[j]] += w * data[segment_ids[j]] (the gradient).
+template <typename T>
+void ScaledRowSum(const Tensor& data, const Tensor& from, const Tensor& to, const std::vector<double>& w,
+                  const Tensor& segment_ids, int64_t row, Tensor* out) {
+  const T* d = static_cast<const T*>(data.raw_data());
+  T* o = static_cast<T*>(out->raw_data());
+  for (int64_t j = 0; j < from.num_elements(); ++j) {
+    const T* src = d + IntAt(from, j) * row;
+    T* dst = o + IntAt(to, j) * row;
+    const T scale = static_cast<T>(w[static_cast<size_t>(IntAt(segment_ids, j))]);
+    for (int64_t k = 0; k < row; ++k) dst[k] += scale * src[k];
+  }
+}
 
 }  // namespace
 
@@ -72,12 +135,128 @@ void RegisterFeatureOpsOnce() {
              for (size_t i = 0; i < s.size(); ++i) o[i] = static_cast<int64_t>(Fingerprint64(s[i]) % static_cast<uint64_t>(n));
              return OkStatus();
            });
+  // Unique(x) -> (y, idx): the distinct values in order of first
+  // appearance, and each element's position in y (int32), as TensorFlow's.
+  DefineOp({.type = "Unique",
+            .num_inputs = 1,
+            .shape_fn = [](InferenceContext& c) -> Status {
+              if (!IsIndex(c.input_dtype(0))) return InvalidArgumentError("Unique takes int32 or int64 here, got ", c.input_dtype(0));
+              c.AddOutput(c.input_dtype(0), PartialShape({kUnknownDim}));
+              c.AddOutput(DType::kInt32, c.input_shape(0));
+              return OkStatus();
+            }},
+           [](OpKernelContext& c) -> Status {
+             const Tensor& x = c.input(0);
+             if (x.shape().rank() != 1) return InvalidArgumentError("Unique: x must be a vector, got ", x.shape().DebugString());
+             std::unordered_map<int64_t, int32_t> pos;
+             std::vector<int64_t> y;
+             Tensor* idx = c.AllocateOutput(1, x.shape());
+             for (int64_t i = 0; i < x.num_elements(); ++i) {
+               auto [it, fresh] = pos.try_emplace(IntAt(x, i), static_cast<int32_t>(y.size()));
+               if (fresh) y.push_back(it->first);
+               idx->flat<int32_t>()[static_cast<size_t>(i)] = it->second;
+             }
+             Tensor* out = c.AllocateOutput(0, TensorShape({static_cast<int64_t>(y.size())}));
+             for (size_t i = 0; i < y.size(); ++i) {
+               if (x.dtype() == DType::kInt64) out->flat<int64_t>()[i] = y[i];
+               else out->flat<int32_t>()[i] = static_cast<int32_t>(y[i]);
+             }
+             return OkStatus();
+           });
+  // SparseSegment{Sum,Mean,SqrtN}WithNumSegments(data, indices, segment_ids,
+  // num_segments): output[k] = the combination of data[indices[j]] over the
+  // j with segment_ids[j] == k; an empty segment is zeros.
+  for (const char* type : {"SparseSegmentSumWithNumSegments", "SparseSegmentMeanWithNumSegments",
+                           "SparseSegmentSqrtNWithNumSegments"}) {
+    DefineOp({.type = type,
+              .num_inputs = 4,
+              .shape_fn = [](InferenceContext& c) -> Status {
+                if (!op_util::IsFloat(c.input_dtype(0))) {
+                  return InvalidArgumentError("SparseSegment reductions take float data, got ", c.input_dtype(0));
+                }
+                for (int i = 1; i < 4; ++i) {
+                  if (!IsIndex(c.input_dtype(i))) return InvalidArgumentError("input ", i, " must be int32 or int64, got ", c.input_dtype(i));
+                }
+                const PartialShape& d = c.input_shape(0);
+                if (d.unknown_rank()) {
+                  c.AddOutput(c.input_dtype(0), PartialShape::Unknown());
+                  return OkStatus();
+                }
+                if (d.rank() < 1) return InvalidArgumentError("SparseSegment data must have rank >= 1");
+                std::vector<int64_t> dims = d.dims();
+                dims[0] = kUnknownDim;
+                c.AddOutput(c.input_dtype(0), PartialShape(dims));
+                return OkStatus();
+              },
+              .grad = [](GradContext& g) -> Status {
+                const Node* n = g.node;
+                (*g.grads_in)[0] = ops::MakeOp(g.scope, "SparseSegmentReduceGrad", "SparseSegmentReduceGrad",
+                                               {g.grads_out[0], n->inputs()[1], n->inputs()[2], n->inputs()[0]},
+                                               {{"combiner", std::string(n->type().substr(13, n->type().size() - 13 - 15))}});
+                return OkStatus();
+              }},
+             [type](OpKernelContext& c) -> Status {
+               const Tensor& data = c.input(0);
+               const Tensor& indices = c.input(1);
+               const Tensor& seg = c.input(2);
+               const int64_t num = IntAt(c.input(3), 0);
+               if (data.shape().rank() < 1) return InvalidArgumentError(type, ": data must have rank >= 1");
+               if (num < 0) return InvalidArgumentError(type, ": num_segments must be >= 0, got ", num);
+               RETURN_IF_ERROR(CheckSegments(type, indices, seg, data.shape().dim(0), num));
+               std::vector<int64_t> dims = data.shape().dims();
+               dims[0] = num;
+               Tensor* out = c.AllocateOutput(0, TensorShape(dims));
+               std::memset(out->raw_data(), 0, out->TotalBytes());
+               const int64_t row = data.shape().dim(0) == 0 ? 0 : data.num_elements() / data.shape().dim(0);
+               const auto w = SegmentWeights(CombinerOf(type), seg, num);
+               if (data.dtype() == DType::kFloat) ScaledRowSum<float>(data, indices, seg, w, seg, row, out);
+               else ScaledRowSum<double>(data, indices, seg, w, seg, row, out);
+               return OkStatus();
+             });
+  }
+  // The gradient for `data` of a SparseSegment reduction: (grad [segments,
+  // row...], indices, segment_ids, data) -> zeros like data with each
+  // entry's weighted segment gradient added to its row (psflow's; TensorFlow
+  // has one op per combiner, taking data's row count).
+  DefineOp({.type = "SparseSegmentReduceGrad",
+            .num_inputs = 4,
+            .shape_fn = [](InferenceContext& c) -> Status {
+              c.AddOutput(c.input_dtype(0), c.input_shape(3));
+              return OkStatus();
+            }},
+           [](OpKernelContext& c) -> Status {
+             const Tensor& grad = c.input(0);
+             const Tensor& indices = c.input(1);
+             const Tensor& seg = c.input(2);
+             const Tensor& like = c.input(3);
+             ASSIGN_OR_RETURN(std::string comb, c.GetAttr<std::string>("combiner"));
+             const int64_t num = grad.shape().rank() < 1 ? 0 : grad.shape().dim(0);
+             RETURN_IF_ERROR(CheckSegments("SparseSegmentReduceGrad", indices, seg, like.shape().dim(0), num));
+             Tensor* out = c.AllocateOutput(0, like.shape());
+             std::memset(out->raw_data(), 0, out->TotalBytes());
+             const int64_t row = num == 0 ? 0 : grad.num_elements() / num;
+             const auto w = SegmentWeights(CombinerOf(comb), seg, num);
+             if (grad.dtype() == DType::kFloat) ScaledRowSum<float>(grad, seg, indices, w, seg, row, out);
+             else ScaledRowSum<double>(grad, seg, indices, w, seg, row, out);
+             return OkStatus();
+           });
 }
 
 namespace ops {
 Output AsString(const Scope& s, Output x, const std::string& name) { return MakeOp(s, "AsString", name, {x}); }
 Output StringToHashBucketFast(const Scope& s, Output input, int64_t num_buckets, const std::string& name) {
   return MakeOp(s, "StringToHashBucketFast", name, {input}, {{"num_buckets", num_buckets}});
+}
+std::pair<Output, Output> Unique(const Scope& s, Output x, const std::string& name) {
+  Node* n = MakeNode(s, "Unique", name, {x});
+  if (n == nullptr) return {};
+  return {n->output(0), n->output(1)};
+}
+Output SparseSegmentReduce(const Scope& s, const std::string& combiner, Output data, Output indices, Output segment_ids,
+                           Output num_segments, const std::string& name) {
+  const std::string kind = combiner == "mean" ? "Mean" : (combiner == "sqrtn" ? "SqrtN" : "Sum");
+  const std::string type = StrCat("SparseSegment", kind, "WithNumSegments");
+  return MakeOp(s, type, name.empty() ? type : name, {data, indices, segment_ids, num_segments});
 }
 }  // namespace ops
 }  // namespace psflow

@@ -16,6 +16,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/graph/op_registry.h"
@@ -110,6 +111,14 @@ Output Gather(const Scope& s, Output params, Output indices, const std::string& 
 Output AsString(const Scope& s, Output x, const std::string& name = "AsString");
 Output StringToHashBucketFast(const Scope& s, Output input, int64_t num_buckets,
                               const std::string& name = "StringToHashBucketFast");
+// Unique(x) -> (y, idx): x's distinct values in order of first appearance
+// and each element's position in y (int32), as tf.unique.
+std::pair<Output, Output> Unique(const Scope& s, Output x, const std::string& name = "Unique");
+// TensorFlow's SparseSegment{Sum,Mean,SqrtN}WithNumSegments (combiner "sum",
+// "mean", "sqrtn"): [num_segments, row...], segment k combining the rows
+// data[indices[j]] with segment_ids[j] == k; empty segments are zeros.
+Output SparseSegmentReduce(const Scope& s, const std::string& combiner, Output data, Output indices,
+                           Output segment_ids, Output num_segments, const std::string& name = "");
 
 // Convolution and pooling, NHWC.  strides and ksize are [1, h, w, 1];
 // padding "SAME" or "VALID"; filters are [h, w, in_channels, out_channels].

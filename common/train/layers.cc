@@ -1,5 +1,7 @@
 #include "common/train/layers.h"
 
+#include <cmath>
+
 #include "common/ops/ops.h"
 
 namespace psflow {
@@ -137,6 +139,37 @@ StatusOr<Output> Embedding(const Scope& s, Output ids, int64_t vocab, int64_t di
   ASSIGN_OR_RETURN(Variable* table, GetVariable(ls, "embeddings", TensorShape({vocab, dim}), DType::kFloat,
                                                 RandomUniformInitializer(-0.05f, 0.05f)));
   Output y = ops::Gather(ls, table->value, ids, "embedding_lookup");
+  RETURN_IF_ERROR(s.status());
+  return y;
+}
+
+StatusOr<Output> EmbeddingColumn(const Scope& s, const std::map<std::string, Output>& features, const std::string& key,
+                                 int64_t vocab, int64_t dim, const std::string& combiner, const std::string& name) {
+  RETURN_IF_ERROR(s.status());
+  if (combiner != "sum" && combiner != "mean" && combiner != "sqrtn") {
+    return InvalidArgumentError("embedding column ", key, ": combiner '", combiner, "' is not sum, mean or sqrtn");
+  }
+  auto part = [&](const char* p) -> StatusOr<Output> {
+    auto it = features.find(StrCat(key, "/", p));
+    if (it == features.end()) {
+      return InvalidArgumentError("embedding column ", key, " needs the sparse feature ", key, "/", p,
+                                  ": declare ", key, " with var_len: true in the job file's features");
+    }
+    return it->second;
+  };
+  ASSIGN_OR_RETURN(Output indices, part("indices"));
+  ASSIGN_OR_RETURN(Output values, part("values"));
+  ASSIGN_OR_RETURN(Output dense_shape, part("dense_shape"));
+  const Scope ls = s.VariableScope(UniqueLayerName(s, name.empty() ? key + "_embedding" : name));
+  // TensorFlow's embedding_column initializer: truncated normal, 1/sqrt(dim).
+  ASSIGN_OR_RETURN(Variable* table, GetVariable(ls, "embedding_weights", TensorShape({vocab, dim}), DType::kFloat,
+                                                TruncatedNormalInitializer(0, 1 / std::sqrt(static_cast<float>(dim)))));
+  // embedding_lookup_sparse: each distinct id's row once, combined per example.
+  Output segments = ops::Reshape(ls, ops::Slice(ls, indices, {0, 0}, {-1, 1}), {-1}, "segment_ids");
+  Output batch = ops::Reshape(ls, ops::Slice(ls, dense_shape, {0}, {1}), {}, "batch_size");
+  auto [ids, idx] = ops::Unique(ls, values);
+  Output rows = ops::Gather(ls, table->value, ids, "embedding_lookup");
+  Output y = ops::SparseSegmentReduce(ls, combiner, rows, idx, segments, batch, "embedding_lookup_sparse");
   RETURN_IF_ERROR(s.status());
   return y;
 }

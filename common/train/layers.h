@@ -9,6 +9,7 @@
 // variable scope of the layer's variables.  Not thread-safe (graph building).
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "common/ops/variables.h"
@@ -64,6 +65,14 @@ StatusOr<Output> BatchNormalization(const Scope& s, Output x, bool training, Bat
 // Its gradient is row-sparse.
 StatusOr<Output> Embedding(const Scope& s, Output ids, int64_t vocab, int64_t dim,
                            const std::string& name = "embedding");
+// TensorFlow's embedding_column over a VarLen id feature (the batch's
+// SparseTensor `<key>/indices`, `/values`, `/dense_shape`): variable
+// <name>/embedding_weights [vocab, dim] (default name "<key>_embedding"),
+// each example's ids' rows combined by "sum", "mean" (TensorFlow's
+// default) or "sqrtn"; an example without ids gives zeros.  [batch, dim].
+StatusOr<Output> EmbeddingColumn(const Scope& s, const std::map<std::string, Output>& features, const std::string& key,
+                                 int64_t vocab, int64_t dim, const std::string& combiner = "mean",
+                                 const std::string& name = "");
 
 }  // namespace layers
 

@@ -16,7 +16,8 @@
 --make-testdata also records TensorFlow's optimizers applying IndexedSlices
 (repeated rows included) for the parameter servers' sparse applies
 (sparse_apply/applies.json), and its string hashing and crosses
-(feature_hash/hashes.json).
+(feature_hash/hashes.json), and embedding_column's lookup with each combiner
+and its gradient (embedding_column/combiners.json).
 Values follow tests/interop/interop_values.h.  Exits 77 (skipped) when
 tensorflow does not import.
 """
@@ -380,6 +381,33 @@ def write_feature_hashes(out):
     return path
 
 
+def write_embedding_combiners(out):
+    """combiners.json: a [10, 3] table, a batch of VarLen ids (a repeated id,
+    an example without ids), and per combiner tf.nn.safe_embedding_lookup_sparse
+    (what embedding_column computes) and the gradient of sum(output * w) for
+    the table, made dense."""
+    os.makedirs(out, exist_ok=True)
+    table = (np.arange(30, dtype=np.float32).reshape(10, 3) * 0.1 - 1.0).astype(np.float32)
+    rows = [[3, 3, 7], [], [0], [9, 2]]
+    indices = [[b, k] for b, r in enumerate(rows) for k in range(len(r))]
+    values = [v for r in rows for v in r]
+    w = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+    result = {"table": table.flatten().tolist(), "indices": indices, "values": values, "dense_shape": [4, 3],
+              "w": w.flatten().tolist(), "combiners": {}}
+    for comb in ("sum", "mean", "sqrtn"):
+        params = tf.Variable(table)
+        sp = tf.SparseTensor(tf.constant(indices, tf.int64), tf.constant(values, tf.int64), [4, 3])
+        with tf.GradientTape() as tape:
+            y = tf.nn.safe_embedding_lookup_sparse(params, sp, combiner=comb)
+            loss = tf.reduce_sum(y * w)
+        grad = tf.convert_to_tensor(tape.gradient(loss, params))
+        result["combiners"][comb] = {"output": y.numpy().flatten().tolist(), "grad": grad.numpy().flatten().tolist()}
+    path = os.path.join(out, "combiners.json")
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+    return path
+
+
 def psflow_parses_examples(build_dir, workdir):
     print("(c) psflow parses VarLen tf.train.Example features as tf.io.parse_example does")
     path, want = write_varlen_examples(os.path.join(workdir, "varlen"))
@@ -416,6 +444,8 @@ def main():
         print("sparse_apply", os.path.relpath(path, args.make_testdata))
         path = write_feature_hashes(os.path.join(args.make_testdata, "feature_hash"))
         print("feature_hash", os.path.relpath(path, args.make_testdata))
+        path = write_embedding_combiners(os.path.join(args.make_testdata, "embedding_column"))
+        print("embedding_column", os.path.relpath(path, args.make_testdata))
         return 0
     if not args.build_dir:
         ap.error("--build-dir is required")
