@@ -315,6 +315,23 @@ TEST(TfTestdataTest, HashBucketsAndCrossesEqualTensorFlows) {
   }
 }
 
+// Bucketize gives bucketized_column's buckets (feature_hash/hashes.json),
+// values on the boundaries included.
+TEST(TfTestdataTest, BucketizeEqualsBucketizedColumn) {
+  const YAML::Node want = YAML::LoadFile(JoinPath(PSFLOW_TESTDATA_DIR, "tf/feature_hash/hashes.json"))["bucketize"];
+  const std::vector<float> bounds = Floats(want["boundaries"]), xs = Floats(want["x"]);
+  Graph g;
+  Scope root(&g);
+  Output x = ops::Placeholder(root, DType::kFloat, PartialShape({-1}), "x");
+  Output b = ops::Bucketize(root, x, bounds);
+  ASSERT_TRUE(root.status().ok()) << root.status();
+  Session sess(&g);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(sess.Run({{x, Tensor::FromVector<float>(xs, TensorShape({static_cast<int64_t>(xs.size())}))}}, {b}, &out).ok());
+  ASSERT_EQ(out[0].num_elements(), static_cast<int64_t>(want["buckets"].size()));
+  for (size_t i = 0; i < xs.size(); ++i) EXPECT_EQ(out[0].flat<int32_t>()[i], want["buckets"][i].as<int32_t>()) << "x = " << xs[i];
+}
+
 // embedding_column's lookup (Unique, Gather, SparseSegment reduction) gives
 // TensorFlow's outputs and table gradients for each combiner
 // (embedding_column/combiners.json, from tf.nn.safe_embedding_lookup_sparse).

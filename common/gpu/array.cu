@@ -1,6 +1,6 @@
 // GPU kernels of the array and state ops: constants, variables and their
 // assignments, Transpose, Concat and its gradient, Slice and its gradient,
-// Gather and ScatterAddLike, the SparseSegment reductions of
+// Gather and ScatterAddLike, Bucketize, the SparseSegment reductions of
 // embedding_column and their gradient.  The metadata-only ops (Identity, Reshape,
 // ExpandDims, ...) share their device-agnostic CPU kernels.
 #include "common/gpu/gpu_kernel.h"
@@ -49,6 +49,20 @@ __global__ void ScatterAddKernel(const I* indices, const T* values, T* out, int6
     } else {
       AtomicAdd(&out[r * row + i % row], values[i]);
     }
+  }
+}
+
+template <typename T>
+__global__ void BucketizeKernel(const T* x, const float* bounds, int64_t nb, int32_t* out, int64_t n) {
+  PSFLOW_GRID_LOOP(i, n) {
+    const double v = static_cast<double>(x[i]);
+    int64_t lo = 0, hi = nb;  // the first boundary > v
+    while (lo < hi) {
+      const int64_t mid = (lo + hi) / 2;
+      if (static_cast<double>(bounds[mid]) <= v) lo = mid + 1;
+      else hi = mid;
+    }
+    out[i] = static_cast<int32_t>(lo);
   }
 }
 
@@ -409,6 +423,20 @@ void RegisterArrayKernels(KernelRegistry* r) {
       return SegmentOp(c, data, c.input(1), c.input(2), out, data.shape().dim(0), segments, CombinerCode(type), true);
     });
   }
+  Register(r, "Bucketize", [](OpKernelContext& c) -> Status {
+    ASSIGN_OR_RETURN(std::vector<float> b, c.GetAttr<std::vector<float>>("boundaries"));
+    const Tensor& x = c.input(0);
+    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, x.shape()));
+    if (x.num_elements() == 0) return OkStatus();
+    const int64_t nb = static_cast<int64_t>(b.size());
+    if (b.empty()) b.push_back(0);  // a buffer to point at
+    ASSIGN_OR_RETURN(Tensor bounds, Dev(c)->CopyToDevice(Tensor::FromVector<float>(b, TensorShape({static_cast<int64_t>(b.size())}))));
+    const int64_t n = x.num_elements();
+    Status st;
+    PSFLOW_NUMERIC_DISPATCH(x.dtype(), st = LaunchN(Dev(c), "BucketizeKernel", n, BucketizeKernel<T>, Ptr<const T>(x),
+                                                    Ptr<const float>(bounds), nb, Ptr<int32_t>(*out), n));
+    return st;
+  });
   Register(r, "SparseSegmentReduceGrad", [](OpKernelContext& c) -> Status {
     const Tensor& grad = c.input(0);
     const Tensor& like = c.input(3);

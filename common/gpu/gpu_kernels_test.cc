@@ -192,6 +192,10 @@ void ArrayCases(CaseList& L) {
       }
     }
   }
+  for (DType t : kNumeric) {
+    L.Add({"Bucketize_" + Short(t), "Bucketize", {Random(t, S({4, 5}), -9, 9, seed++)},
+           {{"boundaries", std::vector<float>{-5.f, 0.f, 0.5f, 3.f, 3.f, 8.f}}}});
+  }
   L.Add({"Gather_vector_rows", "Gather", {Random(DType::kFloat, S({6}), -9, 9, seed++), Ints({5, 0, 2}, DType::kInt64)}});
 }
 

@@ -1,10 +1,12 @@
 // Ops of categorical features, with TensorFlow's names and results:
 // AsString (integers as decimal text) and StringToHashBucketFast
 // (Fingerprint64(s) % num_buckets), which categorical_column_with_hash_bucket
-// composes for int and string ids; Unique and the SparseSegment reductions
+// composes for int and string ids; Bucketize (bucketized_column); Unique and
+// the SparseSegment reductions
 // (sum, mean, sqrtn) that embedding_column's lookup is made of.
 #include <farmhash.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -135,6 +137,34 @@ void RegisterFeatureOpsOnce() {
              for (size_t i = 0; i < s.size(); ++i) o[i] = static_cast<int64_t>(Fingerprint64(s[i]) % static_cast<uint64_t>(n));
              return OkStatus();
            });
+  // Bucketize(x; boundaries): int32 per element, the number of boundaries
+  // <= x (TensorFlow's, so bucketized_column's buckets).
+  DefineOp({.type = "Bucketize",
+            .num_inputs = 1,
+            .shape_fn = [](InferenceContext& c) -> Status {
+              const DType t = c.input_dtype(0);
+              if (!op_util::IsFloat(t) && !IsIndex(t)) return InvalidArgumentError("Bucketize takes numbers, got ", t);
+              ASSIGN_OR_RETURN(std::vector<float> b, c.GetAttr<std::vector<float>>("boundaries"));
+              if (!std::is_sorted(b.begin(), b.end())) return InvalidArgumentError("Bucketize: boundaries must be sorted");
+              c.AddOutput(DType::kInt32, c.input_shape(0));
+              return OkStatus();
+            }},
+           [](OpKernelContext& c) -> Status {
+             ASSIGN_OR_RETURN(std::vector<float> b, c.GetAttr<std::vector<float>>("boundaries"));
+             const Tensor& x = c.input(0);
+             Tensor* out = c.AllocateOutput(0, x.shape());
+             auto o = out->flat<int32_t>();
+             PSFLOW_NUMERIC_DISPATCH(x.dtype(), {
+               auto v = x.flat<T>();
+               for (size_t i = 0; i < v.size(); ++i) {
+                 const double xv = static_cast<double>(v[i]);
+                 o[i] = static_cast<int32_t>(std::upper_bound(b.begin(), b.end(), xv,
+                                                              [](double a, float e) { return a < static_cast<double>(e); }) -
+                                             b.begin());
+               }
+             });
+             return OkStatus();
+           });
   // Unique(x) -> (y, idx): the distinct values in order of first
   // appearance, and each element's position in y (int32), as TensorFlow's.
   DefineOp({.type = "Unique",
@@ -246,6 +276,9 @@ namespace ops {
 Output AsString(const Scope& s, Output x, const std::string& name) { return MakeOp(s, "AsString", name, {x}); }
 Output StringToHashBucketFast(const Scope& s, Output input, int64_t num_buckets, const std::string& name) {
   return MakeOp(s, "StringToHashBucketFast", name, {input}, {{"num_buckets", num_buckets}});
+}
+Output Bucketize(const Scope& s, Output x, std::vector<float> boundaries, const std::string& name) {
+  return MakeOp(s, "Bucketize", name, {x}, {{"boundaries", std::move(boundaries)}});
 }
 std::pair<Output, Output> Unique(const Scope& s, Output x, const std::string& name) {
   Node* n = MakeNode(s, "Unique", name, {x});

@@ -111,6 +111,9 @@ Output Gather(const Scope& s, Output params, Output indices, const std::string& 
 Output AsString(const Scope& s, Output x, const std::string& name = "AsString");
 Output StringToHashBucketFast(const Scope& s, Output input, int64_t num_buckets,
                               const std::string& name = "StringToHashBucketFast");
+// Bucketize: per element the number of `boundaries` (sorted) <= x, int32,
+// as TensorFlow's op and bucketized_column.
+Output Bucketize(const Scope& s, Output x, std::vector<float> boundaries, const std::string& name = "Bucketize");
 // Unique(x) -> (y, idx): x's distinct values in order of first appearance
 // and each element's position in y (int32), as tf.unique.
 std::pair<Output, Output> Unique(const Scope& s, Output x, const std::string& name = "Unique");

@@ -353,7 +353,8 @@ def write_feature_hashes(out):
     """hashes.json: strings of every FarmHash length class (bytes as latin-1
     text) and tf.strings.to_hash_bucket_fast of them per bucket count; int64
     ids through categorical_column_with_hash_bucket; and crossed_column /
-    tf.sparse.cross_hashed of a string and an int64 feature."""
+    tf.sparse.cross_hashed of a string and an int64 feature; bucketized_column
+    of float values on and between its boundaries."""
     from tensorflow.python.feature_column import feature_column_v2 as fc
     os.makedirs(out, exist_ok=True)
     strings = [bytes((7 * i + n) % 256 for i in range(n)) for n in HASH_LENGTHS] + [b"cat", b"dog", "caf\u00e9".encode()]
@@ -375,6 +376,11 @@ def write_feature_hashes(out):
         feats = {"a": tf.constant([[w] for w in words]), "id": tf.constant([[n] for n in nums], tf.int64)}
         st = cc.get_sparse_tensors(fc.FeatureTransformationCache(feats), None)
         result["cross"]["buckets"][str(nb)] = st.id_tensor.values.numpy().tolist()
+    bounds = [-5.0, 0.0, 0.5, 3.0, 100.0]
+    xs = [-7.0, -5.0, -0.0, 0.25, 0.5, 2.999, 3.0, 99.0, 100.0, 1e9]
+    bc = fc.bucketized_column(fc.numeric_column("x"), bounds)
+    st = bc.get_sparse_tensors(fc.FeatureTransformationCache({"x": tf.constant([[x] for x in xs])}), None)
+    result["bucketize"] = {"boundaries": bounds, "x": xs, "buckets": st.id_tensor.values.numpy().tolist()}
     path = os.path.join(out, "hashes.json")
     with open(path, "w") as f:
         json.dump(result, f, indent=1, sort_keys=True)
