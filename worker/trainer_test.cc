@@ -230,8 +230,8 @@ TEST(TrainerTest, EmbeddingTablePulledByRowsAndPushedRowSparse) {
   auto r = Trainer(o, TwoLookupFn(), job.params, job.Client(o.task, {.partitions = 2})).Run(TwoLookupInput(1, 3000, true), &role);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->local_steps, 400);
-  // At most 64 unique rows of 8 floats a step (two lookups of a 32 batch),
-  // at least the 32 distinct... ids of a step are mostly distinct.
+  // At most 64 unique rows a step (two lookups of a batch of 32); "b" is
+  // uniform over 100,000 ids, so well over 32 of them are distinct.
   EXPECT_LE(r->rows_pulled, 64 * 400);
   EXPECT_GT(r->rows_pulled, 32 * 400);
   const int64_t table_bytes = kVocab * kDim * 4;

@@ -11,10 +11,7 @@ namespace {
 
 using op_util::DefineOp;
 
-int64_t Index(const Tensor& t, int64_t i) {
-  return t.dtype() == DType::kInt64 ? t.flat<int64_t>()[static_cast<size_t>(i)]
-                                    : t.flat<int32_t>()[static_cast<size_t>(i)];
-}
+using op_util::IndexAt;
 
 }  // namespace
 
@@ -65,7 +62,7 @@ void RegisterEmbeddingOpsOnce() {
              Tensor* out = c.AllocateOutput(0, TensorShape(dims));
              const size_t es = DTypeSize(params.dtype());
              for (int64_t i = 0; i < indices.num_elements(); ++i) {
-               const int64_t r = Index(indices, i);
+               const int64_t r = IndexAt(indices, i);
                if (r < 0 || r >= rows) {
                  return InvalidArgumentError("indices[", i, "] = ", r, " is not in [0, ", rows, ")");
                }
@@ -106,7 +103,7 @@ void RegisterEmbeddingOpsOnce() {
                auto o = out->flat<T>();
                auto v = values.flat<T>();
                for (int64_t i = 0; i < idx.num_elements(); ++i) {
-                 const int64_t r = Index(idx, i);
+                 const int64_t r = IndexAt(idx, i);
                  if (r < 0 || r >= rows) return InvalidArgumentError("index ", r, " is not in [0, ", rows, ")");
                  for (int64_t k = 0; k < row; ++k) o[static_cast<size_t>(r * row + k)] += v[static_cast<size_t>(i * row + k)];
                }

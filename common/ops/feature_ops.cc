@@ -35,10 +35,7 @@ namespace {
 
 using op_util::DefineOp;
 
-int64_t IntAt(const Tensor& t, int64_t i) {
-  return t.dtype() == DType::kInt64 ? t.flat<int64_t>()[static_cast<size_t>(i)]
-                                    : t.flat<int32_t>()[static_cast<size_t>(i)];
-}
+using op_util::IndexAt;
 
 bool IsIndex(DType t) { return t == DType::kInt32 || t == DType::kInt64; }
 
@@ -53,7 +50,7 @@ Combiner CombinerOf(const std::string& type) {
 // The weight of each entry of a segment: 1, 1/count or 1/sqrt(count).
 std::vector<double> SegmentWeights(Combiner comb, const Tensor& segment_ids, int64_t num_segments) {
   std::vector<int64_t> count(static_cast<size_t>(num_segments));
-  for (int64_t j = 0; j < segment_ids.num_elements(); ++j) ++count[static_cast<size_t>(IntAt(segment_ids, j))];
+  for (int64_t j = 0; j < segment_ids.num_elements(); ++j) ++count[static_cast<size_t>(IndexAt(segment_ids, j))];
   std::vector<double> w(count.size());
   for (size_t k = 0; k < count.size(); ++k) {
     const double c = static_cast<double>(count[k]);
@@ -70,7 +67,7 @@ Status CheckSegments(const char* op, const Tensor& indices, const Tensor& segmen
                                 segment_ids.shape().DebugString(), " must be vectors of one length");
   }
   for (int64_t j = 0; j < indices.num_elements(); ++j) {
-    const int64_t i = IntAt(indices, j), g = IntAt(segment_ids, j);
+    const int64_t i = IndexAt(indices, j), g = IndexAt(segment_ids, j);
     if (i < 0 || i >= rows) return InvalidArgumentError(op, ": indices[", j, "] = ", i, " is not in [0, ", rows, ")");
     if (g < 0 || g >= num_segments) {
       return InvalidArgumentError(op, ": segment_ids[", j, "] = ", g, " is not in [0, ", num_segments, ")");
@@ -87,9 +84,9 @@ void ScaledRowSum(const Tensor& data, const Tensor& from, const Tensor& to, cons
   const T* d = static_cast<const T*>(data.raw_data());
   T* o = static_cast<T*>(out->raw_data());
   for (int64_t j = 0; j < from.num_elements(); ++j) {
-    const T* src = d + IntAt(from, j) * row;
-    T* dst = o + IntAt(to, j) * row;
-    const T scale = static_cast<T>(w[static_cast<size_t>(IntAt(segment_ids, j))]);
+    const T* src = d + IndexAt(from, j) * row;
+    T* dst = o + IndexAt(to, j) * row;
+    const T scale = static_cast<T>(w[static_cast<size_t>(IndexAt(segment_ids, j))]);
     for (int64_t k = 0; k < row; ++k) dst[k] += scale * src[k];
   }
 }
@@ -182,7 +179,7 @@ void RegisterFeatureOpsOnce() {
              std::vector<int64_t> y;
              Tensor* idx = c.AllocateOutput(1, x.shape());
              for (int64_t i = 0; i < x.num_elements(); ++i) {
-               auto [it, fresh] = pos.try_emplace(IntAt(x, i), static_cast<int32_t>(y.size()));
+               auto [it, fresh] = pos.try_emplace(IndexAt(x, i), static_cast<int32_t>(y.size()));
                if (fresh) y.push_back(it->first);
                idx->flat<int32_t>()[static_cast<size_t>(i)] = it->second;
              }
@@ -229,7 +226,7 @@ void RegisterFeatureOpsOnce() {
                const Tensor& data = c.input(0);
                const Tensor& indices = c.input(1);
                const Tensor& seg = c.input(2);
-               const int64_t num = IntAt(c.input(3), 0);
+               const int64_t num = IndexAt(c.input(3), 0);
                if (data.shape().rank() < 1) return InvalidArgumentError(type, ": data must have rank >= 1");
                if (num < 0) return InvalidArgumentError(type, ": num_segments must be >= 0, got ", num);
                RETURN_IF_ERROR(CheckSegments(type, indices, seg, data.shape().dim(0), num));

@@ -72,6 +72,11 @@ Status BroadcastBinaryShape(InferenceContext& c) {
   return OkStatus();
 }
 
+int64_t IndexAt(const Tensor& t, int64_t i) {
+  return t.dtype() == DType::kInt64 ? t.flat<int64_t>()[static_cast<size_t>(i)]
+                                    : t.flat<int32_t>()[static_cast<size_t>(i)];
+}
+
 bool IsFloat(DType t) {
   return t == DType::kFloat || t == DType::kDouble || t == DType::kHalf || t == DType::kBFloat16;
 }

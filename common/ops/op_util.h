@@ -37,6 +37,8 @@ Status DtypeShapeFromAttrs(InferenceContext& c);
 Status BroadcastBinaryShape(InferenceContext& c);
 
 bool IsFloat(DType t);
+// Element i of an int32 or int64 tensor (indices, ids, segment ids).
+int64_t IndexAt(const Tensor& t, int64_t i);
 
 // ArgMax of input 0 over attribute "axis": x seen as [outer, n, inner],
 // and the output shape (math_ops.cc).
