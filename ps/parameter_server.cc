@@ -95,15 +95,38 @@ StatusOr<std::pair<std::vector<std::string>, std::vector<float>>> OptimizerSlots
 }
 
 StatusOr<std::unique_ptr<ParameterServer>> ParameterServer::Create(ParameterServerOptions options) {
-  ASSIGN_OR_RETURN(auto slots, OptimizerSlots(options.optimizer, options.initial_accumulator_value));
   if (options.replicas_to_aggregate < 0) {
     return InvalidArgumentError("replicas_to_aggregate must be >= 0 (0: asynchronous), got ", options.replicas_to_aggregate);
   }
+  std::vector<Opt> opts;
+  auto add = [&](const std::string& type, const apply::Hyper& h, float accum, const std::string& what) -> Status {
+    auto slots = OptimizerSlots(type, accum);
+    if (!slots.ok()) return slots.status().WithContext(what);
+    const std::string canonical = type == "gradient_descent" ? "sgd" : type;
+    opts.push_back({.type = canonical, .hyper = h, .slot_names = std::move(slots->first),
+                    .slot_init = std::move(slots->second), .apply = FindOptimizer(type).value()->apply});
+    return OkStatus();
+  };
+  for (const auto& r : options.scoped_optimizers) {
+    RETURN_IF_ERROR(add(r.optimizer, r.hyper, r.initial_accumulator_value, "the optimizer of scope " + r.scope));
+  }
+  RETURN_IF_ERROR(add(options.optimizer, options.hyper, options.initial_accumulator_value, "the optimizer"));
   std::unique_ptr<ParameterServer> ps(new ParameterServer(std::move(options)));
-  ps->slot_names_ = std::move(slots.first);
-  ps->slot_init_ = std::move(slots.second);
-  ps->apply_ = FindOptimizer(ps->options_.optimizer).value()->apply;
+  ps->opts_ = std::move(opts);
+  // Checkpoints hold Adam's beta powers when the trainers' graphs have them:
+  // a scoped Adam, or (no scopes) an Adam for everything.
+  const size_t candidates = ps->opts_.size() == 1 ? 1 : ps->opts_.size() - 1;
+  for (size_t i = 0; i < candidates && ps->adam_ == nullptr; ++i) {
+    if (ps->opts_[i].type == "adam" || ps->opts_[i].type == "lazy_adam") ps->adam_ = &ps->opts_[i];
+  }
   return ps;
+}
+
+const ParameterServer::Opt* ParameterServer::OptFor(const std::string& full_name) const {
+  for (size_t i = 0; i < options_.scoped_optimizers.size(); ++i) {
+    if (full_name.rfind(options_.scoped_optimizers[i].scope, 0) == 0) return &opts_[i];
+  }
+  return &opts_.back();
 }
 
 ParameterServer::ParameterServer(ParameterServerOptions options)
@@ -132,7 +155,8 @@ Status ParameterServer::Initialize(const std::map<std::string, Tensor>& values,
       }
       v->slice = si;
     }
-    for (float init : slot_init_) {
+    v->opt = OptFor(v->slice ? v->slice->full_name : name);
+    for (float init : v->opt->slot_init) {
       Tensor s(value.dtype(), value.shape());
       if (value.dtype() == DType::kFloat) {
         for (float& x : s.flat<float>()) x = init;
@@ -220,12 +244,16 @@ StatusOr<Tensor> ParameterServer::PullRows(const std::string& name, const Tensor
   return out;
 }
 
-Status ParameterServer::ApplyLocked(Var* v, const PushItem& g, double b1p, double b2p) {
-  if (!g.rows.initialized()) return apply_(&v->value, v->slots, options_.hyper, b1p, b2p, g);
+Status ParameterServer::ApplyLocked(Var* v, const PushItem& g, int64_t step) {
+  const Opt& o = *v->opt;
+  // Adam's bias correction: beta^(step+1), as TensorFlow's beta powers hold.
+  const double b1p = std::pow(static_cast<double>(o.hyper.beta1), static_cast<double>(step + 1));
+  const double b2p = std::pow(static_cast<double>(o.hyper.beta2), static_cast<double>(step + 1));
+  if (!g.rows.initialized()) return o.apply(&v->value, v->slots, o.hyper, b1p, b2p, g);
   // As TensorFlow's optimizers do: repeated rows' gradients summed, then one
   // update per row.
   ASSIGN_OR_RETURN(apply::RowSparse u, apply::SumDuplicateRows(g.rows, g.grad));
-  return apply_(&v->value, v->slots, options_.hyper, b1p, b2p, {.name = g.name, .grad = u.grad, .rows = u.indices});
+  return o.apply(&v->value, v->slots, o.hyper, b1p, b2p, {.name = g.name, .grad = u.grad, .rows = u.indices});
 }
 
 StatusOr<std::vector<ParameterServer::Var*>> ParameterServer::CheckPush(const std::vector<PushItem>& grads) const {
@@ -242,14 +270,12 @@ StatusOr<std::vector<ParameterServer::Var*>> ParameterServer::CheckPush(const st
 
 StatusOr<int64_t> ParameterServer::Push(const std::vector<PushItem>& grads, int64_t step, bool increment) {
   if (options_.replicas_to_aggregate > 0) return SyncPush(grads, step);
-  const double b1p = std::pow(static_cast<double>(options_.hyper.beta1), static_cast<double>(step + 1));
-  const double b2p = std::pow(static_cast<double>(options_.hyper.beta2), static_cast<double>(step + 1));
   ASSIGN_OR_RETURN(std::vector<Var*> vars, CheckPush(grads));
   for (size_t i = 0; i < grads.size(); ++i) {
     const PushItem& g = grads[i];
     Var* v = vars[i];
     std::lock_guard<std::mutex> l(v->mu);
-    RETURN_IF_ERROR(ApplyLocked(v, g, b1p, b2p).WithContext("push to ", g.name));
+    RETURN_IF_ERROR(ApplyLocked(v, g, step).WithContext("push to ", g.name));
     ++v->stats.pushes;
     v->stats.bytes_in += static_cast<int64_t>(g.grad.TotalBytes());
   }
@@ -267,13 +293,11 @@ StatusOr<int64_t> ParameterServer::SyncPush(const std::vector<PushItem>& grads, 
   if (added == SyncAggregator::kStale) ++stale_dropped_;  // as SyncReplicasOptimizer drops them
   if (added != SyncAggregator::kComplete) return current();
   const int64_t applied = sync_.step();
-  const double b1p = std::pow(static_cast<double>(options_.hyper.beta1), static_cast<double>(applied + 1));
-  const double b2p = std::pow(static_cast<double>(options_.hyper.beta2), static_cast<double>(applied + 1));
   ASSIGN_OR_RETURN(SyncAggregator::Mean mean, sync_.TakeMean());
   for (const PushItem& g : mean.items) {
     ASSIGN_OR_RETURN(Var* v, Find(g.name));
     std::lock_guard<std::mutex> vl(v->mu);
-    RETURN_IF_ERROR(ApplyLocked(v, g, b1p, b2p).WithContext("push to ", g.name));
+    RETURN_IF_ERROR(ApplyLocked(v, g, applied).WithContext("push to ", g.name));
   }
   for (const auto& [name, in] : mean.received) {
     ASSIGN_OR_RETURN(Var* v, Find(name));
@@ -301,7 +325,9 @@ StatusOr<BundleEntries> ParameterServer::SaveShard(const std::string& prefix, in
     std::lock_guard<std::mutex> l(v->mu);
     const std::string key = v->slice ? v->slice->full_name : name;
     snap.push_back({key, v->value.DeepCopy(), v->slice});
-    for (size_t i = 0; i < v->slots.size(); ++i) snap.push_back({key + "/" + slot_names_[i], v->slots[i].DeepCopy(), v->slice});
+    for (size_t i = 0; i < v->slots.size(); ++i) {
+      snap.push_back({key + "/" + v->opt->slot_names[i], v->slots[i].DeepCopy(), v->slice});
+    }
   }
   BundleShardWriter w(options_.env, prefix, shard_id, num_shards);
   if (options_.task_index == 0) {
@@ -311,9 +337,9 @@ StatusOr<BundleEntries> ParameterServer::SaveShard(const std::string& prefix, in
       step = global_step_.load();
     }
     RETURN_IF_ERROR(w.Add("global_step", Tensor::Scalar<int64_t>(step)));
-    if (options_.optimizer == "adam" || options_.optimizer == "lazy_adam") {
-      RETURN_IF_ERROR(w.Add("beta1_power", Tensor::Scalar<float>(std::pow(options_.hyper.beta1, static_cast<float>(step + 1)))));
-      RETURN_IF_ERROR(w.Add("beta2_power", Tensor::Scalar<float>(std::pow(options_.hyper.beta2, static_cast<float>(step + 1)))));
+    if (const Opt* adam = adam_) {
+      RETURN_IF_ERROR(w.Add("beta1_power", Tensor::Scalar<float>(std::pow(adam->hyper.beta1, static_cast<float>(step + 1)))));
+      RETURN_IF_ERROR(w.Add("beta2_power", Tensor::Scalar<float>(std::pow(adam->hyper.beta2, static_cast<float>(step + 1)))));
     }
   }
   for (const Item& it : snap) {
@@ -344,11 +370,15 @@ Status ParameterServer::Restore(const BundleReader& reader) {
         return OkStatus();
       };
       RETURN_IF_ERROR(read(v->slice->full_name, &v->value));
-      for (size_t i = 0; i < v->slots.size(); ++i) RETURN_IF_ERROR(read(v->slice->full_name + "/" + slot_names_[i], &v->slots[i]));
+      for (size_t i = 0; i < v->slots.size(); ++i) {
+        RETURN_IF_ERROR(read(v->slice->full_name + "/" + v->opt->slot_names[i], &v->slots[i]));
+      }
       continue;
     }
     RETURN_IF_ERROR(reader.LookupInto(name, &v->value));
-    for (size_t i = 0; i < v->slots.size(); ++i) RETURN_IF_ERROR(reader.LookupInto(name + "/" + slot_names_[i], &v->slots[i]));
+    for (size_t i = 0; i < v->slots.size(); ++i) {
+      RETURN_IF_ERROR(reader.LookupInto(name + "/" + v->opt->slot_names[i], &v->slots[i]));
+    }
   }
   ASSIGN_OR_RETURN(Tensor gs, reader.Lookup("global_step"));
   if (gs.dtype() != DType::kInt64 || gs.num_elements() != 1) {

@@ -40,6 +40,16 @@ struct ParameterServerOptions {
   std::string optimizer = "adam";
   apply::Hyper hyper;
   float initial_accumulator_value = 0.1f;  // adagrad and ftrl accumulators start here
+  // Variables whose (full) names start with a rule's scope use its
+  // optimizer instead (the first rule that matches): wide & deep's FTRL for
+  // linear/ and Adagrad for dnn/.
+  struct ScopedOptimizer {
+    std::string scope;
+    std::string optimizer;
+    apply::Hyper hyper;
+    float initial_accumulator_value = 0.1f;
+  };
+  std::vector<ScopedOptimizer> scoped_optimizers;
   // > 0: synchronous training (SyncReplicasOptimizer): the gradients of the
   // first `replicas_to_aggregate` pushes for the current step are averaged
   // and applied once; pushes for an older step are stale and dropped (what
@@ -110,7 +120,17 @@ class ParameterServer {
   int64_t stale_pushes_dropped() const { return stale_dropped_.load(); }
 
  private:
+  // An optimizer as this task applies it.
+  struct Opt {
+    std::string type;
+    apply::Hyper hyper;
+    std::vector<std::string> slot_names;
+    std::vector<float> slot_init;
+    Status (*apply)(Tensor* var, std::vector<Tensor>& slots, const apply::Hyper& h, double beta1_power,
+                    double beta2_power, const PushItem& g) = nullptr;
+  };
   struct Var {
+    const Opt* opt = nullptr;            // set once at creation
     std::mutex mu;
     Tensor value;                       // GUARDED_BY(mu)
     std::vector<Tensor> slots;          // GUARDED_BY(mu)
@@ -121,14 +141,16 @@ class ParameterServer {
   StatusOr<Var*> Find(const std::string& name) const;
   // The variables of `grads`, once every gradient fits its variable.
   StatusOr<std::vector<Var*>> CheckPush(const std::vector<PushItem>& grads) const;
-  Status ApplyLocked(Var* v, const PushItem& g, double beta1_power, double beta2_power);
+  Status ApplyLocked(Var* v, const PushItem& g, int64_t step);
 
   const ParameterServerOptions options_;
-  std::vector<std::string> slot_names_;  // const after Create
-  std::vector<float> slot_init_;         // const after Create
-  // The optimizer's update, chosen once by Create.
-  Status (*apply_)(Tensor* var, std::vector<Tensor>& slots, const apply::Hyper& h, double beta1_power,
-                   double beta2_power, const PushItem& g) = nullptr;
+  // The scoped optimizers in order, then the default one; const after Create.
+  std::vector<Opt> opts_;
+  const Opt* OptFor(const std::string& full_name) const;
+  // The Adam optimizer whose beta powers checkpoints hold: the first scoped
+  // one, or the default one when there are no scopes (with scopes, every
+  // variable of a job is expected to be in one); null: none.  Const after Create.
+  const Opt* adam_ = nullptr;
   mutable std::mutex mu_;  // guards the map, not the variables
   std::map<std::string, std::unique_ptr<Var>> vars_;  // GUARDED_BY(mu_)
   StatusOr<int64_t> SyncPush(const std::vector<PushItem>& grads, int64_t step);

@@ -42,6 +42,37 @@ TEST(ParameterServerTest, AdagradStartsFromTheConfiguredAccumulator) {
   EXPECT_NEAR((*ps.Pull({"w"}))[0].flat<float>()[0], 1.f - 0.5f * 2.f / std::sqrt(5.f), 1e-6);
 }
 
+// Wide & deep's optimizers: variables under linear/ get FTRL (its two slots,
+// its update), those under dnn/ Adagrad, anything else the default; a
+// checkpoint holds each variable's own slots and, with no Adam in a scope,
+// no beta powers.
+TEST(ParameterServerTest, ScopedOptimizersPerVariable) {
+  const std::string dir = testing::FreshTempDir("ps_scoped");
+  auto ps_ptr = ParameterServer::Create(
+      {.task_index = 0, .optimizer = "adam", .hyper = {.lr = 0.1f},
+       .scoped_optimizers = {{.scope = "linear/", .optimizer = "ftrl", .hyper = {.lr = 0.5f}, .initial_accumulator_value = 0.1f},
+                             {.scope = "dnn/", .optimizer = "adagrad", .hyper = {.lr = 0.5f}, .initial_accumulator_value = 1.f}}});
+  ASSERT_TRUE(ps_ptr.ok()) << ps_ptr.status();
+  ParameterServer& ps = **ps_ptr;
+  ASSERT_TRUE(ps.Initialize({{"linear/w", F({0}, TensorShape({1}))}, {"dnn/w", F({1}, TensorShape({1}))}}).ok());
+  ASSERT_TRUE(ps.Push({{.name = "linear/w", .grad = F({2}, TensorShape({1}))},
+                       {.name = "dnn/w", .grad = F({2}, TensorShape({1}))}}, 0).ok());
+  // FTRL from accum 0.1, linear 0, lr_power -0.5, no l1/l2: accum' = 4.1,
+  // linear' = g - (sqrt(4.1) - sqrt(0.1)) / lr * w = 2, w' = -linear' / (sqrt(accum') / lr).
+  auto w = ps.Pull({"linear/w", "dnn/w"});
+  ASSERT_TRUE(w.ok());
+  EXPECT_NEAR((*w)[0].flat<float>()[0], -2.f / (std::sqrt(4.1f) / 0.5f), 1e-6);
+  EXPECT_NEAR((*w)[1].flat<float>()[0], 1.f - 0.5f * 2.f / std::sqrt(5.f), 1e-6);  // Adagrad from accum 1
+  auto entries = ps.SaveShard(dir + "/model.ckpt-1", 0, 1);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  std::vector<std::string> keys;
+  for (const auto& e : *entries) keys.push_back(e.first);
+  EXPECT_THAT(keys, ::testing::UnorderedElementsAre("global_step", "linear/w", "linear/w/Ftrl", "linear/w/Ftrl_1", "dnn/w",
+                                                    "dnn/w/Adagrad"));
+  auto bad = ParameterServer::Create({.scoped_optimizers = {{.scope = "x/", .optimizer = "adamw"}}});
+  EXPECT_THAT(bad.status().message(), HasSubstr("the optimizer of scope x/: unknown optimizer 'adamw'"));
+}
+
 TEST(ParameterServerTest, SparseRowsAndErrors) {
   auto ps_ptr = ParameterServer::Create({.task_index = 1, .optimizer = "sgd", .hyper = {.lr = 1.f}});
   ParameterServer& ps = **ps_ptr;

@@ -31,9 +31,15 @@ void LogTraffic(const ParameterServer& ps) {
 
 int RunPsTask(const TaskSetup& s) {
   const std::string task = TaskName(s.task);
+  // The optimizers the trainers' graphs were built with (wide & deep: one per scope).
+  std::vector<ParameterServerOptions::ScopedOptimizer> scoped;
+  for (const auto& [scope, o] : ScopedOptimizers(s.job.model)) {
+    scoped.push_back({.scope = scope, .optimizer = o.type, .hyper = HyperFrom(o), .initial_accumulator_value = o.initial_accumulator_value});
+  }
   auto created = ParameterServer::Create({.task_index = static_cast<int>(s.task.index), .optimizer = s.job.model.optimizer.type,
                                          .hyper = HyperFrom(s.job.model.optimizer),
                                          .initial_accumulator_value = s.job.model.optimizer.initial_accumulator_value,
+                                         .scoped_optimizers = std::move(scoped),
                                          .replicas_to_aggregate = s.job.run.sync ? s.job.run.sync->replicas_to_aggregate : 0});
   if (!created.ok()) return ExitFor(created.status().WithContext("model.optimizer"), task, kExitBadInput);
   ParameterServer& ps = **created;
@@ -43,7 +49,9 @@ int RunPsTask(const TaskSetup& s) {
   auto transport = rpc::NewTcpTransport();
   auto server = transport->Listen({.host = hp->first, .port = hp->second, .token = s.token, .task = task}, service.Handler());
   if (!server.ok()) return ExitFor(server.status(), task);
-  LOG(INFO) << "serving on " << s.address << " (" << s.job.model.optimizer.type << " applies here)";
+  std::string applies = s.job.model.optimizer.type;
+  for (const auto& [scope, o] : ScopedOptimizers(s.job.model)) applies = StrCat(applies, ", ", o.type, " for ", scope);
+  LOG(INFO) << "serving on " << s.address << " (" << applies << " applies here)";
   // Shutdown wakes the wait at once; a signal within half a second.
   auto last_status = std::chrono::steady_clock::now();
   bool done = false;

@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ "${PSFLOW_SKIP_TF:-0}" == "1" ]] && exit 0
-if [[ -x .venv/bin/python ]] && .venv/bin/python -c "import tensorflow, tensorboard" >/dev/null 2>&1; then
+if [[ -x .venv/bin/python ]] && .venv/bin/python -c "import tensorflow, tensorboard, yaml" >/dev/null 2>&1; then
   exit 0
 fi
-echo "psflow: installing tensorflow-cpu and tensorboard into .venv (test-only, a few minutes once)" >&2
+echo "psflow: installing tensorflow-cpu, tensorboard and pyyaml into .venv (test-only, a few minutes once)" >&2
 python3 -m venv .venv
-.venv/bin/pip install --quiet --disable-pip-version-check tensorflow-cpu tensorboard
+.venv/bin/pip install --quiet --disable-pip-version-check tensorflow-cpu tensorboard pyyaml

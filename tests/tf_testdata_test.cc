@@ -14,6 +14,8 @@
 #include "common/ops/gradients.h"
 #include "common/ops/ops.h"
 #include "common/runtime/session.h"
+#include "common/cluster/job_config.h"
+#include "common/train/feature_column.h"
 #include "common/train/layers.h"
 #include "ps/parameter_server.h"
 #include "tests/interop/interop_values.h"
@@ -372,6 +374,142 @@ TEST(TfTestdataTest, EmbeddingColumnCombinersEqualTensorFlows) {
     const std::vector<float> wy = Floats(kv.second["output"]), wg = Floats(kv.second["grad"]);
     for (size_t i = 0; i < wy.size(); ++i) EXPECT_NEAR(out[0].flat<float>()[i], wy[i], 1e-6) << "output " << i;
     for (size_t i = 0; i < wg.size(); ++i) EXPECT_NEAR(out[1].flat<float>()[i], wg[i], 1e-6) << "grad " << i;
+  }
+}
+
+namespace feature_columns_golden {
+
+Tensor FromJson(const YAML::Node& d, const std::vector<int64_t>& shape) {
+  const std::string dt = d["dtype"].as<std::string>();
+  const YAML::Node& v = d["values"];
+  if (dt == "float") return Tensor::FromVector<float>(Floats(v), TensorShape(shape));
+  if (dt == "int64") {
+    std::vector<int64_t> x;
+    for (const auto& e : v) x.push_back(e.as<int64_t>());
+    return Tensor::FromVector<int64_t>(x, TensorShape(shape));
+  }
+  Tensor t(DType::kString, TensorShape(shape));
+  for (size_t i = 0; i < v.size(); ++i) t.flat<std::string>()[i] = v[i].as<std::string>();
+  return t;
+}
+
+Tensor Indices(const YAML::Node& n) {
+  std::vector<int64_t> x;
+  for (const auto& row : n) {
+    for (const auto& e : row) x.push_back(e.as<int64_t>());
+  }
+  return Tensor::FromVector<int64_t>(x, TensorShape({static_cast<int64_t>(n.size()), 2}));
+}
+
+}  // namespace feature_columns_golden
+
+// The job file's feature columns build what TensorFlow's compat.v1
+// input_layer and linear_model build (feature_columns/model.json): the same
+// variables (names, shapes) under the canned models' scopes, the same ids
+// for every categorical column (hash buckets, vocabularies with OOV buckets
+// and unknown values, bucketized, crosses of ids and raw strings), and the
+// same outputs with the same variable values.
+TEST(TfTestdataTest, FeatureColumnsEqualTensorFlows) {
+  using namespace feature_columns_golden;
+  const YAML::Node want = YAML::LoadFile(JoinPath(PSFLOW_TESTDATA_DIR, "tf/feature_columns/model.json"));
+  // The columns exactly as TensorFlow's script declared them, as a job file.
+  YAML::Emitter e;
+  e << YAML::Flow << want["columns"];
+  std::vector<std::string> linear, dnn;
+  for (const auto& n : want["linear"]) linear.push_back(n.as<std::string>());
+  for (const auto& n : want["dnn"]) dnn.push_back(n.as<std::string>());
+  YAML::Emitter le, de;
+  le << YAML::Flow << want["linear"];
+  de << YAML::Flow << want["dnn"];
+  auto parsed = ParseJobConfig(StrCat("model: {type: dnn_linear_combined_classifier, n_classes: 2, feature_columns: ",
+                                      e.c_str(), ", linear_feature_columns: ", le.c_str(), ", dnn_feature_columns: ",
+                                      de.c_str(), "}\nrun: {model_dir: /tmp/unused, train_steps: 1}\n"),
+                               "model.json");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const std::vector<FeatureColumnSpec>& cols = parsed->model.feature_columns;
+
+  Graph g;
+  Scope root(&g);
+  std::map<std::string, Output> features;
+  FeedList feeds;
+  for (const auto& kv : want["dense"]) {
+    const std::string key = kv.first.as<std::string>();
+    std::vector<int64_t> shape;
+    for (const auto& d : kv.second["shape"]) shape.push_back(d.as<int64_t>());
+    Tensor t = FromJson(kv.second, shape);
+    features[key] = ops::Placeholder(root, t.dtype(), PartialShape({-1, shape[1]}), key);
+    feeds.emplace_back(features[key], t);
+  }
+  for (const auto& kv : want["sparse"]) {
+    const std::string key = kv.first.as<std::string>();
+    Tensor ind = Indices(kv.second["indices"]);
+    Tensor val = FromJson(kv.second, {ind.shape().dim(0)});
+    std::vector<int64_t> ds;
+    for (const auto& d : kv.second["dense_shape"]) ds.push_back(d.as<int64_t>());
+    Tensor shape = Tensor::FromVector<int64_t>(ds, TensorShape({2}));
+    for (auto [part, t] : std::vector<std::pair<std::string, Tensor>>{{"indices", ind}, {"values", val}, {"dense_shape", shape}}) {
+      const std::string name = StrCat(key, "/", part);
+      std::vector<int64_t> dims = t.shape().dims();
+      if (part != "dense_shape") dims[0] = -1;
+      features[name] = ops::Placeholder(root, t.dtype(), PartialShape(dims), StrCat(key, "_", part));
+      feeds.emplace_back(features[name], t);
+    }
+  }
+  auto x = InputLayer(root.VariableScope("dnn").VariableScope("input_from_feature_columns"), cols, features, dnn);
+  ASSERT_TRUE(x.ok()) << x.status();
+  auto logits = LinearModel(root.VariableScope("linear"), cols, features, linear, 1);
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  std::vector<std::string> id_names;
+  std::vector<Output> fetches = {*x, *logits};
+  for (const auto& kv : want["ids"]) {
+    id_names.push_back(kv.first.as<std::string>());
+    auto ids = CategoricalIds(root, cols, features, id_names.back());
+    ASSERT_TRUE(ids.ok()) << ids.status();
+    fetches.push_back(ids->indices);
+    fetches.push_back(ids->values);
+  }
+  ASSERT_TRUE(root.status().ok()) << root.status();
+
+  // Every variable TensorFlow made, by name and shape, and no other.
+  std::map<std::string, Tensor> values;
+  for (const auto& kv : want["variables"]) {
+    std::vector<int64_t> shape;
+    for (const auto& d : kv.second["shape"]) shape.push_back(d.as<int64_t>());
+    values[kv.first.as<std::string>()] = Tensor::FromVector<float>(Floats(kv.second["values"]), TensorShape(shape));
+  }
+  std::map<std::string, std::string> ours;
+  for (const Variable* v : g.VariablesInCollection(collections::kGlobalVariables)) ours[v->name] = v->shape.DebugString();
+  std::map<std::string, std::string> theirs;
+  for (const auto& [name, t] : values) theirs[name] = PartialShape(t.shape().dims()).DebugString();
+  EXPECT_EQ(ours, theirs);
+
+  Session sess(&g);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(sess.Run({}, {}, {GlobalVariablesInitializer(root)}, &out).ok());
+  ASSERT_TRUE(sess.AssignVariables(values).ok());
+  auto run = sess.Run(feeds, fetches, &out);
+  ASSERT_TRUE(run.ok()) << run;
+  for (const char* which : {"input_layer", "linear_model"}) {
+    const Tensor& got = out[std::string(which) == "input_layer" ? 0 : 1];
+    std::vector<int64_t> shape;
+    for (const auto& d : want[which]["shape"]) shape.push_back(d.as<int64_t>());
+    EXPECT_EQ(got.shape().dims(), shape) << which;
+    const std::vector<float> w = Floats(want[which]["values"]);
+    ASSERT_EQ(static_cast<size_t>(got.num_elements()), w.size()) << which;
+    for (size_t i = 0; i < w.size(); ++i) EXPECT_NEAR(got.flat<float>()[i], w[i], 1e-5) << which << "[" << i << "]";
+  }
+  for (size_t k = 0; k < id_names.size(); ++k) {
+    const YAML::Node& w = want["ids"][id_names[k]];
+    const Tensor& ind = out[2 + 2 * k];
+    const Tensor& val = out[3 + 2 * k];
+    std::vector<int64_t> want_ind, want_val, got_ind(ind.flat<int64_t>().begin(), ind.flat<int64_t>().end()),
+        got_val(val.flat<int64_t>().begin(), val.flat<int64_t>().end());
+    for (const auto& row : w["indices"]) {
+      for (const auto& e2 : row) want_ind.push_back(e2.as<int64_t>());
+    }
+    for (const auto& v : w["values"]) want_val.push_back(v.as<int64_t>());
+    EXPECT_EQ(got_ind, want_ind) << id_names[k];
+    EXPECT_EQ(got_val, want_val) << id_names[k];
   }
 }
 

@@ -13,6 +13,8 @@
 #include "common/data/tfrecord.h"
 #include "common/proto/example.pb.h"
 #include "common/ops/ops.h"
+#include "common/checkpoint/tensor_bundle.h"
+#include "common/train/feature_column.h"
 #include "common/train/layers.h"
 #include "common/train/train_testing.h"
 #include "worker/trainer_testing.h"
@@ -332,6 +334,92 @@ TEST(TrainerTest, EmbeddingColumnOverVarLenIdsTrainsByRows) {
   ASSERT_TRUE(at_start.ok() && at_end.ok()) << at_start.status() << at_end.status();
   EXPECT_LT(at_end->metrics["loss"], 0.5f * at_start->metrics["loss"]);
   EXPECT_GT(at_end->metrics["accuracy"], 0.9f);
+}
+
+// Wide & deep data: a float I1, an id C1 of 5,000 and a second id C2; the
+// click is a rule over C1's and C2's parities and I1's sign that a linear
+// model over the ids and their cross can learn.
+Example WideDeepData(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Tensor i1(DType::kFloat, TensorShape({n, 1})), c1(DType::kInt64, TensorShape({n, 1})), c2(DType::kInt64, TensorShape({n, 1}));
+  Tensor y(DType::kInt64, TensorShape({n}));
+  for (int i = 0; i < n; ++i) {
+    // 500 of C1's 5,000 ids, spread over the table: each is seen often
+    // enough in a short test to learn its weight.
+    const int64_t a = static_cast<int64_t>(rng() % 500) * 10 + 7, b = static_cast<int64_t>(rng() % 40);
+    const float x = static_cast<float>(static_cast<int>(rng() % 200) - 100) / 50.f;
+    i1.flat<float>()[static_cast<size_t>(i)] = x;
+    c1.flat<int64_t>()[static_cast<size_t>(i)] = a;
+    c2.flat<int64_t>()[static_cast<size_t>(i)] = b;
+    // An id-memorizing part (the parity of a / 10) and-ed with the numeric
+    // feature (the DNN's), or one of C2's ids (the linear part's).
+    y.flat<int64_t>()[static_cast<size_t>(i)] = ((a / 10) % 2 == 1 && x > -1.f) || b % 4 == 0 ? 1 : 0;
+  }
+  return {{"I1", i1}, {"C1", c1}, {"C2", c2}, {"label", y}};
+}
+
+InputFn WideDeepInput(uint32_t seed, int n, bool repeat) {
+  return [=]() -> StatusOr<std::unique_ptr<Dataset>> {
+    ASSIGN_OR_RETURN(auto ds, FromTensorSlices(WideDeepData(n, seed)));
+    if (repeat) ds = Repeat(std::move(ds));
+    return Batch(std::move(ds), 64);
+  };
+}
+
+// dnn_linear_combined_classifier on 2 PS tasks: TensorFlow's variable names
+// and per-scope optimizers (FTRL slots on linear/, Adagrad on dnn/), every
+// id-keyed table (the linear weights of C1 and of the cross, the
+// embedding) pulled by rows, and a model that learns the rule.
+TEST(TrainerTest, WideAndDeepTrainsWithPerScopeOptimizersAndRowPulls) {
+  const std::string dir = testing::FreshTempDir("wide_deep");
+  auto cols = ResolveFeatureColumns({{.type = "numeric_column", .key = "I1"},
+                                     {.type = "categorical_column_with_identity", .key = "C1", .num_buckets = 5000},
+                                     {.type = "categorical_column_with_identity", .key = "C2", .num_buckets = 40},
+                                     {.type = "crossed_column", .keys = {"C1", "C2"}, .hash_bucket_size = 20000},
+                                     {.type = "embedding_column", .source = "C1", .dimension = 8},
+                                     {.type = "embedding_column", .source = "C2", .dimension = 4}});
+  ASSERT_TRUE(cols.ok()) << cols.status();
+  const std::vector<std::pair<std::string, OptimizerConfig>> scoped = {
+      {"linear/", {.type = "ftrl", .hyper = {.lr = 0.2f}}}, {"dnn/", {.type = "adagrad", .hyper = {.lr = 0.1f}}}};
+  const ModelFn fn = DnnLinearCombinedClassifierFn();
+  Job job({.hidden = {16}, .optimizer = "adam", .model_fn = fn, .sample = WideDeepData(4, 0), .n_classes = 2,
+           .feature_columns = *cols, .linear_feature_columns = {"C1", "C2", "C1_X_C2"},
+           .dnn_feature_columns = {"I1", "C1_embedding", "C2_embedding"}, .scoped_optimizers = scoped});
+  for (const char* name : {"linear/linear_model/C1/weights", "linear/linear_model/C1/weights/Ftrl_1",
+                           "linear/linear_model/C1_X_C2/weights/Ftrl", "linear/linear_model/bias_weights/Ftrl",
+                           "dnn/input_from_feature_columns/input_layer/C1_embedding/embedding_weights/Adagrad",
+                           "dnn/hiddenlayer_0/kernel/Adagrad", "dnn/logits/kernel", "global_step"}) {
+    EXPECT_TRUE(job.shapes.count(name)) << name;
+  }
+  EXPECT_EQ(job.shapes.at("dnn/logits/kernel").dim(1), 1);  // the binary head's one logit
+  EXPECT_FALSE(job.shapes.count("beta1_power"));             // no variable uses Adam
+  TrainerOptions o{.run = {.model_dir = dir, .save_checkpoints_steps = 100000, .log_step_count_steps = 100,
+                           .tf_random_seed = 1},
+                   .task = "chief:0", .train_steps = 600};
+  Chief role;
+  auto r = Trainer(o, fn, job.params, job.Client(o.task, {.partitions = 2})).Run(WideDeepInput(1, 20000, true), &role);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // Rows of C1's weights, the cross's and the embedding: at most 3 x 64 a
+  // step, plus C2's small tables; never the 5,000-row tables.
+  EXPECT_GT(r->rows_pulled, 0);
+  EXPECT_LE(r->rows_pulled, (3 * 64 + 2 * 40) * r->local_steps);
+  // The PS tasks hold FTRL's two slots for the linear weights.
+  bool ftrl = false;
+  for (const auto& ps : job.ps) {
+    for (const std::string& name : ps->VariableNames()) ftrl |= name.rfind("linear/linear_model/C1_X_C2/weights", 0) == 0;
+  }
+  EXPECT_TRUE(ftrl);
+  Estimator est(fn, job.params, {.model_dir = dir});
+  auto at_start = est.Evaluate(WideDeepInput(9, 4000, false), std::nullopt, dir + "/model.ckpt-0");
+  auto at_end = est.Evaluate(WideDeepInput(9, 4000, false), std::nullopt, role.last_checkpoint());
+  ASSERT_TRUE(at_start.ok() && at_end.ok()) << at_start.status() << at_end.status();
+  EXPECT_LT(at_end->metrics["loss"], 0.6f * at_start->metrics["loss"]);
+  EXPECT_GT(at_end->metrics["auc"], 0.9f);
+  // The checkpoint holds exactly the slots the local graph makes.
+  auto reader = BundleReader::Open(Env::Default(), role.last_checkpoint());
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_TRUE((*reader)->Contains("linear/linear_model/C1/weights/Ftrl"));
+  EXPECT_TRUE((*reader)->Contains("dnn/input_from_feature_columns/input_layer/C1_embedding/embedding_weights/Adagrad"));
 }
 
 // Ids outside the table are refused before anything is pulled, naming the table.

@@ -27,6 +27,11 @@ struct JobOptions {
   float lr = 0.01f;
   ModelFn model_fn = DnnClassifierFn();
   Example sample;  // a batch of the model's input; empty: blobs
+  int64_t n_classes = 3;
+  // Feature columns and per-scope optimizers (the PS tasks apply them too).
+  std::vector<FeatureColumnSpec> feature_columns;
+  std::vector<std::string> linear_feature_columns, dnn_feature_columns;
+  std::vector<std::pair<std::string, OptimizerConfig>> scoped_optimizers;
 };
 
 // PS tasks for a chief and workers, in one process on the fake transport.
@@ -41,10 +46,19 @@ struct Job {
 
   explicit Job(JobOptions o = {}) : num_ps(o.num_ps) {
     params.hidden_units = o.hidden;
-    params.n_classes = 3;
+    params.n_classes = o.n_classes;
     params.optimizer = {.type = o.optimizer, .hyper = {.lr = o.lr}};
+    params.feature_columns = o.feature_columns;
+    params.linear_feature_columns = o.linear_feature_columns;
+    params.dnn_feature_columns = o.dnn_feature_columns;
+    params.scoped_optimizers = o.scoped_optimizers;
+    std::vector<ParameterServerOptions::ScopedOptimizer> scoped;
+    for (const auto& [scope, c] : o.scoped_optimizers) {
+      scoped.push_back({.scope = scope, .optimizer = c.type, .hyper = c.hyper, .initial_accumulator_value = c.initial_accumulator_value});
+    }
     for (int k = 0; k < o.num_ps; ++k) {
       ps.push_back(std::move(ParameterServer::Create({.task_index = k, .optimizer = o.optimizer, .hyper = {.lr = o.lr},
+                                                      .scoped_optimizers = scoped,
                                                       .replicas_to_aggregate = o.replicas_to_aggregate}))
                        .value());
       services.push_back(std::make_unique<PsService>(ps.back().get()));

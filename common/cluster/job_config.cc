@@ -3,6 +3,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -148,6 +150,124 @@ Status CheckAddresses(const ClusterSpec& c, const std::string& source, bool allo
   return OkStatus();
 }
 
+Status ParseOptimizer(const Reader& r, const YAML::Node& opt, const std::string& path, OptimizerSpec* o) {
+  RETURN_IF_ERROR(r.CheckMap(opt, path, {"type", "learning_rate", "momentum", "use_nesterov", "beta1", "beta2", "epsilon",
+                                         "initial_accumulator_value", "decay", "l1", "l2"}));
+  RETURN_IF_ERROR(r.Get(opt, path, "type", &o->type, "a string"));
+  RETURN_IF_ERROR(r.Get(opt, path, "learning_rate", &o->learning_rate, "a number"));
+  RETURN_IF_ERROR(r.Get(opt, path, "momentum", &o->momentum, "a number"));
+  RETURN_IF_ERROR(r.Get(opt, path, "use_nesterov", &o->use_nesterov, "true or false"));
+  RETURN_IF_ERROR(r.Get(opt, path, "beta1", &o->beta1, "a number"));
+  RETURN_IF_ERROR(r.Get(opt, path, "beta2", &o->beta2, "a number"));
+  RETURN_IF_ERROR(r.Get(opt, path, "epsilon", &o->epsilon, "a number"));
+  RETURN_IF_ERROR(r.Get(opt, path, "initial_accumulator_value", &o->initial_accumulator_value, "a number"));
+  RETURN_IF_ERROR(r.Get(opt, path, "decay", &o->decay, "a number"));
+  RETURN_IF_ERROR(r.Get(opt, path, "l1", &o->l1, "a number"));
+  RETURN_IF_ERROR(r.Get(opt, path, "l2", &o->l2, "a number"));
+  return OkStatus();
+}
+
+Status CheckOptimizer(const Reader& r, const YAML::Node& where, const std::string& path, const OptimizerSpec& o) {
+  auto at = [&](const char* key) { return where && where.IsMap() && where[key] ? where[key] : where; };
+  if (!(o.learning_rate > 0)) return r.Error(at("learning_rate"), path + ".learning_rate", "must be > 0");
+  static const std::set<std::string> kOptimizers = {"sgd", "gradient_descent", "momentum", "adagrad", "adam", "lazy_adam", "rmsprop", "ftrl"};
+  if (!kOptimizers.count(o.type)) {
+    return r.Error(at("type"), path + ".type", StrCat("unknown optimizer '", o.type,
+                                                      "'; choose sgd, momentum, adagrad, adam, lazy_adam, rmsprop or ftrl"));
+  }
+  return OkStatus();
+}
+
+// model.feature_columns: a list of {type, ...} with tf.feature_column's
+// argument names; a list-valued key / source_column / categorical_column
+// declares one column per entry.  Then the columns are resolved (default
+// names, references) and the linear / dnn lists checked against them.
+Status ParseFeatureColumns(const Reader& r, const YAML::Node& m, ModelSpec* model) {
+  if (!m || !m.IsMap()) return OkStatus();
+  RETURN_IF_ERROR(r.Get(m, "model", "linear_feature_columns", &model->linear_feature_columns, "a list of column names"));
+  RETURN_IF_ERROR(r.Get(m, "model", "dnn_feature_columns", &model->dnn_feature_columns, "a list of column names"));
+  const YAML::Node cols = m["feature_columns"];
+  if (!cols || cols.IsNull()) {
+    if (!model->linear_feature_columns.empty() || !model->dnn_feature_columns.empty()) {
+      return r.Error(m, "model.feature_columns", "is required when linear_feature_columns or dnn_feature_columns name columns");
+    }
+    return OkStatus();
+  }
+  if (!cols.IsSequence()) return r.Error(cols, "model.feature_columns", "must be a list of {type: ..., ...}");
+  std::vector<FeatureColumnSpec> specs;
+  std::vector<YAML::Node> nodes;  // where each expanded column was declared
+  for (size_t i = 0; i < cols.size(); ++i) {
+    const YAML::Node c = cols[i];
+    const std::string path = StrCat("model.feature_columns[", i, "]");
+    RETURN_IF_ERROR(r.CheckMap(c, path, {"type", "name", "key", "source_column", "categorical_column", "keys", "shape",
+                                         "boundaries", "num_buckets", "hash_bucket_size", "dtype", "vocabulary_list",
+                                         "num_oov_buckets", "default_value", "dimension", "combiner", "hash_key"}));
+    if (!c.IsMap() || !c["type"]) return r.Error(c, path + ".type", "is required (numeric_column, embedding_column, ...)");
+    FeatureColumnSpec base;
+    RETURN_IF_ERROR(r.Get(c, path, "type", &base.type, "a string"));
+    RETURN_IF_ERROR(r.Get(c, path, "name", &base.name, "a string"));
+    RETURN_IF_ERROR(r.Get(c, path, "keys", &base.keys, "a list of feature or column names"));
+    RETURN_IF_ERROR(r.Get(c, path, "shape", &base.shape, "a list of integers"));
+    RETURN_IF_ERROR(r.Get(c, path, "boundaries", &base.boundaries, "a list of numbers"));
+    RETURN_IF_ERROR(r.Get(c, path, "num_buckets", &base.num_buckets, "an integer"));
+    RETURN_IF_ERROR(r.Get(c, path, "hash_bucket_size", &base.hash_bucket_size, "an integer"));
+    RETURN_IF_ERROR(r.Get(c, path, "dtype", &base.dtype, "string or int64"));
+    RETURN_IF_ERROR(r.Get(c, path, "vocabulary_list", &base.vocabulary_list, "a list of strings or integers"));
+    RETURN_IF_ERROR(r.Get(c, path, "num_oov_buckets", &base.num_oov_buckets, "an integer"));
+    RETURN_IF_ERROR(r.Get(c, path, "default_value", &base.default_value, "an integer"));
+    RETURN_IF_ERROR(r.Get(c, path, "dimension", &base.dimension, "an integer"));
+    RETURN_IF_ERROR(r.Get(c, path, "combiner", &base.combiner, "sum, mean or sqrtn"));
+    RETURN_IF_ERROR(r.Get(c, path, "hash_key", &base.hash_key, "an unsigned integer"));
+    // The one field that may be a list: the input feature or the wrapped column.
+    const char* field = c["key"] ? "key" : (c["source_column"] ? "source_column" : (c["categorical_column"] ? "categorical_column" : nullptr));
+    std::vector<std::string> values;
+    if (field != nullptr) {
+      const YAML::Node v = c[field];
+      if (v.IsSequence()) {
+        RETURN_IF_ERROR(r.Get(c, path, field, &values, "a name or a list of names"));
+        if (values.empty()) return r.Error(v, StrCat(path, ".", field), "is an empty list");
+        if (!base.name.empty() && values.size() > 1) {
+          return r.Error(c["name"], path + ".name", StrCat("cannot name ", values.size(), " columns at once; drop name"));
+        }
+      } else {
+        values.emplace_back();
+        RETURN_IF_ERROR(r.Get(c, path, field, &values[0], "a name"));
+      }
+    } else {
+      values.emplace_back();
+    }
+    for (const std::string& v : values) {
+      FeatureColumnSpec spec = base;
+      if (field != nullptr && std::string(field) == "key") spec.key = v;
+      else if (field != nullptr) spec.source = v;
+      specs.push_back(std::move(spec));
+      nodes.push_back(c);
+    }
+  }
+  auto resolved = ResolveFeatureColumns(specs);
+  if (!resolved.ok()) {
+    // "feature column N (...)": report it at the line that declared column N.
+    const std::string msg(resolved.status().message());
+    size_t n = 0;
+    if (msg.rfind("feature column ", 0) == 0) n = static_cast<size_t>(std::atoll(msg.c_str() + 15));
+    return r.Error(n < nodes.size() ? nodes[n] : cols, "model.feature_columns", msg);
+  }
+  model->feature_columns = std::move(*resolved);
+  std::set<std::string> names;
+  for (const FeatureColumnSpec& c : model->feature_columns) names.insert(c.name);
+  for (const char* which : {"linear_feature_columns", "dnn_feature_columns"}) {
+    const auto& list = std::string(which) == "linear_feature_columns" ? model->linear_feature_columns : model->dnn_feature_columns;
+    for (const std::string& n : list) {
+      if (!names.count(n)) {
+        std::string known;
+        for (const std::string& k : names) known += (known.empty() ? "" : ", ") + k;
+        return r.Error(m[which], StrCat("model.", which), StrCat("'", n, "' is not a feature column; the columns are ", known));
+      }
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 const std::vector<std::string>* ClusterSpec::Job(const std::string& type) const {
@@ -182,7 +302,8 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   const YAML::Node m = root["model"];
   ModelSpec& model = job.model;
   RETURN_IF_ERROR(r.CheckMap(m, "model", {"type", "hidden_units", "n_classes", "activation", "dropout",
-                                          "optimizer", "plugin", "params"}));
+                                          "optimizer", "plugin", "params", "feature_columns", "linear_feature_columns",
+                                          "dnn_feature_columns", "linear_optimizer", "dnn_optimizer"}));
   RETURN_IF_ERROR(r.Get(m, "model", "type", &model.type, "a string"));
   RETURN_IF_ERROR(r.Get(m, "model", "hidden_units", &model.hidden_units, "a list of integers"));
   RETURN_IF_ERROR(r.Get(m, "model", "n_classes", &model.n_classes, "an integer"));
@@ -190,21 +311,19 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   RETURN_IF_ERROR(r.Get(m, "model", "dropout", &model.dropout, "a number"));
   RETURN_IF_ERROR(r.Get(m, "model", "params", &model.params, "a mapping of strings"));
   const YAML::Node opt = m ? m["optimizer"] : YAML::Node();
-  RETURN_IF_ERROR(r.CheckMap(opt, "model.optimizer",
-                             {"type", "learning_rate", "momentum", "use_nesterov", "beta1", "beta2", "epsilon",
-                              "initial_accumulator_value", "decay", "l1", "l2"}));
   OptimizerSpec& o = model.optimizer;
-  RETURN_IF_ERROR(r.Get(opt, "model.optimizer", "type", &o.type, "a string"));
-  RETURN_IF_ERROR(r.Get(opt, "model.optimizer", "learning_rate", &o.learning_rate, "a number"));
-  RETURN_IF_ERROR(r.Get(opt, "model.optimizer", "momentum", &o.momentum, "a number"));
-  RETURN_IF_ERROR(r.Get(opt, "model.optimizer", "use_nesterov", &o.use_nesterov, "true or false"));
-  RETURN_IF_ERROR(r.Get(opt, "model.optimizer", "beta1", &o.beta1, "a number"));
-  RETURN_IF_ERROR(r.Get(opt, "model.optimizer", "beta2", &o.beta2, "a number"));
-  RETURN_IF_ERROR(r.Get(opt, "model.optimizer", "epsilon", &o.epsilon, "a number"));
-  RETURN_IF_ERROR(r.Get(opt, "model.optimizer", "initial_accumulator_value", &o.initial_accumulator_value, "a number"));
-  RETURN_IF_ERROR(r.Get(opt, "model.optimizer", "decay", &o.decay, "a number"));
-  RETURN_IF_ERROR(r.Get(opt, "model.optimizer", "l1", &o.l1, "a number"));
-  RETURN_IF_ERROR(r.Get(opt, "model.optimizer", "l2", &o.l2, "a number"));
+  RETURN_IF_ERROR(ParseOptimizer(r, opt, "model.optimizer", &o));
+  for (const char* which : {"linear_optimizer", "dnn_optimizer"}) {
+    const YAML::Node n = m && m.IsMap() ? m[which] : YAML::Node();
+    if (!n || n.IsNull()) continue;
+    OptimizerSpec spec;
+    spec.type = "";  // required here
+    RETURN_IF_ERROR(ParseOptimizer(r, n, StrCat("model.", which), &spec));
+    if (spec.type.empty()) return r.Error(n, StrCat("model.", which, ".type"), "is required");
+    RETURN_IF_ERROR(CheckOptimizer(r, n, StrCat("model.", which), spec));
+    (std::string(which) == "linear_optimizer" ? model.linear_optimizer : model.dnn_optimizer) = spec;
+  }
+  RETURN_IF_ERROR(ParseFeatureColumns(r, m, &model));
   const YAML::Node plugin = m ? m["plugin"] : YAML::Node();
   RETURN_IF_ERROR(r.CheckMap(plugin, "model.plugin", {"library", "symbol"}));
   RETURN_IF_ERROR(r.Get(plugin, "model.plugin", "library", &model.plugin_library, "a path"));
@@ -427,16 +546,27 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   // RunConfig's own rules (one rule set), reported with the key's line.
   if (auto p = rs.FindProblem()) return r.Error(at(run, p->key.c_str()), "run." + p->key, p->what);
   if (job.data.batch_size <= 0) return r.Error(at(d, "batch_size"), "data.batch_size", "must be > 0");
-  if (!(o.learning_rate > 0)) return r.Error(at(opt, "learning_rate"), "model.optimizer.learning_rate", "must be > 0");
-  static const std::set<std::string> kOptimizers = {"sgd", "gradient_descent", "momentum", "adagrad", "adam", "lazy_adam", "rmsprop", "ftrl"};
-  if (!kOptimizers.count(o.type)) {
-    return r.Error(at(opt, "type"), "model.optimizer.type", StrCat("unknown optimizer '", o.type,
-                                                                   "'; choose sgd, momentum, adagrad, adam, lazy_adam, rmsprop or ftrl"));
-  }
-  static const std::set<std::string> kModels = {"dnn_classifier", "linear_classifier", "cnn_classifier", "plugin"};
+  RETURN_IF_ERROR(CheckOptimizer(r, opt ? opt : root, "model.optimizer", o));
+  static const std::set<std::string> kModels = {"dnn_classifier", "linear_classifier", "dnn_linear_combined_classifier",
+                                                "cnn_classifier", "plugin"};
   if (!kModels.count(model.type)) {
-    return r.Error(at(m, "type"), "model.type", StrCat("unknown model type '", model.type,
-                                                       "'; choose dnn_classifier, linear_classifier, cnn_classifier or plugin"));
+    return r.Error(at(m, "type"), "model.type",
+                   StrCat("unknown model type '", model.type,
+                          "'; choose dnn_classifier, linear_classifier, dnn_linear_combined_classifier, cnn_classifier "
+                          "or plugin"));
+  }
+  if (model.type == "dnn_linear_combined_classifier") {
+    if (model.feature_columns.empty()) {
+      return r.Error(at(m, "type"), "model.feature_columns", "is required for dnn_linear_combined_classifier");
+    }
+    for (const char* which : {"linear_feature_columns", "dnn_feature_columns"}) {
+      const auto& names = std::string(which) == "linear_feature_columns" ? model.linear_feature_columns
+                                                                         : model.dnn_feature_columns;
+      if (names.empty()) {
+        return r.Error(at(m, "type"), StrCat("model.", which),
+                       "is required for dnn_linear_combined_classifier (names of model.feature_columns)");
+      }
+    }
   }
   if (model.type == "plugin" && model.plugin_library.empty()) {
     return r.Error(at(m, "plugin"), "model.plugin.library", "is required when model.type is plugin");
@@ -448,6 +578,16 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   }
   RETURN_IF_ERROR(CheckAddresses(job.cluster, source));
   return job;
+}
+
+std::vector<std::pair<std::string, OptimizerSpec>> ScopedOptimizers(const ModelSpec& model) {
+  if (model.type != "dnn_linear_combined_classifier") return {};
+  OptimizerSpec linear{.type = "ftrl", .learning_rate = 0.2f}, dnn{.type = "adagrad", .learning_rate = 0.05f};
+  if (!model.linear_feature_columns.empty()) {
+    linear.learning_rate =
+        std::min(0.2f, 1.f / std::sqrt(static_cast<float>(model.linear_feature_columns.size())));
+  }
+  return {{"linear/", model.linear_optimizer.value_or(linear)}, {"dnn/", model.dnn_optimizer.value_or(dnn)}};
 }
 
 StatusOr<JobConfig> LoadJobConfig(const std::string& path, const std::vector<std::string>& overrides) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/core/status.h"
+#include "common/train/feature_column_spec.h"
 #include "common/train/run_config.h"
 
 namespace psflow {
@@ -40,12 +41,21 @@ struct OptimizerSpec {
 };
 
 struct ModelSpec {
-  std::string type = "dnn_classifier";  // or linear_classifier, cnn_classifier, plugin
+  // or linear_classifier, dnn_linear_combined_classifier, cnn_classifier, plugin
+  std::string type = "dnn_classifier";
   std::vector<int64_t> hidden_units = {256, 128};
   int64_t n_classes = 10;
   std::string activation = "relu";
   float dropout = 0;
   OptimizerSpec optimizer;
+  // Feature columns (resolved: default names filled in, references checked);
+  // a `key` (or source_column / categorical_column) given as a list declares
+  // one column per entry.  Empty: the canned models read the feature "x".
+  std::vector<FeatureColumnSpec> feature_columns;
+  std::vector<std::string> linear_feature_columns, dnn_feature_columns;  // column names
+  // dnn_linear_combined_classifier: the linear/ and dnn/ variables'
+  // optimizers (absent: TensorFlow's FTRL and Adagrad defaults).
+  std::optional<OptimizerSpec> linear_optimizer, dnn_optimizer;
   std::string plugin_library;  // model.plugin.library: a shared library with a model_fn
   std::string plugin_symbol = "psflow_model_fn";
   std::map<std::string, std::string> params;  // model.params: free-form, for plugins
@@ -160,6 +170,13 @@ struct JobConfig {
   EvalSpec eval;
   LaunchSpec launch;
 };
+
+// The optimizers of variable scopes that differ from model.optimizer:
+// for dnn_linear_combined_classifier, "linear/" (model.linear_optimizer,
+// else TensorFlow's default FTRL at min(0.2, 1/sqrt(#linear columns))) and
+// "dnn/" (model.dnn_optimizer, else Adagrad at 0.05); none otherwise.
+// Trainers build their graphs and PS tasks apply updates with these.
+std::vector<std::pair<std::string, OptimizerSpec>> ScopedOptimizers(const ModelSpec& model);
 
 // Parses YAML text (`source` names it in errors), applying `overrides`
 // ("a.b=c", the value parsed as YAML) before validation.

@@ -132,6 +132,71 @@ TEST(JobConfigTest, VarLenFeatures) {
   EXPECT_FALSE(job->data.train.features.at("x").var_len);
 }
 
+constexpr char kColumns[] = R"(model:
+  type: dnn_linear_combined_classifier
+  n_classes: 2
+  feature_columns:
+    - {type: numeric_column, key: [I1, I2]}
+    - {type: bucketized_column, source_column: I1, boundaries: [0, 10]}
+    - {type: categorical_column_with_hash_bucket, key: [C1, C2], hash_bucket_size: 100, dtype: int64}
+    - {type: crossed_column, keys: [C2, C1], hash_bucket_size: 1000}
+    - {type: embedding_column, categorical_column: [C1, C2], dimension: 4, combiner: sqrtn}
+  linear_feature_columns: [C1, C2, C1_X_C2, I1_bucketized]
+  dnn_feature_columns: [I2, C1_embedding, C2_embedding]
+run: {model_dir: /tmp/m, train_steps: 10}
+)";
+
+// model.feature_columns: a list-valued key declares a column per entry, the
+// default names are TensorFlow's, and wide & deep gets TensorFlow's
+// optimizers for its two scopes unless the job names others.
+TEST(JobConfigTest, FeatureColumnsAndWideAndDeepOptimizers) {
+  auto job = ParseJobConfig(kColumns, "wd.yaml");
+  ASSERT_TRUE(job.ok()) << job.status();
+  std::vector<std::string> names;
+  for (const FeatureColumnSpec& c : job->model.feature_columns) names.push_back(c.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"I1", "I2", "I1_bucketized", "C1", "C2", "C1_X_C2", "C1_embedding",
+                                             "C2_embedding"}));
+  EXPECT_EQ(job->model.feature_columns[6].source, "C1");
+  EXPECT_EQ(job->model.feature_columns[6].combiner, "sqrtn");
+  EXPECT_EQ(job->model.feature_columns[4].dtype, "int64");
+  auto scoped = ScopedOptimizers(job->model);
+  ASSERT_EQ(scoped.size(), 2u);
+  EXPECT_EQ(scoped[0].first, "linear/");
+  EXPECT_EQ(scoped[0].second.type, "ftrl");
+  EXPECT_FLOAT_EQ(scoped[0].second.learning_rate, 0.2f);  // min(0.2, 1/sqrt(4))
+  EXPECT_EQ(scoped[1].first, "dnn/");
+  EXPECT_EQ(scoped[1].second.type, "adagrad");
+  EXPECT_FLOAT_EQ(scoped[1].second.learning_rate, 0.05f);
+  auto mine = ParseJobConfig(kColumns, "wd.yaml", {"model.dnn_optimizer={type: adam, learning_rate: 0.001}"});
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  EXPECT_EQ(ScopedOptimizers(mine->model)[1].second.type, "adam");
+  EXPECT_TRUE(ScopedOptimizers(ParseJobConfig("run: {model_dir: /m, train_steps: 1}", "d.yaml")->model).empty());
+
+  const BadCase bad[] = {
+      {"model.feature_columns=[{type: numeric_colum, key: a}]", "unknown type 'numeric_colum'; choose bucketized_column"},
+      {"model.feature_columns=[{type: embedding_column, categorical_column: C9, dimension: 2}]",
+       "'C9' is not a column declared before it"},
+      {"model.feature_columns=[{type: numeric_column, key: a}, {type: embedding_column, categorical_column: a, dimension: 2}]",
+       "categorical_column 'a' is a numeric_column, not a categorical column"},
+      {"model.feature_columns=[{type: categorical_column_with_identity, key: a}]", "set num_buckets > 0"},
+      {"model.feature_columns=[{type: numeric_column, key: a}, {type: numeric_column, key: a}]", "a second column named 'a'"},
+      {"model.feature_columns=[{type: numeric_column, key: a, colour: red}]", "model.feature_columns[0].colour: unknown key"},
+      {"model.linear_feature_columns=[C1, C3]", "model.linear_feature_columns: 'C3' is not a feature column"},
+      {"model.dnn_feature_columns=[]", "model.dnn_feature_columns: is required for dnn_linear_combined_classifier"},
+      {"model.dnn_optimizer={learning_rate: 0.1}", "model.dnn_optimizer.type: is required"},
+  };
+  for (const auto& c : bad) {
+    auto r = ParseJobConfig(kColumns, "wd.yaml", {c.override_or_text});
+    ASSERT_FALSE(r.ok()) << c.override_or_text;
+    EXPECT_THAT(r.status().message(), HasSubstr(c.message)) << c.override_or_text;
+  }
+  // The column's own line, in the file.
+  std::string text = kColumns;
+  text.replace(text.find("dimension: 4"), 12, "dimension: 0");
+  EXPECT_THAT(ParseJobConfig(text, "wd.yaml").status().message(),
+              HasSubstr("wd.yaml:9: model.feature_columns: feature column 6 (embedding_column C1_embedding): set dimension > 0"));
+}
+
 TEST(JobConfigTest, ErrorsNameFileLineAndKey) {
   const BadCase cases[] = {
       {"run.trian_steps=5", "run.trian_steps: unknown key; known keys here:"},
@@ -192,6 +257,11 @@ TEST(JobConfigTest, TheShippedConfigsParse) {
   ASSERT_TRUE(sync.ok()) << sync.status();
   EXPECT_EQ(sync->run.sync->replicas_to_aggregate, 2);
   EXPECT_EQ(sync->run.sync->total_num_replicas, 3);
+  auto ctr = LoadJobConfig(PSFLOW_CONFIGS_DIR "/ctr_wide_deep.yaml");
+  ASSERT_TRUE(ctr.ok()) << ctr.status();
+  EXPECT_EQ(ctr->model.feature_columns.size(), 13u * 3 + 26 + 4 + 26);
+  EXPECT_EQ(ctr->model.linear_feature_columns.size(), 26u + 4 + 13);
+  EXPECT_EQ(ctr->data.eval.features.size(), 13u + 26 + 1);
   auto ref = LoadJobConfig(PSFLOW_CONFIGS_DIR "/reference.yaml");
   ASSERT_TRUE(ref.ok()) << ref.status();
   // The reference file states the defaults: parsing it changes nothing but the required keys.

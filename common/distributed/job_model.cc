@@ -18,7 +18,14 @@ ModelParams ParamsFrom(const ModelSpec& m) {
   p.n_classes = m.n_classes;
   p.activation = m.activation;
   p.dropout = m.dropout;
-  p.optimizer = {.type = m.optimizer.type, .hyper = HyperFrom(m.optimizer)};
+  auto config = [](const OptimizerSpec& o) {
+    return OptimizerConfig{.type = o.type, .hyper = HyperFrom(o), .initial_accumulator_value = o.initial_accumulator_value};
+  };
+  p.optimizer = config(m.optimizer);
+  p.feature_columns = m.feature_columns;
+  p.linear_feature_columns = m.linear_feature_columns;
+  p.dnn_feature_columns = m.dnn_feature_columns;
+  for (const auto& [scope, o] : ScopedOptimizers(m)) p.scoped_optimizers.emplace_back(scope, config(o));
   p.extra = m.params;
   return p;
 }

@@ -726,9 +726,12 @@ TEST(GpuKernelCoverageTest, EveryOpHasAGpuKernelAndACase) {
   for (const OpCase& c : AllCases()) cased.insert(c.type);
   // Ops that read or write strings: strings never live on a GPU, so the
   // session keeps these on the CPU (common/runtime/session.cc).
-  // Unique too: its output's size depends on the values, so it runs where
-  // the host can read them (its inputs are ids from the input pipeline).
-  const std::set<std::string> string_ops = {"AsString", "StringToHashBucketFast", "Unique"};
+  // Unique and the feature-column ops too (DenseToSparse, SparseCrossHashed,
+  // VocabularyLookup, SparseDropNegative): their outputs' sizes depend on the values, so they
+  // run where the host can read them (their inputs are ids from the input
+  // pipeline).
+  const std::set<std::string> string_ops = {"AsString", "StringToHashBucketFast", "Unique", "DenseToSparse",
+                                            "SparseCrossHashed", "VocabularyLookup", "SparseDropNegative"};
   std::vector<std::string> missing_kernel, missing_case;
   for (const std::string& type : KernelRegistry::Global()->Types(DeviceKind::kCPU)) {
     if (string_ops.count(type)) continue;

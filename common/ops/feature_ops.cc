@@ -267,6 +267,231 @@ void RegisterFeatureOpsOnce() {
              else ScaledRowSum<double>(grad, seg, indices, w, seg, row, out);
              return OkStatus();
            });
+  // DenseToSparse(x) -> (indices [n, 2], values [n], dense_shape [2]): the
+  // SparseTensor of a dense [batch, k] (or [batch]) categorical input, as
+  // feature columns convert one: entries equal to the missing value (-1 for
+  // integers, "" for strings) dropped when drop_missing; integer values
+  // become int64, plus column * column_offset (bucketized_column's ids).
+  DefineOp({.type = "DenseToSparse",
+            .num_inputs = 1,
+            .shape_fn = [](InferenceContext& c) -> Status {
+              const DType t = c.input_dtype(0);
+              if (!IsIndex(t) && t != DType::kString) {
+                return InvalidArgumentError("DenseToSparse takes int32, int64 or string ids, got ", t);
+              }
+              c.AddOutput(DType::kInt64, PartialShape({kUnknownDim, 2}));
+              c.AddOutput(t == DType::kString ? t : DType::kInt64, PartialShape({kUnknownDim}));
+              c.AddOutput(DType::kInt64, PartialShape({2}));
+              return OkStatus();
+            }},
+           [](OpKernelContext& c) -> Status {
+             const Tensor& x = c.input(0);
+             ASSIGN_OR_RETURN(bool drop, c.GetAttr<bool>("drop_missing"));
+             ASSIGN_OR_RETURN(int64_t offset, c.GetAttr<int64_t>("column_offset"));
+             if (x.shape().rank() < 1 || x.shape().rank() > 2) {
+               return InvalidArgumentError("DenseToSparse: ids must be [batch] or [batch, k], got ", x.shape().DebugString());
+             }
+             const int64_t b = x.shape().dim(0), k = x.shape().rank() == 2 ? x.shape().dim(1) : 1;
+             const bool str = x.dtype() == DType::kString;
+             std::vector<int64_t> keep;
+             keep.reserve(static_cast<size_t>(b * k));
+             for (int64_t i = 0; i < b * k; ++i) {
+               const bool missing = str ? x.flat<std::string>()[static_cast<size_t>(i)].empty() : IndexAt(x, i) == -1;
+               if (!(drop && missing)) keep.push_back(i);
+             }
+             const int64_t n = static_cast<int64_t>(keep.size());
+             Tensor* ind = c.AllocateOutput(0, TensorShape({n, 2}));
+             Tensor* val = c.AllocateOutput(1, TensorShape({n}));
+             Tensor* shape = c.AllocateOutput(2, TensorShape({2}));
+             shape->flat<int64_t>()[0] = b;
+             shape->flat<int64_t>()[1] = k;
+             auto id = ind->flat<int64_t>();
+             for (size_t j = 0; j < keep.size(); ++j) {
+               const int64_t i = keep[j];
+               id[2 * j] = i / k;
+               id[2 * j + 1] = i % k;
+               if (str) val->flat<std::string>()[j] = x.flat<std::string>()[static_cast<size_t>(i)];
+               else val->flat<int64_t>()[j] = IndexAt(x, i) + (i % k) * offset;
+             }
+             return OkStatus();
+           });
+  // SparseCrossHashed(indices x N, values x N, dense_shapes x N): TensorFlow's
+  // SparseCross with hashed_output (crossed_column): per example the
+  // cartesian product of the N features' values, the last feature varying
+  // fastest, each cross FingerprintCat64(...FingerprintCat64(hash_key, h0)..., hN-1)
+  // % num_buckets, where h is an int64 value itself or a string's
+  // Fingerprint64.  Output: the crosses as a SparseTensor [batch, max crosses].
+  DefineOp({.type = "SparseCrossHashed",
+            .shape_fn = [](InferenceContext& c) -> Status {
+              if (c.num_inputs() == 0 || c.num_inputs() % 3 != 0) {
+                return InvalidArgumentError("SparseCrossHashed takes N indices, N values and N dense_shapes, got ",
+                                            c.num_inputs(), " inputs");
+              }
+              const int n = c.num_inputs() / 3;
+              for (int i = 0; i < n; ++i) {
+                const DType v = c.input_dtype(n + i);
+                if (c.input_dtype(i) != DType::kInt64 || c.input_dtype(2 * n + i) != DType::kInt64 ||
+                    (v != DType::kInt64 && v != DType::kString)) {
+                  return InvalidArgumentError("SparseCrossHashed: feature ", i, " must be int64 indices and shape with int64 or "
+                                              "string values, got values of ", v);
+                }
+              }
+              ASSIGN_OR_RETURN(int64_t nb, c.GetAttr<int64_t>("num_buckets"));
+              if (nb < 0) return InvalidArgumentError("SparseCrossHashed: num_buckets must be >= 0, got ", nb);
+              c.AddOutput(DType::kInt64, PartialShape({kUnknownDim, 2}));
+              c.AddOutput(DType::kInt64, PartialShape({kUnknownDim}));
+              c.AddOutput(DType::kInt64, PartialShape({2}));
+              return OkStatus();
+            }},
+           [](OpKernelContext& c) -> Status {
+             const int n = c.num_inputs() / 3;
+             ASSIGN_OR_RETURN(int64_t nb, c.GetAttr<int64_t>("num_buckets"));
+             ASSIGN_OR_RETURN(int64_t key, c.GetAttr<int64_t>("hash_key"));
+             // Each feature's hashes, and where each example's start (indices are row-major sorted).
+             std::vector<std::vector<uint64_t>> h(static_cast<size_t>(n));
+             std::vector<std::vector<int64_t>> start(static_cast<size_t>(n));
+             int64_t batch = -1;
+             for (int f = 0; f < n; ++f) {
+               const Tensor& ind = c.input(f);
+               const Tensor& val = c.input(n + f);
+               const Tensor& shp = c.input(2 * n + f);
+               if (ind.shape().rank() != 2 || ind.shape().dim(1) != 2 || val.shape().rank() != 1 ||
+                   val.shape().dim(0) != ind.shape().dim(0) || shp.num_elements() != 2) {
+                 return InvalidArgumentError("SparseCrossHashed: feature ", f, " is not a 2-D SparseTensor (indices ",
+                                             ind.shape().DebugString(), ", values ", val.shape().DebugString(), ")");
+               }
+               const int64_t b = shp.flat<int64_t>()[0];
+               if (batch >= 0 && b != batch) {
+                 return InvalidArgumentError("SparseCrossHashed: feature ", f, " has batch ", b, ", feature 0 has ", batch);
+               }
+               batch = b;
+               auto& hf = h[static_cast<size_t>(f)];
+               auto& sf = start[static_cast<size_t>(f)];
+               const int64_t m = val.num_elements();
+               hf.resize(static_cast<size_t>(m));
+               for (int64_t j = 0; j < m; ++j) {
+                 hf[static_cast<size_t>(j)] = val.dtype() == DType::kString
+                                                  ? Fingerprint64(val.flat<std::string>()[static_cast<size_t>(j)])
+                                                  : static_cast<uint64_t>(val.flat<int64_t>()[static_cast<size_t>(j)]);
+               }
+               sf.assign(static_cast<size_t>(b + 1), 0);
+               auto rows = ind.flat<int64_t>();
+               int64_t prev = 0;
+               for (int64_t j = 0; j < m; ++j) {
+                 const int64_t r = rows[static_cast<size_t>(2 * j)];
+                 if (r < prev || r >= b) {
+                   return InvalidArgumentError("SparseCrossHashed: feature ", f, " row ", r, " at entry ", j,
+                                               " is out of order or not in [0, ", b, ")");
+                 }
+                 prev = r;
+                 ++sf[static_cast<size_t>(r + 1)];
+               }
+               for (int64_t r = 0; r < b; ++r) sf[static_cast<size_t>(r + 1)] += sf[static_cast<size_t>(r)];
+             }
+             std::vector<int64_t> count(static_cast<size_t>(batch), 1);
+             int64_t total = 0, widest = 0;
+             for (int64_t r = 0; r < batch; ++r) {
+               for (int f = 0; f < n; ++f) {
+                 count[static_cast<size_t>(r)] *= start[static_cast<size_t>(f)][static_cast<size_t>(r + 1)] -
+                                                  start[static_cast<size_t>(f)][static_cast<size_t>(r)];
+               }
+               total += count[static_cast<size_t>(r)];
+               widest = std::max(widest, count[static_cast<size_t>(r)]);
+             }
+             Tensor* ind = c.AllocateOutput(0, TensorShape({total, 2}));
+             Tensor* val = c.AllocateOutput(1, TensorShape({total}));
+             Tensor* shp = c.AllocateOutput(2, TensorShape({2}));
+             shp->flat<int64_t>()[0] = batch;
+             shp->flat<int64_t>()[1] = widest;
+             auto oi = ind->flat<int64_t>();
+             auto ov = val->flat<int64_t>();
+             size_t out = 0;
+             std::vector<int64_t> pos(static_cast<size_t>(n));
+             for (int64_t r = 0; r < batch; ++r) {
+               for (int64_t k = 0; k < count[static_cast<size_t>(r)]; ++k) {
+                 // k as a mixed-radix number, the last feature the fastest digit.
+                 int64_t rest = k;
+                 for (int f = n - 1; f >= 0; --f) {
+                   const int64_t lo = start[static_cast<size_t>(f)][static_cast<size_t>(r)];
+                   const int64_t len = start[static_cast<size_t>(f)][static_cast<size_t>(r + 1)] - lo;
+                   pos[static_cast<size_t>(f)] = lo + rest % len;
+                   rest /= len;
+                 }
+                 uint64_t x = static_cast<uint64_t>(key);
+                 for (int f = 0; f < n; ++f) x = FingerprintCat64(x, h[static_cast<size_t>(f)][static_cast<size_t>(pos[static_cast<size_t>(f)])]);
+                 const uint64_t mod = nb > 0 ? static_cast<uint64_t>(nb) : static_cast<uint64_t>(INT64_MAX);
+                 oi[2 * out] = r;
+                 oi[2 * out + 1] = k;
+                 ov[out++] = static_cast<int64_t>(x % mod);
+               }
+             }
+             return OkStatus();
+           });
+  // VocabularyLookup(values) -> ids: each value's position in the
+  // vocabulary (strings, or integers for int64 values), else
+  // size + Fingerprint64(as string) % num_oov_buckets, else default_value
+  // (categorical_column_with_vocabulary_list's ids).
+  DefineOp({.type = "VocabularyLookup",
+            .num_inputs = 1,
+            .shape_fn = [](InferenceContext& c) -> Status {
+              const DType v = c.input_dtype(0);
+              if (v != DType::kInt64 && v != DType::kString) {
+                return InvalidArgumentError("VocabularyLookup takes int64 or string values, got ", v);
+              }
+              c.AddOutput(DType::kInt64, c.input_shape(0));
+              return OkStatus();
+            }},
+           [](OpKernelContext& c) -> Status {
+             ASSIGN_OR_RETURN(std::vector<std::string> vocab, c.GetAttr<std::vector<std::string>>("vocabulary"));
+             ASSIGN_OR_RETURN(int64_t oov, c.GetAttr<int64_t>("num_oov_buckets"));
+             ASSIGN_OR_RETURN(int64_t dflt, c.GetAttr<int64_t>("default_value"));
+             const Tensor& val = c.input(0);
+             std::unordered_map<std::string, int64_t> pos;
+             for (size_t i = 0; i < vocab.size(); ++i) pos.emplace(vocab[i], static_cast<int64_t>(i));
+             Tensor* out = c.AllocateOutput(0, val.shape());
+             auto o = out->flat<int64_t>();
+             for (size_t j = 0; j < o.size(); ++j) {
+               const std::string s = val.dtype() == DType::kString ? val.flat<std::string>()[j] : std::to_string(val.flat<int64_t>()[j]);
+               auto it = pos.find(s);
+               if (it != pos.end()) o[j] = it->second;
+               else if (oov > 0) o[j] = static_cast<int64_t>(vocab.size()) + static_cast<int64_t>(Fingerprint64(s) % static_cast<uint64_t>(oov));
+               else o[j] = dflt;
+             }
+             return OkStatus();
+           });
+  // SparseDropNegative(indices, values) -> (indices, values): the entries
+  // with values >= 0, as TensorFlow's safe embedding lookup prunes ids
+  // (a vocabulary's -1 for values it does not know).
+  DefineOp({.type = "SparseDropNegative",
+            .num_inputs = 2,
+            .shape_fn = [](InferenceContext& c) -> Status {
+              if (c.input_dtype(0) != DType::kInt64 || c.input_dtype(1) != DType::kInt64) {
+                return InvalidArgumentError("SparseDropNegative takes int64 indices and values");
+              }
+              c.AddOutput(DType::kInt64, PartialShape({kUnknownDim, 2}));
+              c.AddOutput(DType::kInt64, PartialShape({kUnknownDim}));
+              return OkStatus();
+            }},
+           [](OpKernelContext& c) -> Status {
+             const Tensor& ind = c.input(0);
+             const Tensor& val = c.input(1);
+             if (ind.shape().rank() != 2 || ind.shape().dim(1) != 2 || val.num_elements() != ind.shape().dim(0)) {
+               return InvalidArgumentError("SparseDropNegative: indices ", ind.shape().DebugString(), " and values ",
+                                           val.shape().DebugString(), " are not one SparseTensor");
+             }
+             auto v = val.flat<int64_t>();
+             const int64_t kept = std::count_if(v.begin(), v.end(), [](int64_t x) { return x >= 0; });
+             Tensor* oi = c.AllocateOutput(0, TensorShape({kept, 2}));
+             Tensor* ov = c.AllocateOutput(1, TensorShape({kept}));
+             size_t o = 0;
+             for (size_t j = 0; j < v.size(); ++j) {
+               if (v[j] < 0) continue;
+               oi->flat<int64_t>()[2 * o] = ind.flat<int64_t>()[2 * j];
+               oi->flat<int64_t>()[2 * o + 1] = ind.flat<int64_t>()[2 * j + 1];
+               ov->flat<int64_t>()[o++] = v[j];
+             }
+             return OkStatus();
+           });
 }
 
 namespace ops {
@@ -287,6 +512,32 @@ Output SparseSegmentReduce(const Scope& s, const std::string& combiner, Output d
   const std::string kind = combiner == "mean" ? "Mean" : (combiner == "sqrtn" ? "SqrtN" : "Sum");
   const std::string type = StrCat("SparseSegment", kind, "WithNumSegments");
   return MakeOp(s, type, name.empty() ? type : name, {data, indices, segment_ids, num_segments});
+}
+SparseIds DenseToSparse(const Scope& s, Output x, bool drop_missing, int64_t column_offset, const std::string& name) {
+  Node* n = MakeNode(s, "DenseToSparse", name, {x}, {{"drop_missing", drop_missing}, {"column_offset", column_offset}});
+  if (n == nullptr) return {};
+  return {n->output(0), n->output(1), n->output(2)};
+}
+SparseIds SparseCrossHashed(const Scope& s, const std::vector<SparseIds>& features, int64_t num_buckets, uint64_t hash_key,
+                            const std::string& name) {
+  std::vector<Output> in;
+  for (const SparseIds& f : features) in.push_back(f.indices);
+  for (const SparseIds& f : features) in.push_back(f.values);
+  for (const SparseIds& f : features) in.push_back(f.dense_shape);
+  Node* n = MakeNode(s, "SparseCrossHashed", name, in,
+                     {{"num_buckets", num_buckets}, {"hash_key", static_cast<int64_t>(hash_key)}});
+  if (n == nullptr) return {};
+  return {n->output(0), n->output(1), n->output(2)};
+}
+Output VocabularyLookup(const Scope& s, Output values, std::vector<std::string> vocabulary, int64_t num_oov_buckets,
+                        int64_t default_value, const std::string& name) {
+  return MakeOp(s, "VocabularyLookup", name, {values},
+                {{"vocabulary", std::move(vocabulary)}, {"num_oov_buckets", num_oov_buckets}, {"default_value", default_value}});
+}
+SparseIds SparseDropNegative(const Scope& s, const SparseIds& x, const std::string& name) {
+  Node* n = MakeNode(s, "SparseDropNegative", name, {x.indices, x.values});
+  if (n == nullptr) return {};
+  return {n->output(0), n->output(1), x.dense_shape};
 }
 }  // namespace ops
 }  // namespace psflow

@@ -117,6 +117,29 @@ Output Bucketize(const Scope& s, Output x, std::vector<float> boundaries, const 
 // Unique(x) -> (y, idx): x's distinct values in order of first appearance
 // and each element's position in y (int32), as tf.unique.
 std::pair<Output, Output> Unique(const Scope& s, Output x, const std::string& name = "Unique");
+// A 2-D SparseTensor of categorical values: indices [n, 2] (example,
+// position; row-major), values [n], dense_shape [2] (int64).
+struct SparseIds {
+  Output indices, values, dense_shape;
+};
+// A dense [batch, k] (or [batch]) id input as a SparseTensor, as feature
+// columns take one: with drop_missing, -1 (integers) and "" (strings) are
+// left out; integer values become int64 plus column * column_offset.
+SparseIds DenseToSparse(const Scope& s, Output x, bool drop_missing = true, int64_t column_offset = 0,
+                        const std::string& name = "DenseToSparse");
+// TensorFlow's hashed SparseCross (crossed_column): per example every
+// combination of the features' values (the last feature fastest), hashed
+// with FingerprintCat64 from hash_key and taken % num_buckets.
+SparseIds SparseCrossHashed(const Scope& s, const std::vector<SparseIds>& features, int64_t num_buckets,
+                            uint64_t hash_key, const std::string& name = "SparseCrossHashed");
+// categorical_column_with_vocabulary_list's ids (int64 values match their
+// decimal form in `vocabulary`): the position, else an OOV bucket
+// (Fingerprint64 % num_oov_buckets after the vocabulary), else default_value.
+Output VocabularyLookup(const Scope& s, Output values, std::vector<std::string> vocabulary,
+                        int64_t num_oov_buckets = 0, int64_t default_value = -1,
+                        const std::string& name = "VocabularyLookup");
+// The entries with non-negative values (TensorFlow's safe lookups prune the rest).
+SparseIds SparseDropNegative(const Scope& s, const SparseIds& x, const std::string& name = "SparseDropNegative");
 // TensorFlow's SparseSegment{Sum,Mean,SqrtN}WithNumSegments (combiner "sum",
 // "mean", "sqrtn"): [num_segments, row...], segment k combining the rows
 // data[indices[j]] with segment_ids[j] == k; empty segments are zeros.

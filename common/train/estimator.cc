@@ -1,5 +1,6 @@
 #include "common/train/estimator.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/checkpoint/checkpoint_state.h"
@@ -7,6 +8,7 @@
 #include "common/core/logging.h"
 #include "common/ops/graph_io.h"
 #include "common/ops/ops.h"
+#include "common/train/feature_column.h"
 #include "common/train/layers.h"
 #include "common/train/optimizer.h"
 #include "common/summary/event_writer.h"
@@ -283,29 +285,90 @@ StatusOr<std::vector<std::string>> Estimator::ExportFrozenGraph(const Example& s
 // ---------------------------------------------------------------------------
 // Canned models.
 
+namespace {
+
+// Minimizes the loss: one gradient computation over every trainable
+// variable, then each optimizer's updates of its variables; global_step
+// incremented once, after all of them.
+StatusOr<Node*> MinimizeLoss(const Scope& s, Output loss, const ModelParams& p) {
+  const Graph* g = s.graph();
+  std::vector<const Variable*> vars = g->VariablesInCollection(collections::kTrainableVariables);
+  if (vars.empty()) return InvalidArgumentError("No variables to optimize.");
+  const Variable* step = g->FindVariable("global_step");
+  if (p.scoped_optimizers.empty()) {
+    ASSIGN_OR_RETURN(auto opt, Optimizer::Create(p.optimizer.type, p.optimizer.hyper));
+    return opt->Minimize(s, loss, step);
+  }
+  std::vector<Output> xs;
+  for (const Variable* v : vars) xs.push_back(v->value);
+  std::vector<Gradient> grads;
+  RETURN_IF_ERROR(AddSparseGradients(s, {loss}, xs, &grads));
+  // Groups in scoped_optimizers' order, then the unscoped variables.
+  std::vector<std::vector<std::pair<Gradient, const Variable*>>> groups(p.scoped_optimizers.size() + 1);
+  for (size_t i = 0; i < vars.size(); ++i) {
+    if (!grads[i].valid()) continue;
+    size_t k = 0;
+    while (k < p.scoped_optimizers.size() && vars[i]->name.rfind(p.scoped_optimizers[k].first, 0) != 0) ++k;
+    groups[k].emplace_back(grads[i], vars[i]);
+  }
+  std::vector<Node*> updates;
+  for (size_t k = 0; k < groups.size(); ++k) {
+    if (groups[k].empty()) continue;
+    const OptimizerConfig& c = k < p.scoped_optimizers.size() ? p.scoped_optimizers[k].second : p.optimizer;
+    ASSIGN_OR_RETURN(auto opt, Optimizer::Create(c.type, c.hyper));
+    ASSIGN_OR_RETURN(Node* u, opt->ApplyGradients(s, groups[k]));
+    updates.push_back(u);
+  }
+  if (updates.empty()) {
+    return InvalidArgumentError("No gradients provided for any variable: the loss ", loss.name(),
+                                " does not depend on the variables to optimize");
+  }
+  Node* applied = ops::Group(s, updates, "train_updates");
+  if (step == nullptr) return applied;
+  const Scope gs = s.WithControlDependencies({applied});
+  Output inc = ops::AssignAdd(gs, step->ref, ops::Const(gs, Tensor::Scalar<int64_t>(1)), "global_step_inc");
+  return ops::Group(s, {inc.node}, "train_op");
+}
+
+}  // namespace
+
 StatusOr<EstimatorSpec> ClassifierHead(const Scope& s, Output logits, Output labels, Mode mode,
                                        const ModelParams& p) {
   EstimatorSpec spec;
   const Scope head = s.NameScope("head");
-  Output class_ids = ops::ArgMax(head, logits, 1, "class_ids");
-  Output probs = ops::Softmax(head, logits, "probabilities");
-  spec.predictions = {{"logits", logits}, {"probabilities", probs}, {"class_ids", class_ids}};
+  const bool binary = !logits.shape().unknown_rank() && logits.shape().rank() == 2 && logits.shape().dim(1) == 1;
+  Output scores;  // the positive class's probability (binary)
+  if (binary) {
+    Output logistic = ops::Sigmoid(head, logits, "logistic");
+    Output probs = ops::Concat(head, {ops::Sub(head, ops::OnesLike(head, logistic), logistic), logistic}, 1, "probabilities");
+    Output class_ids = ops::Reshape(head, ops::Cast(head, ops::Greater(head, logits, ops::ZerosLike(head, logits)), DType::kInt64),
+                                    {-1}, "class_ids");
+    spec.predictions = {{"logits", logits}, {"logistic", logistic}, {"probabilities", probs}, {"class_ids", class_ids}};
+    scores = ops::Reshape(head, logistic, {-1});
+  } else {
+    Output class_ids = ops::ArgMax(head, logits, 1, "class_ids");
+    Output probs = ops::Softmax(head, logits, "probabilities");
+    spec.predictions = {{"logits", logits}, {"probabilities", probs}, {"class_ids", class_ids}};
+    if (p.n_classes == 2) scores = ops::Reshape(head, ops::Slice(head, probs, {0, 1}, {-1, 1}), {-1});
+  }
   if (mode == Mode::kPredict) return spec;
   Output int_labels = labels.dtype() == DType::kInt64 || labels.dtype() == DType::kInt32
                           ? labels
                           : ops::Cast(head, labels, DType::kInt64);
-  spec.loss = losses::SparseSoftmaxCrossEntropy(s, int_labels, logits);
+  if (!int_labels.shape().unknown_rank() && int_labels.shape().rank() == 2) int_labels = ops::Reshape(head, int_labels, {-1});
+  if (binary) {
+    spec.loss = losses::SigmoidCrossEntropy(s, ops::Reshape(head, ops::Cast(head, int_labels, DType::kFloat), {-1, 1}), logits);
+  } else {
+    spec.loss = losses::SparseSoftmaxCrossEntropy(s, int_labels, logits);
+  }
   if (mode == Mode::kEval) {
-    ASSIGN_OR_RETURN(spec.eval_metric_ops["accuracy"], metrics::Accuracy(s, int_labels, class_ids));
-    if (p.n_classes == 2) {
-      Output p1 = ops::Reshape(head, ops::Slice(head, probs, {0, 1}, {-1, 1}), {-1});
-      ASSIGN_OR_RETURN(spec.eval_metric_ops["auc"], metrics::AUC(s, int_labels, p1));
+    ASSIGN_OR_RETURN(spec.eval_metric_ops["accuracy"], metrics::Accuracy(s, int_labels, spec.predictions.at("class_ids")));
+    if (scores.valid()) {
+      ASSIGN_OR_RETURN(spec.eval_metric_ops["auc"], metrics::AUC(s, int_labels, scores));
     }
     return spec;
   }
-  ASSIGN_OR_RETURN(auto opt, Optimizer::Create(p.optimizer.type, p.optimizer.hyper));
-  const Variable* step = s.graph()->FindVariable("global_step");
-  ASSIGN_OR_RETURN(spec.train_op, opt->Minimize(s, spec.loss, step));
+  ASSIGN_OR_RETURN(spec.train_op, MinimizeLoss(s, spec.loss, p));
   return spec;
 }
 
@@ -313,11 +376,46 @@ namespace {
 
 StatusOr<Output> Features2D(const Scope& s, const Features& f) {
   auto it = f.find("x");
-  if (it == f.end()) return InvalidArgumentError("the canned models read a feature named \"x\"");
+  if (it == f.end()) {
+    return InvalidArgumentError("the canned models read a feature named \"x\" unless model.feature_columns are declared");
+  }
   Output x = it->second;
   if (x.dtype() != DType::kFloat) x = ops::Cast(s, x, DType::kFloat);
   if (!x.shape().unknown_rank() && x.shape().rank() > 2) x = layers::Flatten(s, x);
   return x;
+}
+
+int64_t LogitsWidth(const ModelParams& p) { return p.n_classes == 2 ? 1 : p.n_classes; }
+
+std::vector<std::string> ColumnsOr(const std::vector<std::string>& names, const ModelParams& p) {
+  return names.empty() ? RootFeatureColumns(p.feature_columns) : names;
+}
+
+// dnn/: input_from_feature_columns/input_layer (or "x"), hidden layers, logits.
+StatusOr<Output> DnnLogits(const Scope& s, const Features& f, Mode mode, const ModelParams& p) {
+  const Scope dnn = s.VariableScope("dnn");
+  Output h;
+  if (p.feature_columns.empty()) {
+    ASSIGN_OR_RETURN(h, Features2D(s, f));
+  } else {
+    ASSIGN_OR_RETURN(h, InputLayer(dnn.VariableScope("input_from_feature_columns"), p.feature_columns, f,
+                                   ColumnsOr(p.dnn_feature_columns, p)));
+  }
+  for (size_t i = 0; i < p.hidden_units.size(); ++i) {
+    ASSIGN_OR_RETURN(h, layers::Dense(dnn, h, p.hidden_units[i],
+                                      layers::DenseOptions{.activation = p.activation, .name = StrCat("hiddenlayer_", i)}));
+    h = layers::Dropout(dnn, h, p.dropout, mode == Mode::kTrain);
+  }
+  return layers::Dense(dnn, h, LogitsWidth(p), layers::DenseOptions{.name = "logits"});
+}
+
+StatusOr<Output> LinearLogits(const Scope& s, const Features& f, const ModelParams& p) {
+  const Scope linear = s.VariableScope("linear");
+  if (!p.feature_columns.empty()) {
+    return LinearModel(linear, p.feature_columns, f, ColumnsOr(p.linear_feature_columns, p), LogitsWidth(p));
+  }
+  ASSIGN_OR_RETURN(Output x, Features2D(s, f));
+  return layers::Dense(linear, x, LogitsWidth(p), layers::DenseOptions{.name = "linear_model"});
 }
 
 }  // namespace
@@ -325,15 +423,7 @@ StatusOr<Output> Features2D(const Scope& s, const Features& f) {
 ModelFn DnnClassifierFn() {
   return [](const Scope& s, const Features& f, Output labels, Mode mode, const ModelParams& p)
              -> StatusOr<EstimatorSpec> {
-    ASSIGN_OR_RETURN(Output h, Features2D(s, f));
-    const Scope dnn = s.VariableScope("dnn");
-    for (size_t i = 0; i < p.hidden_units.size(); ++i) {
-      ASSIGN_OR_RETURN(h, layers::Dense(dnn, h, p.hidden_units[i],
-                                        layers::DenseOptions{.activation = p.activation,
-                                                             .name = StrCat("hiddenlayer_", i)}));
-      h = layers::Dropout(dnn, h, p.dropout, mode == Mode::kTrain);
-    }
-    ASSIGN_OR_RETURN(Output logits, layers::Dense(dnn, h, p.n_classes, layers::DenseOptions{.name = "logits"}));
+    ASSIGN_OR_RETURN(Output logits, DnnLogits(s, f, mode, p));
     return ClassifierHead(s, logits, labels, mode, p);
   };
 }
@@ -341,9 +431,21 @@ ModelFn DnnClassifierFn() {
 ModelFn LinearClassifierFn() {
   return [](const Scope& s, const Features& f, Output labels, Mode mode, const ModelParams& p)
              -> StatusOr<EstimatorSpec> {
-    ASSIGN_OR_RETURN(Output x, Features2D(s, f));
-    ASSIGN_OR_RETURN(Output logits,
-                     layers::Dense(s.VariableScope("linear"), x, p.n_classes, layers::DenseOptions{.name = "linear_model"}));
+    ASSIGN_OR_RETURN(Output logits, LinearLogits(s, f, p));
+    return ClassifierHead(s, logits, labels, mode, p);
+  };
+}
+
+ModelFn DnnLinearCombinedClassifierFn() {
+  return [](const Scope& s, const Features& f, Output labels, Mode mode, const ModelParams& p)
+             -> StatusOr<EstimatorSpec> {
+    if (p.feature_columns.empty() || p.linear_feature_columns.empty() || p.dnn_feature_columns.empty()) {
+      return InvalidArgumentError("dnn_linear_combined_classifier needs feature columns and both "
+                                  "linear_feature_columns and dnn_feature_columns");
+    }
+    ASSIGN_OR_RETURN(Output dnn, DnnLogits(s, f, mode, p));
+    ASSIGN_OR_RETURN(Output linear, LinearLogits(s, f, p));
+    Output logits = ops::Add(s.NameScope("add"), dnn, linear, "logits");
     return ClassifierHead(s, logits, labels, mode, p);
   };
 }
@@ -369,7 +471,7 @@ ModelFn CnnClassifierFn() {
     const int64_t dense_units = p.hidden_units.empty() ? 1024 : p.hidden_units[0];
     ASSIGN_OR_RETURN(Output d, layers::Dense(cnn, layers::Flatten(cnn, p2), dense_units, "relu"));
     d = layers::Dropout(cnn, d, p.dropout, mode == Mode::kTrain);
-    ASSIGN_OR_RETURN(Output logits, layers::Dense(cnn, d, p.n_classes, layers::DenseOptions{.name = "logits"}));
+    ASSIGN_OR_RETURN(Output logits, layers::Dense(cnn, d, LogitsWidth(p), layers::DenseOptions{.name = "logits"}));
     return ClassifierHead(s, logits, labels, mode, p);
   };
 }
@@ -378,8 +480,10 @@ StatusOr<ModelFn> CannedModelFn(const std::string& type) {
   if (type == "dnn_classifier") return DnnClassifierFn();
   if (type == "linear_classifier") return LinearClassifierFn();
   if (type == "cnn_classifier") return CnnClassifierFn();
+  if (type == "dnn_linear_combined_classifier") return DnnLinearCombinedClassifierFn();
   return InvalidArgumentError("unknown model type '", type,
-                              "'; choose dnn_classifier, linear_classifier or cnn_classifier, or name a model_fn plugin");
+                              "'; choose dnn_classifier, linear_classifier, dnn_linear_combined_classifier or "
+                              "cnn_classifier, or name a model_fn plugin");
 }
 
 }  // namespace psflow

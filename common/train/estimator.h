@@ -24,6 +24,7 @@
 #include "common/runtime/session.h"
 #include "common/ops/apply.h"
 #include "common/train/hooks.h"
+#include "common/train/feature_column_spec.h"
 #include "common/train/metrics.h"
 #include "common/train/run_config.h"
 
@@ -35,6 +36,7 @@ std::string_view ModeName(Mode m);  // "train", "eval", "infer"
 struct OptimizerConfig {
   std::string type = "adam";
   apply::Hyper hyper{.lr = 0.001f};
+  float initial_accumulator_value = 0.1f;  // adagrad and ftrl on the parameter servers
 };
 
 // Parameters of the canned models (and free-form ones for a user's model_fn).
@@ -44,8 +46,21 @@ struct ModelParams {
   std::string activation = "relu";
   float dropout = 0.f;
   OptimizerConfig optimizer;
+  // Trainable variables whose names start with one of these scopes (the
+  // first that matches) use its optimizer instead of `optimizer`, as
+  // dnn_linear_combined_classifier's linear_optimizer ("linear/") and
+  // dnn_optimizer ("dnn/").
+  std::vector<std::pair<std::string, OptimizerConfig>> scoped_optimizers;
+  // Feature columns (ResolveFeatureColumns'd) and which of them feed the
+  // canned models: linear_classifier and dnn_classifier take `linear` /
+  // `dnn` (empty: every column no other column wraps);
+  // dnn_linear_combined_classifier both.  No columns: the feature "x".
+  std::vector<FeatureColumnSpec> feature_columns;
+  std::vector<std::string> linear_feature_columns, dnn_feature_columns;
   std::map<std::string, std::string> extra;
 };
+
+
 
 struct EstimatorSpec {
   Output loss;                                  // train and eval
@@ -60,16 +75,25 @@ using ModelFn = std::function<StatusOr<EstimatorSpec>(const Scope& scope, const 
 using InputFn = std::function<StatusOr<std::unique_ptr<Dataset>>()>;
 
 // The canned classifiers' head, for model_fns (and plugins) that bring their
-// own body: predictions (logits, probabilities, class_ids); the sparse
-// softmax cross-entropy loss; accuracy (and AUC with 2 classes) in eval;
-// the train_op of params.optimizer minimizing the loss in train.
+// own body.  Logits [batch, n_classes]: predictions logits, probabilities,
+// class_ids; the sparse softmax cross-entropy loss; accuracy in eval.
+// Logits [batch, 1] (TensorFlow's binary head, what the canned models build
+// for n_classes 2): predictions logits, logistic, probabilities [batch, 2],
+// class_ids (logistic > 0.5); the sigmoid cross-entropy loss; accuracy and
+// AUC in eval.  Both: the train_op of the params' optimizers (one
+// gradient computation, then each scoped group's updates) in train.
 StatusOr<EstimatorSpec> ClassifierHead(const Scope& s, Output logits, Output labels, Mode mode, const ModelParams& p);
 
-// Canned model_fns.  Features: "x", float [batch, 784] (cnn: also [batch, 28, 28, 1]).
-ModelFn DnnClassifierFn();     // hidden_units, activation, dropout; variables dnn/hiddenlayer_k, dnn/logits
-ModelFn LinearClassifierFn();  // linear/linear_model
+// Canned model_fns, with TensorFlow's variable names.  Without feature
+// columns they read the feature "x", float [batch, 784] (cnn: also
+// [batch, 28, 28, 1]).  n_classes 2: one logit (the binary head).
+ModelFn DnnClassifierFn();     // hidden_units, activation, dropout; dnn/input_from_feature_columns/input_layer/...,
+                               // dnn/hiddenlayer_k, dnn/logits
+ModelFn LinearClassifierFn();  // linear/linear_model (x) or linear/linear_model/<column>/weights, .../bias_weights
 ModelFn CnnClassifierFn();     // conv 32 5x5, pool, conv 64 5x5, pool, dense 1024, dropout, logits
-// "dnn_classifier", "linear_classifier", "cnn_classifier".
+// Wide & deep: the linear model's logits plus the DNN's (both as above).
+ModelFn DnnLinearCombinedClassifierFn();
+// "dnn_classifier", "linear_classifier", "cnn_classifier", "dnn_linear_combined_classifier".
 StatusOr<ModelFn> CannedModelFn(const std::string& type);
 
 // How an Estimator runs, besides its RunConfig.

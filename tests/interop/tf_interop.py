@@ -414,6 +414,120 @@ def write_embedding_combiners(out):
     return path
 
 
+# The feature columns of feature_columns/model.json, in the job file's
+# syntax (tf.feature_column's argument names).
+FC_COLUMNS = [
+    {"type": "numeric_column", "key": "I1"},
+    {"type": "numeric_column", "key": "I2", "shape": [2]},
+    {"type": "bucketized_column", "source_column": "I1", "boundaries": [-1.0, 0.0, 2.5]},
+    {"type": "categorical_column_with_identity", "key": "C1", "num_buckets": 10},
+    {"type": "categorical_column_with_hash_bucket", "key": "C2", "hash_bucket_size": 20},
+    {"type": "categorical_column_with_vocabulary_list", "key": "C3", "dtype": "int64",
+     "vocabulary_list": [5, 7, 9], "num_oov_buckets": 2},
+    {"type": "categorical_column_with_vocabulary_list", "key": "C4", "vocabulary_list": ["x", "y", "z"]},
+    {"type": "crossed_column", "keys": ["C2", "C1"], "hash_bucket_size": 50},
+    {"type": "crossed_column", "keys": ["I1_bucketized", "C4"], "hash_bucket_size": 30},
+    {"type": "embedding_column", "categorical_column": "C1", "dimension": 3},
+    {"type": "embedding_column", "categorical_column": "C2", "dimension": 2, "combiner": "sqrtn"},
+    {"type": "embedding_column", "categorical_column": "C3", "dimension": 2, "combiner": "sum"},
+    {"type": "indicator_column", "categorical_column": "C4"},
+    {"type": "indicator_column", "categorical_column": "I1_bucketized"},
+]
+FC_LINEAR = ["I2", "I1_bucketized", "C1", "C2", "C3", "C4", "C1_X_C2", "C4_X_I1_bucketized"]
+FC_DNN = ["I1", "I2", "C1_embedding", "C2_embedding", "C3_embedding", "C4_indicator", "I1_bucketized_indicator"]
+
+
+def write_feature_columns(out):
+    """model.json: a batch of dense and VarLen features, the columns above,
+    and what TensorFlow's compat.v1 input_layer (in dnn/input_from_feature_columns,
+    as the canned DNN builds it) and linear_model (in linear/) compute from them
+    with every variable set to known values: each variable's name, shape and
+    values, each categorical column's ids, and both outputs."""
+    os.makedirs(out, exist_ok=True)
+    fcs = tf.feature_column
+    built = {}
+    for c in FC_COLUMNS:
+        t = c["type"]
+        if t == "numeric_column":
+            col = fcs.numeric_column(c["key"], shape=c.get("shape", [1]))
+        elif t == "bucketized_column":
+            col = fcs.bucketized_column(built[c["source_column"]], c["boundaries"])
+        elif t == "categorical_column_with_identity":
+            col = fcs.categorical_column_with_identity(c["key"], c["num_buckets"])
+        elif t == "categorical_column_with_hash_bucket":
+            col = fcs.categorical_column_with_hash_bucket(c["key"], c["hash_bucket_size"])
+        elif t == "categorical_column_with_vocabulary_list":
+            ints = c.get("dtype") == "int64"
+            col = fcs.categorical_column_with_vocabulary_list(c["key"], c["vocabulary_list"],
+                                                              dtype=tf.int64 if ints else tf.string,
+                                                              num_oov_buckets=c.get("num_oov_buckets", 0))
+        elif t == "crossed_column":
+            # A key naming a column crosses its ids, but a hash bucket
+            # column's key its raw values (TensorFlow refuses hashed columns).
+            keys = [k if k not in built or type(built[k]).__name__ == "HashedCategoricalColumn" else built[k]
+                    for k in c["keys"]]
+            col = fcs.crossed_column(keys, c["hash_bucket_size"])
+        elif t == "embedding_column":
+            col = fcs.embedding_column(built[c["categorical_column"]], c["dimension"], combiner=c.get("combiner", "mean"))
+        else:
+            col = fcs.indicator_column(built[c["categorical_column"]])
+        built[col.name] = col
+    dense = {
+        "I1": {"dtype": "float", "shape": [4, 1], "values": [-2.0, 0.0, 1.5, 3.0]},
+        "I2": {"dtype": "float", "shape": [4, 2], "values": [0.5, -1.0, 2.0, 0.0, -0.25, 1.0, 3.0, -2.0]},
+        "C1": {"dtype": "int64", "shape": [4, 1], "values": [3, -1, 9, 0]},
+    }
+    sparse = {
+        "C2": {"dtype": "string", "indices": [[0, 0], [0, 1], [2, 0], [3, 0], [3, 1], [3, 2]],
+               "values": ["cat", "dog", "cat", "", "emu", "dog"], "dense_shape": [4, 3]},
+        "C3": {"dtype": "int64", "indices": [[0, 0], [1, 0], [1, 1], [3, 0]], "values": [7, 5, 42, 9], "dense_shape": [4, 2]},
+        "C4": {"dtype": "string", "indices": [[0, 0], [1, 0], [2, 0], [2, 1]], "values": ["y", "w", "x", "z"],
+               "dense_shape": [4, 2]},
+    }
+    result = {"columns": FC_COLUMNS, "linear": FC_LINEAR, "dnn": FC_DNN, "dense": dense, "sparse": sparse,
+              "variables": {}, "ids": {}}
+    g = tf.Graph()
+    with g.as_default():
+        feats = {}
+        for k, d in dense.items():
+            feats[k] = tf.constant(np.array(d["values"], dtype=np.float32 if d["dtype"] == "float" else np.int64)
+                                   .reshape(d["shape"]))
+        for k, sp in sparse.items():
+            vals = [v.encode() for v in sp["values"]] if sp["dtype"] == "string" else sp["values"]
+            feats[k] = tf.SparseTensor(tf.constant(sp["indices"], tf.int64),
+                                       tf.constant(vals, tf.string if sp["dtype"] == "string" else tf.int64),
+                                       sp["dense_shape"])
+        with tf.compat.v1.variable_scope("dnn"):
+            with tf.compat.v1.variable_scope("input_from_feature_columns"):
+                x = tf.compat.v1.feature_column.input_layer(feats, [built[n] for n in FC_DNN])
+        with tf.compat.v1.variable_scope("linear"):
+            logits = tf.compat.v1.feature_column.linear_model(feats, [built[n] for n in FC_LINEAR], units=1)
+        from tensorflow.python.feature_column import feature_column_v2 as fc2
+        ids = {}
+        for name, col in built.items():
+            if isinstance(col, fc2.CategoricalColumn):
+                st = col.get_sparse_tensors(fc2.FeatureTransformationCache(feats), None).id_tensor
+                ids[name] = st
+        assigns = []
+        for i, v in enumerate(sorted(tf.compat.v1.global_variables(), key=lambda v: v.op.name)):
+            shape = v.shape.as_list()
+            n = int(np.prod(shape))
+            vals = (np.sin(np.arange(n, dtype=np.float64) * 0.37 + i) * 0.5).astype(np.float32)
+            result["variables"][v.op.name] = {"shape": shape, "values": vals.tolist()}
+            assigns.append(v.assign(vals.reshape(shape)))
+        with tf.compat.v1.Session() as sess:
+            sess.run([tf.compat.v1.global_variables_initializer(), tf.compat.v1.tables_initializer()])
+            sess.run(assigns)
+            xv, lv, idv = sess.run([x, logits, ids])
+    result["input_layer"] = {"shape": list(xv.shape), "values": xv.flatten().tolist()}
+    result["linear_model"] = {"shape": list(lv.shape), "values": lv.flatten().tolist()}
+    for name, st in idv.items():
+        result["ids"][name] = {"indices": st.indices.tolist(), "values": st.values.tolist()}
+    path = os.path.join(out, "model.json")
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+    return path
+
 def psflow_parses_examples(build_dir, workdir):
     print("(c) psflow parses VarLen tf.train.Example features as tf.io.parse_example does")
     path, want = write_varlen_examples(os.path.join(workdir, "varlen"))
@@ -452,6 +566,8 @@ def main():
         print("feature_hash", os.path.relpath(path, args.make_testdata))
         path = write_embedding_combiners(os.path.join(args.make_testdata, "embedding_column"))
         print("embedding_column", os.path.relpath(path, args.make_testdata))
+        path = write_feature_columns(os.path.join(args.make_testdata, "feature_columns"))
+        print("feature_columns", os.path.relpath(path, args.make_testdata))
         return 0
     if not args.build_dir:
         ap.error("--build-dir is required")
