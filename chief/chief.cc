@@ -39,6 +39,11 @@ Status WarmStart(Env* env, const WarmStartSpec& ws, const std::vector<const Vari
   int warmed = 0;
   for (const Variable* v : trainable) {
     if (!std::regex_match(v->name, pattern)) continue;
+    if (v->embedding != nullptr) {
+      LOG(WARNING) << "run.warm_start: dynamic embedding table " << v->name << " starts empty (warm start copies "
+                   << "fixed-shape variables only)";
+      continue;
+    }
     auto it = ws.prev_names.find(v->name);
     const std::string old = it == ws.prev_names.end() ? v->name : it->second;
     if (!reader->Contains(old)) {
@@ -101,7 +106,15 @@ Status Chief::Prepare(const TrainerOptions& options, const TrainingModel& m, PsC
   if (!*latest && chief_.warm_start) {
     RETURN_IF_ERROR(checkpoint_stage(WarmStart(env, *chief_.warm_start, m.trainable, &init)));
   }
-  RETURN_IF_ERROR(ps.Initialize(init));
+  std::map<std::string, DynamicTableInit> tables;
+  for (const Variable* v : m.trainable) {
+    if (const EmbeddingVariableSpec* e = v->embedding.get()) {
+      tables[v->name] = {.dim = e->dim, .zeros_init = e->zeros_init, .stddev = e->stddev, .seed = e->seed,
+                         .filter_freq = e->filter_freq, .steps_to_live = e->steps_to_live, .max_rows = e->max_rows,
+                         .evict_when_full = e->evict_when_full};
+    }
+  }
+  RETURN_IF_ERROR(ps.Initialize(init, tables));
   if (*latest) {
     RETURN_IF_ERROR(checkpoint_stage(ps.Restore(**latest)));
     LOG(INFO) << "Restoring parameters from " << **latest;

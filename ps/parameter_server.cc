@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "common/checkpoint/tensor_slice.h"
+#include "common/core/strcat.h"
+#include "common/distributed/placement.h"
 
 namespace psflow {
 namespace {
@@ -71,10 +73,23 @@ StatusOr<const OptimizerDef*> FindOptimizer(const std::string& name) {
   return InvalidArgumentError("unknown optimizer '", name, "'; choose sgd, momentum, adagrad, adam, lazy_adam, rmsprop, ftrl");
 }
 
+// A dynamic table <base>-values: its checkpoint keys start with <base>.
+constexpr std::string_view kValuesSuffix = "-values";
+std::string TableBase(const std::string& name) {
+  return name.size() > kValuesSuffix.size() && name.ends_with(kValuesSuffix)
+             ? name.substr(0, name.size() - kValuesSuffix.size())
+             : name;
+}
+
 // Whether `g` may be applied to `v`: the dtype, the shape (rows: int64
 // indices in range and a gradient row each), before anything is changed.
-Status CheckGradient(const Tensor& v, const PushItem& g) {
+// A dynamic table takes any ids.
+Status CheckGradient(const Tensor& v, const PushItem& g, bool dynamic) {
   const bool sparse = g.rows.initialized();
+  if (dynamic) {
+    if (!sparse) return InvalidArgumentError("a dynamic embedding table takes row-sparse gradients by id only");
+    return apply::CheckShapes("push", &v, {}, g.grad, &g.rows);
+  }
   RETURN_IF_ERROR(apply::CheckShapes("push", &v, {}, g.grad, sparse ? &g.rows : nullptr));
   if (!sparse) return OkStatus();
   const int64_t rows = v.shape().dim(0);
@@ -133,7 +148,8 @@ ParameterServer::ParameterServer(ParameterServerOptions options)
     : options_(std::move(options)), sync_(options_.replicas_to_aggregate) {}
 
 Status ParameterServer::Initialize(const std::map<std::string, Tensor>& values,
-                                   const std::map<std::string, SaveSliceInfo>& slices) {
+                                   const std::map<std::string, SaveSliceInfo>& slices,
+                                   const std::map<std::string, DynamicTableInit>& tables) {
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& [name, value] : values) {
     if (vars_.count(name)) continue;
@@ -143,6 +159,23 @@ Status ParameterServer::Initialize(const std::map<std::string, Tensor>& values,
     }
     auto v = std::make_unique<Var>();
     v->value = value.DeepCopy();
+    if (auto t = tables.find(name); t != tables.end()) {
+      const DynamicTableInit& o = t->second;
+      if (value.dtype() != DType::kFloat || value.shape().rank() != 2 || value.shape().dim(0) != 0 ||
+          value.shape().dim(1) != o.dim) {
+        return InvalidArgumentError("dynamic table ", name, " starts as an empty float [0, ", o.dim, "], not ",
+                                    DTypeName(value.dtype()), " ", value.shape().DebugString());
+      }
+      v->opt = OptFor(name);
+      auto table = DynamicTable::Create({.dim = o.dim, .slot_init = v->opt->slot_init, .zeros_init = o.zeros_init,
+                                         .stddev = o.stddev, .seed = o.seed, .filter_freq = o.filter_freq,
+                                         .steps_to_live = o.steps_to_live, .max_rows = o.max_rows,
+                                         .evict_when_full = o.evict_when_full});
+      if (!table.ok()) return table.status().WithContext("dynamic table ", name);
+      v->table = std::move(table).value();
+      vars_[name] = std::move(v);
+      continue;
+    }
     if (auto it = slices.find(name); it != slices.end()) {
       const SaveSliceInfo& si = it->second;
       const TensorShape& full = si.full_shape;
@@ -196,6 +229,7 @@ StatusOr<std::vector<Tensor>> ParameterServer::Pull(const std::vector<std::strin
   std::vector<Tensor> out;
   for (const std::string& n : names) {
     ASSIGN_OR_RETURN(Var* v, Find(n));
+    if (v->table) return InvalidArgumentError("dynamic embedding table ", n, " is pulled by ids, not whole");
     std::lock_guard<std::mutex> l(v->mu);
     out.push_back(v->value.DeepCopy());
     ++v->stats.pulls;
@@ -209,6 +243,7 @@ StatusOr<Tensor> ParameterServer::PullRows(const std::string& name, const Tensor
   if (rows.dtype() != DType::kInt64 || rows.shape().rank() != 1) {
     return InvalidArgumentError("rows of ", name, " must be an int64 vector");
   }
+  if (v->table) return PullDynamicRows(name, rows, nullptr, global_step(), max_bytes);
   std::lock_guard<std::mutex> l(v->mu);
   const TensorShape& s = v->value.shape();
   if (s.rank() < 1) return InvalidArgumentError("variable ", name, " is a scalar; it has no rows");
@@ -244,6 +279,37 @@ StatusOr<Tensor> ParameterServer::PullRows(const std::string& name, const Tensor
   return out;
 }
 
+StatusOr<Tensor> ParameterServer::PullDynamicRows(const std::string& name, const Tensor& ids, const Tensor* counts,
+                                                  int64_t step, uint64_t max_bytes) {
+  ASSIGN_OR_RETURN(Var* v, Find(name));
+  if (!v->table) return InvalidArgumentError("variable ", name, " is not a dynamic embedding table");
+  if (ids.dtype() != DType::kInt64 || ids.shape().rank() != 1) {
+    return InvalidArgumentError("ids of ", name, " must be an int64 vector");
+  }
+  if (counts != nullptr && (counts->dtype() != DType::kInt64 || counts->num_elements() != ids.num_elements())) {
+    return InvalidArgumentError("counts of ", name, " must be int64, one per id");
+  }
+  std::lock_guard<std::mutex> l(v->mu);
+  const int64_t dim = v->table->dim();
+  const uint64_t n = static_cast<uint64_t>(ids.num_elements());
+  const uint64_t row_bytes = static_cast<uint64_t>(dim) * sizeof(float);
+  if (n > max_bytes / row_bytes) {
+    return ResourceExhaustedError("pulling ", n, " rows of ", name, " (", row_bytes, " bytes each) would take more than ",
+                                  max_bytes, " bytes, what one answer may carry; pull fewer rows at a time");
+  }
+  Tensor out(DType::kFloat, TensorShape({ids.num_elements(), dim}));
+  if (counts != nullptr) {
+    Status st = v->table->Lookup(ids.flat<int64_t>().data(), counts->flat<int64_t>().data(), n, step,
+                                 out.flat<float>().data());
+    if (!st.ok()) return st.WithContext("dynamic table ", name, " on ps task ", options_.task_index);
+  } else {
+    v->table->Find(ids.flat<int64_t>().data(), n, out.flat<float>().data());
+  }
+  ++v->stats.pulls;
+  v->stats.bytes_out += static_cast<int64_t>(out.TotalBytes());
+  return out;
+}
+
 Status ParameterServer::ApplyLocked(Var* v, const PushItem& g, int64_t step) {
   const Opt& o = *v->opt;
   // Adam's bias correction: beta^(step+1), as TensorFlow's beta powers hold.
@@ -253,6 +319,16 @@ Status ParameterServer::ApplyLocked(Var* v, const PushItem& g, int64_t step) {
   // As TensorFlow's optimizers do: repeated rows' gradients summed, then one
   // update per row.
   ASSIGN_OR_RETURN(apply::RowSparse u, apply::SumDuplicateRows(g.rows, g.grad));
+  if (v->table) {
+    // The rows that exist, gathered, updated densely (every optimizer,
+    // Adam included, moves only the pushed rows of a dynamic table, as
+    // DeepRec's do), and stored back.
+    return v->table->Apply(u.indices.flat<int64_t>().data(), u.grad.flat<float>().data(),
+                           static_cast<size_t>(u.indices.num_elements()),
+                           [&](Tensor* value, std::vector<Tensor>& slots, const Tensor& grad) {
+                             return o.apply(value, slots, o.hyper, b1p, b2p, {.name = g.name, .grad = grad});
+                           });
+  }
   return o.apply(&v->value, v->slots, o.hyper, b1p, b2p, {.name = g.name, .grad = u.grad, .rows = u.indices});
 }
 
@@ -262,7 +338,8 @@ StatusOr<std::vector<ParameterServer::Var*>> ParameterServer::CheckPush(const st
   for (const PushItem& g : grads) {
     ASSIGN_OR_RETURN(Var* v, Find(g.name));
     // A variable's dtype and shape never change once it exists: no lock.
-    RETURN_IF_ERROR(CheckGradient(v->value, g).WithContext("push to ", g.name, " (nothing of this push was applied)"));
+    RETURN_IF_ERROR(CheckGradient(v->value, g, v->table != nullptr)
+                        .WithContext("push to ", g.name, " (nothing of this push was applied)"));
     vars.push_back(v);
   }
   return vars;
@@ -323,6 +400,18 @@ StatusOr<BundleEntries> ParameterServer::SaveShard(const std::string& prefix, in
   for (const std::string& name : VariableNames()) {
     ASSIGN_OR_RETURN(Var* v, Find(name));
     std::lock_guard<std::mutex> l(v->mu);
+    if (v->table) {
+      const std::string base = TableBase(name);
+      DynamicTable::Snapshot t = v->table->Export();
+      snap.push_back({base + "-keys", std::move(t.keys), std::nullopt});
+      snap.push_back({name, std::move(t.values), std::nullopt});
+      for (size_t i = 0; i < t.slots.size(); ++i) {
+        snap.push_back({name + "/" + v->opt->slot_names[i], std::move(t.slots[i]), std::nullopt});
+      }
+      snap.push_back({base + "-freqs", std::move(t.freqs), std::nullopt});
+      snap.push_back({base + "-versions", std::move(t.versions), std::nullopt});
+      continue;
+    }
     const std::string key = v->slice ? v->slice->full_name : name;
     snap.push_back({key, v->value.DeepCopy(), v->slice});
     for (size_t i = 0; i < v->slots.size(); ++i) {
@@ -352,10 +441,73 @@ StatusOr<BundleEntries> ParameterServer::SaveShard(const std::string& prefix, in
   return w.Finish();
 }
 
-Status ParameterServer::Restore(const BundleReader& reader) {
+std::vector<std::string> ParameterServer::StackedKeys() const {
+  std::vector<std::string> out;
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [name, v] : vars_) {
+    if (!v->table) continue;
+    const std::string base = TableBase(name);
+    out.push_back(base + "-keys");
+    out.push_back(name);
+    for (const std::string& slot : v->opt->slot_names) out.push_back(name + "/" + slot);
+    out.push_back(base + "-freqs");
+    out.push_back(base + "-versions");
+  }
+  return out;
+}
+
+namespace {
+
+// A dynamic table's tensor from a checkpoint, checked against what the
+// table needs: dtype, rank, rows, and (values, slots) the width.
+StatusOr<Tensor> ReadTableTensor(const BundleReader& reader, const std::string& key, DType dtype, int64_t rows,
+                                 int64_t width) {
+  ASSIGN_OR_RETURN(Tensor t, reader.Lookup(key));
+  const bool fits = t.dtype() == dtype && t.shape().rank() == (width < 0 ? 1 : 2) &&
+                    (rows < 0 || t.shape().dim(0) == rows) && (width < 0 || t.shape().dim(1) == width);
+  if (!fits) {
+    return FailedPreconditionError(key, " in ", reader.prefix(), " is ", DTypeName(t.dtype()), " ",
+                                   t.shape().DebugString(), "; the dynamic table needs ", DTypeName(dtype), " [",
+                                   rows < 0 ? std::string("N") : StrCat(rows), width < 0 ? "" : StrCat(", ", width), "]");
+  }
+  return t;
+}
+
+}  // namespace
+
+Status ParameterServer::Restore(const BundleReader& reader, int num_tasks) {
   for (const std::string& name : VariableNames()) {
     ASSIGN_OR_RETURN(Var* v, Find(name));
     std::lock_guard<std::mutex> l(v->mu);
+    if (v->table) {
+      // Every saved row whose id hashes to this task, whichever tasks saved it.
+      const std::string base = TableBase(name);
+      const int64_t dim = v->table->dim();
+      ASSIGN_OR_RETURN(Tensor keys, ReadTableTensor(reader, base + "-keys", DType::kInt64, -1, -1));
+      const int64_t n = keys.num_elements();
+      ASSIGN_OR_RETURN(Tensor values, ReadTableTensor(reader, name, DType::kFloat, n, dim));
+      ASSIGN_OR_RETURN(Tensor freqs, ReadTableTensor(reader, base + "-freqs", DType::kInt64, n, -1));
+      ASSIGN_OR_RETURN(Tensor versions, ReadTableTensor(reader, base + "-versions", DType::kInt64, n, -1));
+      std::vector<Tensor> slots;
+      for (const std::string& slot : v->opt->slot_names) {
+        ASSIGN_OR_RETURN(Tensor t, ReadTableTensor(reader, name + "/" + slot, DType::kFloat, n, dim));
+        slots.push_back(std::move(t));
+      }
+      v->table->Clear();
+      const size_t d = static_cast<size_t>(dim);
+      std::vector<const float*> slot_rows(slots.size());
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t key = keys.flat<int64_t>()[static_cast<size_t>(i)];
+        if (DynamicRowTask(key, std::max(1, num_tasks)) != options_.task_index) continue;
+        const size_t o = static_cast<size_t>(i) * d;
+        for (size_t k = 0; k < slots.size(); ++k) slot_rows[k] = slots[k].flat<float>().data() + o;
+        Status st = v->table->Insert(key, values.flat<float>().data() + o, slot_rows,
+                                     freqs.flat<int64_t>()[static_cast<size_t>(i)],
+                                     versions.flat<int64_t>()[static_cast<size_t>(i)]);
+        if (!st.ok()) return st.WithContext("restoring dynamic table ", name, " from ", reader.prefix());
+      }
+      continue;
+    }
     if (v->slice) {
       // Whatever partitioning (or none) wrote the checkpoint.
       const TensorSlice rows = RowSlice(*v->slice, v->value);
@@ -393,6 +545,17 @@ Status ParameterServer::Restore(const BundleReader& reader) {
     global_step_ = gs.flat<int64_t>()[0];
   }
   return OkStatus();
+}
+
+std::map<std::string, DynamicTableStats> ParameterServer::TableStats() const {
+  std::map<std::string, DynamicTableStats> out;
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [k, v] : vars_) {
+    if (!v->table) continue;
+    std::lock_guard<std::mutex> vl(v->mu);
+    out[k] = v->table->stats();
+  }
+  return out;
 }
 
 std::map<std::string, VariableStats> ParameterServer::Stats() const {

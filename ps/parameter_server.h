@@ -27,6 +27,7 @@
 #include "common/core/env.h"
 #include "common/distributed/ps_protocol.h"
 #include "common/ops/apply.h"
+#include "ps/dynamic_table.h"
 #include "ps/sync_aggregator.h"
 
 namespace psflow {
@@ -79,8 +80,12 @@ class ParameterServer {
   // initial values for the optimizer).  A variable that already exists is
   // kept as it is (a restarted worker re-sends Initialize).  `slices`
   // marks the values that are parts of partitioned variables.
+  // `tables` marks the values that are dynamic embedding tables (empty
+  // [0, dim] values; max_rows is this task's share): this task holds the
+  // rows of the ids that hash to it (placement.h's DynamicRowTask).
   Status Initialize(const std::map<std::string, Tensor>& values,
-                    const std::map<std::string, SaveSliceInfo>& slices = {});
+                    const std::map<std::string, SaveSliceInfo>& slices = {},
+                    const std::map<std::string, DynamicTableInit>& tables = {});
   bool has_variables() const;
   // Set by the chief once the variables are initialized or restored:
   // workers start training only then.
@@ -99,6 +104,11 @@ class ParameterServer {
   // when the answer would exceed `max_bytes`.
   static constexpr uint64_t kMaxPullBytes = uint64_t{4} << 30;  // the default frame payload limit
   StatusOr<Tensor> PullRows(const std::string& name, const Tensor& rows, uint64_t max_bytes = kMaxPullBytes);
+  // Rows of a dynamic table by id ([n, dim]; zeros for ids without a row).
+  // With counts (int64 [n]: a training step's pull) rows are created for
+  // admitted ids and every id is counted and marked seen at `step`.
+  StatusOr<Tensor> PullDynamicRows(const std::string& name, const Tensor& ids, const Tensor* counts, int64_t step,
+                                   uint64_t max_bytes = kMaxPullBytes);
   // Applies the optimizer to each variable, after checking every gradient
   // (dtype, shape, row indices in range): an InvalidArgument naming the
   // variable changes nothing.  `step` is the global_step the
@@ -111,12 +121,20 @@ class ParameterServer {
   // Writes this task's data shard of checkpoint `prefix` from a consistent
   // snapshot of every variable with its slots (and, on task 0,
   // global_step and the beta powers).
+  // A dynamic table <base>-values is written as <base>-keys, <base>-values,
+  // <base>-values/<slot>, <base>-freqs and <base>-versions (DeepRec's
+  // layout), this task's rows only: StackedKeys() names them, and the
+  // client stacks every task's part (StackRowsAcrossShards).
   StatusOr<BundleEntries> SaveShard(const std::string& prefix, int shard_id, int num_shards);
+  std::vector<std::string> StackedKeys() const;
   // Sets this task's variables (and slots, global_step) from a checkpoint,
-  // whatever number of PS tasks wrote it.  Every key must be present.
-  Status Restore(const BundleReader& reader);
+  // whatever number of PS tasks wrote it.  Every key must be present.  A
+  // dynamic table takes the saved rows whose ids hash to this task among
+  // `num_tasks` (rehashed: any number of tasks may have written them).
+  Status Restore(const BundleReader& reader, int num_tasks = 1);
 
   std::map<std::string, VariableStats> Stats() const;
+  std::map<std::string, DynamicTableStats> TableStats() const;
   int64_t stale_pushes_dropped() const { return stale_dropped_.load(); }
 
  private:
@@ -136,6 +154,7 @@ class ParameterServer {
     std::vector<Tensor> slots;          // GUARDED_BY(mu)
     VariableStats stats;                // GUARDED_BY(mu)
     std::optional<SaveSliceInfo> slice;  // set once at creation: a part of a partitioned variable
+    std::unique_ptr<DynamicTable> table;  // set once at creation: a dynamic table (GUARDED_BY(mu))
   };
   explicit ParameterServer(ParameterServerOptions options);
   StatusOr<Var*> Find(const std::string& name) const;

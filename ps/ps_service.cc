@@ -144,22 +144,36 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
       if (!full.ok()) return full.status().WithContext("Initialize: the full shape of ", si.full_name());
       slices[si.name()] = {.full_name = si.full_name(), .full_shape = *full, .row_begin = si.row_begin()};
     }
-    RETURN_IF_ERROR(ps_->Initialize(values, slices));
+    std::map<std::string, DynamicTableInit> tables;
+    for (const auto& t : body.dynamic()) {
+      tables[t.name()] = {.dim = t.dim(), .zeros_init = t.zeros_init(), .stddev = t.stddev(), .seed = t.seed(),
+                          .filter_freq = t.filter_freq(), .steps_to_live = t.steps_to_live(), .max_rows = t.max_rows(),
+                          .evict_when_full = t.evict_when_full()};
+    }
+    RETURN_IF_ERROR(ps_->Initialize(values, slices, tables));
     return rpc::Message{};
   }
   if (method == ps::kPull) {
     ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::PullRequest>(req));
     std::vector<std::string> names(body.names().begin(), body.names().end());
     ASSIGN_OR_RETURN(std::vector<Tensor> values, ps_->Pull(names));
-    if (body.row_names_size() != static_cast<int>(req.tensors.size())) {
-      return InvalidArgumentError("Pull: ", body.row_names_size(), " row pulls for ", req.tensors.size(), " row tensors");
+    auto counted = [&](int i) { return i < body.counted_size() && body.counted(i); };
+    size_t want = 0;
+    for (int i = 0; i < body.row_names_size(); ++i) want += counted(i) ? 2 : 1;
+    if (want != req.tensors.size()) {
+      return InvalidArgumentError("Pull: ", body.row_names_size(), " row pulls need ", want, " tensors, got ",
+                                  req.tensors.size());
     }
     // The row pulls of one request share one answer's bound.
     uint64_t budget = ParameterServer::kMaxPullBytes;
+    size_t t = 0;
     for (int i = 0; i < body.row_names_size(); ++i) {
-      ASSIGN_OR_RETURN(Tensor rows, ps_->PullRows(body.row_names(i), req.tensors[static_cast<size_t>(i)], budget));
-      budget -= std::min<uint64_t>(budget, rows.TotalBytes());
-      values.push_back(rows);
+      const Tensor& ids = req.tensors[t++];
+      StatusOr<Tensor> rows = counted(i) ? ps_->PullDynamicRows(body.row_names(i), ids, &req.tensors[t++], body.step(), budget)
+                                         : ps_->PullRows(body.row_names(i), ids, budget);
+      RETURN_IF_ERROR(rows.status());
+      budget -= std::min<uint64_t>(budget, rows->TotalBytes());
+      values.push_back(std::move(rows).value());
     }
     rpc::Message resp;
     resp.tensors = std::move(values);
@@ -193,12 +207,13 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
       r.add_keys(k);
       *r.add_entries() = e;
     }
+    for (const std::string& k : ps_->StackedKeys()) r.add_stacked(k);
     return WithBody(r);
   }
   if (method == ps::kRestore) {
     ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::RestoreRequest>(req));
     ASSIGN_OR_RETURN(auto reader, BundleReader::Open(ps_->env(), body.prefix()));
-    RETURN_IF_ERROR(ps_->Restore(*reader));
+    RETURN_IF_ERROR(ps_->Restore(*reader, std::max(1, body.num_tasks())));
     WakeWaiters();
     return rpc::Message{};
   }
@@ -236,6 +251,18 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
       c->set_pushes(st.pushes);
       c->set_bytes_out(st.bytes_out);
       c->set_bytes_in(st.bytes_in);
+    }
+    for (const auto& [name, st] : ps_->TableStats()) {
+      auto* c = r.add_tables();
+      c->set_name(name);
+      c->set_rows(st.rows);
+      c->set_bytes(st.bytes);
+      c->set_candidates(st.candidates);
+      c->set_hits(st.hits);
+      c->set_filtered(st.filtered);
+      c->set_admissions(st.admissions);
+      c->set_evictions(st.evictions);
+      c->set_dropped_updates(st.dropped_updates);
     }
     return WithBody(r);
   }

@@ -25,6 +25,22 @@ void LogTraffic(const ParameterServer& ps) {
   }
   LOG(INFO) << "global_step " << ps.global_step() << ", " << pushes << " pushes, " << (in >> 20) << " MiB in, "
             << (out >> 20) << " MiB out; busiest variable " << busiest << " (" << (busiest_bytes >> 20) << " MiB)";
+  // Dynamic tables: this task's share of each.
+  const auto tables = ps.TableStats();
+  if (tables.empty()) return;
+  DynamicTableStats sum;
+  for (const auto& [name, t] : tables) {
+    sum.rows += t.rows;
+    sum.bytes += t.bytes;
+    sum.candidates += t.candidates;
+    sum.hits += t.hits;
+    sum.filtered += t.filtered;
+    sum.admissions += t.admissions;
+    sum.evictions += t.evictions;
+  }
+  LOG(INFO) << tables.size() << " dynamic tables: " << sum.rows << " rows, " << (sum.bytes >> 20) << " MiB, "
+            << sum.candidates << " ids awaiting admission; lookups: " << sum.hits << " hits, " << sum.filtered
+            << " filtered, " << sum.admissions << " admissions, " << sum.evictions << " evictions";
 }
 
 }  // namespace

@@ -36,20 +36,24 @@ std::unordered_set<const Node*> Ancestors(const std::vector<const Node*>& from) 
 
 // The Gathers through which the loss reads `v`, if it reads it only so and
 // every Gather's ids come from the batch alone (no variable among their
-// inputs): then `v` can be pulled by rows.  Empty otherwise.
+// inputs): then `v` can be pulled by rows.  Empty otherwise.  A dynamic
+// table's values are read by DynamicEmbeddingLookups (input 1; ids input 2).
 std::vector<Node*> RowLookups(const Graph& graph, const Variable& v, const std::unordered_set<const Node*>& loss_deps) {
   std::vector<Node*> gathers;
   if (v.dtype != DType::kFloat || v.shape.rank() < 1) return {};
+  const bool dynamic = v.embedding != nullptr;
+  const char* op = dynamic ? "DynamicEmbeddingLookup" : "Gather";
+  const size_t table_input = dynamic ? 1 : 0;
   for (const auto& n : graph.nodes()) {
     if (!loss_deps.contains(n.get())) continue;
     for (size_t i = 0; i < n->inputs().size(); ++i) {
       if (n->inputs()[i] != v.value) continue;
-      if (n->type() != "Gather" || i != 0) return {};
+      if (n->type() != op || i != table_input) return {};
       gathers.push_back(n.get());
     }
   }
   for (Node* g : gathers) {
-    for (const Node* d : Ancestors({g->inputs()[1].node})) {
+    for (const Node* d : Ancestors({g->inputs()[table_input + 1].node})) {
       if (d->type() == "VariableV2") return {};
     }
   }
@@ -69,13 +73,23 @@ StatusOr<TrainingModel> BuildModel(const ModelFn& fn, const ModelParams& params,
   for (const Variable* v : m.trainable) {
     const std::vector<Node*> lookups = row_pulls ? RowLookups(*graph, *v, loss_deps) : std::vector<Node*>{};
     if (lookups.empty()) {
+      if (v->embedding != nullptr) {
+        return InvalidArgumentError("dynamic embedding table ", v->name,
+                                    row_pulls ? " is read by something other than DynamicEmbeddingLookups of batch ids"
+                                              : " cannot train replicated over several GPUs (its rows are pulled by id); "
+                                                "use one GPU per trainer");
+      }
       m.whole.push_back(v);
       continue;
     }
     RowPulledTable t{.var = v};
     for (Node* g : lookups) {
       t.lookups.push_back(g->output(0));
-      t.ids.push_back(g->inputs()[1]);
+      const Output ids = g->inputs()[t.dynamic() ? 2 : 1];
+      t.ids.push_back(ids);
+      // A lookup of a Unique's ids (the feature columns' way): the batch's
+      // occurrences are the Unique's input.
+      if (t.dynamic()) t.occurrences.push_back(ids.node->type() == "Unique" && ids.index == 0 ? ids.node->inputs()[0] : ids);
     }
     m.by_rows.push_back(std::move(t));
   }
@@ -112,9 +126,17 @@ struct StepRows {
   int64_t rows = 0;
 };
 
+int64_t IdAt(const Tensor& id, int64_t i) {
+  return id.dtype() == DType::kInt32 ? id.flat<int32_t>()[static_cast<size_t>(i)] : id.flat<int64_t>()[static_cast<size_t>(i)];
+}
+
+// `ids` holds every lookup's ids, table by table, then every dynamic
+// table's occurrence tensors (one per lookup), table by table.
 StepRows Dedup(const TrainingModel& m, const std::vector<Tensor>& ids) {
   StepRows s;
   size_t next = 0;
+  size_t next_occurrences = 0;
+  for (const RowPulledTable& t : m.by_rows) next_occurrences += t.ids.size();
   for (const RowPulledTable& t : m.by_rows) {
     std::unordered_map<int64_t, int64_t> local;
     std::vector<int64_t> unique;
@@ -123,16 +145,28 @@ StepRows Dedup(const TrainingModel& m, const std::vector<Tensor>& ids) {
       const Tensor& id = ids[next++];
       auto& w = where.emplace_back(static_cast<size_t>(id.num_elements()));
       for (int64_t i = 0; i < id.num_elements(); ++i) {
-        const int64_t key = id.dtype() == DType::kInt32 ? id.flat<int32_t>()[static_cast<size_t>(i)]
-                                                         : id.flat<int64_t>()[static_cast<size_t>(i)];
-        auto [it, fresh] = local.try_emplace(key, static_cast<int64_t>(unique.size()));
-        if (fresh) unique.push_back(key);
+        auto [it, fresh] = local.try_emplace(IdAt(id, i), static_cast<int64_t>(unique.size()));
+        if (fresh) unique.push_back(it->first);
         w[static_cast<size_t>(i)] = it->second;
       }
     }
     s.rows += static_cast<int64_t>(unique.size());
     const int64_t u = static_cast<int64_t>(unique.size());
-    s.pulls.push_back({.name = t.var->name, .rows = Tensor::FromVector<int64_t>(unique, TensorShape({u}))});
+    PsClient::RowPull pull{.name = t.var->name, .rows = Tensor::FromVector<int64_t>(unique, TensorShape({u}))};
+    if (t.dynamic()) {
+      // Each id's occurrences in the batch (at least 1: it is looked up).
+      std::vector<int64_t> counts(unique.size(), 0);
+      for (size_t l = 0; l < t.occurrences.size(); ++l) {
+        const Tensor& occ = ids[next_occurrences++];
+        for (int64_t i = 0; i < occ.num_elements(); ++i) {
+          auto it = local.find(IdAt(occ, i));
+          if (it != local.end()) ++counts[static_cast<size_t>(it->second)];
+        }
+      }
+      for (int64_t& c : counts) c = std::max<int64_t>(c, 1);
+      pull.counts = Tensor::FromVector<int64_t>(counts, TensorShape({u}));
+    }
+    s.pulls.push_back(std::move(pull));
   }
   return s;
 }
@@ -284,7 +318,7 @@ class StepRunner {
 }  // namespace
 
 StatusOr<std::vector<VariableSpec>> JobVariables(const ModelFn& fn, const ModelParams& params, const Example& batch) {
-  ASSIGN_OR_RETURN(TrainingModel m, BuildModel(fn, params, batch, std::nullopt, false));
+  ASSIGN_OR_RETURN(TrainingModel m, BuildModel(fn, params, batch, std::nullopt, /*row_pulls=*/true));
   return m.specs;
 }
 
@@ -344,8 +378,12 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn, TrainingRole* role
   }
   std::vector<std::string> names;  // pulled whole
   for (const Variable* v : m.whole) names.push_back(v->name);
-  std::vector<Output> ids_fetches;   // every row-pulled lookup's ids, table by table
+  std::vector<Output> ids_fetches;   // every row-pulled lookup's ids, table by table, then occurrences
   for (const RowPulledTable& t : m.by_rows) ids_fetches.insert(ids_fetches.end(), t.ids.begin(), t.ids.end());
+  size_t num_ids = ids_fetches.size();
+  for (const RowPulledTable& t : m.by_rows) {
+    ids_fetches.insert(ids_fetches.end(), t.occurrences.begin(), t.occurrences.end());
+  }
   if (!m.by_rows.empty()) {
     std::vector<std::string> tables;
     for (const RowPulledTable& t : m.by_rows) tables.push_back(t.var->name);
@@ -389,11 +427,11 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn, TrainingRole* role
         for (size_t l = 0; l < m.by_rows[t].lookups.size(); ++l) feeds.emplace_back(m.by_rows[t].lookups[l], ids[next++]);
       }
     }
-    ASSIGN_OR_RETURN(PsClient::PullResult pulled, ps_->PullAll(names, rows.pulls));
+    ASSIGN_OR_RETURN(PsClient::PullResult pulled, ps_->PullAll(names, rows.pulls, step));
     // The lookups' outputs, fed in place of the Gathers (the ids' slots in
     // `feeds` get the rows).
     if (!ids_fetches.empty()) {
-      size_t f = feeds.size() - ids_fetches.size();
+      size_t f = feeds.size() - num_ids;
       for (size_t t = 0; t < m.by_rows.size(); ++t) {
         for (size_t l = 0; l < m.by_rows[t].lookups.size(); ++l, ++f) {
           feeds[f].second = ExpandRows(pulled.rows[t], rows.where[t][l], feeds[f].second.shape());

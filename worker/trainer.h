@@ -74,8 +74,13 @@ struct TrainerOptions {
 // An embedding table the trainer pulls by rows (see above).
 struct RowPulledTable {
   const Variable* var = nullptr;
-  std::vector<Output> lookups;  // the Gathers reading it
-  std::vector<Output> ids;      // their indices
+  std::vector<Output> lookups;  // the Gathers (DynamicEmbeddingLookups) reading it
+  std::vector<Output> ids;      // their indices (ids)
+  // A dynamic table's: per lookup, the tensor whose elements count each
+  // id's occurrences in the batch (the input of the Unique its ids come
+  // from, or the ids themselves).
+  std::vector<Output> occurrences;
+  bool dynamic() const { return var->embedding != nullptr; }
 };
 
 struct TrainingModel {

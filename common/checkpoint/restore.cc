@@ -9,6 +9,22 @@ namespace {
 // variable, so it never counts as "unused".
 constexpr char kObjectGraphKey[] = "_CHECKPOINTABLE_OBJECT_GRAPH";
 
+// Whether a stored shape fits a model's, where a model dimension of -1
+// (a dynamic embedding table's row count) takes any size.
+bool ShapeFits(const TensorShape& model, const TensorShape& stored) {
+  if (model.rank() != stored.rank()) return false;
+  for (int d = 0; d < model.rank(); ++d) {
+    if (model.dim(d) >= 0 && model.dim(d) != stored.dim(d)) return false;
+  }
+  return true;
+}
+
+std::string ModelShapeString(const TensorShape& s) {
+  std::string out = "[";
+  for (int d = 0; d < s.rank(); ++d) out += StrCat(d ? "," : "", s.dim(d) < 0 ? std::string("?") : StrCat(s.dim(d)));
+  return out + "]";
+}
+
 struct Plan {
   // checkpoint key -> model variable
   std::vector<std::pair<std::string, const VariableSpec*>> restore;
@@ -53,9 +69,9 @@ Plan MakePlan(const BundleReader& reader, const std::vector<VariableSpec>& model
                                      " does not equal original dtype ", DTypeName(info->dtype),
                                      rename));
     }
-    if (!(info->shape == var->shape)) {
+    if (!ShapeFits(var->shape, info->shape)) {
       plan.problems.push_back(StrCat("tensor_name = ", key, "; shape in model ",
-                                     var->shape.DebugString(),
+                                     ModelShapeString(var->shape),
                                      " does not match the shape stored in checkpoint: ",
                                      info->shape.DebugString(), rename));
     }

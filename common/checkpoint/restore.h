@@ -24,6 +24,8 @@ namespace psflow {
 struct VariableSpec {
   std::string name;  // the checkpoint key it is saved under by default
   DType dtype = DType::kFloat;
+  // A dimension of -1 takes any size: a dynamic embedding table's row count
+  // (graph.h's EmbeddingVariableSpec) is whatever was saved.
   TensorShape shape;
 };
 

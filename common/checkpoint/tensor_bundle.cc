@@ -294,6 +294,74 @@ StatusOr<BundleEntries> BundleShardWriter::Finish() {
 // ---------------------------------------------------------------------------
 // Index
 
+Status StackRowsAcrossShards(std::vector<BundleEntries>* shards, const std::string& key) {
+  struct Part {
+    size_t shard;
+    int64_t rows;
+  };
+  std::vector<Part> parts;
+  const BundleEntryProto* first = nullptr;
+  for (size_t k = 0; k < shards->size(); ++k) {
+    auto it = (*shards)[k].find(key);
+    if (it == (*shards)[k].end()) continue;
+    const BundleEntryProto& e = it->second;
+    if (e.slices_size() != 0 || e.shape().dim_size() < 1) {
+      return InvalidArgumentError("cannot stack ", key, " of part ", k, ": it is not a plain tensor of rank >= 1");
+    }
+    if (first == nullptr) {
+      first = &e;
+    } else {
+      bool same = first->dtype() == e.dtype() && first->shape().dim_size() == e.shape().dim_size();
+      for (int d = 1; same && d < e.shape().dim_size(); ++d) same = first->shape().dim(d).size() == e.shape().dim(d).size();
+      if (!same) return InvalidArgumentError("the parts of ", key, " disagree on their dtype or row shape (part ", k, ")");
+    }
+    parts.push_back({k, e.shape().dim(0).size()});
+  }
+  if (parts.size() <= 1) return OkStatus();
+  int64_t total = 0;
+  size_t nonempty = 0;
+  for (const Part& p : parts) {
+    total += p.rows;
+    nonempty += p.rows > 0 ? 1 : 0;
+  }
+  // Keep one plain tensor when at most one part has rows.
+  if (nonempty <= 1) {
+    bool kept = false;
+    for (const Part& p : parts) {
+      if (!kept && (p.rows > 0 || nonempty == 0)) {
+        kept = true;
+        continue;
+      }
+      (*shards)[p.shard].erase(key);
+    }
+    return OkStatus();
+  }
+  const auto dtype = first->dtype();
+  std::vector<int64_t> full_dims;
+  for (const auto& d : first->shape().dim()) full_dims.push_back(d.size());
+  full_dims[0] = total;
+  const TensorShape full(full_dims);
+  int64_t begin = 0;
+  for (const Part& p : parts) {
+    BundleEntries& entries = (*shards)[p.shard];
+    BundleEntryProto data = entries.at(key);
+    entries.erase(key);
+    if (p.rows == 0) continue;
+    std::vector<int64_t> starts(full_dims.size(), 0), lengths(full_dims.size(), TensorSlice::kFullExtent);
+    starts[0] = begin;
+    lengths[0] = p.rows;
+    ASSIGN_OR_RETURN(TensorSlice slice, TensorSlice::FromExtents(starts, lengths));
+    entries[EncodeTensorNameSlice(key, slice)] = std::move(data);
+    BundleEntryProto meta;
+    meta.set_dtype(dtype);
+    *meta.mutable_shape() = ShapeToProto(full);
+    *meta.add_slices() = slice.ToProto();
+    entries[key] = std::move(meta);
+    begin += p.rows;
+  }
+  return OkStatus();
+}
+
 Status WriteBundleIndex(Env* env, std::string_view prefix, int num_shards,
                         const std::vector<BundleEntries>& shards) {
   const std::string index_path = BundleIndexFilename(prefix);

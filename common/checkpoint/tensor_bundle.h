@@ -109,6 +109,16 @@ class BundleShardWriter {
 Status WriteBundleIndex(Env* env, std::string_view prefix, int num_shards,
                         const std::vector<BundleEntries>& shards);
 
+// Makes one tensor of the plain tensors `key` that several shards each
+// hold part of (a dynamic embedding table: each PS task writes its own
+// rows): shard k's rows follow those of the shards before it (along
+// dimension 0), as slices of the stacked tensor, so every reader
+// (TensorFlow's included) sees one tensor [all rows, ...].  Empty parts are
+// dropped; a single part stays a plain tensor.  Call before
+// WriteBundleIndex.  InvalidArgument when the parts disagree on dtype or
+// row shape.
+Status StackRowsAcrossShards(std::vector<BundleEntries>* shards, const std::string& key);
+
 // A single-shard checkpoint: P.data-00000-of-00001 and P.index.
 class BundleWriter {
  public:

@@ -201,7 +201,8 @@ Status ParseFeatureColumns(const Reader& r, const YAML::Node& m, ModelSpec* mode
     const std::string path = StrCat("model.feature_columns[", i, "]");
     RETURN_IF_ERROR(r.CheckMap(c, path, {"type", "name", "key", "source_column", "categorical_column", "keys", "shape",
                                          "boundaries", "num_buckets", "hash_bucket_size", "dtype", "vocabulary_list",
-                                         "num_oov_buckets", "default_value", "dimension", "combiner", "hash_key"}));
+                                         "num_oov_buckets", "default_value", "dimension", "combiner", "hash_key",
+                                         "filter_freq", "steps_to_live", "max_rows", "on_full"}));
     if (!c.IsMap() || !c["type"]) return r.Error(c, path + ".type", "is required (numeric_column, embedding_column, ...)");
     FeatureColumnSpec base;
     RETURN_IF_ERROR(r.Get(c, path, "type", &base.type, "a string"));
@@ -218,6 +219,10 @@ Status ParseFeatureColumns(const Reader& r, const YAML::Node& m, ModelSpec* mode
     RETURN_IF_ERROR(r.Get(c, path, "dimension", &base.dimension, "an integer"));
     RETURN_IF_ERROR(r.Get(c, path, "combiner", &base.combiner, "sum, mean or sqrtn"));
     RETURN_IF_ERROR(r.Get(c, path, "hash_key", &base.hash_key, "an unsigned integer"));
+    RETURN_IF_ERROR(r.Get(c, path, "filter_freq", &base.filter_freq, "an integer"));
+    RETURN_IF_ERROR(r.Get(c, path, "steps_to_live", &base.steps_to_live, "an integer"));
+    RETURN_IF_ERROR(r.Get(c, path, "max_rows", &base.max_rows, "an integer"));
+    RETURN_IF_ERROR(r.Get(c, path, "on_full", &base.on_full, "evict or error"));
     // The one field that may be a list: the input feature or the wrapped column.
     const char* field = c["key"] ? "key" : (c["source_column"] ? "source_column" : (c["categorical_column"] ? "categorical_column" : nullptr));
     std::vector<std::string> values;

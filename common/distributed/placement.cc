@@ -31,6 +31,11 @@ bool Placement::Partitioned(const std::string& name) const {
   return parts != nullptr && !parts->empty() && parts->front().rows >= 0;
 }
 
+bool Placement::Dynamic(const std::string& name) const {
+  auto it = vars_.find(name);
+  return it != vars_.end() && it->second.shape.rank() >= 1 && it->second.shape.dim(0) < 0;
+}
+
 namespace {
 
 // How many row parts a variable gets (sizes counted as float32).
@@ -57,7 +62,14 @@ Placement PlaceVariables(const std::map<std::string, TensorShape>& vars, int num
   };
   std::map<std::string, std::vector<VariablePart>> parts;
   std::vector<Item> items;
+  Placement p;
   for (const auto& [name, shape] : vars) {
+    if (shape.rank() >= 1 && shape.dim(0) < 0) {
+      std::vector<VariablePart> every;
+      for (int k = 0; k < num_ps; ++k) every.push_back({.name = name, .task = k});
+      p.Add(name, shape, std::move(every));
+      continue;
+    }
     const int64_t n = NumParts(shape, num_ps, options);
     std::vector<VariablePart>& ps = parts[name];
     if (n == 1) {
@@ -87,7 +99,6 @@ Placement PlaceVariables(const std::map<std::string, TensorShape>& vars, int num
       load[static_cast<size_t>(k)] += std::max<int64_t>(it.elements, 1);
     }
   }
-  Placement p;
   for (auto& [name, ps] : parts) p.Add(name, vars.at(name), std::move(ps));
   return p;
 }

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/core/hash.h"
 #include "common/core/tensor_shape.h"
 
 namespace psflow {
@@ -42,6 +43,9 @@ class Placement {
   // The task of a whole variable, or of the first part; -1 when not placed.
   int TaskOf(const std::string& name) const;
   bool Partitioned(const std::string& name) const;
+  // A dynamic embedding table (shape [-1, ...]): held by every PS task, the
+  // row of id on task DynamicRowTask(id, num_ps).
+  bool Dynamic(const std::string& name) const;
   size_t size() const { return vars_.size(); }
 
  private:
@@ -65,6 +69,14 @@ struct PlacementOptions {
   int64_t max_partitions = 0;
 };
 
+// The PS task holding id's row of a dynamic embedding table: a hash of the
+// id mod the number of tasks (the high bits of Mix64; each task's own hash
+// table uses the low ones).
+inline int DynamicRowTask(int64_t id, int num_ps) {
+  return static_cast<int>((Mix64(static_cast<uint64_t>(id)) >> 32) % static_cast<uint64_t>(num_ps));
+}
+
+// Variables of shape [-1, ...] (dynamic embedding tables) go to every task.
 // Greedy by bytes (the largest variable or part to the least loaded task),
 // as TensorFlow's GreedyLoadBalancingStrategy; or round-robin in name order.
 Placement PlaceVariables(const std::map<std::string, TensorShape>& vars, int num_ps, PlacementOptions options = {});

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <set>
 
 #include "common/core/strcat.h"
 #include "common/proto/ps.pb.h"
@@ -33,12 +34,38 @@ std::vector<StatusOr<rpc::Message>> PsClient::Fanout(const std::string& method, 
   return out;
 }
 
-Status PsClient::Initialize(const std::map<std::string, Tensor>& values) {
+Status PsClient::Initialize(const std::map<std::string, Tensor>& values,
+                            const std::map<std::string, DynamicTableInit>& tables) {
   std::vector<ps::InitializeRequest> bodies(channels_.size());
   std::vector<rpc::Message> reqs(channels_.size());
   for (const auto& [name, t] : values) {
     const auto* parts = placement_.Parts(name);
     if (parts == nullptr) return InvalidArgumentError("variable ", name, " has no PS placement");
+    auto table = tables.find(name);
+    if (placement_.Dynamic(name) != (table != tables.end())) {
+      return InvalidArgumentError("variable ", name, placement_.Dynamic(name) ? " is placed as a dynamic table but has no table options"
+                                                                           : " has table options but a fixed shape");
+    }
+    if (table != tables.end()) {
+      const DynamicTableInit& o = table->second;
+      const int64_t tasks = num_ps();
+      for (const VariablePart& part : *parts) {
+        const size_t k = static_cast<size_t>(part.task);
+        bodies[k].add_names(part.name);
+        reqs[k].tensors.push_back(t);
+        ps::DynamicTableConfig* c = bodies[k].add_dynamic();
+        c->set_name(part.name);
+        c->set_dim(o.dim);
+        c->set_zeros_init(o.zeros_init);
+        c->set_stddev(o.stddev);
+        c->set_seed(o.seed);
+        c->set_filter_freq(o.filter_freq);
+        c->set_steps_to_live(o.steps_to_live);
+        c->set_max_rows(o.max_rows == 0 ? 0 : (o.max_rows + tasks - 1) / tasks);  // ids spread evenly by hash
+        c->set_evict_when_full(o.evict_when_full);
+      }
+      continue;
+    }
     for (const VariablePart& part : *parts) {
       const size_t k = static_cast<size_t>(part.task);
       bodies[k].add_names(part.name);
@@ -90,7 +117,7 @@ StatusOr<Tensor> PsClient::PullRows(const std::string& name, const Tensor& rows)
 }
 
 StatusOr<PsClient::PullResult> PsClient::PullAll(const std::vector<std::string>& names,
-                                                 const std::vector<RowPull>& row_pulls) {
+                                                 const std::vector<RowPull>& row_pulls, int64_t step) {
   const size_t tasks = channels_.size();
   std::vector<ps::PullRequest> bodies(tasks);
   std::vector<rpc::Message> reqs(tasks);
@@ -105,17 +132,50 @@ StatusOr<PsClient::PullResult> PsClient::PullAll(const std::vector<std::string>&
   for (const std::string& n : names) {
     const auto* parts = placement_.Parts(n);
     if (parts == nullptr) return InvalidArgumentError("variable ", n, " has no PS placement");
+    if (placement_.Dynamic(n)) {
+      return InvalidArgumentError("dynamic embedding table ", n, " has no fixed rows to pull whole; pull rows by id");
+    }
     for (const VariablePart& part : *parts) {
       bodies[static_cast<size_t>(part.task)].add_names(part.name);
       asked[static_cast<size_t>(part.task)].emplace_back(&n, &part);
     }
   }
+  PullResult out;
+  out.rows.resize(row_pulls.size());
   for (size_t p = 0; p < row_pulls.size(); ++p) {
     const RowPull& rp = row_pulls[p];
     const auto* parts = placement_.Parts(rp.name);
     if (parts == nullptr) return InvalidArgumentError("variable ", rp.name, " has no PS placement");
     if (rp.rows.dtype() != DType::kInt64 || rp.rows.shape().rank() != 1) {
       return InvalidArgumentError("rows of ", rp.name, " must be an int64 vector");
+    }
+    if (placement_.Dynamic(rp.name)) {
+      const bool counted = rp.counts.initialized();
+      if (counted && (rp.counts.dtype() != DType::kInt64 || rp.counts.num_elements() != rp.rows.num_elements())) {
+        return InvalidArgumentError("counts of ", rp.name, " must be int64, one per id");
+      }
+      std::vector<int64_t> dims = placement_.Shape(rp.name).dims();
+      dims[0] = rp.rows.num_elements();
+      out.rows[p] = Tensor(DType::kFloat, TensorShape(dims));
+      const int tasks = num_ps();
+      std::vector<std::vector<int64_t>> local(static_cast<size_t>(tasks)), where(local.size()), cnt(local.size());
+      const auto ids = rp.rows.flat<int64_t>();
+      for (int64_t i = 0; i < rp.rows.num_elements(); ++i) {
+        const size_t k = static_cast<size_t>(DynamicRowTask(ids[static_cast<size_t>(i)], tasks));
+        local[k].push_back(ids[static_cast<size_t>(i)]);
+        where[k].push_back(i);
+        if (counted) cnt[k].push_back(rp.counts.flat<int64_t>()[static_cast<size_t>(i)]);
+      }
+      for (size_t k = 0; k < local.size(); ++k) {
+        if (local[k].empty()) continue;
+        const int64_t n = static_cast<int64_t>(local[k].size());
+        bodies[k].add_row_names(rp.name);
+        bodies[k].add_counted(counted);
+        reqs[k].tensors.push_back(Tensor::FromVector<int64_t>(local[k], TensorShape({n})));
+        if (counted) reqs[k].tensors.push_back(Tensor::FromVector<int64_t>(cnt[k], TensorShape({n})));
+        row_asked[k].push_back({p, std::move(where[k])});
+      }
+      continue;
     }
     const int64_t limit = placement_.Shape(rp.name).dim(0);
     const auto ids = rp.rows.flat<int64_t>();
@@ -141,18 +201,18 @@ StatusOr<PsClient::PullResult> PsClient::PullAll(const std::vector<std::string>&
       sent = true;
       const size_t k = static_cast<size_t>(part.task);
       bodies[k].add_row_names(part.name);
+      bodies[k].add_counted(false);
       reqs[k].tensors.push_back(Tensor::FromVector<int64_t>(local, TensorShape({static_cast<int64_t>(local.size())})));
       row_asked[k].push_back({p, std::move(where)});
     }
   }
   std::vector<bool> only(tasks);
   for (size_t k = 0; k < tasks; ++k) {
+    bodies[k].set_step(step);
     reqs[k].header.set_body(bodies[k].SerializeAsString());
     only[k] = bodies[k].names_size() > 0 || bodies[k].row_names_size() > 0;  // only the tasks holding something
   }
   auto results = Fanout(ps::kPull, std::move(reqs), true, &only);
-  PullResult out;
-  out.rows.resize(row_pulls.size());
   for (size_t k = 0; k < tasks; ++k) {
     if (!only[k]) continue;
     RETURN_IF_ERROR(results[k].status());
@@ -228,6 +288,32 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
       return InvalidArgumentError("sparse gradient of ", item.name, ": ", item.grad.shape().DebugString(),
                                   " values for ", item.rows.shape().DebugString(), " rows (want int64 [n] and [n,...])");
     }
+    if (placement_.Dynamic(item.name)) {
+      if (!sparse) return InvalidArgumentError("dynamic embedding table ", item.name, " takes row-sparse gradients by id only");
+      // Each task gets the rows of the ids it holds.
+      const int tasks = num_ps();
+      std::vector<std::vector<int64_t>> local(static_cast<size_t>(tasks)), where(local.size());
+      const auto ids = item.rows.flat<int64_t>();
+      for (int64_t i = 0; i < item.rows.num_elements(); ++i) {
+        const size_t k = static_cast<size_t>(DynamicRowTask(ids[static_cast<size_t>(i)], tasks));
+        local[k].push_back(ids[static_cast<size_t>(i)]);
+        where[k].push_back(i);
+      }
+      const size_t row_bytes = item.rows.num_elements() == 0 ? 0 : item.grad.TotalBytes() / static_cast<size_t>(item.rows.num_elements());
+      for (size_t k = 0; k < local.size(); ++k) {
+        if (local[k].empty()) continue;
+        std::vector<int64_t> dims = item.grad.shape().dims();
+        dims[0] = static_cast<int64_t>(local[k].size());
+        Tensor values(item.grad.dtype(), TensorShape(dims));
+        const char* src = static_cast<const char*>(item.grad.raw_data());
+        char* dst = static_cast<char*>(values.raw_data());
+        for (size_t i = 0; i < where[k].size(); ++i) {
+          std::memcpy(dst + i * row_bytes, src + static_cast<size_t>(where[k][i]) * row_bytes, row_bytes);
+        }
+        add((*parts)[k], std::move(values), Tensor::FromVector<int64_t>(local[k], TensorShape({dims[0]})));
+      }
+      continue;
+    }
     for (const VariablePart& part : *parts) {
       if (part.rows < 0) {
         add(part, item.grad, item.rows);
@@ -298,13 +384,20 @@ StatusOr<std::vector<BundleEntries>> PsClient::Save(const std::string& prefix) {
     reqs[k].header.set_body(b.SerializeAsString());
   }
   std::vector<BundleEntries> out;
+  std::set<std::string> stacked;
   for (auto& r : Fanout(ps::kSave, std::move(reqs), true)) {
     RETURN_IF_ERROR(r.status());
     ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::SaveResponse>(*r));
+    if (body.keys_size() != body.entries_size()) {
+      return DataLossError("ps task ", out.size(), " answered Save with ", body.keys_size(), " keys for ",
+                           body.entries_size(), " entries");
+    }
     BundleEntries e;
     for (int i = 0; i < body.keys_size(); ++i) e[body.keys(i)] = body.entries(i);
+    stacked.insert(body.stacked().begin(), body.stacked().end());
     out.push_back(std::move(e));
   }
+  for (const std::string& key : stacked) RETURN_IF_ERROR(StackRowsAcrossShards(&out, key).WithContext("saving ", prefix));
   return out;
 }
 
@@ -312,6 +405,7 @@ Status PsClient::Restore(const std::string& prefix) {
   std::vector<rpc::Message> reqs(channels_.size());
   ps::RestoreRequest b;
   b.set_prefix(prefix);
+  b.set_num_tasks(num_ps());
   for (auto& r : reqs) r.header.set_body(b.SerializeAsString());
   for (auto& r : Fanout(ps::kRestore, std::move(reqs), true)) RETURN_IF_ERROR(r.status());
   return OkStatus();
@@ -324,6 +418,26 @@ StatusOr<std::vector<std::map<std::string, VariableStats>>> PsClient::Counters()
     ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::StatusResponse>(*r));
     std::map<std::string, VariableStats>& m = out.emplace_back();
     for (const auto& c : body.counters()) m[c.name()] = {c.pulls(), c.pushes(), c.bytes_out(), c.bytes_in()};
+  }
+  return out;
+}
+
+StatusOr<std::map<std::string, DynamicTableStats>> PsClient::TableCounters() {
+  std::map<std::string, DynamicTableStats> out;
+  for (auto& r : Fanout(ps::kStatus, std::vector<rpc::Message>(channels_.size()), true)) {
+    RETURN_IF_ERROR(r.status());
+    ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::StatusResponse>(*r));
+    for (const auto& t : body.tables()) {
+      DynamicTableStats& s = out[t.name()];
+      s.rows += t.rows();
+      s.bytes += t.bytes();
+      s.candidates += t.candidates();
+      s.hits += t.hits();
+      s.filtered += t.filtered();
+      s.admissions += t.admissions();
+      s.evictions += t.evictions();
+      s.dropped_updates += t.dropped_updates();
+    }
   }
   return out;
 }

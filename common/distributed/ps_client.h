@@ -30,30 +30,41 @@ class PsClient {
   PsClient(std::vector<std::unique_ptr<rpc::Channel>> channels, Placement placement, int64_t timeout_ms = 30000,
            int max_attempts = 10);
 
-  Status Initialize(const std::map<std::string, Tensor>& values);
+  // `tables` names the values (empty [0, dim]) that are dynamic embedding
+  // tables: every PS task creates its share.
+  Status Initialize(const std::map<std::string, Tensor>& values,
+                    const std::map<std::string, DynamicTableInit>& tables = {});
   StatusOr<std::map<std::string, Tensor>> Pull(const std::vector<std::string>& names);
   // Some rows of a variable (an embedding lookup), from the parts holding them.
   StatusOr<Tensor> PullRows(const std::string& name, const Tensor& rows);
   // Whole variables and rows of others in one message per PS task (only to
   // the tasks holding some of them), all in parallel: what a training step
   // pulls.  Rows out of a table's range are an error naming it.
+  // A dynamic table's rows are asked for by id, each from the task its id
+  // hashes to; with `counts` (int64 [n], each id's occurrences in the
+  // batch) the pull is a training step's: the PS tasks create admitted
+  // rows and count and mark the ids, at `step`.  Ids without a row come
+  // back as zeros.
   struct RowPull {
     std::string name;
-    Tensor rows;  // int64 [n]
+    Tensor rows;    // int64 [n]
+    Tensor counts;  // dynamic tables: int64 [n], or none (read only)
   };
   struct PullResult {
     std::map<std::string, Tensor> whole;
     std::vector<Tensor> rows;  // [n, row shape...] per RowPull, in order
     int64_t bytes = 0;         // tensor bytes received
   };
-  StatusOr<PullResult> PullAll(const std::vector<std::string>& names, const std::vector<RowPull>& row_pulls);
+  StatusOr<PullResult> PullAll(const std::vector<std::string>& names, const std::vector<RowPull>& row_pulls,
+                               int64_t step = 0);
   // Returns global_step after the push (from PS task 0).  Items with `rows`
   // are row-sparse gradients.
   StatusOr<int64_t> Push(const std::map<std::string, Tensor>& dense, int64_t step);
   // *bytes_sent (when given) gets the tensor bytes sent.
   StatusOr<int64_t> PushItems(const std::vector<PushItem>& grads, int64_t step, int64_t* bytes_sent = nullptr);
   // Every PS task writes its shard of `prefix` in parallel; returns the
-  // entries of all shards, ready for WriteBundleIndex.
+  // entries of all shards, ready for WriteBundleIndex (each dynamic
+  // table's rows stacked into one tensor per name).
   StatusOr<std::vector<BundleEntries>> Save(const std::string& prefix);
   Status Restore(const std::string& prefix);
   StatusOr<int64_t> GlobalStep();
@@ -63,6 +74,9 @@ class PsClient {
   StatusOr<int64_t> WaitForStep(int64_t after_step, int64_t timeout_ms);
   // Per-variable traffic counters of each PS task (index = task).
   StatusOr<std::vector<std::map<std::string, VariableStats>>> Counters();
+  // Each dynamic table's counters summed over the PS tasks (rows, bytes,
+  // admissions, ...).
+  StatusOr<std::map<std::string, DynamicTableStats>> TableCounters();
   // True when every PS task holds its variables.
   StatusOr<bool> Initialized();
   // The chief's "model ready": variables initialized or restored everywhere.

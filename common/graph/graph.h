@@ -100,6 +100,24 @@ class Node {
   std::vector<PartialShape> output_shapes_;
 };
 
+// A dynamic embedding table (no fixed vocabulary; DeepRec's
+// EmbeddingVariable): in a graph, the variables <base>-keys (int64 [?]),
+// <base>-values (float [?, dim], the trainable one, which carries this),
+// <base>-freqs and <base>-versions (int64 [?]), empty at first and read by
+// DynamicEmbeddingLookup; on parameter servers, a hash table per PS task
+// (ps/dynamic_table.h) that creates rows as ids come.
+struct EmbeddingVariableSpec {
+  std::string base;
+  int64_t dim = 0;
+  bool zeros_init = false;  // else truncated normal of `stddev`
+  float stddev = 1.f;
+  uint64_t seed = 0;          // a row's initial value depends on (seed, id) only
+  int64_t filter_freq = 0;    // rows for ids seen this many times (<= 1: at once)
+  int64_t steps_to_live = 0;  // rows unseen this many global steps are evicted (0: never)
+  int64_t max_rows = 0;       // cap over all PS tasks (0: none)
+  bool evict_when_full = true;  // at the cap: evict the least recently seen rows, or fail
+};
+
 // A variable of the graph, as tf.Variable / tf.get_variable describe it.
 struct Variable {
   std::string name;      // "dense/kernel" (the checkpoint key)
@@ -110,6 +128,7 @@ struct Variable {
   DType dtype = DType::kFloat;
   PartialShape shape;
   bool trainable = true;
+  std::shared_ptr<const EmbeddingVariableSpec> embedding;  // set on a dynamic table's -values variable
 };
 
 // Standard collection names (TensorFlow's GraphKeys).

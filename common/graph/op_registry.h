@@ -72,6 +72,7 @@ struct OpDef {
   ShapeFn shape_fn;          // required
   GradFn grad;               // empty: not differentiable
   bool stateful = false;     // reads or writes state (variables, random)
+  bool caches = false;       // its kernel keeps a cache across runs (KernelState), e.g. an index
   // Inputs that name a variable rather than read its value (Assign's
   // input 0): they may be uninitialized when the op runs.
   std::vector<int> ref_inputs;

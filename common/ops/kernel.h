@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -42,6 +43,7 @@ struct KernelState {
   uint64_t key = 0;    // a GPU random kernel's Philox key (GUARDED_BY(mu))
   uint64_t draws = 0;  // counters it has used so far (GUARDED_BY(mu))
   Tensor cached;       // GUARDED_BY(mu)
+  std::shared_ptr<const void> aux;  // a kernel's own cache, e.g. an index (GUARDED_BY(mu))
 };
 
 class OpKernelContext {

@@ -104,6 +104,12 @@ Output ReshapeLike(const Scope& s, Output x, Output like, const std::string& nam
 // Rows of params [N, ...] at indices (int32/int64, any shape): the embedding
 // lookup.  Its gradient for params is row-sparse (see gradients.h).
 Output Gather(const Scope& s, Output params, Output indices, const std::string& name = "Gather");
+// A dynamic embedding table's rows (graph.h's EmbeddingVariableSpec): for
+// each id, its row of values [N, d] where keys [N] holds it, else zeros.
+// Output [ids..., d]; row-sparse gradient for values.  Parameter-server
+// trainers never run it: they pull the ids' rows from the PS tasks.
+Output DynamicEmbeddingLookup(const Scope& s, Output keys, Output values, Output ids,
+                              const std::string& name = "DynamicEmbeddingLookup");
 
 // Categorical features as TensorFlow hashes them (common/ops/fingerprint.h):
 // AsString turns int32/int64 ids into decimal strings; StringToHashBucketFast

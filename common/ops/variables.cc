@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "common/core/strcat.h"
 #include "common/ops/ops.h"
 
 namespace psflow {
@@ -161,6 +162,53 @@ StatusOr<Variable*> NewVariable(const Scope& scope, Output initial_value, const 
                           /*name_reserved=*/true);  // OpName made `full` unique and used
   if (!v.ok()) scope.UpdateStatus(v.status()).IgnoreError();
   return v;
+}
+
+StatusOr<Variable*> GetRowDynamicVariable(const Scope& scope, const std::string& name,
+                                          const std::vector<int64_t>& row_dims, DType dtype, VariableOptions options) {
+  RegisterStandardOps();
+  RETURN_IF_ERROR(scope.status());
+  const std::string full = scope.variable_scope().empty() ? name : StrCat(scope.variable_scope(), "/", name);
+  std::vector<int64_t> dims = {kUnknownDim};
+  dims.insert(dims.end(), row_dims.begin(), row_dims.end());
+  const PartialShape shape(dims);
+  Graph* g = scope.graph();
+  if (const Variable* existing = g->FindVariable(full)) {
+    if (scope.reuse() == Reuse::kFalse) {
+      return scope.UpdateStatus(InvalidArgumentError("Variable ", full, " already exists, disallowed."));
+    }
+    if (!(existing->shape == shape) || existing->dtype != dtype) {
+      return scope.UpdateStatus(InvalidArgumentError("Trying to share variable ", full, ", but specified shape ",
+                                                     shape.DebugString(), " and dtype ", DTypeName(dtype),
+                                                     " and found shape ", existing->shape.DebugString(), " and dtype ",
+                                                     DTypeName(existing->dtype), "."));
+    }
+    return const_cast<Variable*>(existing);
+  }
+  if (scope.reuse() == Reuse::kTrue) {
+    return scope.UpdateStatus(InvalidArgumentError("Variable ", full, " does not exist."));
+  }
+  std::vector<int64_t> empty = dims;
+  empty[0] = 0;
+  auto v = CreateVariable(scope, full, dtype, shape,
+                          [&](const Scope& s) { return ops::Fill(s, empty, 0.f, dtype, "empty"); }, options);
+  if (!v.ok()) scope.UpdateStatus(v.status()).IgnoreError();
+  return v;
+}
+
+StatusOr<EmbeddingVariable> GetEmbeddingVariable(const Scope& scope, const std::string& name, EmbeddingVariableSpec spec) {
+  if (spec.dim <= 0) return scope.UpdateStatus(InvalidArgumentError("embedding variable ", name, " needs dim > 0"));
+  EmbeddingVariable ev;
+  const VariableOptions fixed{.trainable = false};
+  ASSIGN_OR_RETURN(ev.keys, GetRowDynamicVariable(scope, name + "-keys", {}, DType::kInt64, fixed));
+  ASSIGN_OR_RETURN(ev.values, GetRowDynamicVariable(scope, name + "-values", {spec.dim}, DType::kFloat));
+  ASSIGN_OR_RETURN(ev.freqs, GetRowDynamicVariable(scope, name + "-freqs", {}, DType::kInt64, fixed));
+  ASSIGN_OR_RETURN(ev.versions, GetRowDynamicVariable(scope, name + "-versions", {}, DType::kInt64, fixed));
+  if (ev.values->embedding == nullptr) {
+    spec.base = scope.variable_scope().empty() ? name : StrCat(scope.variable_scope(), "/", name);
+    ev.values->embedding = std::make_shared<const EmbeddingVariableSpec>(std::move(spec));
+  }
+  return ev;
 }
 
 namespace {

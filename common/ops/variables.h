@@ -50,6 +50,26 @@ StatusOr<Variable*> GetVariable(const Scope& scope, const std::string& name, Ten
 StatusOr<Variable*> NewVariable(const Scope& scope, Output initial_value,
                                 const std::string& name = "Variable", VariableOptions options = {});
 
+// A variable whose row count is not fixed: shape [?, row_dims...], empty
+// ([0, row_dims...]) until a checkpoint or a parameter server fills it.  A
+// dynamic embedding table's tensors and their optimizer slots are such.
+// Reuse as GetVariable (an existing one must match dtype and shape).
+StatusOr<Variable*> GetRowDynamicVariable(const Scope& scope, const std::string& name,
+                                          const std::vector<int64_t>& row_dims, DType dtype,
+                                          VariableOptions options = {});
+
+// A dynamic embedding table <variable scope>/<name> (graph.h's
+// EmbeddingVariableSpec; spec.base is set here): the variables name-keys,
+// name-values (trainable, carrying the spec), name-freqs and
+// name-versions.  Reused (AUTO_REUSE, reuse) as GetVariable reuses.
+struct EmbeddingVariable {
+  Variable* keys = nullptr;
+  Variable* values = nullptr;
+  Variable* freqs = nullptr;
+  Variable* versions = nullptr;
+};
+StatusOr<EmbeddingVariable> GetEmbeddingVariable(const Scope& scope, const std::string& name, EmbeddingVariableSpec spec);
+
 // A NoOp running every initializer of GLOBAL_VARIABLES (tf.global_variables_initializer).
 Node* GlobalVariablesInitializer(const Scope& scope);
 Node* LocalVariablesInitializer(const Scope& scope);

@@ -163,7 +163,7 @@ StatusOr<std::shared_ptr<const Session::Plan>> Session::GetPlan(
       return UnimplementedError("no CPU kernel for op ", n->type(), " (node ", n->name(), ")");
     }
     const OpDef* def = OpRegistry::Global()->Lookup(n->type());
-    Plan::Step step{n, k, {}, {}, 0, def->stateful, on_gpu};
+    Plan::Step step{n, k, {}, {}, 0, def->stateful || def->caches, on_gpu};
     for (size_t i = 0; i < n->inputs().size(); ++i) {
       step.input_slots.push_back(slot_of(n->inputs()[i]));
       step.ref_input.push_back(std::find(def->ref_inputs.begin(), def->ref_inputs.end(),

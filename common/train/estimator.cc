@@ -113,6 +113,16 @@ Status Estimator::Train(const InputFn& input_fn, int64_t max_steps,
   ASSIGN_OR_RETURN(bool have, data->Next(&batch));
   if (!have) return InvalidArgumentError("the training input produced no data");
   ASSIGN_OR_RETURN(ModelGraph b, BuildModelGraph(model_fn_, params_, Mode::kTrain, batch, config_.tf_random_seed));
+  for (const Variable* v : b.graph->VariablesInCollection(collections::kTrainableVariables)) {
+    if (v->embedding != nullptr) {
+      // Rows of a dynamic table are created by the PS tasks as ids come; a
+      // local session only reads what a checkpoint holds.
+      return FailedPreconditionError(
+          "the model has a dynamic embedding table (", v->embedding->base,
+          ", from a categorical_column_with_embedding), which trains on parameter servers only: run the job with "
+          "psflow-launch (ps tasks in the cluster); the Estimator evaluates, predicts and exports from its checkpoints");
+    }
+  }
   Scope root(b.graph.get());
   std::vector<Node*> train_deps = {b.spec.train_op};
   for (const auto& item : b.graph->GetCollection(collections::kUpdateOps)) {

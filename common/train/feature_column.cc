@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <limits>
+#include <optional>
 #include <set>
 
+#include "common/ops/fingerprint.h"
 #include "common/ops/variables.h"
 
 namespace psflow {
@@ -75,6 +79,12 @@ class Transformer {
       ASSIGN_OR_RETURN(out, Sparse(c.key, c.name));
       Output strings = out.values.dtype() == DType::kString ? out.values : ops::AsString(cs, out.values);
       out.values = ops::StringToHashBucketFast(cs, strings, c.hash_bucket_size);
+    } else if (c.type == "categorical_column_with_embedding") {
+      // Any int64 id as it is; strings by their Fingerprint64 (non-negative).
+      ASSIGN_OR_RETURN(out, Sparse(c.key, c.name));
+      if (out.values.dtype() == DType::kString) {
+        out.values = ops::StringToHashBucketFast(cs, out.values, std::numeric_limits<int64_t>::max());
+      }
     } else if (c.type == "categorical_column_with_vocabulary_list") {
       ASSIGN_OR_RETURN(out, Sparse(c.key, c.name));
       out.values = ops::VocabularyLookup(cs, out.values, c.vocabulary_list, c.num_oov_buckets, c.default_value);
@@ -138,10 +148,14 @@ class Transformer {
       const int64_t buckets = NumBuckets(*src, cols_);
       const Scope cs = vs.VariableScope(c.name);
       if (c.type == "embedding_column") {
-        ASSIGN_OR_RETURN(Variable* table,
-                         GetVariable(cs, "embedding_weights", TensorShape({buckets, c.dimension}), DType::kFloat,
-                                     TruncatedNormalInitializer(0, 1 / std::sqrt(static_cast<float>(c.dimension)))));
-        return Lookup(cs, table->value, ids, c.combiner, MayBeNegative(*src));
+        const float stddev = 1 / std::sqrt(static_cast<float>(c.dimension));
+        if (IsDynamicColumn(*src)) {
+          ASSIGN_OR_RETURN(RowsFn rows, DynamicTable(cs, "embedding_weights", *src, c.dimension, false, stddev));
+          return Lookup(cs, rows, ids, c.combiner, false);
+        }
+        ASSIGN_OR_RETURN(Variable* table, GetVariable(cs, "embedding_weights", TensorShape({buckets, c.dimension}),
+                                                      DType::kFloat, TruncatedNormalInitializer(0, stddev)));
+        return Lookup(cs, GatherFrom(table->value), ids, c.combiner, MayBeNegative(*src));
       }
       if (buckets > kMaxIndicatorBuckets) {
         return InvalidArgumentError("feature column ", c.name, ": indicator_column of ", buckets, " buckets (at most ",
@@ -151,21 +165,43 @@ class Transformer {
       auto e = eye.flat<float>();
       std::fill(e.begin(), e.end(), 0.f);
       for (int64_t i = 0; i < buckets; ++i) e[static_cast<size_t>(i * buckets + i)] = 1.f;
-      return Lookup(cs, ops::Const(cs, eye, "one_hot_rows"), ids, "sum", MayBeNegative(*src));
+      return Lookup(cs, GatherFrom(ops::Const(cs, eye, "one_hot_rows")), ids, "sum", MayBeNegative(*src));
     }
     return InvalidArgumentError("feature column ", c.name, " (", c.type,
                                 ") is categorical: wrap it in an embedding_column or indicator_column for a DNN's input");
   }
 
-  // Rows of `table` at the ids, combined per example: TensorFlow's
+  // The rows of a table at distinct ids.
+  using RowsFn = std::function<Output(const Scope&, Output unique_ids)>;
+  static RowsFn GatherFrom(Output table) {
+    return [table](const Scope& cs, Output unique) { return ops::Gather(cs, table, unique, "embedding_lookup"); };
+  }
+  // A dynamic embedding table over `src` (categorical_column_with_embedding)
+  // in the current variable scope: its lookups.
+  StatusOr<RowsFn> DynamicTable(const Scope& cs, const std::string& name, const FeatureColumnSpec& src, int64_t dim,
+                                bool zeros, float stddev) {
+    const std::string full = cs.variable_scope().empty() ? name : cs.variable_scope() + "/" + name;
+    const std::optional<int64_t> graph_seed = cs.graph()->seed();
+    EmbeddingVariableSpec spec{.dim = dim, .zeros_init = zeros, .stddev = stddev,
+                               .seed = Fingerprint64(full) ^ static_cast<uint64_t>(graph_seed.value_or(0)),
+                               .filter_freq = src.filter_freq, .steps_to_live = src.steps_to_live,
+                               .max_rows = src.max_rows, .evict_when_full = src.on_full != "error"};
+    ASSIGN_OR_RETURN(EmbeddingVariable ev, GetEmbeddingVariable(cs, name, spec));
+    return RowsFn([ev](const Scope& s, Output unique) {
+      return ops::DynamicEmbeddingLookup(s, ev.keys->value, ev.values->value, unique, "embedding_lookup");
+    });
+  }
+
+  // Rows of a table at the ids, combined per example: TensorFlow's
   // embedding_lookup_sparse (each distinct id's row gathered once).
   // A vocabulary's unknown values (-1) are left out, as in TensorFlow.
-  Output Lookup(const Scope& cs, Output table, ops::SparseIds ids, const std::string& combiner, bool may_be_negative) {
+  Output Lookup(const Scope& cs, const RowsFn& rows_of, ops::SparseIds ids, const std::string& combiner,
+                bool may_be_negative) {
     if (may_be_negative) ids = ops::SparseDropNegative(cs, ids);
     Output segments = ops::Reshape(cs, ops::Slice(cs, ids.indices, {0, 0}, {-1, 1}), {-1}, "segment_ids");
     Output batch = ops::Reshape(cs, ops::Slice(cs, ids.dense_shape, {0}, {1}), {}, "batch_size");
     auto [unique, idx] = ops::Unique(cs, ids.values);
-    Output rows = ops::Gather(cs, table, unique, "embedding_lookup");
+    Output rows = rows_of(cs, unique);
     return ops::SparseSegmentReduce(cs, combiner, rows, idx, segments, batch, "embedding_lookup_sparse");
   }
 
@@ -215,11 +251,16 @@ StatusOr<Output> LinearModel(const Scope& s, const std::vector<FeatureColumnSpec
   for (const std::string& n : Sorted(names)) {
     ASSIGN_OR_RETURN(const FeatureColumnSpec* c, t.Column(n));
     const Scope cs = vs.VariableScope(c->name);
-    if (IsCategoricalColumn(*c)) {
+    if (IsDynamicColumn(*c)) {
+      // Weights of ids with no vocabulary: a dynamic table of `units` wide rows, zeros at first.
+      ASSIGN_OR_RETURN(ops::SparseIds ids, t.Ids(*c));
+      ASSIGN_OR_RETURN(auto rows, t.DynamicTable(cs, "weights", *c, units, true, 0.f));
+      parts.push_back(t.Lookup(cs, rows, ids, "sum", false));
+    } else if (IsCategoricalColumn(*c)) {
       ASSIGN_OR_RETURN(ops::SparseIds ids, t.Ids(*c));
       ASSIGN_OR_RETURN(Variable* w, GetVariable(cs, "weights", TensorShape({NumBuckets(*c, cols), units}), DType::kFloat,
                                                 ZerosInitializer()));
-      parts.push_back(t.Lookup(cs, w->value, ids, "sum", MayBeNegative(*c)));
+      parts.push_back(t.Lookup(cs, Transformer::GatherFrom(w->value), ids, "sum", MayBeNegative(*c)));
     } else {
       ASSIGN_OR_RETURN(Output d, t.DenseColumn(vs, *c));
       const int64_t width = d.shape().unknown_rank() || d.shape().rank() != 2 ? kUnknownDim : d.shape().dim(1);

@@ -16,6 +16,7 @@ const std::set<std::string>& Types() {
                                           "categorical_column_with_identity",
                                           "categorical_column_with_hash_bucket",
                                           "categorical_column_with_vocabulary_list",
+                                          "categorical_column_with_embedding",
                                           "crossed_column",
                                           "embedding_column",
                                           "indicator_column"};
@@ -56,6 +57,8 @@ int64_t Elements(const std::vector<int64_t>& shape) {
 bool IsCategoricalColumn(const FeatureColumnSpec& c) {
   return c.type.rfind("categorical_column_", 0) == 0 || c.type == "crossed_column" || c.type == "bucketized_column";
 }
+
+bool IsDynamicColumn(const FeatureColumnSpec& c) { return c.type == "categorical_column_with_embedding"; }
 
 int64_t NumBuckets(const FeatureColumnSpec& c, const std::vector<FeatureColumnSpec>& all) {
   if (c.type == "categorical_column_with_identity") return c.num_buckets;
@@ -135,6 +138,17 @@ StatusOr<std::vector<FeatureColumnSpec>> ResolveFeatureColumns(std::vector<Featu
           return InvalidArgumentError(at, ": combiner '", c.combiner, "' is not sum, mean or sqrtn");
         }
       }
+    }
+    if (c.type == "categorical_column_with_embedding") {
+      if (c.filter_freq < 0 || c.steps_to_live < 0 || c.max_rows < 0) {
+        return InvalidArgumentError(at, ": filter_freq, steps_to_live and max_rows must be >= 0 (0: off)");
+      }
+      if (c.on_full != "evict" && c.on_full != "error") {
+        return InvalidArgumentError(at, ": on_full '", c.on_full, "' is not evict or error");
+      }
+    }
+    if (c.type == "indicator_column" && IsDynamicColumn(*src)) {
+      return InvalidArgumentError(at, ": '", c.source, "' has no fixed number of buckets to indicate; use an embedding_column");
     }
     if ((c.type == "categorical_column_with_hash_bucket" || c.type == "categorical_column_with_vocabulary_list") &&
         c.dtype != "string" && c.dtype != "int64") {

@@ -11,6 +11,10 @@
 //   {type: crossed_column, keys: [C2, C1], hash_bucket_size: 10000}           -> C1_X_C2 (keys sorted)
 //   {type: embedding_column, categorical_column: C1, dimension: 16}           -> C1_embedding
 //   {type: indicator_column, categorical_column: site}                         -> site_indicator
+//   {type: categorical_column_with_embedding, key: user_id, filter_freq: 2, steps_to_live: 100000}
+//        (DeepRec's name: any int64 id, or a string's Fingerprint64, with no
+//        vocabulary; an embedding_column or linear_model over it reads a
+//        dynamic embedding table whose rows the PS tasks create as ids come)
 #pragma once
 
 #include <cstdint>
@@ -43,6 +47,15 @@ struct FeatureColumnSpec {
   int64_t dimension = 0;             // embedding_column
   std::string combiner = "mean";     // embedding_column: sum, mean or sqrtn
   uint64_t hash_key = 0xDECAFCAFFEull;  // crossed_column (TensorFlow's default)
+  // categorical_column_with_embedding: the dynamic tables over it admit an
+  // id after filter_freq sightings (<= 1: at once), evict rows unseen for
+  // steps_to_live global steps (0: never), and hold at most max_rows rows
+  // over all PS tasks (0: no cap), evicting the least recently seen when
+  // full (on_full: evict) or failing the step (on_full: error).
+  int64_t filter_freq = 0;
+  int64_t steps_to_live = 0;
+  int64_t max_rows = 0;
+  std::string on_full = "evict";
 };
 
 // The columns with their default names filled in, after checking each
@@ -51,8 +64,11 @@ struct FeatureColumnSpec {
 // name and say what to set.
 StatusOr<std::vector<FeatureColumnSpec>> ResolveFeatureColumns(std::vector<FeatureColumnSpec> columns);
 // Whether a resolved column gives categorical ids (identity, hash bucket,
-// vocabulary list, crossed, bucketized) and, if so, how many buckets.
+// vocabulary list, crossed, bucketized, with_embedding) and, if so, how many
+// buckets (0 for categorical_column_with_embedding: its ids are unbounded).
 bool IsCategoricalColumn(const FeatureColumnSpec& c);
+// categorical_column_with_embedding: tables over it are dynamic.
+bool IsDynamicColumn(const FeatureColumnSpec& c);
 int64_t NumBuckets(const FeatureColumnSpec& c, const std::vector<FeatureColumnSpec>& all);
 // The names of the columns no other column wraps (a model's default inputs).
 std::vector<std::string> RootFeatureColumns(const std::vector<FeatureColumnSpec>& columns);

@@ -223,9 +223,16 @@ StatusOr<Node*> Optimizer::ApplyGradients(const Scope& scope,
       if (slots_.count({var, slot_names_[i]})) continue;
       const float init = slot_init_[i];
       const Scope vs(scope.graph());
-      ASSIGN_OR_RETURN(Variable* slot,
-                       GetVariable(vs.VariableScope(var->name), slot_names_[i], var->shape.ToShape(),
-                                   var->dtype, ConstantInitializer(init), {.trainable = false}));
+      Variable* slot = nullptr;
+      if (!var->shape.unknown_rank() && var->shape.rank() >= 1 && var->shape.dim(0) == kUnknownDim) {
+        // A dynamic table's values: the slot has as many rows, whatever they are.
+        const std::vector<int64_t> row(var->shape.dims().begin() + 1, var->shape.dims().end());
+        ASSIGN_OR_RETURN(slot, GetRowDynamicVariable(vs.VariableScope(var->name), slot_names_[i], row, var->dtype,
+                                                     {.trainable = false}));
+      } else {
+        ASSIGN_OR_RETURN(slot, GetVariable(vs.VariableScope(var->name), slot_names_[i], var->shape.ToShape(),
+                                           var->dtype, ConstantInitializer(init), {.trainable = false}));
+      }
       slots_[{var, slot_names_[i]}] = slot;
     }
   }

@@ -17,9 +17,13 @@ StatusOr<std::unique_ptr<Saver>> Saver::Create(const Graph* graph, SaverOptions 
   if (vars.empty()) return InvalidArgumentError("No variables to save");
   for (const auto& [key, v] : vars) {
     if (v == nullptr) return InvalidArgumentError("var_list entry ", key, " has no variable");
-    if (!v->shape.IsFullyDefined()) {
+    // Fully defined, or all but the row count (a dynamic embedding table's
+    // tensors: whatever rows they hold are saved, and restored).
+    bool rows_only = !v->shape.unknown_rank() && v->shape.rank() >= 1;
+    for (int d = 1; rows_only && d < v->shape.rank(); ++d) rows_only = v->shape.dim(d) >= 0;
+    if (!v->shape.IsFullyDefined() && !rows_only) {
       return InvalidArgumentError("variable ", v->name, " has shape ", v->shape.DebugString(),
-                                  "; only fully defined shapes can be saved");
+                                  "; only fully defined shapes (or unknown row counts) can be saved");
     }
   }
   if (options.num_shards < 1) return InvalidArgumentError("num_shards must be >= 1");

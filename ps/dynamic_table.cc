@@ -1,0 +1,426 @@
+#include "ps/dynamic_table.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "common/core/hash.h"
+
+namespace psflow {
+namespace {
+
+// Rows are allocated in chunks of about this many bytes: big enough that a
+// table of 10^8 rows needs few allocations, small enough that a table of a
+// few rows wastes little.
+constexpr size_t kChunkBytes = size_t{256} << 10;
+// The index and the admission counts grow (double) beyond this load.
+constexpr double kMaxLoad = 0.7;
+constexpr size_t kMinSlots = 16;
+
+uint32_t Saturate32(int64_t v) {
+  return static_cast<uint32_t>(std::clamp<int64_t>(v, 0, std::numeric_limits<uint32_t>::max()));
+}
+
+// A uniform double in (0, 1) from 64 random bits.
+double Uniform(uint64_t bits) { return (static_cast<double>(bits >> 11) + 0.5) * 0x1.0p-53; }
+
+}  // namespace
+
+StatusOr<std::unique_ptr<DynamicTable>> DynamicTable::Create(DynamicTableOptions o) {
+  if (o.dim <= 0) return InvalidArgumentError("a dynamic embedding table needs dimension > 0, got ", o.dim);
+  if (o.filter_freq < 0 || o.steps_to_live < 0 || o.max_rows < 0) {
+    return InvalidArgumentError("filter_freq, steps_to_live and max_rows must be >= 0 (got ", o.filter_freq, ", ",
+                                o.steps_to_live, ", ", o.max_rows, ")");
+  }
+  if (o.max_rows > int64_t{std::numeric_limits<uint32_t>::max()} - 1) {
+    return InvalidArgumentError("max_rows ", o.max_rows, " is more than one PS task can number (2^32 - 2)");
+  }
+  if (!(o.stddev >= 0)) return InvalidArgumentError("the initializer's stddev must be >= 0, got ", o.stddev);
+  return std::unique_ptr<DynamicTable>(new DynamicTable(std::move(o)));
+}
+
+DynamicTable::DynamicTable(DynamicTableOptions options)
+    : options_(std::move(options)),
+      width_(static_cast<size_t>(options_.dim) * (1 + options_.slot_init.size())),
+      record_bytes_((sizeof(RowHeader) + width_ * sizeof(float) + 7) / 8 * 8),
+      chunk_shift_(static_cast<uint32_t>(std::bit_width(std::max<size_t>(1, kChunkBytes / record_bytes_)) - 1)),
+      index_(kMinSlots, 0) {}
+
+DynamicTable::~DynamicTable() = default;
+
+DynamicTable::RowHeader* DynamicTable::Row(uint32_t r) const {
+  const size_t mask = (size_t{1} << chunk_shift_) - 1;
+  return reinterpret_cast<RowHeader*>(chunks_[r >> chunk_shift_].get() + (r & mask) * record_bytes_);
+}
+
+int64_t DynamicTable::FindRow(int64_t key) const {
+  const size_t mask = index_.size() - 1;
+  for (size_t s = Mix64(static_cast<uint64_t>(key)) & mask;; s = (s + 1) & mask) {
+    const uint32_t e = index_[s];
+    if (e == 0) return -1;
+    if (Row(e - 1)->key == key) return e - 1;
+  }
+}
+
+StatusOr<uint32_t> DynamicTable::NewRow(int64_t key) {
+  if (static_cast<double>(live_ + 1) > kMaxLoad * static_cast<double>(index_.size())) GrowIndex();
+  uint32_t r;
+  if (!free_.empty()) {
+    r = free_.back();
+    free_.pop_back();
+  } else {
+    if (next_row_ == std::numeric_limits<uint32_t>::max() - 1) {
+      return ResourceExhaustedError("a PS task's share of a dynamic embedding table is limited to 2^32 - 2 rows");
+    }
+    r = next_row_++;
+    if ((r >> chunk_shift_) >= chunks_.size()) {
+      chunks_.push_back(std::make_unique<std::byte[]>(record_bytes_ << chunk_shift_));
+    }
+  }
+  RowHeader* h = Row(r);
+  h->key = key;
+  h->version = 0;
+  h->freq = 1;
+  const size_t mask = index_.size() - 1;
+  size_t s = Mix64(static_cast<uint64_t>(key)) & mask;
+  while (index_[s] != 0) s = (s + 1) & mask;
+  index_[s] = r + 1;
+  ++live_;
+  return r;
+}
+
+void DynamicTable::GrowIndex() {
+  std::vector<uint32_t> old(index_.size() * 2, 0);
+  old.swap(index_);
+  const size_t mask = index_.size() - 1;
+  for (uint32_t e : old) {
+    if (e == 0) continue;
+    size_t s = Mix64(static_cast<uint64_t>(Row(e - 1)->key)) & mask;
+    while (index_[s] != 0) s = (s + 1) & mask;
+    index_[s] = e;
+  }
+}
+
+void DynamicTable::EraseRow(uint32_t r) {
+  const size_t mask = index_.size() - 1;
+  size_t s = Mix64(static_cast<uint64_t>(Row(r)->key)) & mask;
+  while (index_[s] != r + 1) s = (s + 1) & mask;
+  // Backward-shift deletion: entries after the hole that may move into it
+  // do, so that lookups never need tombstones.
+  for (size_t j = (s + 1) & mask; index_[j] != 0; j = (j + 1) & mask) {
+    const size_t home = Mix64(static_cast<uint64_t>(Row(index_[j] - 1)->key)) & mask;
+    // The entry at j stays when its home lies cyclically in (s, j].
+    const bool stays = s <= j ? (home > s && home <= j) : (home > s || home <= j);
+    if (stays) continue;
+    index_[s] = index_[j];
+    s = j;
+  }
+  index_[s] = 0;
+  Row(r)->freq = 0;
+  free_.push_back(r);
+  --live_;
+}
+
+void DynamicTable::InitRow(int64_t key, float* data) const {
+  const size_t d = static_cast<size_t>(options_.dim);
+  if (options_.zeros_init) {
+    std::fill(data, data + d, 0.f);
+  } else {
+    // A counter-based generator keyed by (seed, id): the row does not
+    // depend on which task creates it, or when.
+    uint64_t state = Mix64(options_.seed ^ Mix64(static_cast<uint64_t>(key)));
+    auto next = [&state] {
+      state += 0x9e3779b97f4a7c15ull;
+      return Mix64(state);
+    };
+    for (size_t j = 0; j < d; ++j) {
+      double z;
+      do {  // Box-Muller; TensorFlow's truncated normal redraws beyond 2 stddev
+        const double u1 = Uniform(next()), u2 = Uniform(next());
+        z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+      } while (std::abs(z) > 2.0);
+      data[j] = static_cast<float>(z) * options_.stddev;
+    }
+  }
+  for (size_t k = 0; k < options_.slot_init.size(); ++k) {
+    std::fill(data + d * (k + 1), data + d * (k + 2), options_.slot_init[k]);
+  }
+}
+
+Status DynamicTable::MakeRoom() {
+  if (options_.max_rows == 0 || live_ < options_.max_rows) return OkStatus();
+  if (!options_.evict_when_full) {
+    return ResourceExhaustedError("the table is full: it holds max_rows = ", options_.max_rows,
+                                  " rows on this PS task and refuses new ids (on_full: error); raise max_rows, set "
+                                  "steps_to_live, or set on_full: evict to drop the least recently seen rows");
+  }
+  EvictOldest(std::max<int64_t>(1, live_ / 10));
+  return OkStatus();
+}
+
+int64_t DynamicTable::EvictOldest(int64_t n) {
+  std::vector<uint32_t> versions;
+  versions.reserve(static_cast<size_t>(live_));
+  for (uint32_t r = 0; r < next_row_; ++r) {
+    if (Row(r)->freq != 0) versions.push_back(Row(r)->version);
+  }
+  if (versions.empty()) return 0;
+  n = std::min<int64_t>(n, static_cast<int64_t>(versions.size()));
+  std::nth_element(versions.begin(), versions.begin() + (n - 1), versions.end());
+  const uint32_t threshold = versions[static_cast<size_t>(n - 1)];
+  // Every row older than the threshold, then rows at it until n are gone.
+  int64_t older = 0;
+  for (uint32_t v : versions) older += v < threshold ? 1 : 0;
+  int64_t at_threshold = n - older;
+  int64_t evicted = 0;
+  for (uint32_t r = 0; r < next_row_; ++r) {
+    const RowHeader* h = Row(r);
+    if (h->freq == 0) continue;
+    if (h->version < threshold || (h->version == threshold && at_threshold-- > 0)) {
+      EraseRow(r);
+      ++evicted;
+    }
+  }
+  stats_.evictions += evicted;
+  return evicted;
+}
+
+int64_t DynamicTable::EvictStale(int64_t step) {
+  last_sweep_ = step;
+  if (options_.steps_to_live <= 0 || step <= options_.steps_to_live) return 0;
+  const int64_t oldest = step - options_.steps_to_live;  // rows seen before this step go
+  int64_t evicted = 0;
+  for (uint32_t r = 0; r < next_row_; ++r) {
+    const RowHeader* h = Row(r);
+    if (h->freq != 0 && static_cast<int64_t>(h->version) < oldest) {
+      EraseRow(r);
+      ++evicted;
+    }
+  }
+  stats_.evictions += evicted;
+  if (num_candidates_ > 0) {
+    std::vector<Candidate> keep;
+    for (const Candidate& c : candidates_) {
+      if (c.count != 0 && static_cast<int64_t>(c.seen) >= oldest) keep.push_back(c);
+    }
+    size_t slots = kMinSlots;
+    while (static_cast<double>(keep.size()) > kMaxLoad * static_cast<double>(slots)) slots *= 2;
+    candidates_.assign(slots, Candidate{0, 0, 0});
+    num_candidates_ = 0;
+    const size_t mask = slots - 1;
+    for (const Candidate& c : keep) {
+      size_t s = Mix64(static_cast<uint64_t>(c.key)) & mask;
+      while (candidates_[s].count != 0) s = (s + 1) & mask;
+      candidates_[s] = c;
+      ++num_candidates_;
+    }
+  }
+  return evicted;
+}
+
+void DynamicTable::GrowCandidates() {
+  std::vector<Candidate> old(std::max(kMinSlots, candidates_.size() * 2), Candidate{0, 0, 0});
+  old.swap(candidates_);
+  const size_t mask = candidates_.size() - 1;
+  for (const Candidate& c : old) {
+    if (c.count == 0) continue;
+    size_t s = Mix64(static_cast<uint64_t>(c.key)) & mask;
+    while (candidates_[s].count != 0) s = (s + 1) & mask;
+    candidates_[s] = c;
+  }
+}
+
+void DynamicTable::EraseCandidateAt(size_t s) {
+  const size_t mask = candidates_.size() - 1;
+  for (size_t j = (s + 1) & mask; candidates_[j].count != 0; j = (j + 1) & mask) {
+    const size_t home = Mix64(static_cast<uint64_t>(candidates_[j].key)) & mask;
+    const bool stays = s <= j ? (home > s && home <= j) : (home > s || home <= j);
+    if (stays) continue;
+    candidates_[s] = candidates_[j];
+    s = j;
+  }
+  candidates_[s] = Candidate{0, 0, 0};
+  --num_candidates_;
+}
+
+uint32_t DynamicTable::CountCandidate(int64_t key, int64_t c, uint32_t step) {
+  if (static_cast<double>(num_candidates_ + 1) > kMaxLoad * static_cast<double>(candidates_.size())) GrowCandidates();
+  const size_t mask = candidates_.size() - 1;
+  size_t s = Mix64(static_cast<uint64_t>(key)) & mask;
+  while (candidates_[s].count != 0 && candidates_[s].key != key) s = (s + 1) & mask;
+  Candidate& e = candidates_[s];
+  if (e.count == 0) {
+    e.key = key;
+    ++num_candidates_;
+  }
+  e.count = Saturate32(static_cast<int64_t>(e.count) + c);
+  e.seen = step;
+  const uint32_t count = e.count;
+  if (static_cast<int64_t>(count) >= options_.filter_freq) EraseCandidateAt(s);
+  return count;
+}
+
+Status DynamicTable::Lookup(const int64_t* ids, const int64_t* counts, size_t n, int64_t step, float* out) {
+  if (options_.steps_to_live > 0 && step - last_sweep_ >= std::max<int64_t>(1, options_.steps_to_live / 4)) {
+    EvictStale(step);
+  }
+  const size_t d = static_cast<size_t>(options_.dim);
+  const uint32_t version = Saturate32(step);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t key = ids[i];
+    const int64_t c = counts == nullptr ? 1 : std::max<int64_t>(1, counts[i]);
+    int64_t r = FindRow(key);
+    if (r >= 0) {
+      RowHeader* h = Row(static_cast<uint32_t>(r));
+      h->version = std::max(h->version, version);
+      h->freq = Saturate32(static_cast<int64_t>(h->freq) + c);
+      std::memcpy(out + i * d, Data(static_cast<uint32_t>(r)), d * sizeof(float));
+      ++stats_.hits;
+      continue;
+    }
+    uint32_t freq = Saturate32(c);
+    if (options_.filter_freq > 1) {
+      freq = CountCandidate(key, c, version);
+      if (static_cast<int64_t>(freq) < options_.filter_freq) {
+        std::fill(out + i * d, out + (i + 1) * d, 0.f);
+        ++stats_.filtered;
+        continue;
+      }
+    }
+    RETURN_IF_ERROR(MakeRoom());
+    ASSIGN_OR_RETURN(uint32_t nr, NewRow(key));
+    RowHeader* h = Row(nr);
+    h->version = version;
+    h->freq = std::max<uint32_t>(freq, 1);
+    InitRow(key, Data(nr));
+    std::memcpy(out + i * d, Data(nr), d * sizeof(float));
+    ++stats_.admissions;
+  }
+  return OkStatus();
+}
+
+void DynamicTable::Find(const int64_t* ids, size_t n, float* out) const {
+  const size_t d = static_cast<size_t>(options_.dim);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t r = FindRow(ids[i]);
+    if (r >= 0) {
+      std::memcpy(out + i * d, Data(static_cast<uint32_t>(r)), d * sizeof(float));
+    } else {
+      std::fill(out + i * d, out + (i + 1) * d, 0.f);
+    }
+  }
+}
+
+Status DynamicTable::Apply(const int64_t* ids, const float* grads, size_t n, const RowApply& apply) {
+  const size_t d = static_cast<size_t>(options_.dim);
+  std::vector<uint32_t> rows;
+  std::vector<size_t> from;
+  rows.reserve(n);
+  from.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t r = FindRow(ids[i]);
+    if (r < 0) continue;
+    rows.push_back(static_cast<uint32_t>(r));
+    from.push_back(i);
+  }
+  stats_.dropped_updates += static_cast<int64_t>(n - rows.size());
+  if (rows.empty()) return OkStatus();
+  const int64_t m = static_cast<int64_t>(rows.size());
+  const TensorShape shape({m, options_.dim});
+  Tensor value(DType::kFloat, shape), grad(DType::kFloat, shape);
+  std::vector<Tensor> slots(num_slots(), Tensor());
+  for (Tensor& s : slots) s = Tensor(DType::kFloat, shape);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const float* src = Data(rows[i]);
+    std::memcpy(value.flat<float>().data() + i * d, src, d * sizeof(float));
+    for (size_t k = 0; k < slots.size(); ++k) {
+      std::memcpy(slots[k].flat<float>().data() + i * d, src + d * (k + 1), d * sizeof(float));
+    }
+    std::memcpy(grad.flat<float>().data() + i * d, grads + from[i] * d, d * sizeof(float));
+  }
+  RETURN_IF_ERROR(apply(&value, slots, grad));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    float* dst = Data(rows[i]);
+    std::memcpy(dst, value.flat<float>().data() + i * d, d * sizeof(float));
+    for (size_t k = 0; k < slots.size(); ++k) {
+      std::memcpy(dst + d * (k + 1), slots[k].flat<float>().data() + i * d, d * sizeof(float));
+    }
+  }
+  return OkStatus();
+}
+
+DynamicTable::Snapshot DynamicTable::Export() const {
+  const int64_t n = live_;
+  const size_t d = static_cast<size_t>(options_.dim);
+  Snapshot s{.keys = Tensor(DType::kInt64, TensorShape({n})),
+             .values = Tensor(DType::kFloat, TensorShape({n, options_.dim})),
+             .freqs = Tensor(DType::kInt64, TensorShape({n})),
+             .versions = Tensor(DType::kInt64, TensorShape({n}))};
+  for (size_t k = 0; k < num_slots(); ++k) s.slots.emplace_back(DType::kFloat, TensorShape({n, options_.dim}));
+  size_t i = 0;
+  for (uint32_t r = 0; r < next_row_; ++r) {
+    const RowHeader* h = Row(r);
+    if (h->freq == 0) continue;
+    s.keys.flat<int64_t>()[i] = h->key;
+    s.freqs.flat<int64_t>()[i] = h->freq;
+    s.versions.flat<int64_t>()[i] = h->version;
+    const float* src = Data(r);
+    std::memcpy(s.values.flat<float>().data() + i * d, src, d * sizeof(float));
+    for (size_t k = 0; k < s.slots.size(); ++k) {
+      std::memcpy(s.slots[k].flat<float>().data() + i * d, src + d * (k + 1), d * sizeof(float));
+    }
+    ++i;
+  }
+  return s;
+}
+
+void DynamicTable::Clear() {
+  chunks_.clear();
+  next_row_ = 0;
+  free_.clear();
+  index_.assign(kMinSlots, 0);
+  live_ = 0;
+  candidates_.clear();
+  num_candidates_ = 0;
+}
+
+Status DynamicTable::Insert(int64_t key, const float* value, const std::vector<const float*>& slots, int64_t freq,
+                            int64_t version) {
+  const size_t d = static_cast<size_t>(options_.dim);
+  int64_t r = FindRow(key);
+  if (r < 0) {
+    if (options_.max_rows > 0 && live_ >= options_.max_rows) {
+      return ResourceExhaustedError("restoring more than max_rows = ", options_.max_rows,
+                                    " rows onto this PS task; raise max_rows or use more PS tasks");
+    }
+    ASSIGN_OR_RETURN(uint32_t nr, NewRow(key));
+    r = nr;
+  }
+  RowHeader* h = Row(static_cast<uint32_t>(r));
+  h->freq = std::max<uint32_t>(1, Saturate32(freq));
+  h->version = Saturate32(version);
+  float* dst = Data(static_cast<uint32_t>(r));
+  std::memcpy(dst, value, d * sizeof(float));
+  for (size_t k = 0; k < num_slots(); ++k) {
+    if (k < slots.size() && slots[k] != nullptr) {
+      std::memcpy(dst + d * (k + 1), slots[k], d * sizeof(float));
+    } else {
+      std::fill(dst + d * (k + 1), dst + d * (k + 2), options_.slot_init[k]);
+    }
+  }
+  return OkStatus();
+}
+
+DynamicTableStats DynamicTable::stats() const {
+  DynamicTableStats s = stats_;
+  s.rows = live_;
+  s.candidates = num_candidates_;
+  s.bytes = static_cast<int64_t>(chunks_.size() * (record_bytes_ << chunk_shift_) +
+                                 index_.capacity() * sizeof(uint32_t) + free_.capacity() * sizeof(uint32_t) +
+                                 candidates_.capacity() * sizeof(Candidate));
+  return s;
+}
+
+}  // namespace psflow

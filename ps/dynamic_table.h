@@ -1,0 +1,144 @@
+// DynamicTable: one PS task's share of a dynamic embedding table (no fixed
+// vocabulary, as DeepRec's EmbeddingVariable and Monolith's collisionless
+// tables): a hash table from any int64 id to a row of `dim` floats and the
+// optimizer's slot rows beside it.
+//
+//   auto t = DynamicTable::Create({.dim = 16, .slot_init = {0.1f}, .filter_freq = 2, .steps_to_live = 5000});
+//   RETURN_IF_ERROR((*t)->Lookup(ids, counts, n, step, rows));   // a training pull: [n, 16] into rows
+//   RETURN_IF_ERROR((*t)->Apply(ids, grads, n, adagrad));        // a push: the rows that exist move
+//   DynamicTable::Snapshot s = (*t)->Export();                   // keys, values, slots, freqs, versions
+//
+// - Rows are created on first sight, from a truncated normal (or zeros)
+//   that depends only on (seed, id): the same id gets the same initial row
+//   on any PS task, in any run.
+// - Admission: with filter_freq > 1 an id gets a row once it was seen that
+//   many times (counted exactly, per id, in a compact side table); until
+//   then lookups answer zeros and its gradients are dropped.
+// - Eviction: rows (and counts of ids not admitted) unseen for
+//   steps_to_live global steps are removed by sweeps every steps_to_live/4
+//   steps.  A cap (max_rows) either evicts the least recently seen tenth of
+//   the rows when full or refuses new ids (ResourceExhausted).
+// - Memory: rows live in 256 KiB chunks as [key, version, freq, value,
+//   slots...]; the index is open addressing of 4-byte row numbers (load
+//   at most 0.7), so a row costs its floats plus about 24 bytes.
+//
+// Not thread-safe: the parameter server locks a table for each call.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "common/core/status.h"
+#include "common/core/tensor.h"
+#include "common/distributed/ps_protocol.h"  // DynamicTableStats
+
+namespace psflow {
+
+struct DynamicTableOptions {
+  int64_t dim = 0;
+  std::vector<float> slot_init;  // one initial value per optimizer slot
+  bool zeros_init = false;       // rows start at zero (linear weights); else truncated normal
+  float stddev = 1.f;            // truncated normal: values beyond 2 stddev are drawn again
+  uint64_t seed = 0;
+  int64_t filter_freq = 0;       // admission after this many sightings (<= 1: at once)
+  int64_t steps_to_live = 0;     // eviction of rows unseen this many steps (0: never)
+  int64_t max_rows = 0;          // this task's cap (0: none)
+  bool evict_when_full = true;   // at the cap: evict the least recently seen, or refuse
+};
+
+
+class DynamicTable {
+ public:
+  // InvalidArgument for dim <= 0 or negative limits.
+  static StatusOr<std::unique_ptr<DynamicTable>> Create(DynamicTableOptions options);
+  ~DynamicTable();
+  DynamicTable(const DynamicTable&) = delete;
+  DynamicTable& operator=(const DynamicTable&) = delete;
+
+  int64_t dim() const { return options_.dim; }
+  size_t num_slots() const { return options_.slot_init.size(); }
+  const DynamicTableOptions& options() const { return options_; }
+
+  // A training lookup of n ids (counts: each id's occurrences, null = 1
+  // each) at global step `step`: out gets [n, dim], a row per id (zeros for
+  // an id not admitted); rows are created, counted and marked seen.
+  // ResourceExhausted when a new row is needed, the table is at max_rows
+  // and evict_when_full is off (out is then incomplete; rows created for
+  // earlier ids of the call stay).
+  Status Lookup(const int64_t* ids, const int64_t* counts, size_t n, int64_t step, float* out);
+  // Read only: the rows of ids that have one, zeros for the others.
+  void Find(const int64_t* ids, size_t n, float* out) const;
+
+  // Updates the rows of distinct `ids` that exist with their gradients
+  // grads [n, dim]: `apply` gets them gathered as dense [m, dim] tensors
+  // (value, each slot, gradient), and what it leaves there is stored back.
+  using RowApply = std::function<Status(Tensor* value, std::vector<Tensor>& slots, const Tensor& grad)>;
+  Status Apply(const int64_t* ids, const float* grads, size_t n, const RowApply& apply);
+
+  // Removes the rows and admission counts unseen since step - steps_to_live;
+  // returns how many rows went.  Lookup calls it every steps_to_live / 4 steps.
+  int64_t EvictStale(int64_t step);
+
+  // Every live row: keys int64 [N], values float [N, dim], one float
+  // [N, dim] per slot, freqs and versions int64 [N] (DeepRec's names:
+  // -keys, -values, -freqs, -versions).
+  struct Snapshot {
+    Tensor keys, values, freqs, versions;
+    std::vector<Tensor> slots;
+  };
+  Snapshot Export() const;
+  // Removes every row and admission count.
+  void Clear();
+  // Sets the row of `key` (restores): value[dim], one slot row per slot.
+  // ResourceExhausted beyond max_rows.
+  Status Insert(int64_t key, const float* value, const std::vector<const float*>& slots, int64_t freq, int64_t version);
+
+  int64_t size() const { return live_; }
+  DynamicTableStats stats() const;
+
+ private:
+  explicit DynamicTable(DynamicTableOptions options);
+  struct RowHeader {
+    int64_t key;
+    uint32_t version;  // the last step it was seen (saturates)
+    uint32_t freq;     // sightings (saturates); 0 marks a free row
+  };
+  struct Candidate {
+    int64_t key;
+    uint32_t count;  // 0: an empty slot
+    uint32_t seen;
+  };
+
+  RowHeader* Row(uint32_t r) const;
+  float* Data(uint32_t r) const { return reinterpret_cast<float*>(Row(r) + 1); }
+  int64_t FindRow(int64_t key) const;  // -1 when absent
+  StatusOr<uint32_t> NewRow(int64_t key);  // not initialized
+  void EraseRow(uint32_t r);
+  void GrowIndex();
+  void InitRow(int64_t key, float* data) const;
+  Status MakeRoom();
+  int64_t EvictOldest(int64_t n);
+  // Admission counting: the count of `key` after adding c (removed once it
+  // reaches filter_freq).
+  uint32_t CountCandidate(int64_t key, int64_t c, uint32_t step);
+  void EraseCandidateAt(size_t slot);
+  void GrowCandidates();
+
+  const DynamicTableOptions options_;
+  const size_t width_;         // floats per row: value and slots
+  const size_t record_bytes_;  // header + floats, 8-byte aligned
+  const uint32_t chunk_shift_;  // rows per chunk = 1 << chunk_shift_
+  std::vector<std::unique_ptr<std::byte[]>> chunks_;
+  uint32_t next_row_ = 0;       // rows ever handed out
+  std::vector<uint32_t> free_;  // rows freed by evictions
+  std::vector<uint32_t> index_;  // row + 1, or 0: empty
+  int64_t live_ = 0;
+  std::vector<Candidate> candidates_;
+  int64_t num_candidates_ = 0;
+  int64_t last_sweep_ = 0;
+  mutable DynamicTableStats stats_;
+};
+
+}  // namespace psflow
