@@ -13,6 +13,7 @@
 #include "common/checkpoint/restore.h"
 #include "common/checkpoint/tensor_bundle.h"
 #include "common/core/testing.h"
+#include "common/ops/graph_io.h"
 #include "common/train/feature_column.h"
 #include "worker/trainer_testing.h"
 
@@ -133,6 +134,34 @@ TEST(DynamicEmbeddingTest, TrainsOnTwoPsTasksChecksPointsAndRestoresOnThree) {
   ASSERT_TRUE(at_start.ok() && at_end.ok()) << at_start.status() << at_end.status();
   EXPECT_LT(at_end->metrics["loss"], 0.6f * at_start->metrics["loss"]);
   EXPECT_GT(at_end->metrics["auc"], 0.9f);
+  // Exported frozen: the tables become constants of the rows kept, and the
+  // frozen graph predicts what the checkpoint does.
+  const Example batch = UserData(50, 5);
+  const std::string pb = dir + "/frozen.pb";
+  auto outputs = est.ExportFrozenGraph(batch, ckpt, pb);
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  tensorflow::GraphDef frozen;
+  ASSERT_TRUE(ReadBinaryProto(Env::Default(), pb, &frozen).ok());
+  bool keys_const = false;
+  for (const auto& n : frozen.node()) {
+    EXPECT_NE(n.op(), "VariableV2") << n.name();
+    keys_const |= n.op() == "Const" && n.name() == std::string(kEmbedding) + "-keys";
+  }
+  EXPECT_TRUE(keys_const);
+  Graph g;
+  ASSERT_TRUE(ImportGraphDef(frozen, &g).ok());
+  Session sess(&g);
+  FeedList feeds;
+  for (const char* f : {"I1", "user", "C2"}) feeds.emplace_back(*g.GetTensorByName(std::string(f) + ":0"), batch.at(f));
+  std::vector<Tensor> served;
+  ASSERT_TRUE(sess.Run(feeds, {*g.GetTensorByName("head/logistic:0")}, &served).ok());
+  auto predicted = est.Predict([&]() -> StatusOr<std::unique_ptr<Dataset>> {
+    ASSIGN_OR_RETURN(auto ds, FromTensorSlices(batch));
+    return Batch(std::move(ds), 50);
+  }, ckpt);
+  ASSERT_TRUE(predicted.ok()) << predicted.status();
+  EXPECT_TRUE(served[0].Equals((*predicted)[0].at("logistic")));
+
   // The local Estimator does not train dynamic tables: it says where they train.
   EXPECT_THAT(std::string(est.Train(UserInput(1, 100, true), steps + 1).message()),
               HasSubstr("trains on parameter servers only"));

@@ -122,6 +122,59 @@ TEST(TensorBundleTest, DuplicateKeyIsRejectedAndWriterStaysFailed) {
 }
 
 // Three PS tasks write their shards in parallel; one index names them all.
+// Each of four shards holds its own rows of "t" (one holds none): stacked,
+// they read as one tensor, shard order, whatever sizes they had.
+TEST(TensorBundleTest, StacksRowsThatEachShardHolds) {
+  const std::string prefix = JoinPath(FreshTempDir("stack"), "model.ckpt-3");
+  const int64_t rows[4] = {3, 0, 5, 1};
+  std::vector<BundleEntries> parts;
+  for (int k = 0; k < 4; ++k) {
+    BundleShardWriter w(env(), prefix, k, 4);
+    ASSERT_TRUE(w.Add("t", MakeTensor(DType::kFloat, TensorShape({rows[k], 2}), k)).ok());
+    ASSERT_TRUE(w.Add("ids", MakeTensor(DType::kInt64, TensorShape({rows[k]}), k)).ok());
+    if (k == 2) ASSERT_TRUE(w.Add("only_here", MakeTensor(DType::kInt64, TensorShape({rows[k]}), 7)).ok());
+    auto e = w.Finish();
+    ASSERT_TRUE(e.ok()) << e.status();
+    parts.push_back(*e);
+  }
+  for (const char* key : {"t", "ids", "only_here"}) ASSERT_TRUE(StackRowsAcrossShards(&parts, key).ok()) << key;
+  ASSERT_TRUE(WriteBundleIndex(env(), prefix, 4, parts).ok());
+  auto r = BundleReader::Open(env(), prefix);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto t = (*r)->Lookup("t");
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_EQ(t->shape(), TensorShape({9, 2}));
+  int64_t at = 0;
+  for (int k = 0; k < 4; ++k) {
+    EXPECT_TRUE(t->SliceRows(at, at + rows[k]).Equals(MakeTensor(DType::kFloat, TensorShape({rows[k], 2}), k))) << k;
+    at += rows[k];
+  }
+  EXPECT_EQ((*r)->Lookup("ids")->shape(), TensorShape({9}));
+  EXPECT_TRUE((*r)->GetInfo("t")->partitioned);
+  EXPECT_FALSE((*r)->GetInfo("only_here")->partitioned);  // one part stays a plain tensor
+
+  // Parts that disagree on the row shape are refused.
+  std::vector<BundleEntries> bad(2);
+  for (int k = 0; k < 2; ++k) {
+    BundleShardWriter w(env(), prefix + "-bad", k, 2);
+    ASSERT_TRUE(w.Add("t", MakeTensor(DType::kFloat, TensorShape({2, k + 1}), k)).ok());
+    bad[static_cast<size_t>(k)] = *w.Finish();
+  }
+  EXPECT_THAT(std::string(StackRowsAcrossShards(&bad, "t").message()), HasSubstr("disagree on their dtype or row shape"));
+  // Empty everywhere: one empty tensor.
+  std::vector<BundleEntries> empty(2);
+  for (int k = 0; k < 2; ++k) {
+    BundleShardWriter w(env(), prefix + "-empty", k, 2);
+    ASSERT_TRUE(w.Add("t", MakeTensor(DType::kFloat, TensorShape({0, 3}), k)).ok());
+    empty[static_cast<size_t>(k)] = *w.Finish();
+  }
+  ASSERT_TRUE(StackRowsAcrossShards(&empty, "t").ok());
+  ASSERT_TRUE(WriteBundleIndex(env(), prefix + "-empty", 2, empty).ok());
+  auto re = BundleReader::Open(env(), prefix + "-empty");
+  ASSERT_TRUE(re.ok());
+  EXPECT_EQ((*re)->Lookup("t")->shape(), TensorShape({0, 3}));
+}
+
 TEST(TensorBundleTest, MergesThreeShardsWrittenInParallel) {
   const std::string prefix = JoinPath(FreshTempDir("merge"), "model.ckpt-7");
   std::vector<BundleEntries> parts(3);

@@ -184,6 +184,13 @@ TEST(JobConfigTest, FeatureColumnsAndWideAndDeepOptimizers) {
       {"model.linear_feature_columns=[C1, C3]", "model.linear_feature_columns: 'C3' is not a feature column"},
       {"model.dnn_feature_columns=[]", "model.dnn_feature_columns: is required for dnn_linear_combined_classifier"},
       {"model.dnn_optimizer={learning_rate: 0.1}", "model.dnn_optimizer.type: is required"},
+      {"model.feature_columns=[{type: categorical_column_with_embedding, key: u, on_full: drop}]",
+       "on_full 'drop' is not evict or error"},
+      {"model.feature_columns=[{type: categorical_column_with_embedding, key: u, steps_to_live: -1}]",
+       "filter_freq, steps_to_live and max_rows must be >= 0"},
+      {"model.feature_columns=[{type: categorical_column_with_embedding, key: u}, {type: indicator_column, "
+       "categorical_column: u}]",
+       "'u' has no fixed number of buckets to indicate; use an embedding_column"},
   };
   for (const auto& c : bad) {
     auto r = ParseJobConfig(kColumns, "wd.yaml", {c.override_or_text});
@@ -195,6 +202,29 @@ TEST(JobConfigTest, FeatureColumnsAndWideAndDeepOptimizers) {
   text.replace(text.find("dimension: 4"), 12, "dimension: 0");
   EXPECT_THAT(ParseJobConfig(text, "wd.yaml").status().message(),
               HasSubstr("wd.yaml:9: model.feature_columns: feature column 6 (embedding_column C1_embedding): set dimension > 0"));
+}
+
+// DeepRec's categorical_column_with_embedding: ids without a vocabulary,
+// and the dynamic tables' admission, eviction and cap.
+TEST(JobConfigTest, DynamicEmbeddingColumns) {
+  auto job = ParseJobConfig(kColumns, "wd.yaml",
+                            {"model.feature_columns=[{type: numeric_column, key: I1}, "
+                             "{type: categorical_column_with_embedding, key: [user, item], filter_freq: 3, "
+                             "steps_to_live: 5000, max_rows: 1000000, on_full: error}, "
+                             "{type: embedding_column, categorical_column: [user, item], dimension: 16}]",
+                             "model.linear_feature_columns=[user, item]",
+                             "model.dnn_feature_columns=[I1, user_embedding, item_embedding]"});
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_EQ(job->model.feature_columns.size(), 5u);
+  const FeatureColumnSpec& user = job->model.feature_columns[1];
+  EXPECT_EQ(user.name, "user");
+  EXPECT_TRUE(IsDynamicColumn(user));
+  EXPECT_EQ(user.filter_freq, 3);
+  EXPECT_EQ(user.steps_to_live, 5000);
+  EXPECT_EQ(user.max_rows, 1000000);
+  EXPECT_EQ(user.on_full, "error");
+  EXPECT_EQ(job->model.feature_columns[4].name, "item_embedding");
+  EXPECT_EQ(job->model.feature_columns[4].source, "item");
 }
 
 TEST(JobConfigTest, ErrorsNameFileLineAndKey) {

@@ -129,6 +129,36 @@ def tf_reads_psflow(build_dir, workdir):
             inspect_checkpoint.print_tensors_in_checkpoint_file(prefix, tensor_name="", all_tensors=True)
         check("global_step" in buf.getvalue(), f"{sub}: inspect_checkpoint prints every tensor")
 
+    # A dynamic embedding table saved by two PS tasks: DeepRec's tensors,
+    # each one tensor whose rows line up (TensorFlow stitches the tasks'
+    # slices), every id's row, freq and version as the PS tasks held them.
+    d = os.path.join(out, "dynamic")
+    expected = json.load(open(os.path.join(d, "expected.json")))
+    prefix = tf.train.latest_checkpoint(d)
+    check(prefix == expected["prefix"], f"dynamic: tf.train.latest_checkpoint -> {prefix}")
+    listed = dict(tf.train.list_variables(d))
+    rows = expected["rows"]
+    n = len(rows)
+    for key, shape in (("emb/weights-keys", [n]), ("emb/weights-values", [n, 4]), ("emb/weights-values/Adagrad", [n, 4]),
+                       ("emb/weights-freqs", [n]), ("emb/weights-versions", [n])):
+        check(list(listed.get(key, [])) == shape, f"dynamic: list_variables {key} {shape} (got {listed.get(key)})")
+    reader = tf.train.load_checkpoint(prefix)
+    keys = reader.get_tensor("emb/weights-keys")
+    vals = reader.get_tensor("emb/weights-values")
+    freqs = reader.get_tensor("emb/weights-freqs")
+    versions = reader.get_tensor("emb/weights-versions")
+    accum = reader.get_tensor("emb/weights-values/Adagrad")
+    check(keys.dtype == np.int64 and freqs.dtype == np.int64 and versions.dtype == np.int64 and vals.dtype == np.float32,
+          "dynamic: keys, freqs, versions int64; values float32")
+    at = {int(k): i for i, k in enumerate(keys)}
+    check(sorted(at) == sorted(int(r["id"]) for r in rows), f"dynamic: the {n} ids, each once")
+    tasks = [r["task"] for r in rows if int(r["id"]) in at]
+    check(len(set(tasks)) == 2, "dynamic: rows from both PS tasks")
+    ok = all(np.allclose(vals[at[int(r["id"])]], r["value"], rtol=1e-6, atol=1e-7) and
+             freqs[at[int(r["id"])]] == r["freq"] and versions[at[int(r["id"])]] == r["version"] for r in rows)
+    check(ok, "dynamic: every id's row, freq and version as the PS tasks held them")
+    check(bool(np.all(accum >= 0.1) and np.any(accum > 0.1)), "dynamic: Adagrad accumulators grew from 0.1")
+
     # A compat.v1 Saver restores the 3-way row partitioned embedding into a
     # 2-way partitioned variable, plus plain variables.
     prefix = os.path.join(out, "sharded", "model.ckpt-2")
