@@ -71,6 +71,65 @@ Status WarmStart(Env* env, const WarmStartSpec& ws, const std::vector<const Vari
   return OkStatus();
 }
 
+namespace {
+
+// Every `n` steps: each dynamic embedding table's counters, summed over the
+// PS tasks, as TensorBoard scalars (dynamic_tables/<table>/rows, ...), and
+// their totals (dynamic_tables/rows, ...).
+class TableSummaryHook final : public SessionRunHook {
+ public:
+  TableSummaryHook(EventWriter* events, int64_t n, PsClient& ps)
+      : events_(events), timer_(SecondOrStepTimer::EverySteps(std::max<int64_t>(1, n))), ps_(ps) {}
+  Status Begin(int64_t global_step, bool*) override {
+    timer_.Update(global_step);
+    return OkStatus();
+  }
+  Status AfterRun(const StepInfo& s, bool*) override {
+    if (!timer_.ShouldTrigger(s.global_step)) return OkStatus();
+    timer_.Update(s.global_step);
+    return Write(s.global_step);
+  }
+  Status End(int64_t global_step) override { return Write(global_step); }
+
+ private:
+  Status Write(int64_t step) {
+    auto tables = ps_.TableCounters();
+    if (!tables.ok()) {
+      LOG(WARNING) << "dynamic table counters not written at step " << step << ": " << tables.status();
+      return OkStatus();  // a summary is not worth failing the job for
+    }
+    if (tables->empty()) return OkStatus();
+    std::vector<std::pair<std::string, double>> v;
+    DynamicTableStats sum;
+    for (const auto& [name, t] : *tables) {
+      const std::string tag = "dynamic_tables/" + name;
+      v.push_back({tag + "/rows", static_cast<double>(t.rows)});
+      v.push_back({tag + "/bytes", static_cast<double>(t.bytes)});
+      v.push_back({tag + "/admissions", static_cast<double>(t.admissions)});
+      v.push_back({tag + "/evictions", static_cast<double>(t.evictions)});
+      sum.rows += t.rows;
+      sum.bytes += t.bytes;
+      sum.candidates += t.candidates;
+      sum.hits += t.hits;
+      sum.filtered += t.filtered;
+      sum.admissions += t.admissions;
+      sum.evictions += t.evictions;
+    }
+    for (const auto& [tag, x] : std::vector<std::pair<std::string, int64_t>>{
+             {"rows", sum.rows}, {"bytes", sum.bytes}, {"candidates", sum.candidates}, {"hits", sum.hits},
+             {"filtered", sum.filtered}, {"admissions", sum.admissions}, {"evictions", sum.evictions}}) {
+      v.push_back({"dynamic_tables/" + tag, static_cast<double>(x)});
+    }
+    return events_->WriteScalars(step, v);
+  }
+
+  EventWriter* const events_;
+  SecondOrStepTimer timer_;
+  PsClient& ps_;
+};
+
+}  // namespace
+
 Chief::Chief(ChiefOptions chief) : chief_(std::move(chief)) {}
 
 Status Chief::Prepare(const TrainerOptions& options, const TrainingModel& m, PsClient& ps) {
@@ -129,6 +188,9 @@ StatusOr<std::vector<std::unique_ptr<SessionRunHook>>> Chief::Hooks(const Traine
   if (run.save_summary_steps > 0) {
     ASSIGN_OR_RETURN(events_, EventWriter::Create(options.env, run.model_dir));
     hooks.push_back(SummarySaverHook(events_.get(), run.save_summary_steps, chief_.learning_rate));
+    bool dynamic = false;
+    for (const Variable* v : m.trainable) dynamic |= v->embedding != nullptr;
+    if (dynamic) hooks.push_back(std::make_unique<TableSummaryHook>(events_.get(), run.save_summary_steps, ps));
   }
   // A checkpoint of the job: each PS task writes its shard, then the chief
   // the index, the .meta, and last (CheckpointManager::Commit) the state file.

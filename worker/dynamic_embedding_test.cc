@@ -14,6 +14,7 @@
 #include "common/checkpoint/tensor_bundle.h"
 #include "common/core/testing.h"
 #include "common/ops/graph_io.h"
+#include "common/summary/event_writer.h"
 #include "common/train/feature_column.h"
 #include "worker/trainer_testing.h"
 
@@ -98,6 +99,13 @@ TEST(DynamicEmbeddingTest, TrainsOnTwoPsTasksChecksPointsAndRestoresOnThree) {
   EXPECT_EQ(per_task[0] + per_task[1], kUsers);
   EXPECT_GT(per_task[0], kUsers / 4);
   EXPECT_GT(per_task[1], kUsers / 4);
+
+  // TensorBoard shows the tables' counters, summed over the tasks.
+  auto scalars = ReadScalars(Env::Default(), dir);
+  ASSERT_TRUE(scalars.ok()) << scalars.status();
+  ASSERT_TRUE(scalars->count(std::string("dynamic_tables/") + kEmbedding + "-values/rows"));
+  EXPECT_EQ(scalars->at(std::string("dynamic_tables/") + kEmbedding + "-values/rows").back().second, kUsers);
+  EXPECT_EQ(scalars->at("dynamic_tables/admissions").back().second, 2 * kUsers);  // the embedding and the linear weights
 
   // The checkpoint: DeepRec's tensors, each table's rows stacked over the
   // tasks, every occurrence of a user in the 600 batches counted.
