@@ -13,6 +13,10 @@
 // bytes (pull), or a request of ids and rows answered by one byte (push).
 // Also printed: the PS tasks' resident memory per million rows against
 // rows x dim x 4 bytes x (1 + slots).
+// Then the same for a dynamic embedding table (ids hashed over the 2 tasks,
+// rows created on first sight): filled with `rows` scattered int64 ids in
+// process, then training pulls (ids with their counts) and pushes of
+// `batch_rows` distinct known ids through PsClient, against raw TCP.
 #include <malloc.h>
 
 #include <utility>  // before Asio, which uses std::exchange
@@ -26,6 +30,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "common/core/hash.h"
 #include "common/core/logging.h"
 #include "common/distributed/ps_client.h"
 #include "ps/ps_service.h"
@@ -109,6 +114,102 @@ double RawRoundsPerSec(int tasks, size_t request, size_t reply, double seconds) 
   return rate;
 }
 
+// The dynamic table of `dim`: filled with `rows` ids in process, then
+// pulled and pushed by 2 PS tasks behind TCP (raw_*: the same bytes' raw
+// TCP rates measured for the static table).
+void DynamicRun(int64_t dim, int64_t rows, int64_t batch_rows, double seconds, const std::string& optimizer,
+                size_t num_slots, double raw_pull, double raw_push) {
+  constexpr int kTasks = 2;
+  const int64_t rss0 = ResidentBytes();
+  auto transport = rpc::NewTcpTransport();
+  std::vector<std::unique_ptr<ParameterServer>> ps;
+  std::vector<std::unique_ptr<PsService>> services;
+  std::vector<std::unique_ptr<rpc::RpcServer>> servers;
+  std::vector<std::unique_ptr<rpc::Channel>> chans;
+  for (int k = 0; k < kTasks; ++k) {
+    auto p = ParameterServer::Create({.task_index = k, .optimizer = optimizer, .hyper = {.lr = 0.01f}});
+    CHECK_OK(p.status());
+    ps.push_back(std::move(p).value());
+    services.push_back(std::make_unique<PsService>(ps.back().get()));
+    auto s = transport->Listen({.port = 0, .task = StrCat("ps:", k)}, services.back()->Handler());
+    CHECK_OK(s.status());
+    chans.push_back(transport->Connect({.address = StrCat("127.0.0.1:", (*s)->port()), .task = "worker:0"}));
+    servers.push_back(std::move(s).value());
+  }
+  const std::string name = "dyn-values";
+  PsClient client(std::move(chans), PlaceVariables({{name, TensorShape({-1, dim})}}, kTasks), 600000);
+  CHECK_OK(client.Initialize({{name, Tensor(DType::kFloat, TensorShape({0, dim}))}},
+                             {{name, {.dim = dim, .stddev = 0.05f, .seed = 1}}}));
+  // Scattered int64 ids, each to the task its hash names, in batches.
+  auto id_of = [](int64_t k) { return static_cast<int64_t>(Mix64(static_cast<uint64_t>(k) + 1)); };
+  {
+    constexpr int64_t kFill = 65536;
+    std::vector<std::vector<int64_t>> mine(kTasks);
+    for (int64_t k0 = 0; k0 < rows; k0 += kFill) {
+      for (auto& m : mine) m.clear();
+      for (int64_t k = k0; k < std::min(rows, k0 + kFill); ++k) mine[DynamicRowTask(id_of(k), kTasks)].push_back(id_of(k));
+      for (int t = 0; t < kTasks; ++t) {
+        const int64_t n = static_cast<int64_t>(mine[t].size());
+        const Tensor ids = Tensor::FromVector<int64_t>(mine[t], TensorShape({n}));
+        const Tensor counts = Tensor::FromVector<int64_t>(std::vector<int64_t>(mine[t].size(), 1), TensorShape({n}));
+        CHECK_OK(ps[t]->PullDynamicRows(name, ids, &counts, 0).status());
+      }
+    }
+  }
+  ::malloc_trim(0);
+  const int64_t table_bytes = ResidentBytes() - rss0;
+  int64_t held = 0;
+  for (const auto& p : ps) held += p->TableStats().at(name).bytes;
+  const double per_row = static_cast<double>(table_bytes) / static_cast<double>(rows);
+  const double ideal = static_cast<double>(dim * 4 * static_cast<int64_t>(1 + num_slots));
+  std::mt19937_64 rng(2);
+  auto draw = [&] {
+    std::unordered_set<int64_t> seen;
+    std::uniform_int_distribution<int64_t> pick(0, rows - 1);
+    while (static_cast<int64_t>(seen.size()) < batch_rows) seen.insert(id_of(pick(rng)));
+    std::vector<int64_t> ids(seen.begin(), seen.end());
+    return Tensor::FromVector<int64_t>(ids, TensorShape({batch_rows}));
+  };
+  std::vector<Tensor> id_sets;
+  for (int i = 0; i < 16; ++i) id_sets.push_back(draw());
+  const Tensor counts = Tensor::FromVector<int64_t>(std::vector<int64_t>(static_cast<size_t>(batch_rows), 1),
+                                                    TensorShape({batch_rows}));
+  Tensor grad(DType::kFloat, TensorShape({batch_rows, dim}));
+  for (float& v : grad.flat<float>()) v = 0.001f;
+  size_t next = 0;
+  int64_t step = 1;
+  // One task's share of a training lookup, in process.
+  std::vector<Tensor> local_ids, local_counts;
+  for (const Tensor& ids : id_sets) {
+    std::vector<int64_t> m;
+    for (int64_t id : ids.flat<int64_t>()) {
+      if (DynamicRowTask(id, kTasks) == 0) m.push_back(id);
+    }
+    local_ids.push_back(Tensor::FromVector<int64_t>(m, TensorShape({static_cast<int64_t>(m.size())})));
+    local_counts.push_back(Tensor::FromVector<int64_t>(std::vector<int64_t>(m.size(), 1), TensorShape({static_cast<int64_t>(m.size())})));
+  }
+  double local_rows = 0, calls = 0;
+  const double gathers = RoundsPerSec(seconds, [&] {
+    const size_t i = next++ % local_ids.size();
+    CHECK_OK(ps[0]->PullDynamicRows(name, local_ids[i], &local_counts[i], step).status());
+    local_rows += static_cast<double>(local_ids[i].num_elements());
+    ++calls;
+  });
+  const double pull = RoundsPerSec(seconds, [&] {
+    CHECK_OK(client.PullAll({}, {{.name = name, .rows = id_sets[next++ % id_sets.size()], .counts = counts}}, ++step).status());
+  });
+  const double push = RoundsPerSec(seconds, [&] {
+    CHECK_OK(client.PushItems({{.name = name, .grad = grad, .rows = id_sets[next++ % id_sets.size()]}}, step).status());
+  });
+  const double b = static_cast<double>(batch_rows);
+  std::printf("%8s %5lld %14.0f %14.0f %10.2f %14.0f %14.0f %10.2f %16.0f %11.0f/%-4.0f=%.2f\n", "dynamic",
+              static_cast<long long>(dim), pull * b, raw_pull * b, pull / raw_pull, push * b, raw_push * b,
+              push / raw_push, gathers * local_rows / calls, per_row, ideal, per_row / ideal);
+  std::printf("%8s %5s   the tables' own count: %.1f bytes/row (%.2f of the floats) over %lld rows\n", "", "",
+              static_cast<double>(held) / static_cast<double>(rows),
+              static_cast<double>(held) / static_cast<double>(rows) / ideal, static_cast<long long>(rows));
+}
+
 int Main(int argc, char** argv) {
   int64_t rows = 10'000'000, batch_rows = 4096;
   double seconds = 2;
@@ -131,8 +232,8 @@ int Main(int argc, char** argv) {
               "127.0.0.1\n",
               static_cast<long long>(rows), kTasks, optimizer.c_str(), num_slots, num_slots == 1 ? "" : "s",
               static_cast<long long>(batch_rows));
-  std::printf("%5s %14s %14s %10s %14s %14s %10s %14s %20s\n", "dim", "pull rows/s", "raw rows/s", "pull/raw",
-              "push rows/s", "raw rows/s", "push/raw", "PS gather rows/s", "PS B/row/(4d(1+s))");
+  std::printf("%8s %5s %14s %14s %10s %14s %14s %10s %14s %20s\n", "table", "dim", "pull rows/s", "raw rows/s",
+              "pull/raw", "push rows/s", "raw rows/s", "push/raw", "PS gather rows/s", "PS B/row/(4d(1+s))");
   std::mt19937_64 rng(1);
   for (int64_t dim : dims) {
     const int64_t rss0 = ResidentBytes();
@@ -208,10 +309,13 @@ int Main(int argc, char** argv) {
     const double raw_pull = RawRoundsPerSec(kTasks, ids_bytes, rows_bytes, seconds);
     const double raw_push = RawRoundsPerSec(kTasks, ids_bytes + rows_bytes, 1, seconds);
     const double b = static_cast<double>(batch_rows);
-    std::printf("%5lld %14.0f %14.0f %10.2f %14.0f %14.0f %10.2f %16.0f %11.0f/%-4.0f=%.2f\n",
+    std::printf("%8s %5lld %14.0f %14.0f %10.2f %14.0f %14.0f %10.2f %16.0f %11.0f/%-4.0f=%.2f\n", "static",
                 static_cast<long long>(dim), pull * b, raw_pull * b, pull / raw_pull, push * b, raw_push * b,
                 push / raw_push, gather_rows_per_sec, per_row, ideal, per_row / ideal);
     servers.clear();
+    ps.clear();
+    ::malloc_trim(0);
+    DynamicRun(dim, rows, batch_rows, seconds, optimizer, num_slots, raw_pull, raw_push);
   }
   return 0;
 }

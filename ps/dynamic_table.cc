@@ -5,16 +5,20 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
+
+#include <sys/mman.h>
 
 #include "common/core/hash.h"
 
 namespace psflow {
 namespace {
 
-// Rows are allocated in chunks of about this many bytes: big enough that a
-// table of 10^8 rows needs few allocations, small enough that a table of a
-// few rows wastes little.
-constexpr size_t kChunkBytes = size_t{256} << 10;
+// Rows are allocated in chunks of one huge page: few TLB misses for random
+// rows of a large table (a 4 KiB page per row lookup would cost a page walk
+// each).  A table's first rows go in a chunk of 1/16 of that, so that the
+// many small tables of a model waste little.
+constexpr size_t kHugePage = size_t{2} << 20;
 // The index and the admission counts grow (double) beyond this load.
 constexpr double kMaxLoad = 0.7;
 constexpr size_t kMinSlots = 16;
@@ -41,22 +45,62 @@ StatusOr<std::unique_ptr<DynamicTable>> DynamicTable::Create(DynamicTableOptions
   return std::unique_ptr<DynamicTable>(new DynamicTable(std::move(o)));
 }
 
+DynamicTable::Buffer DynamicTable::Allocate(size_t bytes) {
+  // Chunks fill most of a huge page; the index beyond one is made of them.
+  const size_t align = bytes >= kHugePage / 2 ? kHugePage : 64;
+  const size_t rounded = (bytes + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, std::max(rounded, align));
+  if (p == nullptr) throw std::bad_alloc();
+  if (align == kHugePage) ::madvise(p, rounded, MADV_HUGEPAGE);  // a hint; failure is fine
+  return Buffer(static_cast<std::byte*>(p));
+}
+
 DynamicTable::DynamicTable(DynamicTableOptions options)
     : options_(std::move(options)),
       width_(static_cast<size_t>(options_.dim) * (1 + options_.slot_init.size())),
       record_bytes_((sizeof(RowHeader) + width_ * sizeof(float) + 7) / 8 * 8),
-      chunk_shift_(static_cast<uint32_t>(std::bit_width(std::max<size_t>(1, kChunkBytes / record_bytes_)) - 1)),
-      index_(kMinSlots, 0) {}
+      chunk_rows_(static_cast<uint32_t>(std::max<size_t>(1, kHugePage / record_bytes_))),
+      first_rows_(std::max<uint32_t>(1, chunk_rows_ / 16)),
+      chunk_magic_(~uint64_t{0} / chunk_rows_ + 1) {
+  ResetIndex(kMinSlots);
+}
 
 DynamicTable::~DynamicTable() = default;
 
+void DynamicTable::ResetIndex(size_t slots) {
+  index_buf_ = Allocate(slots * sizeof(uint32_t));
+  index_ = reinterpret_cast<uint32_t*>(index_buf_.get());
+  index_size_ = slots;
+  std::memset(index_, 0, slots * sizeof(uint32_t));
+}
+
 DynamicTable::RowHeader* DynamicTable::Row(uint32_t r) const {
-  const size_t mask = (size_t{1} << chunk_shift_) - 1;
-  return reinterpret_cast<RowHeader*>(chunks_[r >> chunk_shift_].get() + (r & mask) * record_bytes_);
+  // r / chunk_rows_ by a multiplication (exact for 32-bit r and divisor:
+  // Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019):
+  // a lookup addresses rows several times, and a division costs 10+ cycles.
+  const uint32_t chunk = static_cast<uint32_t>((static_cast<unsigned __int128>(chunk_magic_) * r) >> 64);
+  const uint32_t within = r - chunk * chunk_rows_;
+  return reinterpret_cast<RowHeader*>(chunks_[chunk].get() + size_t{within} * record_bytes_);
+}
+
+void DynamicTable::Prefetch(const int64_t* ids, size_t n, size_t i) const {
+  // Random ids of a large table miss every cache: ask for the index slot
+  // 16 ids ahead and for the row 8 ids ahead (its slot came in meanwhile),
+  // so that the misses overlap.
+  constexpr size_t kIndexAhead = 16, kRowAhead = 8;
+  const size_t mask = index_size_ - 1;
+  if (i + kIndexAhead < n) __builtin_prefetch(&index_[Mix64(static_cast<uint64_t>(ids[i + kIndexAhead])) & mask]);
+  if (i + kRowAhead < n) {
+    const uint32_t e = index_[Mix64(static_cast<uint64_t>(ids[i + kRowAhead])) & mask];
+    if (e != 0) {
+      const char* row = reinterpret_cast<const char*>(Row(e - 1));
+      for (size_t b = 0; b < record_bytes_; b += 64) __builtin_prefetch(row + b);
+    }
+  }
 }
 
 int64_t DynamicTable::FindRow(int64_t key) const {
-  const size_t mask = index_.size() - 1;
+  const size_t mask = index_size_ - 1;
   for (size_t s = Mix64(static_cast<uint64_t>(key)) & mask;; s = (s + 1) & mask) {
     const uint32_t e = index_[s];
     if (e == 0) return -1;
@@ -65,7 +109,7 @@ int64_t DynamicTable::FindRow(int64_t key) const {
 }
 
 StatusOr<uint32_t> DynamicTable::NewRow(int64_t key) {
-  if (static_cast<double>(live_ + 1) > kMaxLoad * static_cast<double>(index_.size())) GrowIndex();
+  if (static_cast<double>(live_ + 1) > kMaxLoad * static_cast<double>(index_size_)) GrowIndex();
   uint32_t r;
   if (!free_.empty()) {
     r = free_.back();
@@ -75,15 +119,22 @@ StatusOr<uint32_t> DynamicTable::NewRow(int64_t key) {
       return ResourceExhaustedError("a PS task's share of a dynamic embedding table is limited to 2^32 - 2 rows");
     }
     r = next_row_++;
-    if ((r >> chunk_shift_) >= chunks_.size()) {
-      chunks_.push_back(std::make_unique<std::byte[]>(record_bytes_ << chunk_shift_));
+    if (chunks_.empty()) {
+      chunks_.push_back(Allocate(size_t{first_rows_} * record_bytes_));
+    } else if (first_small_ && r == first_rows_) {
+      // The table outgrew its small first chunk: a full one takes its rows.
+      Buffer full = Allocate(size_t{chunk_rows_} * record_bytes_);
+      std::memcpy(full.get(), chunks_[0].get(), size_t{first_rows_} * record_bytes_);
+      chunks_[0] = std::move(full);
     }
+    if (r == first_rows_) first_small_ = false;
+    if (r / chunk_rows_ >= chunks_.size()) chunks_.push_back(Allocate(size_t{chunk_rows_} * record_bytes_));
   }
   RowHeader* h = Row(r);
   h->key = key;
   h->version = 0;
   h->freq = 1;
-  const size_t mask = index_.size() - 1;
+  const size_t mask = index_size_ - 1;
   size_t s = Mix64(static_cast<uint64_t>(key)) & mask;
   while (index_[s] != 0) s = (s + 1) & mask;
   index_[s] = r + 1;
@@ -92,10 +143,13 @@ StatusOr<uint32_t> DynamicTable::NewRow(int64_t key) {
 }
 
 void DynamicTable::GrowIndex() {
-  std::vector<uint32_t> old(index_.size() * 2, 0);
-  old.swap(index_);
-  const size_t mask = index_.size() - 1;
-  for (uint32_t e : old) {
+  Buffer old_buf = std::move(index_buf_);
+  const uint32_t* old = reinterpret_cast<const uint32_t*>(old_buf.get());
+  const size_t old_size = index_size_;
+  ResetIndex(old_size * 2);
+  const size_t mask = index_size_ - 1;
+  for (size_t i = 0; i < old_size; ++i) {
+    const uint32_t e = old[i];
     if (e == 0) continue;
     size_t s = Mix64(static_cast<uint64_t>(Row(e - 1)->key)) & mask;
     while (index_[s] != 0) s = (s + 1) & mask;
@@ -104,7 +158,7 @@ void DynamicTable::GrowIndex() {
 }
 
 void DynamicTable::EraseRow(uint32_t r) {
-  const size_t mask = index_.size() - 1;
+  const size_t mask = index_size_ - 1;
   size_t s = Mix64(static_cast<uint64_t>(Row(r)->key)) & mask;
   while (index_[s] != r + 1) s = (s + 1) & mask;
   // Backward-shift deletion: entries after the hole that may move into it
@@ -135,11 +189,23 @@ void DynamicTable::InitRow(int64_t key, float* data) const {
       state += 0x9e3779b97f4a7c15ull;
       return Mix64(state);
     };
+    // Box-Muller gives normals in pairs; TensorFlow's truncated normal
+    // redraws values beyond 2 stddev.
+    double spare = 0;
+    bool have_spare = false;
     for (size_t j = 0; j < d; ++j) {
       double z;
-      do {  // Box-Muller; TensorFlow's truncated normal redraws beyond 2 stddev
-        const double u1 = Uniform(next()), u2 = Uniform(next());
-        z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+      do {
+        if (have_spare) {
+          z = spare;
+          have_spare = false;
+          continue;
+        }
+        const double r = std::sqrt(-2.0 * std::log(Uniform(next())));
+        const double a = 6.283185307179586 * Uniform(next());
+        z = r * std::cos(a);
+        spare = r * std::sin(a);
+        have_spare = true;
       } while (std::abs(z) > 2.0);
       data[j] = static_cast<float>(z) * options_.stddev;
     }
@@ -269,6 +335,7 @@ Status DynamicTable::Lookup(const int64_t* ids, const int64_t* counts, size_t n,
   const size_t d = static_cast<size_t>(options_.dim);
   const uint32_t version = Saturate32(step);
   for (size_t i = 0; i < n; ++i) {
+    Prefetch(ids, n, i);
     const int64_t key = ids[i];
     const int64_t c = counts == nullptr ? 1 : std::max<int64_t>(1, counts[i]);
     int64_t r = FindRow(key);
@@ -304,6 +371,7 @@ Status DynamicTable::Lookup(const int64_t* ids, const int64_t* counts, size_t n,
 void DynamicTable::Find(const int64_t* ids, size_t n, float* out) const {
   const size_t d = static_cast<size_t>(options_.dim);
   for (size_t i = 0; i < n; ++i) {
+    Prefetch(ids, n, i);
     const int64_t r = FindRow(ids[i]);
     if (r >= 0) {
       std::memcpy(out + i * d, Data(static_cast<uint32_t>(r)), d * sizeof(float));
@@ -320,6 +388,7 @@ Status DynamicTable::Apply(const int64_t* ids, const float* grads, size_t n, con
   rows.reserve(n);
   from.reserve(n);
   for (size_t i = 0; i < n; ++i) {
+    Prefetch(ids, n, i);
     const int64_t r = FindRow(ids[i]);
     if (r < 0) continue;
     rows.push_back(static_cast<uint32_t>(r));
@@ -378,9 +447,10 @@ DynamicTable::Snapshot DynamicTable::Export() const {
 
 void DynamicTable::Clear() {
   chunks_.clear();
+  first_small_ = true;
   next_row_ = 0;
   free_.clear();
-  index_.assign(kMinSlots, 0);
+  ResetIndex(kMinSlots);
   live_ = 0;
   candidates_.clear();
   num_candidates_ = 0;
@@ -417,8 +487,10 @@ DynamicTableStats DynamicTable::stats() const {
   DynamicTableStats s = stats_;
   s.rows = live_;
   s.candidates = num_candidates_;
-  s.bytes = static_cast<int64_t>(chunks_.size() * (record_bytes_ << chunk_shift_) +
-                                 index_.capacity() * sizeof(uint32_t) + free_.capacity() * sizeof(uint32_t) +
+  const size_t row_bytes = chunks_.empty() ? 0
+                          : first_small_ ? size_t{first_rows_} * record_bytes_
+                                         : chunks_.size() * size_t{chunk_rows_} * record_bytes_;
+  s.bytes = static_cast<int64_t>(row_bytes + index_size_ * sizeof(uint32_t) + free_.capacity() * sizeof(uint32_t) +
                                  candidates_.capacity() * sizeof(Candidate));
   return s;
 }

@@ -18,21 +18,23 @@
 //   steps_to_live global steps are removed by sweeps every steps_to_live/4
 //   steps.  A cap (max_rows) either evicts the least recently seen tenth of
 //   the rows when full or refuses new ids (ResourceExhausted).
-// - Memory: rows live in 256 KiB chunks as [key, version, freq, value,
-//   slots...]; the index is open addressing of 4-byte row numbers (load
-//   at most 0.7), so a row costs its floats plus about 24 bytes.
+// - Memory: rows live in 2 MiB chunks on transparent huge pages (a small
+//   first chunk for small tables) as [key, version, freq, value, slots...];
+//   the index is open addressing of 4-byte row numbers (load at most 0.7),
+//   so a row costs its floats plus about 24 bytes.
 //
 // Not thread-safe: the parameter server locks a table for each call.
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <vector>
 
 #include "common/core/status.h"
 #include "common/core/tensor.h"
-#include "common/distributed/ps_protocol.h"  // DynamicTableStats
+#include "common/distributed/dynamic_table_spec.h"
 
 namespace psflow {
 
@@ -114,6 +116,7 @@ class DynamicTable {
   RowHeader* Row(uint32_t r) const;
   float* Data(uint32_t r) const { return reinterpret_cast<float*>(Row(r) + 1); }
   int64_t FindRow(int64_t key) const;  // -1 when absent
+  void Prefetch(const int64_t* ids, size_t n, size_t i) const;  // before handling ids[i]
   StatusOr<uint32_t> NewRow(int64_t key);  // not initialized
   void EraseRow(uint32_t r);
   void GrowIndex();
@@ -129,11 +132,23 @@ class DynamicTable {
   const DynamicTableOptions options_;
   const size_t width_;         // floats per row: value and slots
   const size_t record_bytes_;  // header + floats, 8-byte aligned
-  const uint32_t chunk_shift_;  // rows per chunk = 1 << chunk_shift_
-  std::vector<std::unique_ptr<std::byte[]>> chunks_;
+  // Memory on 2 MiB boundaries with transparent huge pages when large.
+  struct Block {
+    void operator()(void* p) const { std::free(p); }
+  };
+  using Buffer = std::unique_ptr<std::byte, Block>;
+  static Buffer Allocate(size_t bytes);
+  const uint32_t chunk_rows_;  // rows per 2 MiB chunk
+  const uint32_t first_rows_;  // rows of the small first chunk
+  const uint64_t chunk_magic_;  // divides by chunk_rows_ (Row)
+  bool first_small_ = true;    // chunks_[0] holds first_rows_ rows until it grows
+  std::vector<Buffer> chunks_;
   uint32_t next_row_ = 0;       // rows ever handed out
   std::vector<uint32_t> free_;  // rows freed by evictions
-  std::vector<uint32_t> index_;  // row + 1, or 0: empty
+  Buffer index_buf_;      // uint32_t[index_size_]: row + 1, or 0: empty
+  uint32_t* index_ = nullptr;
+  size_t index_size_ = 0;  // a power of two
+  void ResetIndex(size_t slots);
   int64_t live_ = 0;
   std::vector<Candidate> candidates_;
   int64_t num_candidates_ = 0;

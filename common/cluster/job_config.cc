@@ -387,6 +387,14 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
         return r.Error(in, path + ".features." + spec.label + ".var_len",
                        "the label has one value per example; it cannot be var_len");
       }
+      if (spec.format == "csv") {
+        for (const auto& [name, f] : spec.features) {
+          if (f.var_len || !(f.shape.empty() || f.shape == std::vector<int64_t>{1})) {
+            return r.Error(in["features"][name], StrCat(path, ".features.", name),
+                           "a csv column holds one value per row: no var_len, shape [] or [1]");
+          }
+        }
+      }
       if (spec.format == "csv" && spec.columns.empty() && !spec.header) {
         return r.Error(in, path + ".columns", "a csv input without a header line needs its column names");
       }

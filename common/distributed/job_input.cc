@@ -1,5 +1,7 @@
 #include "common/distributed/job_input.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -54,6 +56,37 @@ class PackColumns final : public Dataset {
  private:
   std::unique_ptr<Dataset> in_;
   const std::vector<std::string> features_;
+  const std::string label_;
+};
+
+// CSV rows with declared features: every column its own feature of one
+// value ([1], so that batches are [batch, 1] as a tfrecord feature of
+// shape [1] gives them), the label column as "label".
+class ColumnsAsFeatures final : public Dataset {
+ public:
+  ColumnsAsFeatures(std::unique_ptr<Dataset> in, std::string label) : in_(std::move(in)), label_(std::move(label)) {}
+  StatusOr<bool> Next(Example* out) override {
+    Example row;
+    ASSIGN_OR_RETURN(bool more, in_->Next(&row));
+    if (!more) return false;
+    out->clear();
+    for (auto& [name, t] : row) {
+      if (name == label_) {
+        (*out)["label"] = std::move(t);
+      } else if (t.dtype() == DType::kString) {
+        Tensor one(DType::kString, TensorShape({1}));
+        one.flat<std::string>()[0] = std::move(t.flat<std::string>()[0]);
+        (*out)[name] = std::move(one);
+      } else {
+        (*out)[name] = t.Reshaped(TensorShape({1}));
+      }
+    }
+    return true;
+  }
+  Status Reset() override { return in_->Reset(); }
+
+ private:
+  std::unique_ptr<Dataset> in_;
   const std::string label_;
 };
 
@@ -117,11 +150,24 @@ StatusOr<std::unique_ptr<Dataset>> OpenInput(const InputSpec& spec) {
   std::vector<std::string> features;
   bool has_label = false;
   for (const std::string& n : names) {
-    options.columns.push_back({.name = n, .dtype = n == spec.label ? DType::kInt64 : DType::kFloat});
+    CsvColumn c{.name = n, .dtype = n == spec.label ? DType::kInt64 : DType::kFloat};
+    if (auto f = spec.features.find(n); f != spec.features.end() && n != spec.label) {
+      // A declared column: its dtype, and an empty field is a missing value
+      // ("" and -1 are what feature columns leave out; 0 for numbers).
+      c.dtype = FeatureDType(f->second.dtype);
+      c.default_value = c.dtype == DType::kString ? "" : (c.dtype == DType::kInt64 ? "-1" : "0");
+    }
+    options.columns.push_back(c);
     if (n == spec.label) {
       has_label = true;
     } else {
       features.push_back(n);
+    }
+  }
+  for (const auto& [name, f] : spec.features) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      return InvalidArgumentError("data.*.features names ", name, ", which is not a column of ", spec.files[0],
+                                  " (columns: ", StrJoin(names, ", "), ")");
     }
   }
   if (!has_label) {
@@ -132,6 +178,9 @@ StatusOr<std::unique_ptr<Dataset>> OpenInput(const InputSpec& spec) {
   for (const std::string& f : spec.files) {
     ASSIGN_OR_RETURN(auto ds, CsvDataset(f, options));
     parts.push_back(std::move(ds));
+  }
+  if (!spec.features.empty()) {
+    return std::unique_ptr<Dataset>(new ColumnsAsFeatures(std::make_unique<Concatenate>(std::move(parts)), spec.label));
   }
   return std::unique_ptr<Dataset>(
       new PackColumns(std::make_unique<Concatenate>(std::move(parts)), std::move(features), spec.label));

@@ -32,6 +32,7 @@
 #include <string>
 
 #include "common/core/tensor.h"
+#include "common/distributed/dynamic_table_spec.h"
 #include "common/rpc/frame.h"
 
 namespace psflow::ps {
@@ -73,29 +74,5 @@ struct VariableStats {
   int64_t pulls = 0, pushes = 0, bytes_out = 0, bytes_in = 0;
 };
 
-// A dynamic embedding table as the chief creates it on every PS task
-// (graph.h's EmbeddingVariableSpec; ps/dynamic_table.h holds the rows).
-struct DynamicTableInit {
-  int64_t dim = 0;
-  bool zeros_init = false;
-  float stddev = 1.f;
-  uint64_t seed = 0;
-  int64_t filter_freq = 0;
-  int64_t steps_to_live = 0;
-  int64_t max_rows = 0;  // over all PS tasks (each holds its share)
-  bool evict_when_full = true;
-};
-
-// A PS task's counters of its share of a dynamic table (Status).
-struct DynamicTableStats {
-  int64_t rows = 0;             // live rows
-  int64_t bytes = 0;            // memory held: row chunks, index, admission counts
-  int64_t candidates = 0;       // ids seen but not admitted yet
-  int64_t hits = 0;             // training lookups that found a row
-  int64_t filtered = 0;         // lookups of ids not admitted (answered with zeros)
-  int64_t admissions = 0;       // rows created (restores not counted)
-  int64_t evictions = 0;        // rows removed, stale or over the cap
-  int64_t dropped_updates = 0;  // gradient rows of ids without a row
-};
 
 }  // namespace psflow
