@@ -83,18 +83,31 @@ DynamicTable::RowHeader* DynamicTable::Row(uint32_t r) const {
   return reinterpret_cast<RowHeader*>(chunks_[chunk].get() + size_t{within} * record_bytes_);
 }
 
-void DynamicTable::Prefetch(const int64_t* ids, size_t n, size_t i) const {
-  // Random ids of a large table miss every cache: ask for the index slot
-  // 16 ids ahead and for the row 8 ids ahead (its slot came in meanwhile),
-  // so that the misses overlap.
-  constexpr size_t kIndexAhead = 16, kRowAhead = 8;
+void DynamicTable::FindRows(const int64_t* ids, size_t n, int64_t* rows) const {
+  // Random ids of a large table miss every cache: for a block of ids, ask
+  // for all their index slots, then for all their rows, then probe, so that
+  // the misses of a block overlap instead of following one another.
   const size_t mask = index_size_ - 1;
-  if (i + kIndexAhead < n) __builtin_prefetch(&index_[Mix64(static_cast<uint64_t>(ids[i + kIndexAhead])) & mask]);
-  if (i + kRowAhead < n) {
-    const uint32_t e = index_[Mix64(static_cast<uint64_t>(ids[i + kRowAhead])) & mask];
-    if (e != 0) {
-      const char* row = reinterpret_cast<const char*>(Row(e - 1));
-      for (size_t b = 0; b < record_bytes_; b += 64) __builtin_prefetch(row + b);
+  size_t homes[kBlock];
+  for (size_t i = 0; i < n; ++i) {
+    homes[i] = Mix64(static_cast<uint64_t>(ids[i])) & mask;
+    __builtin_prefetch(&index_[homes[i]]);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t e = index_[homes[i]];
+    if (e == 0) continue;
+    const char* row = reinterpret_cast<const char*>(Row(e - 1));
+    for (size_t b = 0; b < record_bytes_; b += 64) __builtin_prefetch(row + b);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    rows[i] = -1;
+    for (size_t s = homes[i];; s = (s + 1) & mask) {
+      const uint32_t e = index_[s];
+      if (e == 0) break;
+      if (Row(e - 1)->key == ids[i]) {
+        rows[i] = e - 1;
+        break;
+      }
     }
   }
 }
@@ -175,6 +188,7 @@ void DynamicTable::EraseRow(uint32_t r) {
   Row(r)->freq = 0;
   free_.push_back(r);
   --live_;
+  ++erasures_;
 }
 
 void DynamicTable::InitRow(int64_t key, float* data) const {
@@ -334,11 +348,20 @@ Status DynamicTable::Lookup(const int64_t* ids, const int64_t* counts, size_t n,
   }
   const size_t d = static_cast<size_t>(options_.dim);
   const uint32_t version = Saturate32(step);
+  int64_t found[kBlock];
+  uint64_t block_erasures = 0;
   for (size_t i = 0; i < n; ++i) {
-    Prefetch(ids, n, i);
+    const size_t in_block = i % kBlock;
+    if (in_block == 0) {
+      FindRows(ids + i, std::min(kBlock, n - i), found);
+      block_erasures = erasures_;
+    }
     const int64_t key = ids[i];
     const int64_t c = counts == nullptr ? 1 : std::max<int64_t>(1, counts[i]);
-    int64_t r = FindRow(key);
+    // A row created or evicted since the block was probed (a repeated id,
+    // a full table) makes the block's answers stale: probe again.
+    int64_t r = found[in_block];
+    if (r < 0 || erasures_ != block_erasures) r = FindRow(key);
     if (r >= 0) {
       RowHeader* h = Row(static_cast<uint32_t>(r));
       h->version = std::max(h->version, version);
@@ -370,9 +393,10 @@ Status DynamicTable::Lookup(const int64_t* ids, const int64_t* counts, size_t n,
 
 void DynamicTable::Find(const int64_t* ids, size_t n, float* out) const {
   const size_t d = static_cast<size_t>(options_.dim);
+  int64_t found[kBlock];
   for (size_t i = 0; i < n; ++i) {
-    Prefetch(ids, n, i);
-    const int64_t r = FindRow(ids[i]);
+    if (i % kBlock == 0) FindRows(ids + i, std::min(kBlock, n - i), found);
+    const int64_t r = found[i % kBlock];
     if (r >= 0) {
       std::memcpy(out + i * d, Data(static_cast<uint32_t>(r)), d * sizeof(float));
     } else {
@@ -387,9 +411,10 @@ Status DynamicTable::Apply(const int64_t* ids, const float* grads, size_t n, con
   std::vector<size_t> from;
   rows.reserve(n);
   from.reserve(n);
+  int64_t found[kBlock];
   for (size_t i = 0; i < n; ++i) {
-    Prefetch(ids, n, i);
-    const int64_t r = FindRow(ids[i]);
+    if (i % kBlock == 0) FindRows(ids + i, std::min(kBlock, n - i), found);
+    const int64_t r = found[i % kBlock];
     if (r < 0) continue;
     rows.push_back(static_cast<uint32_t>(r));
     from.push_back(i);

@@ -116,7 +116,9 @@ class DynamicTable {
   RowHeader* Row(uint32_t r) const;
   float* Data(uint32_t r) const { return reinterpret_cast<float*>(Row(r) + 1); }
   int64_t FindRow(int64_t key) const;  // -1 when absent
-  void Prefetch(const int64_t* ids, size_t n, size_t i) const;  // before handling ids[i]
+  // The rows of ids[0, n) (-1: absent), n <= kBlock, their cache misses overlapped.
+  static constexpr size_t kBlock = 32;
+  void FindRows(const int64_t* ids, size_t n, int64_t* rows) const;
   StatusOr<uint32_t> NewRow(int64_t key);  // not initialized
   void EraseRow(uint32_t r);
   void GrowIndex();
@@ -150,6 +152,7 @@ class DynamicTable {
   size_t index_size_ = 0;  // a power of two
   void ResetIndex(size_t slots);
   int64_t live_ = 0;
+  uint64_t erasures_ = 0;  // rows erased so far: row numbers found before may be stale
   std::vector<Candidate> candidates_;
   int64_t num_candidates_ = 0;
   int64_t last_sweep_ = 0;
