@@ -116,13 +116,7 @@ int Main(int argc, char** argv) {
     max_seen_rows = std::max(max_seen_rows, rows);
     if (step % report == 0 || next >= ids) {
       DynamicTableStats sum;
-      for (const auto& p : ps) {
-        const DynamicTableStats s = p->TableStats().at(name);
-        sum.rows += s.rows;
-        sum.candidates += s.candidates;
-        sum.admissions += s.admissions;
-        sum.evictions += s.evictions;
-      }
+      for (const auto& p : ps) sum += p->TableStats().at(name);
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
       std::printf("%8lld %12lld %12lld %12lld %12lld %12lld %10lld %10.0f\n", static_cast<long long>(step),
                   static_cast<long long>(next), static_cast<long long>(sum.rows), static_cast<long long>(sum.candidates),

@@ -114,6 +114,38 @@ double RawRoundsPerSec(int tasks, size_t request, size_t reply, double seconds) 
   return rate;
 }
 
+// PS tasks (ParameterServer and PsService) behind TCP servers on 127.0.0.1.
+struct PsTasks {
+  PsTasks(int n, const std::string& optimizer) : transport(rpc::NewTcpTransport()) {
+    for (int k = 0; k < n; ++k) {
+      auto p = ParameterServer::Create({.task_index = k, .optimizer = optimizer, .hyper = {.lr = 0.01f}});
+      CHECK_OK(p.status());
+      ps.push_back(std::move(p).value());
+      services.push_back(std::make_unique<PsService>(ps.back().get()));
+      auto s = transport->Listen({.port = 0, .task = StrCat("ps:", k)}, services.back()->Handler());
+      CHECK_OK(s.status());
+      servers.push_back(std::move(s).value());
+    }
+  }
+  // One channel per task, for a client.
+  std::vector<std::unique_ptr<rpc::Channel>> Channels() {
+    std::vector<std::unique_ptr<rpc::Channel>> chans;
+    for (const auto& s : servers) {
+      chans.push_back(transport->Connect({.address = StrCat("127.0.0.1:", s->port()), .task = "worker:0"}));
+    }
+    return chans;
+  }
+  void Stop() {
+    servers.clear();
+    services.clear();
+    ps.clear();
+  }
+  std::unique_ptr<rpc::Transport> transport;
+  std::vector<std::unique_ptr<ParameterServer>> ps;
+  std::vector<std::unique_ptr<PsService>> services;
+  std::vector<std::unique_ptr<rpc::RpcServer>> servers;
+};
+
 // The dynamic table of `dim`: filled with `rows` ids in process, then
 // pulled and pushed by 2 PS tasks behind TCP (raw_*: the same bytes' raw
 // TCP rates measured for the static table).
@@ -121,23 +153,10 @@ void DynamicRun(int64_t dim, int64_t rows, int64_t batch_rows, double seconds, c
                 size_t num_slots, double raw_pull, double raw_push) {
   constexpr int kTasks = 2;
   const int64_t rss0 = ResidentBytes();
-  auto transport = rpc::NewTcpTransport();
-  std::vector<std::unique_ptr<ParameterServer>> ps;
-  std::vector<std::unique_ptr<PsService>> services;
-  std::vector<std::unique_ptr<rpc::RpcServer>> servers;
-  std::vector<std::unique_ptr<rpc::Channel>> chans;
-  for (int k = 0; k < kTasks; ++k) {
-    auto p = ParameterServer::Create({.task_index = k, .optimizer = optimizer, .hyper = {.lr = 0.01f}});
-    CHECK_OK(p.status());
-    ps.push_back(std::move(p).value());
-    services.push_back(std::make_unique<PsService>(ps.back().get()));
-    auto s = transport->Listen({.port = 0, .task = StrCat("ps:", k)}, services.back()->Handler());
-    CHECK_OK(s.status());
-    chans.push_back(transport->Connect({.address = StrCat("127.0.0.1:", (*s)->port()), .task = "worker:0"}));
-    servers.push_back(std::move(s).value());
-  }
+  PsTasks tasks(kTasks, optimizer);
+  auto& ps = tasks.ps;
   const std::string name = "dyn-values";
-  PsClient client(std::move(chans), PlaceVariables({{name, TensorShape({-1, dim})}}, kTasks), 600000);
+  PsClient client(tasks.Channels(), PlaceVariables({{name, TensorShape({-1, dim})}}, kTasks), 600000);
   CHECK_OK(client.Initialize({{name, Tensor(DType::kFloat, TensorShape({0, dim}))}},
                              {{name, {.dim = dim, .stddev = 0.05f, .seed = 1}}}));
   // Scattered int64 ids, each to the task its hash names, in batches.
@@ -237,23 +256,10 @@ int Main(int argc, char** argv) {
   std::mt19937_64 rng(1);
   for (int64_t dim : dims) {
     const int64_t rss0 = ResidentBytes();
-    auto transport = rpc::NewTcpTransport();
-    std::vector<std::unique_ptr<ParameterServer>> ps;
-    std::vector<std::unique_ptr<PsService>> services;
-    std::vector<std::unique_ptr<rpc::RpcServer>> servers;
-    std::vector<std::unique_ptr<rpc::Channel>> chans;
-    for (int k = 0; k < kTasks; ++k) {
-      auto p = ParameterServer::Create({.task_index = k, .optimizer = optimizer, .hyper = {.lr = 0.01f}});
-      CHECK_OK(p.status());
-      ps.push_back(std::move(p).value());
-      services.push_back(std::make_unique<PsService>(ps.back().get()));
-      auto s = transport->Listen({.port = 0, .task = StrCat("ps:", k)}, services.back()->Handler());
-      CHECK_OK(s.status());
-      chans.push_back(transport->Connect({.address = StrCat("127.0.0.1:", (*s)->port()), .task = "worker:0"}));
-      servers.push_back(std::move(s).value());
-    }
+    PsTasks tasks(kTasks, optimizer);
+    auto& ps = tasks.ps;
     const std::string name = "emb";
-    PsClient client(std::move(chans), PlaceVariables({{name, TensorShape({rows, dim})}}, kTasks, {.partitions = kTasks}),
+    PsClient client(tasks.Channels(), PlaceVariables({{name, TensorShape({rows, dim})}}, kTasks, {.partitions = kTasks}),
                     600000);
     {
       Tensor init(DType::kFloat, TensorShape({rows, dim}));
@@ -312,8 +318,7 @@ int Main(int argc, char** argv) {
     std::printf("%8s %5lld %14.0f %14.0f %10.2f %14.0f %14.0f %10.2f %16.0f %11.0f/%-4.0f=%.2f\n", "static",
                 static_cast<long long>(dim), pull * b, raw_pull * b, pull / raw_pull, push * b, raw_push * b,
                 push / raw_push, gather_rows_per_sec, per_row, ideal, per_row / ideal);
-    servers.clear();
-    ps.clear();
+    tasks.Stop();
     ::malloc_trim(0);
     DynamicRun(dim, rows, batch_rows, seconds, optimizer, num_slots, raw_pull, raw_push);
   }

@@ -137,19 +137,36 @@ def tf_task(args):
         label = feats.pop("label")
         return feats, label
 
+    def dense(x, units, name, activation=None):
+        # tf.compat.v1.layers.dense's variables (Keras 3 dropped the layer itself).
+        with tf1.variable_scope(name):
+            kernel = tf1.get_variable("kernel", [int(x.shape[-1]), units], initializer=tf1.glorot_uniform_initializer())
+            bias = tf1.get_variable("bias", [units], initializer=tf1.zeros_initializer())
+        y = tf.matmul(x, kernel) + bias
+        return activation(y) if activation else y
+
     def model(feats, training):
         with tf1.variable_scope("dnn"):
             with tf1.variable_scope("input_from_feature_columns"):
                 net = tf1.feature_column.input_layer(feats, [cols[n] for n in m["dnn_feature_columns"]])
             for k, units in enumerate(m.get("hidden_units", [])):
-                net = tf1.layers.dense(net, units, activation=tf.nn.relu, name=f"hiddenlayer_{k}")
-            dnn_logits = tf1.layers.dense(net, 1, name="logits")
+                net = dense(net, units, f"hiddenlayer_{k}", tf.nn.relu)
+            dnn_logits = dense(net, 1, "logits")
         with tf1.variable_scope("linear"):
             linear_logits = tf1.feature_column.linear_model(feats, [cols[n] for n in m["linear_feature_columns"]], units=1)
         return dnn_logits + linear_logits
 
-    ps_strategy = tf1.train.GreedyLoadBalancingStrategy(len(cluster["ps"]), tf1.train.byte_size_load_fn)
-    with tf.device(tf1.train.replica_device_setter(worker_device=f"/job:worker/task:{index}",
+    # Greedy by bytes, as psflow places variables (TensorFlow 1's contrib
+    # GreedyLoadBalancingStrategy is gone from TensorFlow 2's compat.v1).
+    loads = [0] * len(cluster["ps"])
+
+    def ps_strategy(op):
+        shape = tf.TensorShape(op.get_attr("shape")) if "shape" in op.node_def.attr else tf.TensorShape([])
+        size = max(1, shape.num_elements() or 1) * 4
+        k = loads.index(min(loads))
+        loads[k] += size
+        return k
+    with tf1.device(tf1.train.replica_device_setter(worker_device=f"/job:worker/task:{index}",
                                                    cluster=tf.train.ClusterSpec(cluster), ps_strategy=ps_strategy)):
         ds = tf.data.TFRecordDataset(files).shard(trainers, index).shuffle(10000, seed=index).repeat()
         ds = ds.batch(batch).map(parse).prefetch(2)
@@ -178,7 +195,10 @@ def tf_task(args):
     warm = max(1, steps // 10)
     hooks = [tf1.train.StopAtStepHook(last_step=steps)]
     mark = None
-    with tf1.train.MonitoredTrainingSession(master=server.target, is_chief=index == 0, hooks=hooks,
+    # Each worker's session talks to the PS tasks and itself only (the usual
+    # between-graph setting: a worker must not wait on, or hang after, the others).
+    config = tf1.ConfigProto(device_filters=["/job:ps", f"/job:worker/task:{index}"])
+    with tf1.train.MonitoredTrainingSession(master=server.target, is_chief=index == 0, hooks=hooks, config=config,
                                             save_checkpoint_secs=None, save_summaries_steps=None,
                                             log_step_count_steps=None) as sess:
         while not sess.should_stop():
@@ -201,19 +221,22 @@ def tf_task(args):
                               "auc": exact_auc(scores, labels), "eval_examples": len(labels)}), flush=True)
 
 
-def run_tf(args, train_files, eval_files):
+def run_tf(args, train_files, eval_files, workdir):
     ports = free_ports(5)
     cluster = {"ps": [f"127.0.0.1:{p}" for p in ports[:2]], "worker": [f"127.0.0.1:{p}" for p in ports[2:]]}
     common = [sys.executable, os.path.abspath(__file__), "--config", args.config, "--steps", str(args.steps),
               "--cluster", json.dumps(cluster), "--train-files", json.dumps(train_files),
               "--eval-files", json.dumps(eval_files)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    procs = [subprocess.Popen(common + ["--task", f"ps:{i}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for i in range(2)]
+    logs = os.path.join(workdir, "tf_logs")
+    os.makedirs(logs, exist_ok=True)
+    procs = [subprocess.Popen(common + ["--task", f"ps:{i}"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=open(os.path.join(logs, f"ps-{i}.log"), "w")) for i in range(2)]
     workers = [subprocess.Popen(common + ["--task", f"worker:{i}"], env=env, stdout=subprocess.PIPE if i == 0 else subprocess.DEVNULL,
-                                stderr=subprocess.PIPE if i == 0 else subprocess.DEVNULL, text=True) for i in range(3)]
+                                stderr=open(os.path.join(logs, f"worker-{i}.log"), "w"), text=True) for i in range(3)]
     start = time.time()
-    out, err = workers[0].communicate()
+    out, _ = workers[0].communicate()
+    err = open(os.path.join(logs, "worker-0.log")).read()
     for w in workers[1:]:
         w.wait(timeout=600)
     for p in procs:
@@ -284,7 +307,7 @@ def main():
         results["psflow"] = run_psflow(args, train_files, eval_files, workdir)
         print("psflow     ", json.dumps(results["psflow"]), flush=True)
     if args.only != "psflow":
-        results["tensorflow"] = run_tf(args, train_files, eval_files)
+        results["tensorflow"] = run_tf(args, train_files, eval_files, workdir)
         print("tensorflow ", json.dumps(results["tensorflow"]), flush=True)
     if len(results) == 2:
         p, t = results["psflow"], results["tensorflow"]

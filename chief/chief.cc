@@ -107,13 +107,7 @@ class TableSummaryHook final : public SessionRunHook {
       v.push_back({tag + "/bytes", static_cast<double>(t.bytes)});
       v.push_back({tag + "/admissions", static_cast<double>(t.admissions)});
       v.push_back({tag + "/evictions", static_cast<double>(t.evictions)});
-      sum.rows += t.rows;
-      sum.bytes += t.bytes;
-      sum.candidates += t.candidates;
-      sum.hits += t.hits;
-      sum.filtered += t.filtered;
-      sum.admissions += t.admissions;
-      sum.evictions += t.evictions;
+      sum += t;
     }
     for (const auto& [tag, x] : std::vector<std::pair<std::string, int64_t>>{
              {"rows", sum.rows}, {"bytes", sum.bytes}, {"candidates", sum.candidates}, {"hits", sum.hits},

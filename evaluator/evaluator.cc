@@ -165,7 +165,23 @@ StatusOr<EvaluatorResult> Evaluator::Run() {
   }
   if (!done_.empty()) LOG(INFO) << done_.size() << " checkpoints were evaluated before; they are skipped";
   LOG(INFO) << "waiting " << options_.eval.start_delay_secs << " s (eval.start_delay_secs) before the first evaluation";
-  if (!SleepFor(options_.eval.start_delay_secs)) return result_;
+  // The delay ends early once the final checkpoint is there: nothing more
+  // will come to wait for (an evaluator started after, or late in, training).
+  const auto delay_end = Clock::now() + std::chrono::duration<double>(options_.eval.start_delay_secs);
+  while (Clock::now() < delay_end) {
+    ASSIGN_OR_RETURN(CheckpointCandidates candidates, ListCheckpointCandidates(options_.env, options_.model_dir));
+    bool final_there = false;
+    for (const std::string& c : candidates.prefixes) {
+      final_there = final_there || (CheckpointStep(c) >= options_.train_steps && CheckpointComplete(options_.env, c).ok());
+    }
+    if (final_there) {
+      LOG(INFO) << "the final checkpoint is there: the start delay ends";
+      break;
+    }
+    const double left = std::chrono::duration<double>(delay_end - Clock::now()).count();
+    if (!SleepFor(std::min(options_.poll_secs, std::max(left, 0.0)))) return result_;
+  }
+  if (options_.stop && options_.stop->load()) return result_;
   auto last_start = Clock::now() - std::chrono::hours(24);
   auto last_wait_log = Clock::now();
   auto last_new = Clock::now();  // when a checkpoint to evaluate was last seen

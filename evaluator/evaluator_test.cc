@@ -115,6 +115,30 @@ TEST(EvaluatorTest, AMissingLatestCheckpointGivesWayToTheNewestCompleteOne) {
   EXPECT_EQ(r->last_global_step, 50);
 }
 
+// Started after training: the start delay (an hour here) ends as soon as
+// the final checkpoint is seen, and only that one is evaluated.
+TEST(EvaluatorTest, TheStartDelayEndsWhenTheFinalCheckpointIsThere) {
+  const std::string dir = testing::FreshTempDir("eval_delay");
+  const ModelParams params = SmallDnn();
+  Estimator est(DnnClassifierFn(), params, {.model_dir = dir, .save_checkpoints_steps = 50, .tf_random_seed = 3});
+  ASSERT_TRUE(est.Train(TwoClasses(16, true), 100).ok());
+  std::atomic<bool> stop{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 300 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop = true;
+  });
+  EvaluatorOptions o{.model_dir = dir, .train_steps = 100,
+                     .eval = {.start_delay_secs = 3600, .throttle_secs = 3600},
+                     .stop = &stop, .poll_secs = 0.05};
+  auto r = Evaluator(DnnClassifierFn(), params, TwoClasses(64, false), o).Run();
+  const bool timed_out = stop.exchange(true);
+  watchdog.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(timed_out) << "the evaluator waited out its start delay";
+  EXPECT_EQ(r->evaluations, 1);
+  EXPECT_EQ(r->last_global_step, 100);
+}
+
 // The chief died before its final checkpoint: the evaluator gives up after
 // eval.timeout_secs without a new one, saying what it waited for (it used to
 // wait forever).

@@ -29,15 +29,7 @@ void LogTraffic(const ParameterServer& ps) {
   const auto tables = ps.TableStats();
   if (tables.empty()) return;
   DynamicTableStats sum;
-  for (const auto& [name, t] : tables) {
-    sum.rows += t.rows;
-    sum.bytes += t.bytes;
-    sum.candidates += t.candidates;
-    sum.hits += t.hits;
-    sum.filtered += t.filtered;
-    sum.admissions += t.admissions;
-    sum.evictions += t.evictions;
-  }
+  for (const auto& [name, t] : tables) sum += t;
   LOG(INFO) << tables.size() << " dynamic tables: " << sum.rows << " rows, " << (sum.bytes >> 20) << " MiB, "
             << sum.candidates << " ids awaiting admission; lookups: " << sum.hits << " hits, " << sum.filtered
             << " filtered, " << sum.admissions << " admissions, " << sum.evictions << " evictions";

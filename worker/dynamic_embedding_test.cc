@@ -224,12 +224,7 @@ TEST(DynamicEmbeddingTest, AdmissionEvictionAndTheCapInAJob) {
   for (const auto& p : job.ps) {
     const DynamicTableStats s = p->TableStats().at(std::string(kEmbedding) + "-values");
     EXPECT_LE(s.rows, 1000);  // each task's share of the cap
-    sum.rows += s.rows;
-    sum.filtered += s.filtered;
-    sum.admissions += s.admissions;
-    sum.candidates += s.candidates;
-    sum.evictions += s.evictions;
-    sum.dropped_updates += s.dropped_updates;
+    sum += s;
   }
   EXPECT_GT(sum.filtered, 0);
   EXPECT_GT(sum.admissions, 0);

@@ -32,6 +32,19 @@ struct DynamicTableStats {
   int64_t admissions = 0;       // rows created (restores not counted)
   int64_t evictions = 0;        // rows removed, stale or over the cap
   int64_t dropped_updates = 0;  // gradient rows of ids without a row
+
+  // Sums (several tasks' shares, several tables).
+  DynamicTableStats& operator+=(const DynamicTableStats& o) {
+    rows += o.rows;
+    bytes += o.bytes;
+    candidates += o.candidates;
+    hits += o.hits;
+    filtered += o.filtered;
+    admissions += o.admissions;
+    evictions += o.evictions;
+    dropped_updates += o.dropped_updates;
+    return *this;
+  }
 };
 
 }  // namespace psflow

@@ -428,15 +428,9 @@ StatusOr<std::map<std::string, DynamicTableStats>> PsClient::TableCounters() {
     RETURN_IF_ERROR(r.status());
     ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::StatusResponse>(*r));
     for (const auto& t : body.tables()) {
-      DynamicTableStats& s = out[t.name()];
-      s.rows += t.rows();
-      s.bytes += t.bytes();
-      s.candidates += t.candidates();
-      s.hits += t.hits();
-      s.filtered += t.filtered();
-      s.admissions += t.admissions();
-      s.evictions += t.evictions();
-      s.dropped_updates += t.dropped_updates();
+      out[t.name()] += {.rows = t.rows(), .bytes = t.bytes(), .candidates = t.candidates(), .hits = t.hits(),
+                        .filtered = t.filtered(), .admissions = t.admissions(), .evictions = t.evictions(),
+                        .dropped_updates = t.dropped_updates()};
     }
   }
   return out;
