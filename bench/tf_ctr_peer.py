@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -252,6 +253,7 @@ def run_tf(args, train_files, eval_files, workdir):
 
 def run_psflow(args, train_files, eval_files, workdir):
     model_dir = os.path.join(workdir, "psflow_model")
+    shutil.rmtree(model_dir, ignore_errors=True)  # a fresh job, not a resumed one
     cmd = [os.path.join(args.build_dir, "launch", "psflow-launch"), args.config,
            "--set", f"run.model_dir={model_dir}", "--set", f"run.train_steps={args.steps}",
            "--set", "run.save_checkpoints_secs=100000", "--set", "run.log_step_count_steps=50",

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/core/strcat.h"
+#include "common/data/example_batches.h"
 
 namespace psflow {
 namespace {
@@ -186,9 +187,35 @@ StatusOr<std::unique_ptr<Dataset>> OpenInput(const InputSpec& spec) {
       new PackColumns(std::make_unique<Concatenate>(std::move(parts)), std::move(features), spec.label));
 }
 
+namespace {
+
+// tf.train.Example files: sharded, shuffled and batched as records, parsed a
+// batch at a time (common/data/example_batches.h), the label as "label".
+StatusOr<std::unique_ptr<Dataset>> ExampleBatchesOf(const InputSpec& spec, ExampleBatchOptions o) {
+  std::map<std::string, FixedLenFeature> features;
+  for (const auto& [name, f] : spec.features) {
+    features[name] = {.dtype = FeatureDType(f.dtype), .shape = TensorShape(f.shape), .var_len = f.var_len};
+  }
+  if (!features.count(spec.label)) return InvalidArgumentError("the tfrecord features do not include the label ", spec.label);
+  o.rename_from = spec.label;
+  o.rename_to = "label";
+  return TFRecordExampleBatches(spec.files, std::move(features), std::move(o));
+}
+
+}  // namespace
+
 InputFn TrainInput(const JobConfig& job, int64_t shard, int64_t num_shards) {
   const uint64_t seed = static_cast<uint64_t>(job.run.tf_random_seed.value_or(1)) + static_cast<uint64_t>(shard);
   return [spec = job.data.train, data = job.data, shard, num_shards, seed]() -> StatusOr<std::unique_ptr<Dataset>> {
+    if (spec.format == "tfrecord") {
+      ASSIGN_OR_RETURN(auto ds, ExampleBatchesOf(spec, {.batch_size = data.batch_size,
+                                                        .num_shards = std::max<int64_t>(1, num_shards),
+                                                        .shard_index = shard,
+                                                        .shuffle_buffer = data.shuffle_buffer,
+                                                        .seed = seed,
+                                                        .repeat = true}));
+      return Prefetch(std::move(ds), 2);
+    }
     ASSIGN_OR_RETURN(auto ds, OpenInput(spec));
     ds = Shard(std::move(ds), shard, std::max<int64_t>(1, num_shards));
     return Prefetch(Batch(Repeat(Shuffle(std::move(ds), data.shuffle_buffer, seed)), data.batch_size), 2);
@@ -197,6 +224,10 @@ InputFn TrainInput(const JobConfig& job, int64_t shard, int64_t num_shards) {
 
 InputFn EvalInput(const JobConfig& job) {
   return [spec = job.data.eval, batch = job.data.batch_size]() -> StatusOr<std::unique_ptr<Dataset>> {
+    if (spec.format == "tfrecord") {
+      ASSIGN_OR_RETURN(auto ds, ExampleBatchesOf(spec, {.batch_size = batch}));
+      return Prefetch(std::move(ds), 2);
+    }
     ASSIGN_OR_RETURN(auto ds, OpenInput(spec));
     return Prefetch(Batch(std::move(ds), batch), 2);
   };

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "common/core/status.h"
-#include "common/data/dataset.h"
+#include "common/data/example_batches.h"
 
 namespace psflow {
 namespace {
@@ -51,12 +51,14 @@ int Main(int argc, char** argv) {
     f.var_len = c2 != std::string::npos && a.substr(c2 + 1) == "varlen";
     spec[name] = f;
   }
-  auto ds = TFRecordExampleDataset({argv[1]}, spec);
+  // The path training takes (records batched, then parsed a batch at a
+  // time); example_batches_test checks it against parsing each example.
+  auto ds = TFRecordExampleBatches({argv[1]}, spec, {.batch_size = std::atoll(argv[2])});
   if (!ds.ok()) {
     std::cerr << ds.status() << "\n";
     return 1;
   }
-  auto batched = Batch(std::move(ds).value(), std::atoll(argv[2]));
+  auto& batched = *ds;
   Example e;
   while (true) {
     auto more = batched->Next(&e);
