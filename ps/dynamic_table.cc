@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <random>
 
 #include <sys/mman.h>
 
@@ -59,10 +60,18 @@ DynamicTable::DynamicTable(DynamicTableOptions options)
     : options_(std::move(options)),
       width_(static_cast<size_t>(options_.dim) * (1 + options_.slot_init.size())),
       record_bytes_((sizeof(RowHeader) + width_ * sizeof(float) + 7) / 8 * 8),
-      chunk_rows_(static_cast<uint32_t>(std::max<size_t>(1, kHugePage / record_bytes_))),
+      // At least 2 rows a chunk: Row()'s division by multiplication needs a
+      // divisor >= 2 (a row of over 1 MiB makes chunks of two rows).
+      chunk_rows_(static_cast<uint32_t>(std::max<size_t>(2, kHugePage / record_bytes_))),
       first_rows_(std::max<uint32_t>(1, chunk_rows_ / 16)),
-      chunk_magic_(~uint64_t{0} / chunk_rows_ + 1) {
+      chunk_magic_(~uint64_t{0} / chunk_rows_ + 1),
+      max_candidates_(options_.max_rows > 0 ? std::max<int64_t>(4 * options_.max_rows, int64_t{1} << 20) : 0) {
   ResetIndex(kMinSlots);
+  // The index's hash is salted per table (a fresh salt each run): ids chosen
+  // to collide cannot turn probes into scans.  Rows are numbered, exported
+  // and evicted in arena order, so nothing a job sees depends on the salt.
+  std::random_device rd;
+  salt_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
 }
 
 DynamicTable::~DynamicTable() = default;
@@ -90,7 +99,7 @@ void DynamicTable::FindRows(const int64_t* ids, size_t n, int64_t* rows) const {
   const size_t mask = index_size_ - 1;
   size_t homes[kBlock];
   for (size_t i = 0; i < n; ++i) {
-    homes[i] = Mix64(static_cast<uint64_t>(ids[i])) & mask;
+    homes[i] = Hash(ids[i]) & mask;
     __builtin_prefetch(&index_[homes[i]]);
   }
   for (size_t i = 0; i < n; ++i) {
@@ -114,7 +123,7 @@ void DynamicTable::FindRows(const int64_t* ids, size_t n, int64_t* rows) const {
 
 int64_t DynamicTable::FindRow(int64_t key) const {
   const size_t mask = index_size_ - 1;
-  for (size_t s = Mix64(static_cast<uint64_t>(key)) & mask;; s = (s + 1) & mask) {
+  for (size_t s = Hash(key) & mask;; s = (s + 1) & mask) {
     const uint32_t e = index_[s];
     if (e == 0) return -1;
     if (Row(e - 1)->key == key) return e - 1;
@@ -148,7 +157,7 @@ StatusOr<uint32_t> DynamicTable::NewRow(int64_t key) {
   h->version = 0;
   h->freq = 1;
   const size_t mask = index_size_ - 1;
-  size_t s = Mix64(static_cast<uint64_t>(key)) & mask;
+  size_t s = Hash(key) & mask;
   while (index_[s] != 0) s = (s + 1) & mask;
   index_[s] = r + 1;
   ++live_;
@@ -164,7 +173,7 @@ void DynamicTable::GrowIndex() {
   for (size_t i = 0; i < old_size; ++i) {
     const uint32_t e = old[i];
     if (e == 0) continue;
-    size_t s = Mix64(static_cast<uint64_t>(Row(e - 1)->key)) & mask;
+    size_t s = Hash(Row(e - 1)->key) & mask;
     while (index_[s] != 0) s = (s + 1) & mask;
     index_[s] = e;
   }
@@ -172,12 +181,12 @@ void DynamicTable::GrowIndex() {
 
 void DynamicTable::EraseRow(uint32_t r) {
   const size_t mask = index_size_ - 1;
-  size_t s = Mix64(static_cast<uint64_t>(Row(r)->key)) & mask;
+  size_t s = Hash(Row(r)->key) & mask;
   while (index_[s] != r + 1) s = (s + 1) & mask;
   // Backward-shift deletion: entries after the hole that may move into it
   // do, so that lookups never need tombstones.
   for (size_t j = (s + 1) & mask; index_[j] != 0; j = (j + 1) & mask) {
-    const size_t home = Mix64(static_cast<uint64_t>(Row(index_[j] - 1)->key)) & mask;
+    const size_t home = Hash(Row(index_[j] - 1)->key) & mask;
     // The entry at j stays when its home lies cyclically in (s, j].
     const bool stays = s <= j ? (home > s && home <= j) : (home > s || home <= j);
     if (stays) continue;
@@ -285,17 +294,7 @@ int64_t DynamicTable::EvictStale(int64_t step) {
     for (const Candidate& c : candidates_) {
       if (c.count != 0 && static_cast<int64_t>(c.seen) >= oldest) keep.push_back(c);
     }
-    size_t slots = kMinSlots;
-    while (static_cast<double>(keep.size()) > kMaxLoad * static_cast<double>(slots)) slots *= 2;
-    candidates_.assign(slots, Candidate{0, 0, 0});
-    num_candidates_ = 0;
-    const size_t mask = slots - 1;
-    for (const Candidate& c : keep) {
-      size_t s = Mix64(static_cast<uint64_t>(c.key)) & mask;
-      while (candidates_[s].count != 0) s = (s + 1) & mask;
-      candidates_[s] = c;
-      ++num_candidates_;
-    }
+    RebuildCandidates(keep);
   }
   return evicted;
 }
@@ -306,7 +305,7 @@ void DynamicTable::GrowCandidates() {
   const size_t mask = candidates_.size() - 1;
   for (const Candidate& c : old) {
     if (c.count == 0) continue;
-    size_t s = Mix64(static_cast<uint64_t>(c.key)) & mask;
+    size_t s = Hash(c.key) & mask;
     while (candidates_[s].count != 0) s = (s + 1) & mask;
     candidates_[s] = c;
   }
@@ -315,7 +314,7 @@ void DynamicTable::GrowCandidates() {
 void DynamicTable::EraseCandidateAt(size_t s) {
   const size_t mask = candidates_.size() - 1;
   for (size_t j = (s + 1) & mask; candidates_[j].count != 0; j = (j + 1) & mask) {
-    const size_t home = Mix64(static_cast<uint64_t>(candidates_[j].key)) & mask;
+    const size_t home = Hash(candidates_[j].key) & mask;
     const bool stays = s <= j ? (home > s && home <= j) : (home > s || home <= j);
     if (stays) continue;
     candidates_[s] = candidates_[j];
@@ -325,10 +324,53 @@ void DynamicTable::EraseCandidateAt(size_t s) {
   --num_candidates_;
 }
 
-uint32_t DynamicTable::CountCandidate(int64_t key, int64_t c, uint32_t step) {
+void DynamicTable::DropOldestCandidates() {
+  // Keep the more recently seen half.
+  std::vector<uint32_t> seen;
+  seen.reserve(static_cast<size_t>(num_candidates_));
+  for (const Candidate& c : candidates_) {
+    if (c.count != 0) seen.push_back(c.seen);
+  }
+  if (seen.empty()) return;
+  const size_t half = seen.size() / 2;
+  std::nth_element(seen.begin(), seen.begin() + static_cast<long>(half), seen.end());
+  const uint32_t threshold = seen[half];
+  std::vector<Candidate> keep;
+  for (const Candidate& c : candidates_) {
+    if (c.count != 0 && c.seen >= threshold) keep.push_back(c);
+  }
+  RebuildCandidates(keep);
+}
+
+void DynamicTable::RebuildCandidates(const std::vector<Candidate>& keep) {
+  size_t slots = kMinSlots;
+  while (static_cast<double>(keep.size()) > kMaxLoad * static_cast<double>(slots)) slots *= 2;
+  candidates_.assign(slots, Candidate{0, 0, 0});
+  num_candidates_ = 0;
+  const size_t mask = slots - 1;
+  for (const Candidate& c : keep) {
+    size_t s = Hash(c.key) & mask;
+    while (candidates_[s].count != 0) s = (s + 1) & mask;
+    candidates_[s] = c;
+    ++num_candidates_;
+  }
+}
+
+void DynamicTable::PutCandidate(int64_t key, uint32_t count, uint32_t step) {
+  if (count == 0) return;
   if (static_cast<double>(num_candidates_ + 1) > kMaxLoad * static_cast<double>(candidates_.size())) GrowCandidates();
   const size_t mask = candidates_.size() - 1;
-  size_t s = Mix64(static_cast<uint64_t>(key)) & mask;
+  size_t s = Hash(key) & mask;
+  while (candidates_[s].count != 0 && candidates_[s].key != key) s = (s + 1) & mask;
+  if (candidates_[s].count == 0) ++num_candidates_;
+  candidates_[s] = Candidate{key, count, step};
+}
+
+uint32_t DynamicTable::CountCandidate(int64_t key, int64_t c, uint32_t step) {
+  if (max_candidates_ > 0 && num_candidates_ >= max_candidates_) DropOldestCandidates();
+  if (static_cast<double>(num_candidates_ + 1) > kMaxLoad * static_cast<double>(candidates_.size())) GrowCandidates();
+  const size_t mask = candidates_.size() - 1;
+  size_t s = Hash(key) & mask;
   while (candidates_[s].count != 0 && candidates_[s].key != key) s = (s + 1) & mask;
   Candidate& e = candidates_[s];
   if (e.count == 0) {
@@ -379,7 +421,11 @@ Status DynamicTable::Lookup(const int64_t* ids, const int64_t* counts, size_t n,
         continue;
       }
     }
-    RETURN_IF_ERROR(MakeRoom());
+    if (Status room = MakeRoom(); !room.ok()) {
+      // Refused (on_full: error): the id keeps its count for later.
+      if (options_.filter_freq > 1) PutCandidate(key, freq, version);
+      return room;
+    }
     ASSIGN_OR_RETURN(uint32_t nr, NewRow(key));
     RowHeader* h = Row(nr);
     h->version = version;
@@ -479,6 +525,7 @@ void DynamicTable::Clear() {
   live_ = 0;
   candidates_.clear();
   num_candidates_ = 0;
+  last_sweep_ = 0;
 }
 
 Status DynamicTable::Insert(int64_t key, const float* value, const std::vector<const float*>& slots, int64_t freq,

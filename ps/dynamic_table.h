@@ -13,7 +13,10 @@
 //   on any PS task, in any run.
 // - Admission: with filter_freq > 1 an id gets a row once it was seen that
 //   many times (counted exactly, per id, in a compact side table); until
-//   then lookups answer zeros and its gradients are dropped.
+//   then lookups answer zeros and its gradients are dropped.  With max_rows
+//   set, at most max(4 x max_rows, 2^20) ids wait for admission (the least
+//   recently seen half is forgotten when that is reached); without it and
+//   without steps_to_live, their number is unbounded.
 // - Eviction: rows (and counts of ids not admitted) unseen for
 //   steps_to_live global steps are removed by sweeps every steps_to_live/4
 //   steps.  A cap (max_rows) either evicts the least recently seen tenth of
@@ -32,6 +35,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/core/hash.h"
 #include "common/core/status.h"
 #include "common/core/tensor.h"
 #include "common/distributed/dynamic_table_spec.h"
@@ -115,6 +119,7 @@ class DynamicTable {
 
   RowHeader* Row(uint32_t r) const;
   float* Data(uint32_t r) const { return reinterpret_cast<float*>(Row(r) + 1); }
+  uint64_t Hash(int64_t key) const { return Mix64(static_cast<uint64_t>(key) ^ salt_); }
   int64_t FindRow(int64_t key) const;  // -1 when absent
   // The rows of ids[0, n) (-1: absent), n <= kBlock, their cache misses overlapped.
   static constexpr size_t kBlock = 32;
@@ -130,6 +135,9 @@ class DynamicTable {
   uint32_t CountCandidate(int64_t key, int64_t c, uint32_t step);
   void EraseCandidateAt(size_t slot);
   void GrowCandidates();
+  void RebuildCandidates(const std::vector<Candidate>& keep);
+  void DropOldestCandidates();
+  void PutCandidate(int64_t key, uint32_t count, uint32_t step);  // sets key's count
 
   const DynamicTableOptions options_;
   const size_t width_;         // floats per row: value and slots
@@ -155,6 +163,10 @@ class DynamicTable {
   uint64_t erasures_ = 0;  // rows erased so far: row numbers found before may be stale
   std::vector<Candidate> candidates_;
   int64_t num_candidates_ = 0;
+  // With a cap on rows, ids awaiting admission are capped too (4x the rows,
+  // at least 2^20): the least recently seen half goes when it is reached.
+  const int64_t max_candidates_;
+  uint64_t salt_ = 0;  // of the index's hash
   int64_t last_sweep_ = 0;
   mutable DynamicTableStats stats_;
 };

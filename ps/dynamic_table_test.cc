@@ -219,6 +219,45 @@ TEST(DynamicTableTest, IndexStaysExactUnderRandomCreationAndEviction) {
   }
 }
 
+// Rows of over 1 MiB (chunks of two rows) stay apart.
+TEST(DynamicTableTest, HugeRowsAreAddressedApart) {
+  auto t = Make({.dim = 200000, .slot_init = {0.f}, .zeros_init = true});
+  const int64_t ids[5] = {1, 2, 3, 4, 5};
+  std::vector<float> out(5 * 200000);
+  ASSERT_TRUE(t->Lookup(ids, nullptr, 5, 1, out.data()).ok());
+  std::vector<float> grad(5 * 200000);
+  for (size_t i = 0; i < grad.size(); ++i) grad[i] = static_cast<float>(i / 200000 + 1);
+  ASSERT_TRUE(t->Apply(ids, grad.data(), 5, [](Tensor* v, std::vector<Tensor>&, const Tensor& g) {
+                 return apply::GradientDescent(v, {.lr = 1.f}, g);
+               }).ok());
+  t->Find(ids, 5, out.data());
+  for (int r = 0; r < 5; ++r) {
+    EXPECT_EQ(out[static_cast<size_t>(r) * 200000], -(r + 1.f)) << r;
+    EXPECT_EQ(out[static_cast<size_t>(r) * 200000 + 199999], -(r + 1.f)) << r;
+  }
+}
+
+// A refused admission (full, on_full: error) keeps the id's count, so the
+// id is admitted once there is room; ids awaiting admission are capped.
+TEST(DynamicTableTest, ARefusedAdmissionKeepsItsCount) {
+  auto t = Make({.dim = 2, .seed = 1, .filter_freq = 2, .max_rows = 1, .evict_when_full = false});
+  LookupOne(*t, 1, 1, 2);  // admitted: the table is full
+  LookupOne(*t, 2, 1);     // counted once
+  std::vector<float> out(2);
+  const int64_t id = 2;
+  EXPECT_TRUE(IsResourceExhaustedError(t->Lookup(&id, nullptr, 1, 2, out.data())));  // would be admitted now
+  EXPECT_EQ(t->stats().candidates, 1);  // still counted
+  auto capped = Make({.dim = 1, .zeros_init = true, .filter_freq = 3, .max_rows = 10});
+  for (int64_t k = 0; k < 3'000'000; k += 1000) {
+    std::vector<int64_t> ids(1000);
+    for (int64_t i = 0; i < 1000; ++i) ids[static_cast<size_t>(i)] = k + i;
+    std::vector<float> o(1000);
+    ASSERT_TRUE(capped->Lookup(ids.data(), nullptr, ids.size(), k / 1000, o.data()).ok());
+  }
+  EXPECT_LE(capped->stats().candidates, int64_t{1} << 20);
+  EXPECT_GT(capped->stats().candidates, int64_t{1} << 18);
+}
+
 // A row costs its floats plus a small overhead (the target: at most
 // 1.3 x the floats of the value and its slots).
 TEST(DynamicTableTest, MemoryPerRowIsTheFloatsPlusASmallOverhead) {

@@ -1,9 +1,11 @@
 #include "ps/parameter_server.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "common/checkpoint/tensor_slice.h"
+#include "common/core/logging.h"
 #include "common/core/strcat.h"
 #include "common/distributed/placement.h"
 
@@ -493,12 +495,35 @@ Status ParameterServer::Restore(const BundleReader& reader, int num_tasks) {
         ASSIGN_OR_RETURN(Tensor t, ReadTableTensor(reader, name + "/" + slot, DType::kFloat, n, dim));
         slots.push_back(std::move(t));
       }
+      // The saved rows this task holds now; more than its cap (another
+      // number of tasks, a lower max_rows) keeps the most recently seen,
+      // or, with on_full: error, is refused before anything changes.
+      std::vector<int64_t> mine;
+      for (int64_t i = 0; i < n; ++i) {
+        if (DynamicRowTask(keys.flat<int64_t>()[static_cast<size_t>(i)], std::max(1, num_tasks)) == options_.task_index) {
+          mine.push_back(i);
+        }
+      }
+      const DynamicTableOptions& to = v->table->options();
+      if (to.max_rows > 0 && static_cast<int64_t>(mine.size()) > to.max_rows) {
+        if (!to.evict_when_full) {
+          return FailedPreconditionError("dynamic table ", name, ": ", reader.prefix(), " gives ps task ",
+                                         options_.task_index, " ", mine.size(), " rows, more than its max_rows share of ",
+                                         to.max_rows, " (on_full: error); raise max_rows or use more PS tasks");
+        }
+        const auto ver = versions.flat<int64_t>();
+        std::nth_element(mine.begin(), mine.begin() + to.max_rows, mine.end(),
+                         [&](int64_t a, int64_t b) { return ver[static_cast<size_t>(a)] > ver[static_cast<size_t>(b)]; });
+        LOG(WARNING) << "dynamic table " << name << ": ps task " << options_.task_index << " restores the "
+                     << to.max_rows << " most recently seen of its " << mine.size() << " saved rows (its max_rows share)";
+        mine.resize(static_cast<size_t>(to.max_rows));
+        std::sort(mine.begin(), mine.end());
+      }
       v->table->Clear();
       const size_t d = static_cast<size_t>(dim);
       std::vector<const float*> slot_rows(slots.size());
-      for (int64_t i = 0; i < n; ++i) {
+      for (int64_t i : mine) {
         const int64_t key = keys.flat<int64_t>()[static_cast<size_t>(i)];
-        if (DynamicRowTask(key, std::max(1, num_tasks)) != options_.task_index) continue;
         const size_t o = static_cast<size_t>(i) * d;
         for (size_t k = 0; k < slots.size(); ++k) slot_rows[k] = slots[k].flat<float>().data() + o;
         Status st = v->table->Insert(key, values.flat<float>().data() + o, slot_rows,

@@ -147,6 +147,51 @@ TEST(ParameterServerTest, RestoresFromACheckpointWrittenByAnotherPsCount) {
   EXPECT_TRUE((*reader)->Contains("x/Adagrad"));
 }
 
+// A dynamic table saved by one task (100 rows, one id seen per step) and
+// restored where the cap allows 40: the 40 most recently seen rows stay
+// (on_full: evict), or the restore is refused and changes nothing (error).
+TEST(ParameterServerTest, ADynamicTableRestoredOverItsCapKeepsTheNewestRows) {
+  const std::string dir = testing::FreshTempDir("restore_cap");
+  const std::string name = "t-values";
+  auto table = [&](int64_t max_rows, bool evict) {
+    auto ps = ParameterServer::Create({.task_index = 0, .optimizer = "sgd", .hyper = {.lr = 0.1f}});
+    EXPECT_TRUE((*ps)->Initialize({{name, Tensor(DType::kFloat, TensorShape({0, 2}))}}, {},
+                                  {{name, {.dim = 2, .seed = 1, .max_rows = max_rows, .evict_when_full = evict}}})
+                    .ok());
+    return std::move(ps).value();
+  };
+  auto saver = table(0, true);
+  for (int64_t id = 0; id < 100; ++id) {
+    const Tensor ids = Tensor::FromVector<int64_t>({id * 7}, TensorShape({1}));
+    const Tensor counts = Tensor::FromVector<int64_t>({1}, TensorShape({1}));
+    ASSERT_TRUE(saver->PullDynamicRows(name, ids, &counts, id).ok());
+  }
+  const std::string prefix = dir + "/model.ckpt-1";
+  auto e = saver->SaveShard(prefix, 0, 1);
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_TRUE(WriteBundleIndex(Env::Default(), prefix, 1, {*e}).ok());
+  auto reader = BundleReader::Open(Env::Default(), prefix);
+  ASSERT_TRUE(reader.ok());
+
+  auto evicting = table(40, true);
+  ASSERT_TRUE(evicting->Restore(**reader).ok());
+  EXPECT_EQ(evicting->TableStats().at(name).rows, 40);
+  for (int64_t id : {59, 60, 99}) {
+    auto row = evicting->PullRows(name, Tensor::FromVector<int64_t>({id * 7}, TensorShape({1})));
+    ASSERT_TRUE(row.ok());
+    EXPECT_EQ(row->flat<float>()[0] != 0.f, id >= 60) << id;  // seen at steps 60..99
+  }
+
+  auto strict = table(40, false);
+  const Tensor seen = Tensor::FromVector<int64_t>({-1}, TensorShape({1}));
+  const Tensor once = Tensor::FromVector<int64_t>({1}, TensorShape({1}));
+  ASSERT_TRUE(strict->PullDynamicRows(name, seen, &once, 1).ok());
+  const Status st = strict->Restore(**reader);
+  EXPECT_TRUE(IsFailedPreconditionError(st)) << st;
+  EXPECT_THAT(st.message(), ::testing::HasSubstr("100 rows, more than its max_rows share of 40 (on_full: error)"));
+  EXPECT_EQ(strict->TableStats().at(name).rows, 1);  // untouched
+}
+
 TEST(ParameterServerTest, AnUnknownOptimizerIsAnErrorAtStart) {
   auto ps = ParameterServer::Create({.optimizer = "adamw"});
   ASSERT_FALSE(ps.ok());

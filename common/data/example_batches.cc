@@ -142,19 +142,27 @@ bool ForEachBytes(Reader r, F&& fn) {
   return true;
 }
 
-// A Feature message: which list it holds (1 bytes, 2 float, 3 int64; 0
-// none) and that list's bytes (the last one of the oneof wins).
-bool ReadFeature(Reader r, uint32_t* kind, Reader* list) {
+// A Feature message, given as the pieces protobuf would merge (the values
+// of one map entry): which list it holds (1 bytes, 2 float, 3 int64; 0
+// none) and that list's pieces.  As protobuf merges a oneof: pieces of the
+// same list add up, another list replaces them.
+bool ReadFeature(const std::vector<Reader>& feature, uint32_t* kind, std::vector<Reader>* lists) {
   *kind = 0;
-  while (!r.done()) {
-    uint32_t field;
-    WireType type;
-    if (!r.Tag(&field, &type)) return false;
-    if (field >= 1 && field <= 3 && type == kLen) {
-      if (!r.Len(list)) return false;
-      *kind = field;
-    } else if (!r.Skip(type)) {
-      return false;
+  lists->clear();
+  for (Reader r : feature) {
+    while (!r.done()) {
+      uint32_t field;
+      WireType type;
+      if (!r.Tag(&field, &type)) return false;
+      if (field >= 1 && field <= 3) {
+        Reader list;
+        if (type != kLen || !r.Len(&list)) return false;
+        if (field != *kind) lists->clear();
+        *kind = field;
+        lists->push_back(list);
+      } else if (!r.Skip(type)) {
+        return false;
+      }
     }
   }
   return true;
@@ -251,7 +259,12 @@ class ExampleBatches final : public Dataset {
     for (int pass_tries = 0; pass_tries < 2; ++pass_tries) {
       while (!source_done_ && buffer_.size() < want) {
         buffer_.emplace_back();
-        ASSIGN_OR_RETURN(bool got, ReadRecord(&buffer_.back()));
+        StatusOr<bool> read = ReadRecord(&buffer_.back());
+        if (!read.ok()) {
+          buffer_.pop_back();  // nothing half-read stays buffered
+          return read.status();
+        }
+        const bool got = *read;
         if (!got) {
           buffer_.pop_back();
           source_done_ = true;
@@ -267,7 +280,13 @@ class ExampleBatches final : public Dataset {
         Rec& slot = buffer_[i];
         bool refilled = false;
         if (!source_done_) {
-          ASSIGN_OR_RETURN(refilled, ReadRecord(&slot));
+          StatusOr<bool> read = ReadRecord(&slot);
+          if (!read.ok()) {
+            std::swap(slot, buffer_.back());  // the slot holds what went out: drop it
+            buffer_.pop_back();
+            return read.status();
+          }
+          refilled = *read;
           if (refilled) {
             ++read_in_pass_;
           } else {
@@ -308,7 +327,7 @@ class ExampleBatches final : public Dataset {
         o.fixed = Tensor(o.spec.dtype, TensorShape(dims));
       }
     }
-    std::vector<Reader> found(outs_.size());
+    found_.resize(outs_.size());
     std::vector<bool> present(outs_.size());
     for (size_t b = 0; b < m; ++b) {
       const Rec& rec = batch_[b];
@@ -335,8 +354,10 @@ class ExampleBatches final : public Dataset {
             ok = field != 1 && features.Skip(type);
             continue;
           }
-          Reader entry, key{nullptr, nullptr}, value{nullptr, nullptr};
-          bool has_value = false;
+          // A map entry: its key (the last one) and its value's pieces
+          // (protobuf merges repeated message fields).
+          Reader entry, key{nullptr, nullptr}, value;
+          values_.clear();
           ok = features.Len(&entry);
           while (ok && !entry.done()) {
             ok = entry.Tag(&field, &type);
@@ -345,21 +366,21 @@ class ExampleBatches final : public Dataset {
               ok = entry.Len(&key);
             } else if (field == 2 && type == kLen) {
               ok = entry.Len(&value);
-              has_value = true;
+              values_.push_back(value);
             } else {
-              ok = entry.Skip(type);
+              ok = field != 1 && field != 2 && entry.Skip(type);
             }
           }
           if (!ok) break;
           const std::string_view name(reinterpret_cast<const char*>(key.p), static_cast<size_t>(key.end - key.p));
           auto it = index_.find(name);
           if (it == index_.end()) continue;
-          found[it->second] = has_value ? value : Reader{nullptr, nullptr};  // a map's last entry wins
+          found_[it->second] = values_;  // a map's last entry wins
           present[it->second] = true;
         }
       }
       if (!ok) return DataLossError(Where(rec), " is not a tf.train.Example");
-      for (size_t f = 0; f < outs_.size(); ++f) RETURN_IF_ERROR(Fill(outs_[f], b, present[f], found[f], rec));
+      for (size_t f = 0; f < outs_.size(); ++f) RETURN_IF_ERROR(Fill(outs_[f], b, present[f], found_[f], rec));
     }
     out->clear();
     for (Out& o : outs_) {
@@ -383,11 +404,11 @@ class ExampleBatches final : public Dataset {
     return OkStatus();
   }
 
-  // Example b's values of feature `o` (`list` is its Feature message).
-  Status Fill(Out& o, size_t b, bool present, Reader feature, const Rec& rec) {
+  // Example b's values of feature `o` (`feature`: its Feature message's pieces).
+  Status Fill(Out& o, size_t b, bool present, const std::vector<Reader>& feature, const Rec& rec) {
     uint32_t kind = 0;
-    Reader list{nullptr, nullptr};
-    if (present && feature.p != nullptr && !ReadFeature(feature, &kind, &list)) {
+    lists_.clear();
+    if (present && !ReadFeature(feature, &kind, &lists_)) {
       return DataLossError(Where(rec), " is not a tf.train.Example (feature '", o.name, "')");
     }
     if (!o.spec.var_len && !present) return InvalidArgumentError(Where(rec), ": feature '", o.name, "' is missing");
@@ -403,34 +424,38 @@ class ExampleBatches final : public Dataset {
         o.indices.push_back(row);
         o.indices.push_back(count++);
       };
-      if (kind == 2) {
-        ok = ForEachFloat(list, [&](float v) { o.floats.push_back(v), add(); });
-      } else if (kind == 3) {
-        ok = ForEachInt64(list, [&](int64_t v) { o.ints.push_back(v), add(); });
-      } else if (kind == 1) {
-        ok = ForEachBytes(list, [&](std::string_view v) { o.strings.emplace_back(v), add(); });
+      for (const Reader& list : lists_) {
+        if (kind == 2) {
+          ok = ok && ForEachFloat(list, [&](float v) { o.floats.push_back(v), add(); });
+        } else if (kind == 3) {
+          ok = ok && ForEachInt64(list, [&](int64_t v) { o.ints.push_back(v), add(); });
+        } else if (kind == 1) {
+          ok = ok && ForEachBytes(list, [&](std::string_view v) { o.strings.emplace_back(v), add(); });
+        }
       }
       o.longest = std::max(o.longest, count);
     } else {
       const int64_t base = row * o.per;
-      if (kind == 2) {
-        float* dst = o.fixed.flat<float>().data();
-        ok = ForEachFloat(list, [&](float v) {
-          if (count < o.per) dst[base + count] = v;
-          ++count;
-        });
-      } else if (kind == 3) {
-        int64_t* dst = o.fixed.flat<int64_t>().data();
-        ok = ForEachInt64(list, [&](int64_t v) {
-          if (count < o.per) dst[base + count] = v;
-          ++count;
-        });
-      } else if (kind == 1) {
-        std::string* dst = o.fixed.flat<std::string>().data();
-        ok = ForEachBytes(list, [&](std::string_view v) {
-          if (count < o.per) dst[base + count].assign(v);
-          ++count;
-        });
+      for (const Reader& list : lists_) {
+        if (kind == 2) {
+          float* dst = o.fixed.flat<float>().data();
+          ok = ok && ForEachFloat(list, [&](float v) {
+            if (count < o.per) dst[base + count] = v;
+            ++count;
+          });
+        } else if (kind == 3) {
+          int64_t* dst = o.fixed.flat<int64_t>().data();
+          ok = ok && ForEachInt64(list, [&](int64_t v) {
+            if (count < o.per) dst[base + count] = v;
+            ++count;
+          });
+        } else if (kind == 1) {
+          std::string* dst = o.fixed.flat<std::string>().data();
+          ok = ok && ForEachBytes(list, [&](std::string_view v) {
+            if (count < o.per) dst[base + count].assign(v);
+            ++count;
+          });
+        }
       }
       if (ok && count != o.per) {
         return InvalidArgumentError(Where(rec), ": feature '", o.name, "' has ", count, " values, expected ", o.per,
@@ -453,6 +478,10 @@ class ExampleBatches final : public Dataset {
   bool source_done_ = false;
   std::vector<Rec> buffer_;  // the shuffle buffer
   std::vector<Rec> batch_;   // the records of the batch being made (buffers reused)
+  // Parsing scratch, kept for their capacity: each feature's pieces in the
+  // record at hand, a map entry's value pieces, a feature's lists.
+  std::vector<std::vector<Reader>> found_;
+  std::vector<Reader> values_, lists_;
 };
 
 }  // namespace
@@ -468,6 +497,12 @@ StatusOr<std::unique_ptr<Dataset>> TFRecordExampleBatches(std::vector<std::strin
     return InvalidArgumentError("shard ", options.shard_index, " of ", options.num_shards, " does not exist");
   }
   if (spec.empty()) return InvalidArgumentError("a tf.train.Example input needs at least one feature");
+  for (const auto& [name, f] : spec) {
+    if (f.dtype != DType::kFloat && f.dtype != DType::kInt64 && f.dtype != DType::kString) {
+      return InvalidArgumentError("feature '", name, "' is ", DTypeName(f.dtype),
+                                  "; a tf.train.Example holds float, int64 or string (bytes) lists");
+    }
+  }
   return std::unique_ptr<Dataset>(new ExampleBatches(std::move(paths), std::move(spec), std::move(options)));
 }
 

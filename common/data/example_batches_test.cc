@@ -58,6 +58,23 @@ std::vector<Example> All(Dataset& ds, int max = 1000) {
   return out;
 }
 
+std::string Varint(uint64_t v) {
+  std::string out;
+  do {
+    out.push_back(static_cast<char>((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
+    v >>= 7;
+  } while (v != 0);
+  return out;
+}
+std::string Len(char tag, const std::string& body) { return std::string(1, tag) + Varint(body.size()) + body; }
+
+// An Example whose map entry for `key` repeats its value field: protobuf
+// merges the two Features (lists of one kind add up).
+std::string MergedEntry(const std::string& key, const tensorflow::Feature& a, const tensorflow::Feature& b) {
+  const std::string entry = Len('\x0a', key) + Len('\x12', a.SerializeAsString()) + Len('\x12', b.SerializeAsString());
+  return Len('\x0a', Len('\x0a', entry));
+}
+
 // The batches of TFRecordExampleDataset + Batch, tensor for tensor: fixed
 // and VarLen features, strings, an empty last batch row count, a record
 // whose map repeats keys (two Examples concatenated: the last value wins).
@@ -66,6 +83,15 @@ TEST(ExampleBatchesTest, EqualToParsingEachExampleThenBatching) {
   std::vector<std::string> records;
   for (int i = 0; i < 10; ++i) records.push_back(Ex(i).SerializeAsString());
   records[6] = Ex(60).SerializeAsString() + Ex(6).SerializeAsString();
+  // Merged within an entry: tags [8, 9] + [10] (one list kind), and words
+  // whose int64 list is replaced by a bytes list (another kind).
+  tensorflow::Feature t1, t2, w1, w2;
+  t1.mutable_int64_list()->add_value(8);
+  t1.mutable_int64_list()->add_value(9);
+  t2.mutable_int64_list()->add_value(10);
+  w1.mutable_int64_list()->add_value(1);
+  w2.mutable_bytes_list()->add_value("kept");
+  records[7] = Ex(7).SerializeAsString() + MergedEntry("tags", t1, t2) + MergedEntry("words", w1, w2);
   const std::string path = WriteFile(dir, "a.tfrecord", records);
   auto fast = TFRecordExampleBatches({path}, Spec(), {.batch_size = 4});
   ASSERT_TRUE(fast.ok()) << fast.status();
@@ -84,6 +110,8 @@ TEST(ExampleBatchesTest, EqualToParsingEachExampleThenBatching) {
     }
   }
   EXPECT_EQ(got[1].at("id").flat<int64_t>()[2], 6 * 1000003 - 7);  // the repeated key's last value
+  EXPECT_EQ(got[1].at("tags/values").DebugString().find("8, 9, 10") != std::string::npos, true)
+      << got[1].at("tags/values").DebugString();
 }
 
 // Shards are disjoint and together the whole input; each pass gives every
@@ -150,6 +178,9 @@ TEST(ExampleBatchesTest, BadRecordsAreNamedByFileAndRecord) {
     EXPECT_THAT(r.status().message(), HasSubstr(path + " " + c.message));
   }
   EXPECT_THAT(std::string(TFRecordExampleBatches({dir + "/none"}, Spec(), {}).status().message()), HasSubstr("does not exist"));
+  const std::string ok_path = WriteFile(dir, "ok.tfrecord", {good});
+  EXPECT_THAT(std::string(TFRecordExampleBatches({ok_path}, {{"id", {.dtype = DType::kInt32}}}, {}).status().message()),
+              HasSubstr("feature 'id' is int32; a tf.train.Example holds float, int64 or string"));
 }
 
 }  // namespace

@@ -142,6 +142,7 @@ StatusOr<PsClient::PullResult> PsClient::PullAll(const std::vector<std::string>&
   }
   PullResult out;
   out.rows.resize(row_pulls.size());
+  bool counted_any = false;  // a training pull counts ids: sent once, never retried
   for (size_t p = 0; p < row_pulls.size(); ++p) {
     const RowPull& rp = row_pulls[p];
     const auto* parts = placement_.Parts(rp.name);
@@ -151,6 +152,7 @@ StatusOr<PsClient::PullResult> PsClient::PullAll(const std::vector<std::string>&
     }
     if (placement_.Dynamic(rp.name)) {
       const bool counted = rp.counts.initialized();
+      counted_any = counted_any || counted;
       if (counted && (rp.counts.dtype() != DType::kInt64 || rp.counts.num_elements() != rp.rows.num_elements())) {
         return InvalidArgumentError("counts of ", rp.name, " must be int64, one per id");
       }
@@ -212,7 +214,7 @@ StatusOr<PsClient::PullResult> PsClient::PullAll(const std::vector<std::string>&
     reqs[k].header.set_body(bodies[k].SerializeAsString());
     only[k] = bodies[k].names_size() > 0 || bodies[k].row_names_size() > 0;  // only the tasks holding something
   }
-  auto results = Fanout(ps::kPull, std::move(reqs), true, &only);
+  auto results = Fanout(ps::kPull, std::move(reqs), !counted_any, &only);
   for (size_t k = 0; k < tasks; ++k) {
     if (!only[k]) continue;
     RETURN_IF_ERROR(results[k].status());

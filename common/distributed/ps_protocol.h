@@ -6,9 +6,9 @@
 //
 //   method        request body / tensors                   reply body / tensors         retried
 //   Initialize    InitializeRequest / initial values        - / -                        no
-//   Pull          PullRequest / one int64 rows tensor per   - / one tensor per name,     yes
-//                 row pull (dynamic tables: ids, and a      then per row pull
-//                 counts tensor when counted)
+//   Pull          PullRequest / one int64 rows tensor per   - / one tensor per name,     yes (no when
+//                 row pull (dynamic tables: ids, and a      then per row pull            it counts
+//                 counts tensor when counted)                                            ids)
 //   Push          PushRequest / a gradient per name, the    PushResponse / -             no
 //                 int64 rows after each sparse one
 //   Save          SaveRequest / -                           SaveResponse / -             yes
