@@ -64,31 +64,24 @@ struct Reader {
   }
 };
 
-// Calls fn(value) for each value of a FloatList / Int64List / BytesList
-// (packed or not); false for a malformed list.
-template <typename F>
-bool ForEachFloat(Reader r, F&& fn) {
+// Calls one(reader) for each value of field 1 of a FloatList / Int64List,
+// written one by one (wire type `single`) or packed; `one` reads a value
+// off the reader and returns false when it cannot.  False for a malformed list.
+template <typename One>
+bool ForEachListValue(Reader r, WireType single, One&& one) {
   while (!r.done()) {
     uint32_t field;
     WireType type;
     if (!r.Tag(&field, &type)) return false;
     if (field != 1) {
       if (!r.Skip(type)) return false;
-      continue;
-    }
-    if (type == kFixed32) {
-      float f;
-      if (static_cast<size_t>(r.end - r.p) < 4) return false;
-      std::memcpy(&f, r.p, 4);
-      r.p += 4;
-      fn(f);
+    } else if (type == single) {
+      if (!one(r)) return false;
     } else if (type == kLen) {
       Reader packed;
-      if (!r.Len(&packed) || (packed.end - packed.p) % 4 != 0) return false;
-      for (const uint8_t* q = packed.p; q < packed.end; q += 4) {
-        float f;
-        std::memcpy(&f, q, 4);
-        fn(f);
+      if (!r.Len(&packed)) return false;
+      while (!packed.done()) {
+        if (!one(packed)) return false;
       }
     } else {
       return false;
@@ -98,31 +91,25 @@ bool ForEachFloat(Reader r, F&& fn) {
 }
 
 template <typename F>
+bool ForEachFloat(Reader r, F&& fn) {
+  return ForEachListValue(r, kFixed32, [&](Reader& q) {
+    float f;
+    if (static_cast<size_t>(q.end - q.p) < 4) return false;
+    std::memcpy(&f, q.p, 4);
+    q.p += 4;
+    fn(f);
+    return true;
+  });
+}
+
+template <typename F>
 bool ForEachInt64(Reader r, F&& fn) {
-  while (!r.done()) {
-    uint32_t field;
-    WireType type;
-    if (!r.Tag(&field, &type)) return false;
-    if (field != 1) {
-      if (!r.Skip(type)) return false;
-      continue;
-    }
+  return ForEachListValue(r, kVarint, [&](Reader& q) {
     uint64_t v;
-    if (type == kVarint) {
-      if (!r.Varint(&v)) return false;
-      fn(static_cast<int64_t>(v));
-    } else if (type == kLen) {
-      Reader packed;
-      if (!r.Len(&packed)) return false;
-      while (!packed.done()) {
-        if (!packed.Varint(&v)) return false;
-        fn(static_cast<int64_t>(v));
-      }
-    } else {
-      return false;
-    }
-  }
-  return true;
+    if (!q.Varint(&v)) return false;
+    fn(static_cast<int64_t>(v));
+    return true;
+  });
 }
 
 template <typename F>
