@@ -144,7 +144,7 @@ StepRows Dedup(const TrainingModel& m, const std::vector<Tensor>& ids) {
     for (size_t l = 0; l < t.lookups.size(); ++l) {
       const Tensor& id = ids[next++];
       auto& w = where.emplace_back(static_cast<size_t>(id.num_elements()));
-      for (int64_t i = 0; i < id.num_elements(); ++i) {
+      for (int64_t i = 0, end = id.num_elements(); i < end; ++i) {
         auto [it, fresh] = local.try_emplace(IdAt(id, i), static_cast<int64_t>(unique.size()));
         if (fresh) unique.push_back(it->first);
         w[static_cast<size_t>(i)] = it->second;
@@ -158,7 +158,7 @@ StepRows Dedup(const TrainingModel& m, const std::vector<Tensor>& ids) {
       std::vector<int64_t> counts(unique.size(), 0);
       for (size_t l = 0; l < t.occurrences.size(); ++l) {
         const Tensor& occ = ids[next_occurrences++];
-        for (int64_t i = 0; i < occ.num_elements(); ++i) {
+        for (int64_t i = 0, end = occ.num_elements(); i < end; ++i) {
           auto it = local.find(IdAt(occ, i));
           if (it != local.end()) ++counts[static_cast<size_t>(it->second)];
         }

@@ -162,7 +162,7 @@ StatusOr<PsClient::PullResult> PsClient::PullAll(const std::vector<std::string>&
       const int tasks = num_ps();
       std::vector<std::vector<int64_t>> local(static_cast<size_t>(tasks)), where(local.size()), cnt(local.size());
       const auto ids = rp.rows.flat<int64_t>();
-      for (int64_t i = 0; i < rp.rows.num_elements(); ++i) {
+      for (int64_t i = 0, end = rp.rows.num_elements(); i < end; ++i) {
         const size_t k = static_cast<size_t>(DynamicRowTask(ids[static_cast<size_t>(i)], tasks));
         local[k].push_back(ids[static_cast<size_t>(i)]);
         where[k].push_back(i);
@@ -181,7 +181,7 @@ StatusOr<PsClient::PullResult> PsClient::PullAll(const std::vector<std::string>&
     }
     const int64_t limit = placement_.Shape(rp.name).dim(0);
     const auto ids = rp.rows.flat<int64_t>();
-    for (int64_t i = 0; i < rp.rows.num_elements(); ++i) {
+    for (int64_t i = 0, end = rp.rows.num_elements(); i < end; ++i) {
       const int64_t r = ids[static_cast<size_t>(i)];
       if (r < 0 || r >= limit) {
         return InvalidArgumentError("row ", r, " of ", rp.name, " is out of range [0, ", limit,
@@ -191,7 +191,7 @@ StatusOr<PsClient::PullResult> PsClient::PullAll(const std::vector<std::string>&
     bool sent = false;
     for (const VariablePart& part : *parts) {
       std::vector<int64_t> local, where;
-      for (int64_t i = 0; i < rp.rows.num_elements(); ++i) {
+      for (int64_t i = 0, end = rp.rows.num_elements(); i < end; ++i) {
         const int64_t r = ids[static_cast<size_t>(i)];
         if (part.rows < 0 || (r >= part.row_begin && r < part.row_begin + part.rows)) {
           local.push_back(part.rows < 0 ? r : r - part.row_begin);
@@ -296,7 +296,7 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
       const int tasks = num_ps();
       std::vector<std::vector<int64_t>> local(static_cast<size_t>(tasks)), where(local.size());
       const auto ids = item.rows.flat<int64_t>();
-      for (int64_t i = 0; i < item.rows.num_elements(); ++i) {
+      for (int64_t i = 0, end = item.rows.num_elements(); i < end; ++i) {
         const size_t k = static_cast<size_t>(DynamicRowTask(ids[static_cast<size_t>(i)], tasks));
         local[k].push_back(ids[static_cast<size_t>(i)]);
         where[k].push_back(i);
@@ -329,7 +329,7 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
         // The rows of this part, renumbered from its first row.
         std::vector<int64_t> local, where;
         const auto ids = item.rows.flat<int64_t>();
-        for (int64_t i = 0; i < item.rows.num_elements(); ++i) {
+        for (int64_t i = 0, end = item.rows.num_elements(); i < end; ++i) {
           const int64_t r = ids[static_cast<size_t>(i)];
           if (r >= part.row_begin && r < part.row_begin + part.rows) {
             local.push_back(r - part.row_begin);
