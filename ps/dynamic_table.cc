@@ -33,7 +33,7 @@ double Uniform(uint64_t bits) { return (static_cast<double>(bits >> 11) + 0.5) *
 
 }  // namespace
 
-StatusOr<std::unique_ptr<DynamicTable>> DynamicTable::Create(DynamicTableOptions o) {
+StatusOr<std::unique_ptr<DynamicTable>> DynamicTable::Create(DynamicTableInit o, std::vector<float> slot_init) {
   if (o.dim <= 0) return InvalidArgumentError("a dynamic embedding table needs dimension > 0, got ", o.dim);
   if (o.filter_freq < 0 || o.steps_to_live < 0 || o.max_rows < 0) {
     return InvalidArgumentError("filter_freq, steps_to_live and max_rows must be >= 0 (got ", o.filter_freq, ", ",
@@ -43,7 +43,7 @@ StatusOr<std::unique_ptr<DynamicTable>> DynamicTable::Create(DynamicTableOptions
     return InvalidArgumentError("max_rows ", o.max_rows, " is more than one PS task can number (2^32 - 2)");
   }
   if (!(o.stddev >= 0)) return InvalidArgumentError("the initializer's stddev must be >= 0, got ", o.stddev);
-  return std::unique_ptr<DynamicTable>(new DynamicTable(std::move(o)));
+  return std::unique_ptr<DynamicTable>(new DynamicTable(o, std::move(slot_init)));
 }
 
 DynamicTable::Buffer DynamicTable::Allocate(size_t bytes) {
@@ -56,9 +56,10 @@ DynamicTable::Buffer DynamicTable::Allocate(size_t bytes) {
   return Buffer(static_cast<std::byte*>(p));
 }
 
-DynamicTable::DynamicTable(DynamicTableOptions options)
-    : options_(std::move(options)),
-      width_(static_cast<size_t>(options_.dim) * (1 + options_.slot_init.size())),
+DynamicTable::DynamicTable(DynamicTableInit options, std::vector<float> slot_init)
+    : options_(options),
+      slot_init_(std::move(slot_init)),
+      width_(static_cast<size_t>(options_.dim) * (1 + slot_init_.size())),
       record_bytes_((sizeof(RowHeader) + width_ * sizeof(float) + 7) / 8 * 8),
       // At least 2 rows a chunk: Row()'s division by multiplication needs a
       // divisor >= 2 (a row of over 1 MiB makes chunks of two rows).
@@ -233,8 +234,8 @@ void DynamicTable::InitRow(int64_t key, float* data) const {
       data[j] = static_cast<float>(z) * options_.stddev;
     }
   }
-  for (size_t k = 0; k < options_.slot_init.size(); ++k) {
-    std::fill(data + d * (k + 1), data + d * (k + 2), options_.slot_init[k]);
+  for (size_t k = 0; k < slot_init_.size(); ++k) {
+    std::fill(data + d * (k + 1), data + d * (k + 2), slot_init_[k]);
   }
 }
 
@@ -549,7 +550,7 @@ Status DynamicTable::Insert(int64_t key, const float* value, const std::vector<c
     if (k < slots.size() && slots[k] != nullptr) {
       std::memcpy(dst + d * (k + 1), slots[k], d * sizeof(float));
     } else {
-      std::fill(dst + d * (k + 1), dst + d * (k + 2), options_.slot_init[k]);
+      std::fill(dst + d * (k + 1), dst + d * (k + 2), slot_init_[k]);
     }
   }
   return OkStatus();

@@ -3,7 +3,7 @@
 // tables): a hash table from any int64 id to a row of `dim` floats and the
 // optimizer's slot rows beside it.
 //
-//   auto t = DynamicTable::Create({.dim = 16, .slot_init = {0.1f}, .filter_freq = 2, .steps_to_live = 5000});
+//   auto t = DynamicTable::Create({.dim = 16, .filter_freq = 2, .steps_to_live = 5000}, /*slot_init=*/{0.1f});
 //   RETURN_IF_ERROR((*t)->Lookup(ids, counts, n, step, rows));   // a training pull: [n, 16] into rows
 //   RETURN_IF_ERROR((*t)->Apply(ids, grads, n, adagrad));        // a push: the rows that exist move
 //   DynamicTable::Snapshot s = (*t)->Export();                   // keys, values, slots, freqs, versions
@@ -42,30 +42,21 @@
 
 namespace psflow {
 
-struct DynamicTableOptions {
-  int64_t dim = 0;
-  std::vector<float> slot_init;  // one initial value per optimizer slot
-  bool zeros_init = false;       // rows start at zero (linear weights); else truncated normal
-  float stddev = 1.f;            // truncated normal: values beyond 2 stddev are drawn again
-  uint64_t seed = 0;
-  int64_t filter_freq = 0;       // admission after this many sightings (<= 1: at once)
-  int64_t steps_to_live = 0;     // eviction of rows unseen this many steps (0: never)
-  int64_t max_rows = 0;          // this task's cap (0: none)
-  bool evict_when_full = true;   // at the cap: evict the least recently seen, or refuse
-};
 
 
 class DynamicTable {
  public:
-  // InvalidArgument for dim <= 0 or negative limits.
-  static StatusOr<std::unique_ptr<DynamicTable>> Create(DynamicTableOptions options);
+  // The table as the chief configured it (max_rows: this task's share) and
+  // the optimizer's slots' initial values, one per slot.  InvalidArgument
+  // for dim <= 0 or negative limits.
+  static StatusOr<std::unique_ptr<DynamicTable>> Create(DynamicTableInit options, std::vector<float> slot_init = {});
   ~DynamicTable();
   DynamicTable(const DynamicTable&) = delete;
   DynamicTable& operator=(const DynamicTable&) = delete;
 
   int64_t dim() const { return options_.dim; }
-  size_t num_slots() const { return options_.slot_init.size(); }
-  const DynamicTableOptions& options() const { return options_; }
+  size_t num_slots() const { return slot_init_.size(); }
+  const DynamicTableInit& options() const { return options_; }
 
   // A training lookup of n ids (counts: each id's occurrences, null = 1
   // each) at global step `step`: out gets [n, dim], a row per id (zeros for
@@ -105,7 +96,7 @@ class DynamicTable {
   DynamicTableStats stats() const;
 
  private:
-  explicit DynamicTable(DynamicTableOptions options);
+  DynamicTable(DynamicTableInit options, std::vector<float> slot_init);
   struct RowHeader {
     int64_t key;
     uint32_t version;  // the last step it was seen (saturates)
@@ -139,7 +130,8 @@ class DynamicTable {
   void DropOldestCandidates();
   void PutCandidate(int64_t key, uint32_t count, uint32_t step);  // sets key's count
 
-  const DynamicTableOptions options_;
+  const DynamicTableInit options_;
+  const std::vector<float> slot_init_;
   const size_t width_;         // floats per row: value and slots
   const size_t record_bytes_;  // header + floats, 8-byte aligned
   // Memory on 2 MiB boundaries with transparent huge pages when large.

@@ -14,8 +14,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::unique_ptr<DynamicTable> Make(DynamicTableOptions o) {
-  auto t = DynamicTable::Create(std::move(o));
+std::unique_ptr<DynamicTable> Make(DynamicTableInit o, std::vector<float> slot_init = {}) {
+  auto t = DynamicTable::Create(o, std::move(slot_init));
   EXPECT_TRUE(t.ok()) << t.status();
   return std::move(t).value();
 }
@@ -65,7 +65,7 @@ TEST(DynamicTableTest, RowsAreCreatedOnFirstSightFromASeededTruncatedNormal) {
 }
 
 TEST(DynamicTableTest, AnIdIsAdmittedAfterFilterFreqSightings) {
-  auto t = Make({.dim = 4, .slot_init = {0.1f}, .seed = 1, .filter_freq = 3});
+  auto t = Make({.dim = 4, .seed = 1, .filter_freq = 3}, {0.1f});
   EXPECT_TRUE(AllZero(LookupOne(*t, 42, 1)));  // seen once
   EXPECT_TRUE(AllZero(LookupOne(*t, 42, 2)));  // twice
   EXPECT_EQ(t->size(), 0);
@@ -96,7 +96,7 @@ TEST(DynamicTableTest, AnIdIsAdmittedAfterFilterFreqSightings) {
 // Apply hands the rows and their slots to an optimizer as dense tensors:
 // Adagrad on two rows equals Adagrad on the same values held densely.
 TEST(DynamicTableTest, ApplyUpdatesRowsAndSlotsInPlace) {
-  auto t = Make({.dim = 3, .slot_init = {0.1f}, .seed = 3});
+  auto t = Make({.dim = 3, .seed = 3}, {0.1f});
   const int64_t ids[2] = {10, 20};
   std::vector<float> rows(6);
   ASSERT_TRUE(t->Lookup(ids, nullptr, 2, 1, rows.data()).ok());
@@ -164,10 +164,10 @@ TEST(DynamicTableTest, AFullTableEvictsTheLeastRecentlySeenOrRefuses) {
 }
 
 TEST(DynamicTableTest, ExportAndInsertRoundTrip) {
-  auto t = Make({.dim = 3, .slot_init = {0.1f, 0.f}, .seed = 5});
+  auto t = Make({.dim = 3, .seed = 5}, {0.1f, 0.f});
   for (int64_t id = -50; id < 50; ++id) LookupOne(*t, id * 1000003, 7 + id % 3, 2);
   const DynamicTable::Snapshot s = t->Export();
-  auto u = Make({.dim = 3, .slot_init = {0.1f, 0.f}, .seed = 99});
+  auto u = Make({.dim = 3, .seed = 99}, {0.1f, 0.f});
   for (int64_t i = 0; i < s.keys.num_elements(); ++i) {
     const size_t o = static_cast<size_t>(i) * 3;
     ASSERT_TRUE(u->Insert(s.keys.flat<int64_t>()[i], s.values.flat<float>().data() + o,
@@ -221,7 +221,7 @@ TEST(DynamicTableTest, IndexStaysExactUnderRandomCreationAndEviction) {
 
 // Rows of over 1 MiB (chunks of two rows) stay apart.
 TEST(DynamicTableTest, HugeRowsAreAddressedApart) {
-  auto t = Make({.dim = 200000, .slot_init = {0.f}, .zeros_init = true});
+  auto t = Make({.dim = 200000, .zeros_init = true}, {0.f});
   const int64_t ids[5] = {1, 2, 3, 4, 5};
   std::vector<float> out(5 * 200000);
   ASSERT_TRUE(t->Lookup(ids, nullptr, 5, 1, out.data()).ok());
@@ -261,7 +261,7 @@ TEST(DynamicTableTest, ARefusedAdmissionKeepsItsCount) {
 // A row costs its floats plus a small overhead (the target: at most
 // 1.3 x the floats of the value and its slots).
 TEST(DynamicTableTest, MemoryPerRowIsTheFloatsPlusASmallOverhead) {
-  auto t = Make({.dim = 16, .slot_init = {0.1f}, .seed = 1});
+  auto t = Make({.dim = 16, .seed = 1}, {0.1f});
   const int64_t n = 300000;
   std::vector<int64_t> ids(1000);
   std::vector<float> out(ids.size() * 16);

@@ -169,10 +169,7 @@ Status ParameterServer::Initialize(const std::map<std::string, Tensor>& values,
                                     DTypeName(value.dtype()), " ", value.shape().DebugString());
       }
       v->opt = OptFor(name);
-      auto table = DynamicTable::Create({.dim = o.dim, .slot_init = v->opt->slot_init, .zeros_init = o.zeros_init,
-                                         .stddev = o.stddev, .seed = o.seed, .filter_freq = o.filter_freq,
-                                         .steps_to_live = o.steps_to_live, .max_rows = o.max_rows,
-                                         .evict_when_full = o.evict_when_full});
+      auto table = DynamicTable::Create(o, v->opt->slot_init);
       if (!table.ok()) return table.status().WithContext("dynamic table ", name);
       v->table = std::move(table).value();
       vars_[name] = std::move(v);
@@ -504,7 +501,7 @@ Status ParameterServer::Restore(const BundleReader& reader, int num_tasks) {
           mine.push_back(i);
         }
       }
-      const DynamicTableOptions& to = v->table->options();
+      const DynamicTableInit& to = v->table->options();
       if (to.max_rows > 0 && static_cast<int64_t>(mine.size()) > to.max_rows) {
         if (!to.evict_when_full) {
           return FailedPreconditionError("dynamic table ", name, ": ", reader.prefix(), " gives ps task ",

@@ -18,14 +18,8 @@ set -uo pipefail
 BUILD=$1
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 source "$(dirname "$0")/lib.sh"
-DIR=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  pkill -9 -f -- "--config $DIR/" 2>/dev/null
-  [[ -n ${KEEP:-} ]] || rm -rf "$DIR"
-}
-trap cleanup EXIT
+need_fashion_mnist
+job_dir
 fail() { echo "FAIL: $*"; for f in "$DIR"/*.log "$DIR"/*.out; do [[ -f $f ]] && { echo "--- $f"; tail -8 "$f"; }; done; exit 1; }
 PEER="python3 $SRC/tests/hostile_peer.py"
 LAUNCH=$BUILD/launch/psflow-launch

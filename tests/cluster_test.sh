@@ -14,10 +14,8 @@
 set -uo pipefail
 BUILD=$1
 source "$(dirname "$0")/lib.sh"
-DIR=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$DIR"; }
-trap cleanup EXIT
+need_fashion_mnist
+job_dir
 fail() { echo "FAIL: $*"; for f in "$DIR"/*.log; do echo "--- $f"; tail -5 "$f"; done; exit 1; }
 
 ports=($(free_ports 5))

@@ -12,14 +12,7 @@
 set -uo pipefail
 BUILD=$1
 source "$(dirname "$0")/lib.sh"
-DIR=$(mktemp -d)
-LAUNCHER_PID=
-cleanup() {
-  [[ -n $LAUNCHER_PID ]] && kill -9 "$LAUNCHER_PID" 2>/dev/null
-  pkill -9 -f -- "--config $DIR/" 2>/dev/null
-  [[ -n ${KEEP:-} ]] || rm -rf "$DIR"
-}
-trap cleanup EXIT
+job_dir
 M=$DIR/model
 fail() { echo "FAIL: $*"; tail -20 "$DIR/launch.out"; for f in "$M"/logs/*.log; do echo "--- $f"; tail -4 "$f"; done; exit 1; }
 

@@ -11,14 +11,8 @@ set -uo pipefail
 BUILD=$1
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 source "$(dirname "$0")/lib.sh"
-DIR=$(mktemp -d)
-LAUNCHER_PID=
-cleanup() {
-  [[ -n $LAUNCHER_PID ]] && kill -9 "$LAUNCHER_PID" 2>/dev/null
-  pkill -9 -f -- "--config $DIR/" 2>/dev/null
-  [[ -n ${KEEP:-} ]] || rm -rf "$DIR"
-}
-trap cleanup EXIT
+need_fashion_mnist
+job_dir
 fail() { echo "FAIL: $*"; tail -20 "$DIR/launch.out"; for f in "$DIR"/model/logs/*.log; do echo "--- $f"; tail -4 "$f"; done; exit 1; }
 LAUNCH=$BUILD/launch/psflow-launch
 ports=($(free_ports 6))

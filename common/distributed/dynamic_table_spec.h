@@ -13,13 +13,16 @@ namespace psflow {
 // (graph.h's EmbeddingVariableSpec; ps/dynamic_table.h holds the rows).
 struct DynamicTableInit {
   int64_t dim = 0;
-  bool zeros_init = false;
-  float stddev = 1.f;
-  uint64_t seed = 0;
-  int64_t filter_freq = 0;
-  int64_t steps_to_live = 0;
-  int64_t max_rows = 0;  // over all PS tasks (each holds its share)
-  bool evict_when_full = true;
+  bool zeros_init = false;       // rows start at zero (linear weights), else truncated normal
+  float stddev = 1.f;            // truncated normal: values beyond 2 stddev are drawn again
+  uint64_t seed = 0;             // a row's initial value depends on (seed, id) only
+  int64_t filter_freq = 0;       // admission after this many sightings (<= 1: at once)
+  int64_t steps_to_live = 0;     // eviction of rows unseen this many global steps (0: never)
+  // The cap on rows (0: none): over all PS tasks where the chief gives it
+  // (PsClient::Initialize), a task's own share on that task
+  // (ParameterServer::Initialize, DynamicTable).
+  int64_t max_rows = 0;
+  bool evict_when_full = true;   // at the cap: evict the least recently seen, or refuse
 };
 
 // A PS task's counters of its share of a dynamic table (Status).
