@@ -87,9 +87,9 @@ StatusOr<TrainingModel> BuildModel(const ModelFn& fn, const ModelParams& params,
       t.lookups.push_back(g->output(0));
       const Output ids = g->inputs()[t.dynamic() ? 2 : 1];
       t.ids.push_back(ids);
-      // A lookup of a Unique's ids (the feature columns' way): the batch's
-      // occurrences are the Unique's input.
-      if (t.dynamic()) t.occurrences.push_back(ids.node->type() == "Unique" && ids.index == 0 ? ids.node->inputs()[0] : ids);
+      // A lookup of a Unique's ids (the feature columns' way): its idx
+      // tells how often each id occurs in the batch.
+      if (t.dynamic()) t.positions.push_back(ids.node->type() == "Unique" && ids.index == 0 ? ids.node->output(1) : Output{});
     }
     m.by_rows.push_back(std::move(t));
   }
@@ -130,13 +130,13 @@ int64_t IdAt(const Tensor& id, int64_t i) {
   return id.dtype() == DType::kInt32 ? id.flat<int32_t>()[static_cast<size_t>(i)] : id.flat<int64_t>()[static_cast<size_t>(i)];
 }
 
-// `ids` holds every lookup's ids, table by table, then every dynamic
-// table's occurrence tensors (one per lookup), table by table.
+// `ids` holds every lookup's ids, table by table, then the dynamic tables'
+// valid `positions`, table by table.
 StepRows Dedup(const TrainingModel& m, const std::vector<Tensor>& ids) {
   StepRows s;
   size_t next = 0;
-  size_t next_occurrences = 0;
-  for (const RowPulledTable& t : m.by_rows) next_occurrences += t.ids.size();
+  size_t next_positions = 0;
+  for (const RowPulledTable& t : m.by_rows) next_positions += t.ids.size();
   for (const RowPulledTable& t : m.by_rows) {
     std::unordered_map<int64_t, int64_t> local;
     std::vector<int64_t> unique;
@@ -154,16 +154,17 @@ StepRows Dedup(const TrainingModel& m, const std::vector<Tensor>& ids) {
     const int64_t u = static_cast<int64_t>(unique.size());
     PsClient::RowPull pull{.name = t.var->name, .rows = Tensor::FromVector<int64_t>(unique, TensorShape({u}))};
     if (t.dynamic()) {
-      // Each id's occurrences in the batch (at least 1: it is looked up).
+      // Each id's occurrences in the batch, through `where` (no hashing).
       std::vector<int64_t> counts(unique.size(), 0);
-      for (size_t l = 0; l < t.occurrences.size(); ++l) {
-        const Tensor& occ = ids[next_occurrences++];
-        for (int64_t i = 0, end = occ.num_elements(); i < end; ++i) {
-          auto it = local.find(IdAt(occ, i));
-          if (it != local.end()) ++counts[static_cast<size_t>(it->second)];
+      for (size_t l = 0; l < t.positions.size(); ++l) {
+        const std::vector<int64_t>& w = where[l];
+        if (!t.positions[l].valid()) {
+          for (int64_t k : w) ++counts[static_cast<size_t>(k)];
+          continue;
         }
+        const Tensor& pos = ids[next_positions++];
+        for (int64_t i = 0, end = pos.num_elements(); i < end; ++i) ++counts[static_cast<size_t>(w[static_cast<size_t>(IdAt(pos, i))])];
       }
-      for (int64_t& c : counts) c = std::max<int64_t>(c, 1);
       pull.counts = Tensor::FromVector<int64_t>(counts, TensorShape({u}));
     }
     s.pulls.push_back(std::move(pull));
@@ -378,11 +379,13 @@ StatusOr<TrainerResult> Trainer::Run(const InputFn& input_fn, TrainingRole* role
   }
   std::vector<std::string> names;  // pulled whole
   for (const Variable* v : m.whole) names.push_back(v->name);
-  std::vector<Output> ids_fetches;   // every row-pulled lookup's ids, table by table, then occurrences
+  std::vector<Output> ids_fetches;   // every row-pulled lookup's ids, table by table, then positions
   for (const RowPulledTable& t : m.by_rows) ids_fetches.insert(ids_fetches.end(), t.ids.begin(), t.ids.end());
-  size_t num_ids = ids_fetches.size();
+  const size_t num_ids = ids_fetches.size();
   for (const RowPulledTable& t : m.by_rows) {
-    ids_fetches.insert(ids_fetches.end(), t.occurrences.begin(), t.occurrences.end());
+    for (const Output& p : t.positions) {
+      if (p.valid()) ids_fetches.push_back(p);
+    }
   }
   if (!m.by_rows.empty()) {
     std::vector<std::string> tables;

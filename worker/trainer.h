@@ -76,10 +76,10 @@ struct RowPulledTable {
   const Variable* var = nullptr;
   std::vector<Output> lookups;  // the Gathers (DynamicEmbeddingLookups) reading it
   std::vector<Output> ids;      // their indices (ids)
-  // A dynamic table's: per lookup, the tensor whose elements count each
-  // id's occurrences in the batch (the input of the Unique its ids come
-  // from, or the ids themselves).
-  std::vector<Output> occurrences;
+  // A dynamic table's, per lookup: when its ids are a Unique's, the
+  // Unique's idx (each batch value's position among the ids), which counts
+  // each id's occurrences in the batch; else none (each id counts once).
+  std::vector<Output> positions;
   bool dynamic() const { return var->embedding != nullptr; }
 };
 

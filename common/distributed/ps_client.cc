@@ -104,6 +104,37 @@ Status PlaceRows(const std::string& name, const Tensor& part, int64_t begin, Ten
   return OkStatus();
 }
 
+// Ids of a dynamic table by the PS task holding them: per task, the ids
+// and their positions in `ids`.
+struct IdsByTask {
+  std::vector<std::vector<int64_t>> ids, where;
+};
+IdsByTask SplitByTask(const Tensor& ids, int tasks) {
+  IdsByTask out{std::vector<std::vector<int64_t>>(static_cast<size_t>(tasks)),
+                std::vector<std::vector<int64_t>>(static_cast<size_t>(tasks))};
+  const auto v = ids.flat<int64_t>();
+  for (int64_t i = 0, end = ids.num_elements(); i < end; ++i) {
+    const size_t k = static_cast<size_t>(DynamicRowTask(v[static_cast<size_t>(i)], tasks));
+    out.ids[k].push_back(v[static_cast<size_t>(i)]);
+    out.where[k].push_back(i);
+  }
+  return out;
+}
+
+// The rows `where` of t [n, ...], in that order (one copy per row).
+Tensor GatherRows(const Tensor& t, const std::vector<int64_t>& where) {
+  std::vector<int64_t> dims = t.shape().dims();
+  const size_t row_bytes = dims[0] == 0 ? 0 : t.TotalBytes() / static_cast<size_t>(dims[0]);
+  dims[0] = static_cast<int64_t>(where.size());
+  Tensor out(t.dtype(), TensorShape(dims));
+  const char* src = static_cast<const char*>(t.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  for (size_t i = 0; i < where.size(); ++i) {
+    std::memcpy(dst + i * row_bytes, src + static_cast<size_t>(where[i]) * row_bytes, row_bytes);
+  }
+  return out;
+}
+
 }  // namespace
 
 StatusOr<std::map<std::string, Tensor>> PsClient::Pull(const std::vector<std::string>& names) {
@@ -159,23 +190,15 @@ StatusOr<PsClient::PullResult> PsClient::PullAll(const std::vector<std::string>&
       std::vector<int64_t> dims = placement_.Shape(rp.name).dims();
       dims[0] = rp.rows.num_elements();
       out.rows[p] = Tensor(DType::kFloat, TensorShape(dims));
-      const int tasks = num_ps();
-      std::vector<std::vector<int64_t>> local(static_cast<size_t>(tasks)), where(local.size()), cnt(local.size());
-      const auto ids = rp.rows.flat<int64_t>();
-      for (int64_t i = 0, end = rp.rows.num_elements(); i < end; ++i) {
-        const size_t k = static_cast<size_t>(DynamicRowTask(ids[static_cast<size_t>(i)], tasks));
-        local[k].push_back(ids[static_cast<size_t>(i)]);
-        where[k].push_back(i);
-        if (counted) cnt[k].push_back(rp.counts.flat<int64_t>()[static_cast<size_t>(i)]);
-      }
-      for (size_t k = 0; k < local.size(); ++k) {
-        if (local[k].empty()) continue;
-        const int64_t n = static_cast<int64_t>(local[k].size());
+      IdsByTask split = SplitByTask(rp.rows, num_ps());
+      for (size_t k = 0; k < split.ids.size(); ++k) {
+        if (split.ids[k].empty()) continue;
+        const int64_t n = static_cast<int64_t>(split.ids[k].size());
         bodies[k].add_row_names(rp.name);
         bodies[k].add_counted(counted);
-        reqs[k].tensors.push_back(Tensor::FromVector<int64_t>(local[k], TensorShape({n})));
-        if (counted) reqs[k].tensors.push_back(Tensor::FromVector<int64_t>(cnt[k], TensorShape({n})));
-        row_asked[k].push_back({p, std::move(where[k])});
+        reqs[k].tensors.push_back(Tensor::FromVector<int64_t>(split.ids[k], TensorShape({n})));
+        if (counted) reqs[k].tensors.push_back(GatherRows(rp.counts, split.where[k]));
+        row_asked[k].push_back({p, std::move(split.where[k])});
       }
       continue;
     }
@@ -293,26 +316,11 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
     if (placement_.Dynamic(item.name)) {
       if (!sparse) return InvalidArgumentError("dynamic embedding table ", item.name, " takes row-sparse gradients by id only");
       // Each task gets the rows of the ids it holds.
-      const int tasks = num_ps();
-      std::vector<std::vector<int64_t>> local(static_cast<size_t>(tasks)), where(local.size());
-      const auto ids = item.rows.flat<int64_t>();
-      for (int64_t i = 0, end = item.rows.num_elements(); i < end; ++i) {
-        const size_t k = static_cast<size_t>(DynamicRowTask(ids[static_cast<size_t>(i)], tasks));
-        local[k].push_back(ids[static_cast<size_t>(i)]);
-        where[k].push_back(i);
-      }
-      const size_t row_bytes = item.rows.num_elements() == 0 ? 0 : item.grad.TotalBytes() / static_cast<size_t>(item.rows.num_elements());
-      for (size_t k = 0; k < local.size(); ++k) {
-        if (local[k].empty()) continue;
-        std::vector<int64_t> dims = item.grad.shape().dims();
-        dims[0] = static_cast<int64_t>(local[k].size());
-        Tensor values(item.grad.dtype(), TensorShape(dims));
-        const char* src = static_cast<const char*>(item.grad.raw_data());
-        char* dst = static_cast<char*>(values.raw_data());
-        for (size_t i = 0; i < where[k].size(); ++i) {
-          std::memcpy(dst + i * row_bytes, src + static_cast<size_t>(where[k][i]) * row_bytes, row_bytes);
-        }
-        add((*parts)[k], std::move(values), Tensor::FromVector<int64_t>(local[k], TensorShape({dims[0]})));
+      IdsByTask split = SplitByTask(item.rows, num_ps());
+      for (size_t k = 0; k < split.ids.size(); ++k) {
+        if (split.ids[k].empty()) continue;
+        const int64_t n = static_cast<int64_t>(split.ids[k].size());
+        add((*parts)[k], GatherRows(item.grad, split.where[k]), Tensor::FromVector<int64_t>(split.ids[k], TensorShape({n})));
       }
       continue;
     }
@@ -338,17 +346,8 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
         }
         // A part without rows still gets its (empty) gradient: TensorFlow
         // applies every part's IndexedSlices (Adam's decays every row).
-        std::vector<int64_t> dims = item.grad.shape().dims();
-        dims[0] = static_cast<int64_t>(local.size());
-        Tensor values(item.grad.dtype(), TensorShape(dims));
-        // One copy per row (the shapes were checked above).
-        const size_t row_bytes = item.grad.TotalBytes() / static_cast<size_t>(item.rows.num_elements());
-        const char* src = static_cast<const char*>(item.grad.raw_data());
-        char* dst = static_cast<char*>(values.raw_data());
-        for (size_t i = 0; i < where.size(); ++i) {
-          std::memcpy(dst + i * row_bytes, src + static_cast<size_t>(where[i]) * row_bytes, row_bytes);
-        }
-        add(part, values, Tensor::FromVector<int64_t>(local, TensorShape({dims[0]})));
+        const int64_t n = static_cast<int64_t>(local.size());
+        add(part, GatherRows(item.grad, where), Tensor::FromVector<int64_t>(local, TensorShape({n})));
       }
     }
   }
