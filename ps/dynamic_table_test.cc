@@ -105,11 +105,9 @@ TEST(DynamicTableTest, ApplyUpdatesRowsAndSlotsInPlace) {
   const std::vector<float> g = {0.5f, -1.f, 2.f, 0.25f, 0.f, -3.f};
   const apply::Hyper h{.lr = 0.3f};
   ASSERT_TRUE(apply::Adagrad(&var, &accum, h, Tensor::FromVector<float>(g, TensorShape({2, 3}))).ok());
-  for (int round = 0; round < 1; ++round) {
-    ASSERT_TRUE(t->Apply(ids, g.data(), 2, [&](Tensor* v, std::vector<Tensor>& s, const Tensor& grad) {
-                   return apply::Adagrad(v, &s[0], h, grad);
-                 }).ok());
-  }
+  ASSERT_TRUE(t->Apply(ids, g.data(), 2, [&](Tensor* v, std::vector<Tensor>& s, const Tensor& grad) {
+                 return apply::Adagrad(v, &s[0], h, grad);
+               }).ok());
   std::vector<float> after(6);
   t->Find(ids, 2, after.data());
   for (size_t i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(after[i], var.flat<float>()[i]);

@@ -117,20 +117,21 @@ Initializer GlorotUniformInitializer(std::optional<int64_t> seed) {
   };
 }
 
-StatusOr<Variable*> GetVariable(const Scope& scope, const std::string& name, TensorShape shape,
-                                DType dtype, Initializer init, VariableOptions options) {
-  RegisterStandardOps();
+namespace {
+
+// tf.get_variable's sharing rules for <variable scope>/<name>: the existing
+// variable (reuse on or AUTO_REUSE; it must match shape and dtype), or null
+// when it is to be created (reuse off or AUTO_REUSE); errors otherwise.
+StatusOr<Variable*> ExistingForGet(const Scope& scope, const std::string& full, const PartialShape& shape, DType dtype) {
   RETURN_IF_ERROR(scope.status());
-  const std::string full = scope.variable_scope().empty() ? name : StrCat(scope.variable_scope(), "/", name);
-  Graph* g = scope.graph();
-  if (const Variable* existing = g->FindVariable(full)) {
+  if (const Variable* existing = scope.graph()->FindVariable(full)) {
     if (scope.reuse() == Reuse::kFalse) {
       return scope.UpdateStatus(InvalidArgumentError(
           "Variable ", full,
           " already exists, disallowed. Did you mean to set reuse=True or reuse=tf.AUTO_REUSE in "
           "VarScope?"));
     }
-    if (!(existing->shape == PartialShape(shape)) || existing->dtype != dtype) {
+    if (!(existing->shape == shape) || existing->dtype != dtype) {
       return scope.UpdateStatus(InvalidArgumentError(
           "Trying to share variable ", full, ", but specified shape ", shape.DebugString(),
           " and dtype ", DTypeName(dtype), " and found shape ", existing->shape.DebugString(),
@@ -144,6 +145,21 @@ StatusOr<Variable*> GetVariable(const Scope& scope, const std::string& name, Ten
         " does not exist, or was not created with tf.get_variable(). Did you mean to set "
         "reuse=tf.AUTO_REUSE in VarScope?"));
   }
+  return nullptr;
+}
+
+std::string FullName(const Scope& scope, const std::string& name) {
+  return scope.variable_scope().empty() ? name : StrCat(scope.variable_scope(), "/", name);
+}
+
+}  // namespace
+
+StatusOr<Variable*> GetVariable(const Scope& scope, const std::string& name, TensorShape shape,
+                                DType dtype, Initializer init, VariableOptions options) {
+  RegisterStandardOps();
+  const std::string full = FullName(scope, name);
+  ASSIGN_OR_RETURN(Variable* existing, ExistingForGet(scope, full, PartialShape(shape), dtype));
+  if (existing != nullptr) return existing;
   if (!init) init = (dtype == DType::kFloat || dtype == DType::kDouble) ? GlorotUniformInitializer() : ZerosInitializer();
   auto v = CreateVariable(scope, full, dtype, shape,
                           [&](const Scope& s) { return init(s, shape, dtype); }, options);
@@ -167,27 +183,12 @@ StatusOr<Variable*> NewVariable(const Scope& scope, Output initial_value, const 
 StatusOr<Variable*> GetRowDynamicVariable(const Scope& scope, const std::string& name,
                                           const std::vector<int64_t>& row_dims, DType dtype, VariableOptions options) {
   RegisterStandardOps();
-  RETURN_IF_ERROR(scope.status());
-  const std::string full = scope.variable_scope().empty() ? name : StrCat(scope.variable_scope(), "/", name);
+  const std::string full = FullName(scope, name);
   std::vector<int64_t> dims = {kUnknownDim};
   dims.insert(dims.end(), row_dims.begin(), row_dims.end());
   const PartialShape shape(dims);
-  Graph* g = scope.graph();
-  if (const Variable* existing = g->FindVariable(full)) {
-    if (scope.reuse() == Reuse::kFalse) {
-      return scope.UpdateStatus(InvalidArgumentError("Variable ", full, " already exists, disallowed."));
-    }
-    if (!(existing->shape == shape) || existing->dtype != dtype) {
-      return scope.UpdateStatus(InvalidArgumentError("Trying to share variable ", full, ", but specified shape ",
-                                                     shape.DebugString(), " and dtype ", DTypeName(dtype),
-                                                     " and found shape ", existing->shape.DebugString(), " and dtype ",
-                                                     DTypeName(existing->dtype), "."));
-    }
-    return const_cast<Variable*>(existing);
-  }
-  if (scope.reuse() == Reuse::kTrue) {
-    return scope.UpdateStatus(InvalidArgumentError("Variable ", full, " does not exist."));
-  }
+  ASSIGN_OR_RETURN(Variable* existing, ExistingForGet(scope, full, shape, dtype));
+  if (existing != nullptr) return existing;
   std::vector<int64_t> empty = dims;
   empty[0] = 0;
   auto v = CreateVariable(scope, full, dtype, shape,
@@ -205,7 +206,7 @@ StatusOr<EmbeddingVariable> GetEmbeddingVariable(const Scope& scope, const std::
   ASSIGN_OR_RETURN(ev.freqs, GetRowDynamicVariable(scope, name + "-freqs", {}, DType::kInt64, fixed));
   ASSIGN_OR_RETURN(ev.versions, GetRowDynamicVariable(scope, name + "-versions", {}, DType::kInt64, fixed));
   if (ev.values->embedding == nullptr) {
-    spec.base = scope.variable_scope().empty() ? name : StrCat(scope.variable_scope(), "/", name);
+    spec.base = FullName(scope, name);
     ev.values->embedding = std::make_shared<const EmbeddingVariableSpec>(std::move(spec));
   }
   return ev;

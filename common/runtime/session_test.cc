@@ -280,6 +280,36 @@ TEST(GradientTest, GatherDenseAndSparse) {
   EXPECT_THAT(sess.Run({{emb, e}}, {bad}, &out).message(), HasSubstr("indices[0] = 7 is not in [0, 4)"));
 }
 
+// A dynamic table's lookup: rows by id, zeros for ids it lacks; a new keys
+// tensor (a restore) is indexed anew; the gradient reaches the rows found.
+TEST(GradientTest, DynamicEmbeddingLookupByIdAndItsGradient) {
+  Graph g;
+  Scope s(&g);
+  Output keys = ops::Placeholder(s, DType::kInt64, PartialShape({-1}), "keys");
+  Output values = ops::Placeholder(s, DType::kFloat, PartialShape({-1, 2}), "values");
+  Output ids = ops::Const(s, Tensor::FromVector<int64_t>({-9, 5, 1LL << 40, 5}, TensorShape({2, 2})));
+  Output rows = ops::DynamicEmbeddingLookup(s, keys, values, ids);
+  Output y = ops::Sum(s, rows, {});
+  std::vector<Gradient> grads;
+  ASSERT_TRUE(AddSparseGradients(s, {y}, {values}, &grads).ok()) << s.status();
+  ASSERT_TRUE(grads[0].is_sparse());
+  EXPECT_EQ(rows.shape().DebugString(), "[2,2,2]");
+  Session sess(&g);
+  std::vector<Tensor> out;
+  const Tensor k1 = Tensor::FromVector<int64_t>({5, 1LL << 40, 7}, TensorShape({3}));
+  const Tensor v1 = Tensor::FromVector<float>({1, 2, 3, 4, 5, 6}, TensorShape({3, 2}));
+  ASSERT_TRUE(sess.Run({{keys, k1}, {values, v1}}, {rows, grads[0].indices, grads[0].values}, &out).ok());
+  EXPECT_EQ(out[0].DebugString(), "float [2,2,2] {0, 0, 1, 2, 3, 4, 1, 2}");
+  EXPECT_EQ(out[1].DebugString(), "int64 [3] {0, 1, 0}");  // -9 is not there: no gradient for it
+  EXPECT_EQ(out[2].DebugString(), "float [3,2] {1, 1, 1, 1, 1, 1}");
+  // Other keys (a checkpoint restored since): -9 now has a row, 5 none.
+  const Tensor k2 = Tensor::FromVector<int64_t>({-9}, TensorShape({1}));
+  const Tensor v2 = Tensor::FromVector<float>({8, 9}, TensorShape({1, 2}));
+  ASSERT_TRUE(sess.Run({{keys, k2}, {values, v2}}, {rows}, &out).ok());
+  EXPECT_EQ(out[0].DebugString(), "float [2,2,2] {8, 9, 0, 0, 0, 0, 0, 0}");
+  EXPECT_THAT(sess.Run({{keys, k2}, {values, v1}}, {rows}, &out).message(), HasSubstr("do not match its 1 keys"));
+}
+
 TEST(ShapeOpsTest, ValuesAndErrors) {
   Graph g;
   Scope s(&g);
