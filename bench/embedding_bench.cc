@@ -2,6 +2,7 @@
 // step uses it, beside raw TCP moving the same bytes in the same run.
 //
 //   embedding_bench [--rows 10000000] [--batch_rows 4096] [--seconds 2] [--optimizer adagrad] [--dim D]
+//                   [--tables static,dynamic]   (one kind alone, for a profile)
 //
 // A table of `rows` x dim (16, then 64) float rows is partitioned by rows
 // over 2 PS tasks (real ParameterServer and PsService behind TCP servers on
@@ -229,11 +230,15 @@ void DynamicRun(int64_t dim, int64_t rows, int64_t batch_rows, double seconds, c
               static_cast<double>(held) / static_cast<double>(rows) / ideal, static_cast<long long>(rows));
 }
 
+void StaticRun(int64_t dim, int64_t rows, int64_t batch_rows, double seconds, const std::string& optimizer,
+               size_t num_slots, double raw_pull, double raw_push, std::mt19937_64& rng);
+
 int Main(int argc, char** argv) {
   int64_t rows = 10'000'000, batch_rows = 4096;
   double seconds = 2;
   std::string optimizer = "adagrad";
   std::vector<int64_t> dims = {16, 64};
+  std::string tables = "static,dynamic";  // which tables to measure (for profiles of one)
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--rows") rows = std::atoll(argv[i + 1]);
@@ -241,6 +246,7 @@ int Main(int argc, char** argv) {
     if (a == "--seconds") seconds = std::atof(argv[i + 1]);
     if (a == "--optimizer") optimizer = argv[i + 1];
     if (a == "--dim") dims = {std::atoll(argv[i + 1])};
+    if (a == "--tables") tables = argv[i + 1];
   }
   SetMinLogSeverity(LogSeverity::kWarning);
   constexpr int kTasks = 2;
@@ -254,7 +260,27 @@ int Main(int argc, char** argv) {
   std::printf("%8s %5s %14s %14s %10s %14s %14s %10s %14s %20s\n", "table", "dim", "pull rows/s", "raw rows/s",
               "pull/raw", "push rows/s", "raw rows/s", "push/raw", "PS gather rows/s", "PS B/row/(4d(1+s))");
   std::mt19937_64 rng(1);
+  const bool want_static = tables.find("static") != std::string::npos;
+  const bool want_dynamic = tables.find("dynamic") != std::string::npos;
   for (int64_t dim : dims) {
+    // The same bytes over raw TCP: each task gets half of the ids (8 bytes
+    // each) and answers half of the rows, or gets half of ids and rows.
+    const size_t ids_bytes = static_cast<size_t>(batch_rows / kTasks) * 8;
+    const size_t rows_bytes = static_cast<size_t>(batch_rows / kTasks * dim) * 4;
+    const double raw_pull = RawRoundsPerSec(kTasks, ids_bytes, rows_bytes, seconds);
+    const double raw_push = RawRoundsPerSec(kTasks, ids_bytes + rows_bytes, 1, seconds);
+    if (want_static) StaticRun(dim, rows, batch_rows, seconds, optimizer, num_slots, raw_pull, raw_push, rng);
+    if (want_dynamic) DynamicRun(dim, rows, batch_rows, seconds, optimizer, num_slots, raw_pull, raw_push);
+  }
+  return 0;
+}
+
+// The static table of `dim` (rows split over 2 PS tasks), pulled and pushed
+// behind TCP beside the same bytes' raw TCP rates.
+void StaticRun(int64_t dim, int64_t rows, int64_t batch_rows, double seconds, const std::string& optimizer,
+               size_t num_slots, double raw_pull, double raw_push, std::mt19937_64& rng) {
+  constexpr int kTasks = 2;
+  {
     const int64_t rss0 = ResidentBytes();
     PsTasks tasks(kTasks, optimizer);
     auto& ps = tasks.ps;
@@ -308,21 +334,13 @@ int Main(int argc, char** argv) {
     const double push = RoundsPerSec(seconds, [&] {
       CHECK_OK(client.PushItems({{.name = name, .grad = grad, .rows = id_sets[next++ % id_sets.size()]}}, 0).status());
     });
-    // The same bytes over raw TCP: each task gets half of the ids (8 bytes
-    // each) and answers half of the rows, or gets half of ids and rows.
-    const size_t ids_bytes = static_cast<size_t>(batch_rows / kTasks) * 8;
-    const size_t rows_bytes = static_cast<size_t>(batch_rows / kTasks * dim) * 4;
-    const double raw_pull = RawRoundsPerSec(kTasks, ids_bytes, rows_bytes, seconds);
-    const double raw_push = RawRoundsPerSec(kTasks, ids_bytes + rows_bytes, 1, seconds);
     const double b = static_cast<double>(batch_rows);
     std::printf("%8s %5lld %14.0f %14.0f %10.2f %14.0f %14.0f %10.2f %16.0f %11.0f/%-4.0f=%.2f\n", "static",
                 static_cast<long long>(dim), pull * b, raw_pull * b, pull / raw_pull, push * b, raw_push * b,
                 push / raw_push, gather_rows_per_sec, per_row, ideal, per_row / ideal);
     tasks.Stop();
     ::malloc_trim(0);
-    DynamicRun(dim, rows, batch_rows, seconds, optimizer, num_slots, raw_pull, raw_push);
   }
-  return 0;
 }
 
 }  // namespace
