@@ -1,5 +1,9 @@
 #include "common/ops/apply.h"
 
+#include "common/core/fork_join.h"
+#include "common/ops/cpu_simd.h"
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
@@ -106,13 +110,54 @@ const T* P(const Tensor& t) { return static_cast<const T*>(t.raw_data()); }
   }                                                                        \
   return OkStatus()
 
+// fn(begin, end) over [0, n): large dense applies (a layer's kernel, a
+// whole table) in parts on the process's intra-op pool, the rest inline.
+template <typename F>
+void SplitRange(int64_t n, F fn) {
+  constexpr int64_t kMinPart = int64_t{1} << 17;
+  ForkJoinPool& pool = ForkJoinPool::Shared(0);
+  const int parts = static_cast<int>(std::min<int64_t>(pool.size(), n / kMinPart));
+  if (parts <= 1) return fn(int64_t{0}, n);
+  const int64_t chunk = (n + parts - 1) / parts;
+  pool.Run(parts, [&](int p) { fn(p * chunk, std::min(n, (p + 1) * chunk)); });
+}
+
+// The dense loops: float through the vectorized table (cpu_simd.h), in
+// parts when large; double as written.
+void SgdLoop(float* w, const float* g, int64_t n, float lr) {
+  SplitRange(n, [&](int64_t b, int64_t e) { simd::Get().sgd(w + b, g + b, e - b, lr); });
+}
+void SgdLoop(double* w, const double* g, int64_t n, double lr) {
+  for (int64_t i = 0; i < n; ++i) w[i] -= lr * g[i];
+}
+void AdagradLoop(float* w, float* a, const float* g, int64_t n, float lr) {
+  SplitRange(n, [&](int64_t b, int64_t e) { simd::Get().adagrad(w + b, a + b, g + b, e - b, lr); });
+}
+void AdagradLoop(double* w, double* a, const double* g, int64_t n, double lr) {
+  for (int64_t i = 0; i < n; ++i) {
+    a[i] += g[i] * g[i];
+    w[i] -= lr * g[i] / std::sqrt(a[i]);
+  }
+}
+void AdamLoop(float* w, float* m, float* v, const float* g, int64_t n, float lr, float b1, float b2, float eps) {
+  SplitRange(n, [&](int64_t b, int64_t e) { simd::Get().adam(w + b, m + b, v + b, g + b, e - b, lr, b1, b2, eps); });
+}
+void AdamLoop(double* w, double* m, double* v, const double* g, int64_t n, double lr, double b1, double b2,
+              double eps) {
+  for (int64_t i = 0; i < n; ++i) {
+    m[i] += (g[i] - m[i]) * (1 - b1);
+    v[i] += (g[i] * g[i] - v[i]) * (1 - b2);
+    w[i] -= lr * m[i] / (std::sqrt(v[i]) + eps);
+  }
+}
+
 Status DoGD(Tensor* var, const Hyper& h, const Tensor* indices, const Tensor& grad) {
   RETURN_IF_ERROR(Check("GradientDescent", var, {}, grad, indices != nullptr, indices));
   PSFLOW_APPLY_DISPATCH(var, ForRows(var, {}, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
     T* w = P<T>(var) + vo;
     const T* g = P<T>(grad) + go;
     const T lr = static_cast<T>(h.lr);
-    for (int64_t i = 0; i < n; ++i) w[i] -= lr * g[i];
+    SgdLoop(w, g, n, lr);
   }));
 }
 
@@ -137,10 +182,7 @@ Status DoAdagrad(Tensor* var, Tensor* accum, const Hyper& h, const Tensor* indic
     T* a = P<T>(accum) + vo;
     const T* g = P<T>(grad) + go;
     const T lr = static_cast<T>(h.lr);
-    for (int64_t i = 0; i < n; ++i) {
-      a[i] += g[i] * g[i];
-      w[i] -= lr * g[i] / std::sqrt(a[i]);
-    }
+    AdagradLoop(w, a, g, n, lr);
   }));
 }
 
@@ -155,11 +197,7 @@ Status DoAdam(Tensor* var, Tensor* m, Tensor* v, const Hyper& h, double b1p, dou
     const T* g = P<T>(grad) + go;
     const T b1 = static_cast<T>(h.beta1), b2 = static_cast<T>(h.beta2), eps = static_cast<T>(h.epsilon);
     const T lr = static_cast<T>(lr_t);
-    for (int64_t i = 0; i < n; ++i) {
-      mm[i] += (g[i] - mm[i]) * (T(1) - b1);
-      vv[i] += (g[i] * g[i] - vv[i]) * (T(1) - b2);
-      w[i] -= lr * mm[i] / (std::sqrt(vv[i]) + eps);
-    }
+    AdamLoop(w, mm, vv, g, n, lr, b1, b2, eps);
   }));
 }
 

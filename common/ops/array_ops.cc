@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "common/ops/broadcast.h"
+#include "common/ops/cpu_simd.h"
 #include "common/ops/op_util.h"
 #include "common/ops/ops.h"
 
@@ -278,8 +279,16 @@ void RegisterArrayOps() {
             }},
            [](OpKernelContext& c) -> Status {
              const Tensor& x = c.input(0);
-             RETURN_IF_ERROR(CheckBroadcastable(c.input(1).shape(), x.shape()));
-             Tensor* out = c.AllocateOutput(0, c.input(1).shape());
+             const TensorShape& to = c.input(1).shape();
+             RETURN_IF_ERROR(CheckBroadcastable(to, x.shape()));
+             Tensor* out = c.AllocateOutput(0, to);
+             // A bias's gradient: [..., cols] summed to [cols].
+             if (x.dtype() == DType::kFloat && to.rank() == 1 && x.shape().rank() >= 1 &&
+                 x.shape().dim(x.shape().rank() - 1) == to.dim(0) && to.dim(0) > 0) {
+               const int64_t cols = to.dim(0);
+               simd::Get().sum_rows(x.flat<float>().data(), out->flat<float>().data(), x.num_elements() / cols, cols);
+               return OkStatus();
+             }
              PSFLOW_NUMERIC_DISPATCH(x.dtype(), SumTo<T>(x, out));
              return OkStatus();
            });

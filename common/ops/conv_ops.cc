@@ -1,8 +1,11 @@
-// Convolution and pooling in NHWC: Conv2D (im2col + GEMM), MaxPool, AvgPool,
-// with SAME/VALID padding and strides, and their gradient ops.
+// Convolution and pooling in NHWC: Conv2D (oneDNN's convolutions for float
+// when psflow has oneDNN, else im2col + GEMM), MaxPool, AvgPool, with
+// SAME/VALID padding and strides, and their gradient ops.
 #include <cstring>
 #include <limits>
 
+#include "common/ops/cpu_simd.h"
+#include "common/ops/onednn.h"
 #include "common/ops/op_util.h"
 #include "common/ops/ops.h"
 
@@ -142,6 +145,22 @@ Status ConvKernel(OpKernelContext& c, ConvMode mode) {
   const Tensor& x = c.input(0);
   const Tensor& f = c.input(1);
   ASSIGN_OR_RETURN(Geometry g, op_util::ConvGeometryOf(c));
+  if constexpr (std::is_same_v<T, float>) {
+    if (onednn::Enabled()) {
+      const onednn::Threads threads = op_util::CpuThreads(c);
+      if (mode == ConvMode::kForward) {
+        Tensor* out = c.AllocateOutput(0, TensorShape({g.n, g.oh, g.ow, g.o}));
+        return onednn::ConvForward(g, x.flat<float>().data(), f.flat<float>().data(), out->flat<float>().data(), threads);
+      }
+      const float* dy = c.input(2).flat<float>().data();
+      if (mode == ConvMode::kFilter) {
+        Tensor* out = c.AllocateOutput(0, f.shape());
+        return onednn::ConvBackwardFilter(g, x.flat<float>().data(), dy, out->flat<float>().data(), threads);
+      }
+      Tensor* out = c.AllocateOutput(0, x.shape());
+      return onednn::ConvBackwardInput(g, f.flat<float>().data(), dy, out->flat<float>().data(), threads);
+    }
+  }
   const int64_t rows = g.n * g.oh * g.ow, k = g.kh * g.kw * g.c;
   std::vector<T> patches(static_cast<size_t>(rows * k));
   if (mode == ConvMode::kForward) {
@@ -281,8 +300,33 @@ KernelFn ConvKernelFn(ConvMode mode) {
   };
 }
 
+// MaxPool / MaxPoolGrad of float through the vectorized loops (cpu_simd.h),
+// the images split over the intra-op pool.
+Status FloatMaxPool(OpKernelContext& c, bool grad) {
+  const Tensor& x = c.input(0);
+  ASSIGN_OR_RETURN(Geometry g, op_util::PoolGeometryOf(c));
+  const simd::PoolShape s{g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.oh, g.ow, g.pad_top, g.pad_left};
+  Tensor* out = c.AllocateOutput(0, grad ? x.shape() : TensorShape({g.n, g.oh, g.ow, g.c}));
+  const float* xs = x.flat<float>().data();
+  const float* dy = grad ? c.input(2).flat<float>().data() : nullptr;
+  float* o = out->flat<float>().data();
+  const int64_t in_image = g.h * g.w * g.c, out_image = g.oh * g.ow * g.c;
+  const int64_t per_part = std::max<int64_t>(1, op_util::kMinElementwisePart / std::max<int64_t>(in_image, 1));
+  op_util::ParallelRange(c, g.n, per_part, [&](int64_t b0, int64_t b1) {
+    simd::PoolShape part = s;
+    part.n = b1 - b0;
+    if (grad) {
+      simd::Get().max_pool_grad(part, xs + b0 * in_image, dy + b0 * out_image, o + b0 * in_image);
+    } else {
+      simd::Get().max_pool(part, xs + b0 * in_image, o + b0 * out_image);
+    }
+  });
+  return OkStatus();
+}
+
 KernelFn PoolKernelFn(bool max, bool grad) {
   return [max, grad](OpKernelContext& c) -> Status {
+    if (max && c.input(0).dtype() == DType::kFloat) return FloatMaxPool(c, grad);
     Status st;
     PSFLOW_FLOAT_DISPATCH(c.input(0).dtype(), st = PoolKernel<T>(c, max, grad));
     return st;

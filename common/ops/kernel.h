@@ -75,6 +75,11 @@ class OpKernelContext {
 
   VariableStore* variables() const { return variables_; }
   const Eigen::ThreadPoolDevice& eigen_cpu() const { return *cpu_; }
+  // The session's intra-op pool: its size, and a runner of fn(0), ...,
+  // fn(parts - 1) on it (fn(0) on the calling thread) that returns when all
+  // are done.
+  int intra_op_threads() const;
+  void ParallelFor(int parts, const std::function<void(int)>& fn) const;
   KernelState* state() const { return state_; }
   // The device of a GPU kernel (null for CPU kernels), and the tag under
   // which its input errors are reported (see KernelError).

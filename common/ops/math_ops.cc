@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "common/ops/broadcast.h"
+#include "common/ops/cpu_simd.h"
 #include "common/ops/op_util.h"
 #include "common/ops/ops.h"
 
@@ -283,7 +284,20 @@ void RegisterMathOps() {
                 SetGrad(g, 0, ops::Div(g.scope, G(g), In(g, 0)));
                 return OkStatus();
               });
-  DefineUnary("Relu", PSFLOW_UNARY_KERNEL(PSFLOW_NUMERIC_DISPATCH, x > T(0) ? x : T(0)),
+  DefineUnary("Relu",
+              [](OpKernelContext& c) -> Status {
+                const Tensor& x = c.input(0);
+                if (x.dtype() != DType::kFloat) {
+                  return PSFLOW_UNARY_KERNEL(PSFLOW_NUMERIC_DISPATCH, x > T(0) ? x : T(0))(c);
+                }
+                Tensor* out = c.AllocateOutput(0, x.shape());
+                const float* xs = x.flat<float>().data();
+                float* ys = out->flat<float>().data();
+                op_util::ParallelRange(c, x.num_elements(), op_util::kMinElementwisePart, [&](int64_t b, int64_t e) {
+                  simd::Get().relu(xs + b, ys + b, e - b);
+                });
+                return OkStatus();
+              },
               [](GradContext& g) {
                 SetGrad(g, 0, ops::MakeOp(g.scope, "ReluGrad", "ReluGrad", {G(g), Out(g)}));
                 return OkStatus();
@@ -319,7 +333,21 @@ void RegisterMathOps() {
     return op_util::UnchangedShape(c);
   };
   DefineOp({.type = "ReluGrad", .num_inputs = 2, .shape_fn = same_shape},  // (g, y)
-           PSFLOW_GRAD_KERNEL(y > T(0) ? g : T(0)));
+           [](OpKernelContext& c) -> Status {
+             const Tensor& g = c.input(0);
+             const Tensor& y = c.input(1);
+             if (g.dtype() != DType::kFloat || !(g.shape() == y.shape()) || y.dtype() != DType::kFloat) {
+               return PSFLOW_GRAD_KERNEL(y > T(0) ? g : T(0))(c);
+             }
+             Tensor* out = c.AllocateOutput(0, g.shape());
+             const float* gs = g.flat<float>().data();
+             const float* ys = y.flat<float>().data();
+             float* os = out->flat<float>().data();
+             op_util::ParallelRange(c, g.num_elements(), op_util::kMinElementwisePart, [&](int64_t b, int64_t e) {
+               simd::Get().relu_grad(gs + b, ys + b, os + b, e - b);
+             });
+             return OkStatus();
+           });
   DefineOp({.type = "Relu6Grad", .num_inputs = 2, .shape_fn = same_shape},  // (g, x)
            PSFLOW_GRAD_KERNEL(y > T(0) && y < T(6) ? g : T(0)));
   DefineOp({.type = "EluGrad", .num_inputs = 2, .shape_fn = same_shape},  // (g, y)

@@ -1,9 +1,14 @@
-// MatMul on the CPU with Eigen's multi-threaded tensor contraction (the
-// same path TensorFlow uses).  The only translation unit that instantiates
-// Eigen's contraction templates, to keep builds fast.
+// MatMul on the CPU: float through oneDNN's sgemm (onednn.h) when psflow has
+// it, other dtypes (and float without oneDNN) with Eigen's multi-threaded
+// tensor contraction.  The only translation unit that instantiates Eigen's
+// contraction templates, to keep builds fast.
+#include <map>
+#include <mutex>
 #include <thread>
 
+#include "common/core/fork_join.h"
 #include "common/ops/eigen_cpu.h"
+#include "common/ops/onednn.h"
 #include "common/ops/op_util.h"
 #include "common/ops/ops.h"
 
@@ -12,6 +17,28 @@ namespace psflow {
 EigenCpu::EigenCpu(int threads)
     : pool_(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())),
       device_(&pool_, pool_.NumThreads()) {}
+
+std::shared_ptr<EigenCpu> EigenCpu::Shared(int threads) {
+  static std::mutex mu;
+  static auto* pools = new std::map<int, std::weak_ptr<EigenCpu>>;
+  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::lock_guard<std::mutex> l(mu);
+  std::shared_ptr<EigenCpu> p = (*pools)[n].lock();
+  if (p == nullptr) {
+    p = std::make_shared<EigenCpu>(n);
+    (*pools)[n] = p;
+  }
+  return p;
+}
+
+void ParallelFor(const Eigen::ThreadPoolDevice& d, int parts, const std::function<void(int)>& fn) {
+  ForkJoinPool::Shared(d.numThreads()).Run(parts, fn);
+}
+
+int OpKernelContext::intra_op_threads() const { return cpu_->numThreads(); }
+void OpKernelContext::ParallelFor(int parts, const std::function<void(int)>& fn) const {
+  psflow::ParallelFor(*cpu_, parts, fn);
+}
 
 namespace {
 
@@ -97,6 +124,10 @@ Status MatMulKernel(OpKernelContext& c) {
   if (k == 0) {
     PSFLOW_NUMERIC_DISPATCH(out->dtype(), for (T& v : out->flat<T>()) v = T(0));
     return OkStatus();
+  }
+  if (a.dtype() == DType::kFloat && onednn::Enabled()) {
+    return onednn::Gemm(a.flat<float>().data(), b.flat<float>().data(), out->flat<float>().data(), m, k, n, ta, tb,
+                        op_util::CpuThreads(c));
   }
   PSFLOW_NUMERIC_DISPATCH(a.dtype(), Contract<T>(c.eigen_cpu(), a, b, out, ta, tb));
   return OkStatus();

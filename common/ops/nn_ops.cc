@@ -2,6 +2,7 @@
 // cross-entropy.  Each op: definition + shape function, gradient, CPU kernel.
 #include <cmath>
 
+#include "common/ops/cpu_simd.h"
 #include "common/ops/op_util.h"
 #include "common/ops/ops.h"
 
@@ -119,6 +120,16 @@ void RegisterNnOps() {
                                            x.shape().DebugString());
              }
              Tensor* out = c.AllocateOutput(0, x.shape());
+             if (x.dtype() == DType::kFloat && b.dtype() == DType::kFloat) {
+               const float* xs = x.flat<float>().data();
+               const float* bs = b.flat<float>().data();
+               float* o = out->flat<float>().data();
+               op_util::ParallelRange(c, rows, std::max<int64_t>(1, op_util::kMinElementwisePart / std::max<int64_t>(cols, 1)),
+                                      [&](int64_t r0, int64_t r1) {
+                                        simd::Get().bias_add(xs + r0 * cols, bs, o + r0 * cols, r1 - r0, cols);
+                                      });
+               return OkStatus();
+             }
              PSFLOW_NUMERIC_DISPATCH(x.dtype(), {
                const T* xs = static_cast<const T*>(x.raw_data());
                const T* bs = static_cast<const T*>(b.raw_data());

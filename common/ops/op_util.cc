@@ -81,4 +81,17 @@ bool IsFloat(DType t) {
   return t == DType::kFloat || t == DType::kDouble || t == DType::kHalf || t == DType::kBFloat16;
 }
 
+onednn::Threads CpuThreads(const OpKernelContext& c) {
+  return {.count = c.intra_op_threads(),
+          .parallel = [&c](int parts, const std::function<void(int)>& fn) { c.ParallelFor(parts, fn); }};
+}
+
+void ParallelRange(const OpKernelContext& c, int64_t n, int64_t min_part,
+                   const std::function<void(int64_t begin, int64_t end)>& fn) {
+  const int parts = static_cast<int>(std::min<int64_t>(c.intra_op_threads(), n / std::max<int64_t>(min_part, 1)));
+  if (parts <= 1) return fn(0, n);
+  const int64_t chunk = (n + parts - 1) / parts;
+  c.ParallelFor(parts, [&](int p) { fn(p * chunk, std::min(n, (p + 1) * chunk)); });
+}
+
 }  // namespace psflow::op_util

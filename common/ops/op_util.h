@@ -5,6 +5,7 @@
 
 #include "common/graph/op_registry.h"
 #include "common/ops/kernel.h"
+#include "common/ops/onednn.h"
 
 namespace Eigen {
 struct ThreadPoolDevice;
@@ -26,6 +27,15 @@ StatusOr<TensorShape> BroadcastShapes(const TensorShape& a, const TensorShape& b
 
 // Normalises axes (negative counts from the end); empty means all.
 StatusOr<std::vector<int>> NormalizeAxes(const std::vector<int64_t>& axes, int rank);
+
+// The kernel's intra-op pool as the oneDNN calls take it.
+onednn::Threads CpuThreads(const OpKernelContext& c);
+// Elementwise kernels split at this many elements per part and up.
+constexpr int64_t kMinElementwisePart = int64_t{1} << 16;
+// fn(begin, end) over [0, n), in parts of at least min_part on the
+// kernel's intra-op pool (one part inline when n is small).
+void ParallelRange(const OpKernelContext& c, int64_t n, int64_t min_part,
+                   const std::function<void(int64_t begin, int64_t end)>& fn);
 
 // Registers an op definition and its CPU kernel together.
 void DefineOp(OpDef def, KernelFn cpu_kernel);

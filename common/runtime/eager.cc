@@ -8,7 +8,7 @@
 
 namespace psflow {
 
-EagerContext::EagerContext(int threads) : cpu_(std::make_unique<EigenCpu>(threads)) { RegisterStandardOps(); }
+EagerContext::EagerContext(int threads) : cpu_(EigenCpu::Shared(threads)) { RegisterStandardOps(); }
 EagerContext::~EagerContext() = default;
 
 StatusOr<std::vector<Tensor>> EagerContext::Run(const std::string& op_type, const std::vector<Tensor>& inputs,

@@ -34,7 +34,7 @@ class EagerContext {
   VariableStore* variables() { return &variables_; }
 
  private:
-  std::unique_ptr<EigenCpu> cpu_;
+  std::shared_ptr<EigenCpu> cpu_;
   LocalVariableStore variables_;
 };
 

@@ -52,7 +52,7 @@ struct Session::Plan {
 };
 
 Session::Session(const Graph* graph, SessionOptions options)
-    : graph_(graph), gpu_(options.gpu), cpu_(std::make_unique<EigenCpu>(options.intra_op_threads)) {
+    : graph_(graph), gpu_(options.gpu), cpu_(EigenCpu::Shared(options.intra_op_threads)) {
   RegisterStandardOps();
   if (options.variables != nullptr) {
     variables_ = options.variables;

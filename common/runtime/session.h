@@ -93,7 +93,7 @@ class Session {
 
   const Graph* const graph_;
   GpuDevice* const gpu_;
-  std::unique_ptr<EigenCpu> cpu_;
+  std::shared_ptr<EigenCpu> cpu_;  // the process's pool of this size
   std::unique_ptr<VariableStore> owned_variables_;
   VariableStore* variables_;
   std::vector<TraceEvent>* trace_ = nullptr;

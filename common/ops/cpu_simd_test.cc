@@ -1,0 +1,154 @@
+// Every vectorized table this CPU can run (AVX-512, AVX2, baseline) against
+// plain reference loops written here: the same bits for the elementwise
+// loops and the applies, sums within rounding, pooling with TensorFlow's
+// tie rule (the first largest input of a window takes the gradient).
+#include "common/ops/cpu_simd.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace psflow::simd {
+namespace {
+
+std::vector<float> Random(size_t n, uint64_t seed, float lo = -1, float hi = 1) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+// Lengths that leave every remainder of a 16-wide vector, and an empty one.
+const int64_t kLengths[] = {0, 1, 7, 16, 33, 1000, 4099};
+
+TEST(CpuSimdTest, TheBaselineIsAlwaysThereAndTheChoiceIsTheWidest) {
+  const auto tables = Supported();
+  ASSERT_FALSE(tables.empty());
+  EXPECT_STREQ(tables.back()->isa, "baseline");
+  if (std::getenv("PSFLOW_CPU_ISA") == nullptr) EXPECT_EQ(&Get(), tables.front());
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    EXPECT_THAT(tables.size(), ::testing::Ge(2u)) << "an AVX2 CPU runs the avx2 table";
+  }
+}
+
+TEST(CpuSimdTest, ElementwiseLoopsGiveTheReferenceBits) {
+  for (const Kernels* k : Supported()) {
+    SCOPED_TRACE(k->isa);
+    for (int64_t n : kLengths) {
+      const auto x = Random(static_cast<size_t>(n), 1), g = Random(static_cast<size_t>(n), 2);
+      std::vector<float> y(static_cast<size_t>(n)), d(static_cast<size_t>(n));
+      k->relu(x.data(), y.data(), n);
+      k->relu_grad(g.data(), y.data(), d.data(), n);
+      for (size_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(y[i], x[i] > 0 ? x[i] : 0.f) << i;
+        ASSERT_EQ(d[i], y[i] > 0 ? g[i] : 0.f) << i;
+      }
+    }
+    for (int64_t cols : {1, 10, 32, 37}) {
+      const int64_t rows = 129;
+      const auto x = Random(static_cast<size_t>(rows * cols), 3), b = Random(static_cast<size_t>(cols), 4);
+      std::vector<float> y(x.size()), sums(static_cast<size_t>(cols), 99.f);
+      k->bias_add(x.data(), b.data(), y.data(), rows, cols);
+      k->sum_rows(x.data(), sums.data(), rows, cols);
+      for (int64_t c = 0; c < cols; ++c) {
+        double want = 0;
+        for (int64_t r = 0; r < rows; ++r) {
+          const size_t i = static_cast<size_t>(r * cols + c);
+          ASSERT_EQ(y[i], x[i] + b[static_cast<size_t>(c)]);
+          want += x[i];
+        }
+        EXPECT_NEAR(sums[static_cast<size_t>(c)], want, 1e-4) << "column " << c;
+      }
+    }
+  }
+}
+
+TEST(CpuSimdTest, AppliesFollowTensorFlowsFormulasToTheBit) {
+  for (const Kernels* k : Supported()) {
+    SCOPED_TRACE(k->isa);
+    for (int64_t n : kLengths) {
+      const size_t sz = static_cast<size_t>(n);
+      const auto g = Random(sz, 5);
+      auto w = Random(sz, 6), m = Random(sz, 7), v = Random(sz, 8, 0.01f, 1.f);
+      auto w_ref = w, m_ref = m, v_ref = v;
+      const float lr = 0.01f, b1 = 0.9f, b2 = 0.999f, eps = 1e-7f;
+      k->adam(w.data(), m.data(), v.data(), g.data(), n, lr, b1, b2, eps);
+      for (size_t i = 0; i < sz; ++i) {
+        m_ref[i] += (g[i] - m_ref[i]) * (1.f - b1);
+        v_ref[i] += (g[i] * g[i] - v_ref[i]) * (1.f - b2);
+        w_ref[i] -= lr * m_ref[i] / (std::sqrt(v_ref[i]) + eps);
+        ASSERT_EQ(m[i], m_ref[i]) << i;
+        ASSERT_EQ(v[i], v_ref[i]) << i;
+        ASSERT_EQ(w[i], w_ref[i]) << i;
+      }
+      auto a = Random(sz, 9, 0.1f, 1.f), a_ref = a;
+      w_ref = w;
+      k->adagrad(w.data(), a.data(), g.data(), n, lr);
+      for (size_t i = 0; i < sz; ++i) {
+        a_ref[i] += g[i] * g[i];
+        w_ref[i] -= lr * g[i] / std::sqrt(a_ref[i]);
+        ASSERT_EQ(a[i], a_ref[i]) << i;
+        ASSERT_EQ(w[i], w_ref[i]) << i;
+      }
+      w_ref = w;
+      k->sgd(w.data(), g.data(), n, lr);
+      for (size_t i = 0; i < sz; ++i) ASSERT_EQ(w[i], w_ref[i] - lr * g[i]) << i;
+    }
+  }
+}
+
+// The reference: windows in row-major order, the first largest wins.
+void ReferencePool(const PoolShape& s, const std::vector<float>& x, const std::vector<float>& dy,
+                   std::vector<float>* y, std::vector<float>* dx) {
+  y->assign(static_cast<size_t>(s.n * s.oh * s.ow * s.c), 0.f);
+  dx->assign(x.size(), 0.f);
+  for (int64_t b = 0; b < s.n; ++b)
+    for (int64_t oy = 0; oy < s.oh; ++oy)
+      for (int64_t ox = 0; ox < s.ow; ++ox)
+        for (int64_t c = 0; c < s.c; ++c) {
+          int64_t best = -1;
+          for (int64_t i = 0; i < s.kh; ++i)
+            for (int64_t j = 0; j < s.kw; ++j) {
+              const int64_t iy = oy * s.sh - s.pad_top + i, ix = ox * s.sw - s.pad_left + j;
+              if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+              const int64_t at = ((b * s.h + iy) * s.w + ix) * s.c + c;
+              if (best < 0 || x[static_cast<size_t>(at)] > x[static_cast<size_t>(best)]) best = at;
+            }
+          const size_t o = static_cast<size_t>(((b * s.oh + oy) * s.ow + ox) * s.c + c);
+          (*y)[o] = x[static_cast<size_t>(best)];
+          (*dx)[static_cast<size_t>(best)] += dy[o];
+        }
+}
+
+TEST(CpuSimdTest, MaxPoolingAndItsGradientMatchTheReferenceWithTies) {
+  // n, h, w, c, kh, kw, sh, sw, oh, ow, pad_top, pad_left
+  const std::vector<PoolShape> shapes = {
+      {2, 28, 28, 32, 2, 2, 2, 2, 14, 14, 0, 0},  // cnn_classifier's pools
+      {3, 5, 5, 3, 3, 3, 2, 2, 3, 3, 1, 1},       // SAME: partial windows at the edges
+      {1, 6, 7, 17, 3, 2, 1, 2, 4, 3, 0, 0},      // VALID, uneven strides, odd channels
+      {1, 4, 4, 300, 2, 2, 2, 2, 2, 2, 0, 0},     // more channels than the stack buffer
+  };
+  for (const Kernels* k : Supported()) {
+    SCOPED_TRACE(k->isa);
+    uint64_t seed = 20;
+    for (const PoolShape& s : shapes) {
+      std::vector<float> x(static_cast<size_t>(s.n * s.h * s.w * s.c));
+      std::mt19937_64 rng(++seed);
+      for (float& v : x) v = static_cast<float>(static_cast<int>(rng() % 3)) - 1.f;  // many ties (ReLU's zeros)
+      const auto dy = Random(static_cast<size_t>(s.n * s.oh * s.ow * s.c), ++seed);
+      std::vector<float> y(dy.size()), dx(x.size(), 123.f), y_ref, dx_ref;
+      k->max_pool(s, x.data(), y.data());
+      k->max_pool_grad(s, x.data(), dy.data(), dx.data());
+      ReferencePool(s, x, dy, &y_ref, &dx_ref);
+      EXPECT_EQ(y, y_ref);
+      EXPECT_EQ(dx, dx_ref);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace psflow::simd

@@ -1,0 +1,37 @@
+// The table of common/ops/cpu_simd.h, apart: the per-ISA translation units
+// include this header only (<cstdint> and plain structs).
+#pragma once
+
+#include <cstdint>
+
+namespace psflow::simd {
+
+// NHWC pooling windows (TensorFlow's SAME/VALID geometry, resolved).
+struct PoolShape {
+  int64_t n, h, w, c;   // input
+  int64_t kh, kw;       // window
+  int64_t sh, sw;       // strides
+  int64_t oh, ow;       // output
+  int64_t pad_top, pad_left;
+};
+
+struct Kernels {
+  const char* isa;
+  // y = max(x, 0); out = y > 0 ? g : 0.
+  void (*relu)(const float* x, float* y, int64_t n);
+  void (*relu_grad)(const float* g, const float* y, float* out, int64_t n);
+  // y[r, :] = x[r, :] + b; out[:] = sum over r of x[r, :] (overwritten).
+  void (*bias_add)(const float* x, const float* b, float* y, int64_t rows, int64_t cols);
+  void (*sum_rows)(const float* x, float* out, int64_t rows, int64_t cols);
+  // The dense applies, TensorFlow's formulas (apply.h), on n elements.
+  void (*adam)(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
+               float epsilon);
+  void (*adagrad)(float* w, float* accum, const float* g, int64_t n, float lr);
+  void (*sgd)(float* w, const float* g, int64_t n, float lr);
+  // Max pooling of s.n images; the gradient goes to the first largest
+  // input of each window (TensorFlow's MaxPoolGrad), dx overwritten.
+  void (*max_pool)(const PoolShape& s, const float* x, float* y);
+  void (*max_pool_grad)(const PoolShape& s, const float* x, const float* dy, float* dx);
+};
+
+}  // namespace psflow::simd
