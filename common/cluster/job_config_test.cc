@@ -237,6 +237,8 @@ TEST(JobConfigTest, ErrorsNameFileLineAndKey) {
       {"run.log_step_count_steps=0", "(--set run.log_step_count_steps): run.log_step_count_steps: must be > 0"},
       {"run.save_summary_steps=-1", "run.save_summary_steps: must be >= 0"},
       {"run.profile_steps=-5", "run.profile_steps: must be >= 0"},
+      {"run.intra_op_threads=-1", "run.intra_op_threads: must be between 0"},
+      {"run.intra_op_threads=two", "run.intra_op_threads"},
       {"data.train.format=parquet", "data.train.format: must be idx, csv or tfrecord"},
       {"data.train={format: tfrecord, files: [a.tfrecord], features: {ids: {dtype: int64, var_len: true, shape: [3]}, "
        "label: {dtype: int64}}}",

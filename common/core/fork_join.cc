@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -22,7 +23,14 @@ inline void Pause() {
 
 }  // namespace
 
+namespace {
+std::atomic<int> g_default_threads{0};
+}  // namespace
+
+void ForkJoinPool::SetDefaultThreads(int threads) { g_default_threads.store(std::max(threads, 0)); }
+
 int ForkJoinPool::DefaultThreads() {
+  if (const int n = g_default_threads.load(); n > 0) return n;
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) {
     const int n = CPU_COUNT(&set);

@@ -37,8 +37,11 @@ class ForkJoinPool {
 
   // The process's pool of `threads` (<= 0: one per core), made on first use.
   static ForkJoinPool& Shared(int threads);
-  // Cores this process may run on (its CPU affinity), at least 1.
+  // The default size: SetDefaultThreads's value if one was set (a task's
+  // run.intra_op_threads), else the cores this process may run on (its
+  // CPU affinity), at least 1.
   static int DefaultThreads();
+  static void SetDefaultThreads(int threads);  // <= 0: back to the cores
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
   // fn(0), ..., fn(parts - 1), then returns.  Parts run in any order, on any

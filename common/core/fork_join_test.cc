@@ -67,6 +67,13 @@ TEST(ForkJoinPoolTest, SharedPoolsArePerSize) {
   EXPECT_EQ(&ForkJoinPool::Shared(2), &ForkJoinPool::Shared(2));
   EXPECT_EQ(ForkJoinPool::Shared(3).size(), 3);
   EXPECT_EQ(ForkJoinPool::Shared(0).size(), ForkJoinPool::DefaultThreads());
+  // A task's run.intra_op_threads sets the default; 0 goes back to the cores.
+  const int cores = ForkJoinPool::DefaultThreads();
+  ForkJoinPool::SetDefaultThreads(cores + 3);
+  EXPECT_EQ(ForkJoinPool::DefaultThreads(), cores + 3);
+  EXPECT_EQ(ForkJoinPool::Shared(0).size(), cores + 3);
+  ForkJoinPool::SetDefaultThreads(0);
+  EXPECT_EQ(ForkJoinPool::DefaultThreads(), cores);
   ForkJoinPool one(1);
   int runs = 0;
   one.Run(3, [&](int) { ++runs; });  // no workers: all inline

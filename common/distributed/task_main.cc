@@ -8,6 +8,7 @@
 
 #include "common/checkpoint/restore.h"
 #include "common/cluster/cli.h"
+#include "common/core/fork_join.h"
 #include "common/core/logging.h"
 
 namespace psflow {
@@ -86,6 +87,7 @@ int TaskMain(int argc, char** argv, const std::string& role, const std::function
     return kExitBadInput;
   }
   SetLogIdentity(setup->task.type, static_cast<int>(setup->task.index));
+  ForkJoinPool::SetDefaultThreads(setup->job.run.intra_op_threads);
   InstallSignalHandlers();
   return run(*setup);
 }

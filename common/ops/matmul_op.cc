@@ -15,13 +15,13 @@
 namespace psflow {
 
 EigenCpu::EigenCpu(int threads)
-    : pool_(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())),
+    : pool_(threads > 0 ? threads : ForkJoinPool::DefaultThreads()),
       device_(&pool_, pool_.NumThreads()) {}
 
 std::shared_ptr<EigenCpu> EigenCpu::Shared(int threads) {
   static std::mutex mu;
   static auto* pools = new std::map<int, std::weak_ptr<EigenCpu>>;
-  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int n = threads > 0 ? threads : ForkJoinPool::DefaultThreads();
   std::lock_guard<std::mutex> l(mu);
   std::shared_ptr<EigenCpu> p = (*pools)[n].lock();
   if (p == nullptr) {

@@ -2,14 +2,17 @@
 
 #include <algorithm>
 #include <chrono>
-#include <utility>
+#include <mutex>
 #include <set>
+#include <utility>
 
 #include "common/core/logging.h"
 #include "common/core/strcat.h"
 #include "common/gpu/gpu_device.h"
 #include "common/graph/op_registry.h"
+#include "common/ops/cpu_simd.h"
 #include "common/ops/eigen_cpu.h"
+#include "common/ops/onednn.h"
 #include "common/ops/ops.h"
 
 namespace psflow {
@@ -54,6 +57,11 @@ struct Session::Plan {
 Session::Session(const Graph* graph, SessionOptions options)
     : graph_(graph), gpu_(options.gpu), cpu_(EigenCpu::Shared(options.intra_op_threads)) {
   RegisterStandardOps();
+  static std::once_flag logged;
+  std::call_once(logged, [this] {
+    LOG(INFO) << "CPU kernels: MatMul and Conv2D through " << onednn::Describe() << "; elementwise, pooling and "
+              << "optimizer loops for " << simd::Get().isa << "; " << cpu_->num_threads() << " intra-op threads";
+  });
   if (options.variables != nullptr) {
     variables_ = options.variables;
   } else {

@@ -35,6 +35,12 @@ struct RunConfig {
   // chrome://tracing timeline; 0: never.
   int64_t profile_steps = 0;
   std::optional<int64_t> tf_random_seed;
+  // Threads of each process's intra-op pool (the CPU kernels' GEMMs,
+  // convolutions and large elementwise ops, the PS's applies of large
+  // variables); 0: the cores the process may run on.  Tasks that share a
+  // machine's cores each default to all of them: set it to cores / tasks
+  // for jobs on one machine that are CPU-bound.
+  int intra_op_threads = 0;
 
   // The checkpoint interval in seconds when none is set in steps.
   double CheckpointSecs() const { return save_checkpoints_secs.value_or(600.0); }
@@ -64,6 +70,9 @@ inline std::optional<RunConfig::Problem> RunConfig::FindProblem() const {
   if (log_step_count_steps <= 0) return Problem{"log_step_count_steps", "must be > 0"};
   if (save_summary_steps < 0) return Problem{"save_summary_steps", "must be >= 0 (0: no events file)"};
   if (profile_steps < 0) return Problem{"profile_steps", "must be >= 0 (0: never)"};
+  if (intra_op_threads < 0 || intra_op_threads > 1024) {
+    return Problem{"intra_op_threads", "must be between 0 (the process's cores) and 1024"};
+  }
   return std::nullopt;
 }
 
