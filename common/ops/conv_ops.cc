@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/ops/cpu_simd.h"
+#include "common/ops/fused_kernels.h"
 #include "common/ops/onednn.h"
 #include "common/ops/op_util.h"
 #include "common/ops/ops.h"
@@ -292,6 +293,38 @@ Status PoolShape(InferenceContext& c) {
   return OkStatus();
 }
 
+// Conv2D + BiasAdd (+ Relu) of float: inputs (x, filter, bias).
+Status FusedConv(OpKernelContext& c, bool relu) {
+  ASSIGN_OR_RETURN(auto strides, c.GetAttr<std::vector<int64_t>>("strides"));
+  ASSIGN_OR_RETURN(std::string padding, c.GetAttr<std::string>("padding"));
+  const Tensor& x = c.input(0);
+  const Tensor& f = c.input(1);
+  const Tensor& bias = c.input(2);
+  if (x.shape().rank() != 4 || f.shape().rank() != 4 || f.shape().dim(2) != x.shape().dim(3)) {
+    return InvalidArgumentError("filter ", f.shape().DebugString(), " does not fit input ", x.shape().DebugString(),
+                                " (input NHWC, filter [h, w, in_channels, out_channels])");
+  }
+  ASSIGN_OR_RETURN(Geometry g, op_util::MakeGeometry(x.shape(), f.shape().dim(0), f.shape().dim(1), f.shape().dim(3),
+                                                     strides, padding));
+  if (bias.shape().rank() != 1 || bias.shape().dim(0) != g.o || bias.dtype() != DType::kFloat) {
+    return InvalidArgumentError("bias of shape ", bias.shape().DebugString(), " does not match ", g.o,
+                                " output channels");
+  }
+  Tensor* out = c.AllocateOutput(0, TensorShape({g.n, g.oh, g.ow, g.o}));
+  float* y = out->flat<float>().data();
+  const float* b = bias.flat<float>().data();
+  if (onednn::Enabled()) {
+    return onednn::ConvForward(g, x.flat<float>().data(), f.flat<float>().data(), y, op_util::CpuThreads(c),
+                               {.bias = b, .relu = relu});
+  }
+  const int64_t rows = g.n * g.oh * g.ow, k = g.kh * g.kw * g.c;
+  std::vector<float> patches(static_cast<size_t>(rows * k));
+  Im2Col(g, x.flat<float>().data(), patches.data());
+  GemmRowMajor<float>(c.eigen_cpu(), patches.data(), f.flat<float>().data(), y, rows, k, g.o, false, false);
+  simd::Get().bias_relu(y, b, rows, g.o, g.o, relu);
+  return OkStatus();
+}
+
 KernelFn ConvKernelFn(ConvMode mode) {
   return [mode](OpKernelContext& c) -> Status {
     Status st;
@@ -346,6 +379,12 @@ std::map<std::string, AttrValue> CopyAttrs(const Node& n, std::initializer_list<
 
 }  // namespace
 
+
+const KernelFn& FusedConv2DKernel(bool relu) {
+  static const KernelFn bias = [](OpKernelContext& c) { return FusedConv(c, false); };
+  static const KernelFn bias_relu = [](OpKernelContext& c) { return FusedConv(c, true); };
+  return relu ? bias_relu : bias;
+}
 
 void RegisterConvOpsOnce() {
   DefineOp({.type = "Conv2D", .num_inputs = 2, .shape_fn = ConvShape,

@@ -130,5 +130,46 @@ TEST_F(CpuKernelsTest, ConvolutionAndItsGradientsMatchEigen) {
   }
 }
 
+// The session fuses MatMul/Conv2D -> BiasAdd (-> Relu) into one kernel: the
+// values equal the unfused ops' (oneDNN off: no fusion), the timeline names
+// the fused steps, and a chain whose middle is fetched is left alone.
+TEST_F(CpuKernelsTest, FusedBiasAndReluMatchTheSeparateOps) {
+  Graph g;
+  Scope s(&g);
+  Output x = ops::Const(s, Random(TensorShape({6, 8, 8, 3}), 40));
+  Output f = ops::Const(s, Random(TensorShape({3, 3, 3, 5}), 41));
+  Output cb = ops::Const(s, Random(TensorShape({5}), 42));
+  Output conv = ops::Relu(s, ops::BiasAdd(s, ops::Conv2D(s, x, f, {1, 1, 1, 1}, "SAME"), cb));
+  Output flat = ops::Reshape(s, conv, {6, 8 * 8 * 5});
+  Output w1 = ops::Const(s, Random(TensorShape({8 * 8 * 5, 7}), 43));
+  Output b1 = ops::Const(s, Random(TensorShape({7}), 44));
+  Output hidden = ops::Relu(s, ops::BiasAdd(s, ops::MatMul(s, flat, w1), b1));
+  Output w2 = ops::Const(s, Random(TensorShape({7, 4}), 45));
+  Output b2 = ops::Const(s, Random(TensorShape({4}), 46));
+  Output logits = ops::BiasAdd(s, ops::MatMul(s, hidden, w2, false, false), b2);  // no Relu: bias only
+  // A second chain whose MatMul is also fetched: not fused.
+  Output mm = ops::MatMul(s, hidden, w2);
+  Output post = ops::Relu(s, ops::BiasAdd(s, mm, b2));
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto [fused, plain] = RunBoth(&g, {conv, hidden, logits, mm, post});
+  ASSERT_EQ(fused.size(), 5u);
+  for (size_t i = 0; i < fused.size(); ++i) ExpectClose(fused[i], plain[i], 200, StrCat("output ", i));
+
+  onednn::SetEnabled(true);
+  Session sess(&g, {.intra_op_threads = 2});
+  std::vector<TraceEvent> trace;
+  sess.TraceNextRun(&trace);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(sess.Run({}, {logits, mm, post}, &out).ok());
+  std::map<std::string, int> kinds;
+  for (const TraceEvent& e : trace) ++kinds[e.category];
+  EXPECT_EQ(kinds["Conv2D+BiasAdd+Relu"], 1);
+  EXPECT_EQ(kinds["MatMul+BiasAdd+Relu"], 1);
+  EXPECT_EQ(kinds["MatMul+BiasAdd"], 1);  // logits
+  EXPECT_EQ(kinds["MatMul"], 1) << "mm is fetched: its chain stays apart";
+  EXPECT_EQ(kinds["BiasAdd"], 1);
+  EXPECT_EQ(kinds["Relu"], 1);
+}
+
 }  // namespace
 }  // namespace psflow

@@ -54,6 +54,18 @@ TEST(CpuSimdTest, ElementwiseLoopsGiveTheReferenceBits) {
       std::vector<float> y(x.size()), sums(static_cast<size_t>(cols), 99.f);
       k->bias_add(x.data(), b.data(), y.data(), rows, cols);
       k->sum_rows(x.data(), sums.data(), rows, cols);
+      // In place, on every other row (row stride 2 * cols), with and without ReLU.
+      auto fused = x, fused_relu = x;
+      k->bias_relu(fused.data(), b.data(), rows / 2, cols, 2 * cols, false);
+      k->bias_relu(fused_relu.data(), b.data(), rows / 2, cols, 2 * cols, true);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < cols; ++c) {
+          const size_t i = static_cast<size_t>(r * cols + c);
+          const float want = r % 2 == 0 && r / 2 < rows / 2 ? x[i] + b[static_cast<size_t>(c)] : x[i];
+          ASSERT_EQ(fused[i], want) << r << "," << c;
+          ASSERT_EQ(fused_relu[i], r % 2 == 0 && r / 2 < rows / 2 ? (want > 0 ? want : 0.f) : x[i]) << r << "," << c;
+        }
+      }
       for (int64_t c = 0; c < cols; ++c) {
         double want = 0;
         for (int64_t r = 0; r < rows; ++r) {
@@ -131,6 +143,8 @@ TEST(CpuSimdTest, MaxPoolingAndItsGradientMatchTheReferenceWithTies) {
       {3, 5, 5, 3, 3, 3, 2, 2, 3, 3, 1, 1},       // SAME: partial windows at the edges
       {1, 6, 7, 17, 3, 2, 1, 2, 4, 3, 0, 0},      // VALID, uneven strides, odd channels
       {1, 4, 4, 300, 2, 2, 2, 2, 2, 2, 0, 0},     // more channels than the stack buffer
+      {2, 6, 9, 5, 3, 3, 3, 3, 2, 3, 0, 0},       // 3x3 windows tiling the input exactly
+      {1, 5, 5, 4, 2, 2, 2, 2, 2, 2, 0, 0},       // 2x2 stride 2 with a leftover row and column
   };
   for (const Kernels* k : Supported()) {
     SCOPED_TRACE(k->isa);

@@ -23,6 +23,9 @@ struct Kernels {
   // y[r, :] = x[r, :] + b; out[:] = sum over r of x[r, :] (overwritten).
   void (*bias_add)(const float* x, const float* b, float* y, int64_t rows, int64_t cols);
   void (*sum_rows)(const float* x, float* out, int64_t rows, int64_t cols);
+  // In place on rows of a matrix with row stride ld: y[r, :cols] += b, then
+  // max(., 0) when relu (a fused MatMul's epilogue).
+  void (*bias_relu)(float* y, const float* b, int64_t rows, int64_t cols, int64_t ld, bool relu);
   // The dense applies, TensorFlow's formulas (apply.h), on n elements.
   void (*adam)(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
                float epsilon);

@@ -7,7 +7,9 @@
 #include <thread>
 
 #include "common/core/fork_join.h"
+#include "common/ops/cpu_simd.h"
 #include "common/ops/eigen_cpu.h"
+#include "common/ops/fused_kernels.h"
 #include "common/ops/onednn.h"
 #include "common/ops/op_util.h"
 #include "common/ops/ops.h"
@@ -105,7 +107,9 @@ Status MatMulGrad(GradContext& g) {
   return OkStatus();
 }
 
-Status MatMulKernel(OpKernelContext& c) {
+// MatMul, and with an epilogue the fused MatMul + BiasAdd (+ Relu), whose
+// third input is the bias.
+Status MatMulImpl(OpKernelContext& c, bool fused, bool relu) {
   ASSIGN_OR_RETURN(bool ta, c.GetAttr<bool>("transpose_a"));
   ASSIGN_OR_RETURN(bool tb, c.GetAttr<bool>("transpose_b"));
   const Tensor& a = c.input(0);
@@ -120,18 +124,30 @@ Status MatMulKernel(OpKernelContext& c) {
     return InvalidArgumentError("Matrix size-incompatible: In[0]: ", a.shape().DebugString(),
                                 ", In[1]: ", b.shape().DebugString());
   }
+  onednn::Epilogue epilogue;
+  if (fused) {
+    const Tensor& bias = c.input(2);
+    if (a.dtype() != DType::kFloat || bias.dtype() != DType::kFloat || bias.shape().rank() != 1 ||
+        bias.shape().dim(0) != n) {
+      return InvalidArgumentError("bias of shape ", bias.shape().DebugString(), " does not match the last dimension of [",
+                                  m, ",", n, "]");
+    }
+    epilogue = {.bias = bias.flat<float>().data(), .relu = relu};
+  }
   Tensor* out = c.AllocateOutput(0, TensorShape({m, n}));
   if (k == 0) {
     PSFLOW_NUMERIC_DISPATCH(out->dtype(), for (T& v : out->flat<T>()) v = T(0));
-    return OkStatus();
-  }
-  if (a.dtype() == DType::kFloat && onednn::Enabled()) {
+  } else if (a.dtype() == DType::kFloat && onednn::Enabled()) {
     return onednn::Gemm(a.flat<float>().data(), b.flat<float>().data(), out->flat<float>().data(), m, k, n, ta, tb,
-                        op_util::CpuThreads(c));
+                        op_util::CpuThreads(c), epilogue);
+  } else {
+    PSFLOW_NUMERIC_DISPATCH(a.dtype(), Contract<T>(c.eigen_cpu(), a, b, out, ta, tb));
   }
-  PSFLOW_NUMERIC_DISPATCH(a.dtype(), Contract<T>(c.eigen_cpu(), a, b, out, ta, tb));
+  if (epilogue.bias != nullptr) simd::Get().bias_relu(out->flat<float>().data(), epilogue.bias, m, n, n, relu);
   return OkStatus();
 }
+
+Status MatMulKernel(OpKernelContext& c) { return MatMulImpl(c, false, false); }
 
 }  // namespace
 
@@ -151,6 +167,12 @@ template void GemmRowMajor<float>(const Eigen::ThreadPoolDevice&, const float*, 
                                   int64_t, int64_t, bool, bool);
 template void GemmRowMajor<double>(const Eigen::ThreadPoolDevice&, const double*, const double*, double*,
                                    int64_t, int64_t, int64_t, bool, bool);
+
+const KernelFn& FusedMatMulKernel(bool relu) {
+  static const KernelFn bias = [](OpKernelContext& c) { return MatMulImpl(c, true, false); };
+  static const KernelFn bias_relu = [](OpKernelContext& c) { return MatMulImpl(c, true, true); };
+  return relu ? bias_relu : bias;
+}
 
 void RegisterMatMulOnce() {
   DefineOp({.type = "MatMul", .num_inputs = 2, .shape_fn = MatMulShape, .grad = MatMulGrad},

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/core/strcat.h"
+#include "common/ops/cpu_simd.h"
 #include "common/ops/op_util.h"
 
 #ifdef PSFLOW_HAVE_DNNL
@@ -53,10 +54,10 @@ std::string Describe() { return "Eigen (psflow was built without oneDNN: install
 namespace {
 Status NotBuilt() { return UnimplementedError("psflow was built without oneDNN (libdnnl-dev)"); }
 }  // namespace
-Status Gemm(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool, const Threads&) {
+Status Gemm(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool, const Threads&, Epilogue) {
   return NotBuilt();
 }
-Status ConvForward(const op_util::ConvGeometry&, const float*, const float*, float*, const Threads&) {
+Status ConvForward(const op_util::ConvGeometry&, const float*, const float*, float*, const Threads&, Epilogue) {
   return NotBuilt();
 }
 Status ConvBackwardInput(const op_util::ConvGeometry&, const float*, const float*, float*, const Threads&) {
@@ -134,7 +135,8 @@ Status RunParts(const Threads& threads, int parts, const std::function<Status(in
 // a smaller part saves.
 constexpr int64_t kMinMacsPerPart = int64_t{1} << 22;
 
-enum class Kind { kForward, kBackwardInput, kBackwardFilter };
+// kForwardBias / kForwardBiasRelu: the forward pass with a bias and a ReLU post-op.
+enum class Kind { kForward, kForwardBias, kForwardBiasRelu, kBackwardInput, kBackwardFilter };
 
 struct ConvKey {
   int64_t v[13];
@@ -154,6 +156,7 @@ struct ConvKeyHash {
 struct ConvPrim {
   dnnl::primitive prim;
   memory::desc x, y, w_user, w_prim, scratch;
+  memory::desc bias;
   bool reorder_w = false;
   dnnl::reorder w_reorder;  // user -> primitive (forward, input grad); primitive -> user (filter grad)
 };
@@ -200,6 +203,24 @@ class ConvCache {
         p->w_prim = fwd.weights_desc();
         p->scratch = fwd.scratchpad_desc();
         break;
+      case Kind::kForwardBias:
+      case Kind::kForwardBiasRelu: {
+        p->bias = memory::desc({g.o}, f32, Tag::a);
+        dnnl::primitive_attr fused = attr;
+        if (kind == Kind::kForwardBiasRelu) {
+          dnnl::post_ops ops;
+          ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+          fused.set_post_ops(ops);
+        }
+        dnnl::convolution_forward::primitive_desc pd(
+            dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algo, p->x, w_any, p->bias, p->y, strides,
+                                            pad_l, pad_r),
+            fused, Engine());
+        p->prim = dnnl::convolution_forward(pd);
+        p->w_prim = pd.weights_desc();
+        p->scratch = pd.scratchpad_desc();
+        break;
+      }
       case Kind::kBackwardInput: {
         dnnl::convolution_backward_data::primitive_desc bd(
             dnnl::convolution_backward_data::desc(algo, p->x, w_any, p->y, strides, pad_l, pad_r), attr, Engine(), fwd);
@@ -240,7 +261,7 @@ ConvCache& Cache() {
 
 // One convolution pass over all of g's images, on the calling thread.
 Status RunConv(const op_util::ConvGeometry& g, Kind kind, const float* x, const float* w, const float* y_in,
-               float* out) {
+               float* out, const float* bias = nullptr) {
   SingleThreaded();
   ASSIGN_OR_RETURN(std::shared_ptr<const ConvPrim> p, Cache().Get(g, kind));
   ThreadState& t = Local();
@@ -248,17 +269,21 @@ Status RunConv(const op_util::ConvGeometry& g, Kind kind, const float* x, const 
     dnnl::engine& e = Engine();
     memory scratch(p->scratch, e, t.Scratch(p->scratch.get_size()));
     switch (kind) {
-      case Kind::kForward: {
+      case Kind::kForward:
+      case Kind::kForwardBias:
+      case Kind::kForwardBiasRelu: {
         memory w_mem(p->w_user, e, const_cast<float*>(w));
         if (p->reorder_w) {
           memory w_prim(p->w_prim, e, t.Weights(p->w_prim.get_size()));
           p->w_reorder.execute(t.stream, w_mem, w_prim);
           w_mem = w_prim;
         }
-        p->prim.execute(t.stream, {{DNNL_ARG_SRC, memory(p->x, e, const_cast<float*>(x))},
-                                   {DNNL_ARG_WEIGHTS, w_mem},
-                                   {DNNL_ARG_DST, memory(p->y, e, out)},
-                                   {DNNL_ARG_SCRATCHPAD, scratch}});
+        std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, memory(p->x, e, const_cast<float*>(x))},
+                                                {DNNL_ARG_WEIGHTS, w_mem},
+                                                {DNNL_ARG_DST, memory(p->y, e, out)},
+                                                {DNNL_ARG_SCRATCHPAD, scratch}};
+        if (kind != Kind::kForward) args.emplace(DNNL_ARG_BIAS, memory(p->bias, e, const_cast<float*>(bias)));
+        p->prim.execute(t.stream, args);
         break;
       }
       case Kind::kBackwardInput: {
@@ -301,7 +326,7 @@ std::string Describe() {
 }
 
 Status Gemm(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n, bool ta, bool tb,
-            const Threads& threads) {
+            const Threads& threads, Epilogue epilogue) {
   // Parts of the larger side of c: rows (with op(a)'s rows), or columns
   // (with op(b)'s columns) in multiples of 16 (a vector of floats).
   const bool by_rows = m >= n;
@@ -334,6 +359,9 @@ Status Gemm(const float* a, const float* b, float* c, int64_t m, int64_t k, int6
       return InternalError("oneDNN sgemm of [", m, ",", k, "] x [", k, ",", n, "] failed with status ",
                            static_cast<int>(st));
     }
+    if (epilogue.bias != nullptr) {
+      simd::Get().bias_relu(cp, epilogue.bias + (by_rows ? 0 : begin), mm, nn, n, epilogue.relu);
+    }
     return OkStatus();
   });
 }
@@ -358,9 +386,13 @@ Status ByImages(const op_util::ConvGeometry& g, const Threads& threads,
 
 }  // namespace
 
-Status ConvForward(const op_util::ConvGeometry& g, const float* x, const float* f, float* y, const Threads& threads) {
+Status ConvForward(const op_util::ConvGeometry& g, const float* x, const float* f, float* y, const Threads& threads,
+                   Epilogue epilogue) {
+  const Kind kind = epilogue.bias == nullptr ? Kind::kForward
+                    : epilogue.relu         ? Kind::kForwardBiasRelu
+                                            : Kind::kForwardBias;
   return ByImages(g, threads, [&](int, const op_util::ConvGeometry& part, int64_t first) {
-    return RunConv(part, Kind::kForward, x + first * g.h * g.w * g.c, f, nullptr, y + first * g.oh * g.ow * g.o);
+    return RunConv(part, kind, x + first * g.h * g.w * g.c, f, nullptr, y + first * g.oh * g.ow * g.o, epilogue.bias);
   });
 }
 

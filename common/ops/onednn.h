@@ -47,13 +47,25 @@ struct Threads {
   Parallel parallel;  // empty: one part
 };
 
-// c[m, n] = op(a) op(b), row-major; op transposes when ta / tb.
+// What a fused MatMul or Conv2D adds to its output (the session's
+// MatMul/Conv2D + BiasAdd (+ Relu) fusion): bias (one per output column or
+// channel), then ReLU.
+struct Epilogue {
+  const float* bias = nullptr;
+  bool relu = false;
+};
+
+// c[m, n] = op(a) op(b), row-major; op transposes when ta / tb.  The
+// epilogue runs on each part right after its GEMM, while it is in cache.
 Status Gemm(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n, bool ta, bool tb,
-            const Threads& threads);
+            const Threads& threads, Epilogue epilogue = {});
 
 // NHWC input x, filter [kh, kw, c, o] (TensorFlow's layouts) and NHWC output
 // y of geometry g; the gradients' outputs are overwritten.
-Status ConvForward(const op_util::ConvGeometry& g, const float* x, const float* f, float* y, const Threads& threads);
+// The forward pass adds the epilogue inside oneDNN's kernel (bias and a
+// ReLU post-op).
+Status ConvForward(const op_util::ConvGeometry& g, const float* x, const float* f, float* y, const Threads& threads,
+                   Epilogue epilogue = {});
 Status ConvBackwardInput(const op_util::ConvGeometry& g, const float* f, const float* dy, float* dx,
                          const Threads& threads);
 Status ConvBackwardFilter(const op_util::ConvGeometry& g, const float* x, const float* dy, float* df,

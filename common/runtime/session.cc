@@ -12,6 +12,7 @@
 #include "common/graph/op_registry.h"
 #include "common/ops/cpu_simd.h"
 #include "common/ops/eigen_cpu.h"
+#include "common/ops/fused_kernels.h"
 #include "common/ops/onednn.h"
 #include "common/ops/ops.h"
 
@@ -47,6 +48,15 @@ struct Session::Plan {
     int first_output_slot;
     bool stateful;
     bool on_gpu;  // a GPU session runs this step's kernel on its device
+    // A fusion (fused_kernels.h): the step runs `node` (the MatMul or
+    // Conv2D) with the bias as a third input and writes the output of
+    // `tail` (the BiasAdd or Relu), named in traces and errors.
+    const Node* tail = nullptr;
+    std::vector<const Node*> producers;  // of each input, for errors
+    // Slots no later step reads and no fetch names: dropped once this step
+    // is done, so their buffers go back to the pool while they are still
+    // in cache, and a step's peak memory is its live tensors only.
+    std::vector<int> release;
   };
   std::vector<Step> steps;
   std::vector<int> feed_slots;   // in feed order
@@ -138,6 +148,54 @@ StatusOr<std::shared_ptr<const Session::Plan>> Session::GetPlan(
     RETURN_IF_ERROR(visit(n));
   }
 
+  // Fusions (CPU sessions, float): MatMul or Conv2D -> BiasAdd (-> Relu),
+  // each link's output read by the next only (not fetched, not fed, no
+  // other reader).  The gradients never read those outputs (ReluGrad reads
+  // Relu's), so training steps fuse too.
+  std::map<int64_t, int> readers;
+  std::set<const Node*> awaited;  // control inputs of a planned node: they keep their own step
+  for (const Node* n : order) {
+    for (const Output& in : n->inputs()) ++readers[Key(in)];
+    for (const Node* c : n->control_inputs()) awaited.insert(c);
+  }
+  for (const Output& o : fetches) readers[Key(o)] += 2;  // never fused away
+  for (const Node* t : targets) awaited.insert(t);
+  auto only_link = [&](const Output& o, const char* type) {
+    return o.node->type() == type && o.dtype() == DType::kFloat && readers[Key(o)] == 1 && !fed.count(Key(o)) &&
+           !awaited.count(o.node);
+  };
+  struct Fusion {
+    const Node* head;  // MatMul / Conv2D
+    const Node* bias_add;
+    bool relu;
+  };
+  std::map<const Node*, Fusion> fused_at;  // by the chain's last node
+  std::set<const Node*> fused_away;        // the chain's other nodes
+  if (gpu_ == nullptr && onednn::Enabled()) {
+    auto head_of = [&](const Node* bias_add) -> const Node* {
+      const Output x = bias_add->inputs()[0];
+      if (only_link(x, "MatMul") || only_link(x, "Conv2D")) return x.node;
+      return nullptr;
+    };
+    for (const Node* n : order) {
+      if (n->type() == "Relu" && only_link(n->inputs()[0], "BiasAdd") && !fused_away.count(n->inputs()[0].node)) {
+        const Node* b = n->inputs()[0].node;
+        if (const Node* h = head_of(b)) {
+          fused_at[n] = {h, b, true};
+          fused_away.insert({h, b});
+        }
+      }
+    }
+    for (const Node* n : order) {
+      if (n->type() == "BiasAdd" && n->output_dtype(0) == DType::kFloat && !fused_away.count(n) && !fused_at.count(n)) {
+        if (const Node* h = head_of(n); h != nullptr && !fused_away.count(h)) {
+          fused_at[n] = {h, n, false};
+          fused_away.insert(h);
+        }
+      }
+    }
+  }
+
   auto plan = std::make_shared<Plan>();
   std::map<int64_t, int> slot;
   auto slot_of = [&](const Output& o) {
@@ -147,6 +205,25 @@ StatusOr<std::shared_ptr<const Session::Plan>> Session::GetPlan(
   };
   for (const auto& [o, t] : feeds) plan->feed_slots.push_back(slot_of(o));
   for (const Node* n : order) {
+    if (fused_away.count(n)) continue;
+    if (auto f = fused_at.find(n); f != fused_at.end()) {
+      const Fusion& fu = f->second;
+      const OpDef* def = OpRegistry::Global()->Lookup(fu.head->type());
+      Plan::Step step{fu.head, fu.head->type() == "MatMul" ? &FusedMatMulKernel(fu.relu) : &FusedConv2DKernel(fu.relu),
+                      {}, {}, 0, def->stateful, false};
+      step.tail = n;
+      for (const Output& in : {fu.head->inputs()[0], fu.head->inputs()[1], fu.bias_add->inputs()[1]}) {
+        step.input_slots.push_back(slot_of(in));
+        step.ref_input.push_back(false);
+        step.producers.push_back(in.node);
+      }
+      step.first_output_slot = plan->num_slots;
+      const Output o{const_cast<Node*>(n), 0};
+      if (!fed.count(Key(o))) slot[Key(o)] = plan->num_slots;
+      plan->num_slots += 1;
+      plan->steps.push_back(std::move(step));
+      continue;
+    }
     const KernelFn* k = nullptr;
     bool on_gpu = false;
     if (gpu_ != nullptr) {
@@ -173,6 +250,7 @@ StatusOr<std::shared_ptr<const Session::Plan>> Session::GetPlan(
     const OpDef* def = OpRegistry::Global()->Lookup(n->type());
     Plan::Step step{n, k, {}, {}, 0, def->stateful || def->caches, on_gpu};
     for (size_t i = 0; i < n->inputs().size(); ++i) {
+      step.producers.push_back(n->inputs()[i].node);
       step.input_slots.push_back(slot_of(n->inputs()[i]));
       step.ref_input.push_back(std::find(def->ref_inputs.begin(), def->ref_inputs.end(),
                                          static_cast<int>(i)) != def->ref_inputs.end());
@@ -187,6 +265,18 @@ StatusOr<std::shared_ptr<const Session::Plan>> Session::GetPlan(
     plan->steps.push_back(std::move(step));
   }
   for (const Output& o : fetches) plan->fetch_slots.push_back(slot_of(o));
+  // Each slot's last reader (or its producer, if nothing reads it).
+  std::vector<int> last(static_cast<size_t>(plan->num_slots), -1);
+  for (size_t si = 0; si < plan->steps.size(); ++si) {
+    const Plan::Step& st = plan->steps[si];
+    for (int k2 = 0; k2 < st.node->num_outputs(); ++k2) last[static_cast<size_t>(st.first_output_slot + k2)] = static_cast<int>(si);
+    for (int in : st.input_slots) last[static_cast<size_t>(in)] = static_cast<int>(si);
+  }
+  for (int f : plan->fetch_slots) last[static_cast<size_t>(f)] = -1;
+  for (int f : plan->feed_slots) last[static_cast<size_t>(f)] = -1;
+  for (size_t slot_index = 0; slot_index < last.size(); ++slot_index) {
+    if (last[slot_index] >= 0) plan->steps[static_cast<size_t>(last[slot_index])].release.push_back(static_cast<int>(slot_index));
+  }
   std::lock_guard<std::mutex> l(mu_);
   plans_[key] = plan;
   return std::shared_ptr<const Plan>(plan);
@@ -254,7 +344,7 @@ Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
     for (size_t i = 0; i < step.input_slots.size(); ++i) {
       Tensor& v = values[static_cast<size_t>(step.input_slots[i])];
       if (!v.initialized() && !step.ref_input[i]) {
-        const Node* producer = n.inputs()[i].node;
+        const Node* producer = step.producers[i];
         if (producer->type() == "VariableV2") {
           return FailedPreconditionError("Attempting to use uninitialized value ", producer->name(),
                                          " (needed by ", n.name(), "); run the initializers or "
@@ -293,11 +383,19 @@ Status Session::Run(const FeedList& feeds, const std::vector<Output>& fetches,
     Status s = (*step.kernel)(ctx);
     // A traced GPU step waits for each kernel, so that spans are kernel times.
     if (trace && step.on_gpu && s.ok()) s = gpu_->Synchronize();
-    if (trace) trace->push_back({n.name(), n.type(), t0, TraceNowMicros() - t0});
-    if (!s.ok()) return s.WithContext("node ", n.name(), " (", n.type(), ")");
+    if (trace) {
+      trace->push_back({step.tail ? step.tail->name() : n.name(),
+                        step.tail ? StrCat(n.type(), "+BiasAdd", step.tail->type() == "Relu" ? "+Relu" : "") : n.type(), t0,
+                        TraceNowMicros() - t0});
+    }
+    if (!s.ok()) {
+      if (step.tail) return s.WithContext("node ", step.tail->name(), " (", n.type(), " fused with its BiasAdd)");
+      return s.WithContext("node ", n.name(), " (", n.type(), ")");
+    }
     for (int k = 0; k < n.num_outputs(); ++k) {
       values[static_cast<size_t>(step.first_output_slot + k)] = std::move(ctx.outputs()[static_cast<size_t>(k)]);
     }
+    for (int r : step.release) values[static_cast<size_t>(r)] = Tensor();
   }
   if (gpu_ != nullptr) {
     ASSIGN_OR_RETURN(KernelError e, gpu_->TakeKernelError());
