@@ -34,7 +34,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from tf_ctr_peer import free_ports  # noqa: E402
+from tf_ctr_peer import free_ports, run_tf_tasks, tf_server  # noqa: E402
 
 DATA = "/usr/share/datasets/fashion-mnist"
 
@@ -50,17 +50,13 @@ def read_idx(path):
 
 
 def tf_task(args):
+    started = tf_server(args)
+    if started is None:
+        return  # a PS task, killed when the job is done
+    server, cluster, index = started
     import numpy as np
     import tensorflow as tf
     tf1 = tf.compat.v1
-    tf1.disable_eager_execution()
-    cluster = json.loads(args.cluster)
-    kind, index = args.task.split(":")
-    index = int(index)
-    server = tf.distribute.Server(tf.train.ClusterSpec(cluster), job_name=kind, task_index=index)
-    if kind == "ps":
-        server.join()
-        return
     x = read_idx(os.path.join(args.data, "train-images-idx3-ubyte.gz")).reshape(-1, 784).astype(np.float32) / 255.0
     y = read_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz")).astype(np.int32)
     trainers = len(cluster["worker"])
@@ -105,26 +101,7 @@ def run_tf(args, workdir):
                "worker": [f"127.0.0.1:{p}" for p in ports[args.ps:]]}
     common = [sys.executable, os.path.abspath(__file__), "--steps", str(args.steps), "--data", args.data,
               "--cluster", json.dumps(cluster)]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    logs = os.path.join(workdir, "tf_logs")
-    os.makedirs(logs, exist_ok=True)
-    ps = [subprocess.Popen(common + ["--task", f"ps:{i}"], env=env, stdout=subprocess.DEVNULL,
-                           stderr=open(os.path.join(logs, f"ps-{i}.log"), "w")) for i in range(args.ps)]
-    workers = [subprocess.Popen(common + ["--task", f"worker:{i}"], env=env, text=True,
-                                stdout=subprocess.PIPE if i == 0 else subprocess.DEVNULL,
-                                stderr=open(os.path.join(logs, f"worker-{i}.log"), "w"))
-               for i in range(args.workers + 1)]
-    out, _ = workers[0].communicate()
-    for w in workers[1:]:
-        w.wait(timeout=600)
-    for p in ps:
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=60)
-    lines = [l for l in out.splitlines() if l.startswith("{")]
-    if workers[0].returncode != 0 or not lines:
-        err = open(os.path.join(logs, "worker-0.log")).read()
-        raise SystemExit(f"tf_cluster_peer: the TensorFlow chief failed:\n{err[-3000:]}")
-    return json.loads(lines[-1])["global_steps_per_sec"]
+    return run_tf_tasks(common, cluster, workdir, "tf_cluster_peer")["global_steps_per_sec"]
 
 
 def run_psflow(args, workdir):

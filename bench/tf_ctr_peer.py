@@ -111,18 +111,28 @@ def exact_auc(scores, labels):
 # ---------------------------------------------------------------------------
 # TensorFlow: one task of the between-graph job (run as a subprocess).
 
+def tf_server(args):
+    """This task's tf.distribute.Server (graph mode): (server, cluster, index)
+    for a worker; a PS task serves until it is killed and returns None."""
+    import tensorflow as tf
+    tf.compat.v1.disable_eager_execution()
+    cluster = json.loads(args.cluster)
+    kind, index = args.task.split(":")
+    server = tf.distribute.Server(tf.train.ClusterSpec(cluster), job_name=kind, task_index=int(index))
+    if kind == "ps":
+        server.join()
+        return None
+    return server, cluster, int(index)
+
+
 def tf_task(args):
     import tensorflow as tf
     tf1 = tf.compat.v1
-    tf1.disable_eager_execution()
-    job = yaml.safe_load(open(args.config))
-    cluster = json.loads(args.cluster)
-    kind, index = args.task.split(":")
-    index = int(index)
-    server = tf.distribute.Server(tf.train.ClusterSpec(cluster), job_name=kind, task_index=index)
-    if kind == "ps":
-        server.join()
+    started = tf_server(args)
+    if started is None:
         return
+    server, cluster, index = started
+    job = yaml.safe_load(open(args.config))
     m, d = job["model"], job["data"]
     cols = tf_columns(tf, m["feature_columns"])
     spec = {}
@@ -222,31 +232,40 @@ def tf_task(args):
                               "auc": exact_auc(scores, labels), "eval_examples": len(labels)}), flush=True)
 
 
+def run_tf_tasks(common, cluster, workdir, who):
+    """Starts one process per task of `cluster` (`common` + --task kind:i),
+    waits for the workers, stops the PS tasks, and returns the chief's
+    (worker 0's) last JSON line.  Logs go to workdir/tf_logs."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    logs = os.path.join(workdir, "tf_logs")
+    os.makedirs(logs, exist_ok=True)
+    ps = [subprocess.Popen(common + ["--task", f"ps:{i}"], env=env, stdout=subprocess.DEVNULL,
+                           stderr=open(os.path.join(logs, f"ps-{i}.log"), "w")) for i in range(len(cluster["ps"]))]
+    workers = [subprocess.Popen(common + ["--task", f"worker:{i}"], env=env, text=True,
+                                stdout=subprocess.PIPE if i == 0 else subprocess.DEVNULL,
+                                stderr=open(os.path.join(logs, f"worker-{i}.log"), "w"))
+               for i in range(len(cluster["worker"]))]
+    out, _ = workers[0].communicate()
+    for w in workers[1:]:
+        w.wait(timeout=600)
+    for p in ps:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+    lines = [l for l in out.splitlines() if l.startswith("{")]
+    if workers[0].returncode != 0 or not lines:
+        err = open(os.path.join(logs, "worker-0.log")).read()
+        raise SystemExit(f"{who}: the TensorFlow chief failed:\n{err[-3000:]}")
+    return json.loads(lines[-1])
+
+
 def run_tf(args, train_files, eval_files, workdir):
     ports = free_ports(5)
     cluster = {"ps": [f"127.0.0.1:{p}" for p in ports[:2]], "worker": [f"127.0.0.1:{p}" for p in ports[2:]]}
     common = [sys.executable, os.path.abspath(__file__), "--config", args.config, "--steps", str(args.steps),
               "--cluster", json.dumps(cluster), "--train-files", json.dumps(train_files),
               "--eval-files", json.dumps(eval_files)]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    logs = os.path.join(workdir, "tf_logs")
-    os.makedirs(logs, exist_ok=True)
-    procs = [subprocess.Popen(common + ["--task", f"ps:{i}"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=open(os.path.join(logs, f"ps-{i}.log"), "w")) for i in range(2)]
-    workers = [subprocess.Popen(common + ["--task", f"worker:{i}"], env=env, stdout=subprocess.PIPE if i == 0 else subprocess.DEVNULL,
-                                stderr=open(os.path.join(logs, f"worker-{i}.log"), "w"), text=True) for i in range(3)]
     start = time.time()
-    out, _ = workers[0].communicate()
-    err = open(os.path.join(logs, "worker-0.log")).read()
-    for w in workers[1:]:
-        w.wait(timeout=600)
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=60)
-    lines = [l for l in out.splitlines() if l.startswith("{")]
-    if workers[0].returncode != 0 or not lines:
-        raise SystemExit(f"tf_ctr_peer: the TensorFlow chief failed:\n{err[-3000:]}")
-    r = json.loads(lines[-1])
+    r = run_tf_tasks(common, cluster, workdir, "tf_ctr_peer")
     r["wall_secs"] = time.time() - start
     return r
 

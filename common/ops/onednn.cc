@@ -161,6 +161,14 @@ struct ConvPrim {
   dnnl::reorder w_reorder;  // user -> primitive (forward, input grad); primitive -> user (filter grad)
 };
 
+// The primitive of `pd`, its weights layout and its scratchpad.
+template <typename Primitive, typename Desc>
+void Take(ConvPrim* p, const Desc& pd, const memory::desc& weights) {
+  p->prim = Primitive(pd);
+  p->w_prim = weights;
+  p->scratch = pd.scratchpad_desc();
+}
+
 class ConvCache {
  public:
   StatusOr<std::shared_ptr<const ConvPrim>> Get(const op_util::ConvGeometry& g, Kind kind) {
@@ -199,9 +207,7 @@ class ConvCache {
         attr, Engine());
     switch (kind) {
       case Kind::kForward:
-        p->prim = dnnl::convolution_forward(fwd);
-        p->w_prim = fwd.weights_desc();
-        p->scratch = fwd.scratchpad_desc();
+        Take<dnnl::convolution_forward>(p.get(), fwd, fwd.weights_desc());
         break;
       case Kind::kForwardBias:
       case Kind::kForwardBiasRelu: {
@@ -216,26 +222,20 @@ class ConvCache {
             dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algo, p->x, w_any, p->bias, p->y, strides,
                                             pad_l, pad_r),
             fused, Engine());
-        p->prim = dnnl::convolution_forward(pd);
-        p->w_prim = pd.weights_desc();
-        p->scratch = pd.scratchpad_desc();
+        Take<dnnl::convolution_forward>(p.get(), pd, pd.weights_desc());
         break;
       }
       case Kind::kBackwardInput: {
         dnnl::convolution_backward_data::primitive_desc bd(
             dnnl::convolution_backward_data::desc(algo, p->x, w_any, p->y, strides, pad_l, pad_r), attr, Engine(), fwd);
-        p->prim = dnnl::convolution_backward_data(bd);
-        p->w_prim = bd.weights_desc();
-        p->scratch = bd.scratchpad_desc();
+        Take<dnnl::convolution_backward_data>(p.get(), bd, bd.weights_desc());
         break;
       }
       case Kind::kBackwardFilter: {
         dnnl::convolution_backward_weights::primitive_desc bw(
             dnnl::convolution_backward_weights::desc(algo, p->x, w_any, p->y, strides, pad_l, pad_r), attr, Engine(),
             fwd);
-        p->prim = dnnl::convolution_backward_weights(bw);
-        p->w_prim = bw.diff_weights_desc();
-        p->scratch = bw.scratchpad_desc();
+        Take<dnnl::convolution_backward_weights>(p.get(), bw, bw.diff_weights_desc());
         break;
       }
     }
@@ -259,6 +259,16 @@ ConvCache& Cache() {
   return *c;
 }
 
+// The filter w (hwio) as the primitive reads it: w itself, or reordered
+// into the thread's buffer.
+memory Filter(const ConvPrim& p, ThreadState& t, const float* w) {
+  memory user(p.w_user, Engine(), const_cast<float*>(w));
+  if (!p.reorder_w) return user;
+  memory prim(p.w_prim, Engine(), t.Weights(p.w_prim.get_size()));
+  p.w_reorder.execute(t.stream, user, prim);
+  return prim;
+}
+
 // One convolution pass over all of g's images, on the calling thread.
 Status RunConv(const op_util::ConvGeometry& g, Kind kind, const float* x, const float* w, const float* y_in,
                float* out, const float* bias = nullptr) {
@@ -272,12 +282,7 @@ Status RunConv(const op_util::ConvGeometry& g, Kind kind, const float* x, const 
       case Kind::kForward:
       case Kind::kForwardBias:
       case Kind::kForwardBiasRelu: {
-        memory w_mem(p->w_user, e, const_cast<float*>(w));
-        if (p->reorder_w) {
-          memory w_prim(p->w_prim, e, t.Weights(p->w_prim.get_size()));
-          p->w_reorder.execute(t.stream, w_mem, w_prim);
-          w_mem = w_prim;
-        }
+        memory w_mem = Filter(*p, t, w);
         std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, memory(p->x, e, const_cast<float*>(x))},
                                                 {DNNL_ARG_WEIGHTS, w_mem},
                                                 {DNNL_ARG_DST, memory(p->y, e, out)},
@@ -287,12 +292,7 @@ Status RunConv(const op_util::ConvGeometry& g, Kind kind, const float* x, const 
         break;
       }
       case Kind::kBackwardInput: {
-        memory w_mem(p->w_user, e, const_cast<float*>(w));
-        if (p->reorder_w) {
-          memory w_prim(p->w_prim, e, t.Weights(p->w_prim.get_size()));
-          p->w_reorder.execute(t.stream, w_mem, w_prim);
-          w_mem = w_prim;
-        }
+        memory w_mem = Filter(*p, t, w);
         p->prim.execute(t.stream, {{DNNL_ARG_DIFF_DST, memory(p->y, e, const_cast<float*>(y_in))},
                                    {DNNL_ARG_WEIGHTS, w_mem},
                                    {DNNL_ARG_DIFF_SRC, memory(p->x, e, out)},
