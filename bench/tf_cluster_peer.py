@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The main job's training rate as a cluster: psflow against TensorFlow's PS cluster, same machine, same run.
 
-  .venv/bin/python bench/tf_cluster_peer.py --build-dir build [--steps 3000] [--ps 1] [--workers 1]
+  .venv/bin/python bench/tf_cluster_peer.py --build-dir build [--steps 3000] [--ps 1] [--workers 1] [--set K=V]
 
 dnn_classifier [256, 128], Adam 1e-3, batch 128 on Fashion-MNIST (the IDX
 files of `apt-get install dataset-fashion-mnist`), trained asynchronously by
@@ -117,6 +117,8 @@ def run_psflow(args, workdir):
            "--set", "run.save_checkpoints_secs=100000", "--set", "run.log_step_count_steps=100",
            "--set", f"data.train.images={args.data}/train-images-idx3-ubyte.gz",
            "--set", f"data.train.labels={args.data}/train-labels-idx1-ubyte.gz"]
+    for s in args.set or []:
+        cmd += ["--set", s]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise SystemExit(f"tf_cluster_peer: psflow-launch failed ({res.returncode}):\n{res.stderr[-3000:]}")
@@ -137,6 +139,7 @@ def main():
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--workdir")
     ap.add_argument("--only", choices=["psflow", "tensorflow"], help="run one side alone")
+    ap.add_argument("--set", action="append", help="KEY=VALUE for the psflow job (repeatable), e.g. run.intra_op_threads=1")
     ap.add_argument("--task")      # one TensorFlow task (internal)
     ap.add_argument("--cluster")
     args = ap.parse_args()
