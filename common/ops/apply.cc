@@ -151,6 +151,29 @@ void AdamLoop(double* w, double* m, double* v, const double* g, int64_t n, doubl
   }
 }
 
+void MomentumLoop(float* w, float* a, const float* g, int64_t n, float lr, float mom, bool nesterov) {
+  SplitRange(n, [&](int64_t b, int64_t e) { simd::Get().momentum(w + b, a + b, g + b, e - b, lr, mom, nesterov); });
+}
+void MomentumLoop(double* w, double* a, const double* g, int64_t n, double lr, double mom, bool nesterov) {
+  for (int64_t i = 0; i < n; ++i) {
+    a[i] = a[i] * mom + g[i];
+    w[i] -= nesterov ? lr * (g[i] + mom * a[i]) : lr * a[i];
+  }
+}
+void RmsPropLoop(float* w, float* s, float* mo, const float* g, int64_t n, float lr, float rho, float mm, float eps) {
+  SplitRange(n, [&](int64_t b, int64_t e) {
+    simd::Get().rmsprop(w + b, s + b, mo + b, g + b, e - b, lr, rho, mm, eps);
+  });
+}
+void RmsPropLoop(double* w, double* s, double* mo, const double* g, int64_t n, double lr, double rho, double mm,
+                 double eps) {
+  for (int64_t i = 0; i < n; ++i) {
+    s[i] += (g[i] * g[i] - s[i]) * (1 - rho);
+    mo[i] = mo[i] * mm + lr * g[i] / std::sqrt(s[i] + eps);
+    w[i] -= mo[i];
+  }
+}
+
 Status DoGD(Tensor* var, const Hyper& h, const Tensor* indices, const Tensor& grad) {
   RETURN_IF_ERROR(Check("GradientDescent", var, {}, grad, indices != nullptr, indices));
   PSFLOW_APPLY_DISPATCH(var, ForRows(var, {}, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
@@ -168,10 +191,7 @@ Status DoMomentum(Tensor* var, Tensor* accum, const Hyper& h, const Tensor* indi
     T* a = P<T>(accum) + vo;
     const T* g = P<T>(grad) + go;
     const T lr = static_cast<T>(h.lr), mom = static_cast<T>(h.momentum);
-    for (int64_t i = 0; i < n; ++i) {
-      a[i] = a[i] * mom + g[i];
-      w[i] -= h.nesterov ? lr * (g[i] + mom * a[i]) : lr * a[i];
-    }
+    MomentumLoop(w, a, g, n, lr, mom, h.nesterov);
   }));
 }
 
@@ -245,11 +265,7 @@ Status DoRMSProp(Tensor* var, Tensor* ms, Tensor* mom, const Hyper& h, const Ten
     const T* g = P<T>(grad) + go;
     const T rho = static_cast<T>(h.rho), lr = static_cast<T>(h.lr), eps = static_cast<T>(h.epsilon),
             mm = static_cast<T>(h.momentum);
-    for (int64_t i = 0; i < n; ++i) {
-      s[i] += (g[i] * g[i] - s[i]) * (T(1) - rho);
-      mo[i] = mo[i] * mm + lr * g[i] / std::sqrt(s[i] + eps);
-      w[i] -= mo[i];
-    }
+    RmsPropLoop(w, s, mo, g, n, lr, rho, mm, eps);
   }));
 }
 

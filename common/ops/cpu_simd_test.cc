@@ -109,6 +109,30 @@ TEST(CpuSimdTest, AppliesFollowTensorFlowsFormulasToTheBit) {
       w_ref = w;
       k->sgd(w.data(), g.data(), n, lr);
       for (size_t i = 0; i < sz; ++i) ASSERT_EQ(w[i], w_ref[i] - lr * g[i]) << i;
+      const float mom = 0.9f;
+      for (bool nesterov : {false, true}) {
+        auto acc = Random(sz, 10), acc_ref = acc;
+        w_ref = w;
+        k->momentum(w.data(), acc.data(), g.data(), n, lr, mom, nesterov);
+        for (size_t i = 0; i < sz; ++i) {
+          acc_ref[i] = acc_ref[i] * mom + g[i];
+          w_ref[i] -= nesterov ? lr * (g[i] + mom * acc_ref[i]) : lr * acc_ref[i];
+          ASSERT_EQ(acc[i], acc_ref[i]) << i;
+          ASSERT_EQ(w[i], w_ref[i]) << i;
+        }
+      }
+      auto ms = Random(sz, 11, 0.1f, 1.f), mo = Random(sz, 12), ms_ref = ms, mo_ref = mo;
+      w_ref = w;
+      const float rho = 0.9f;
+      k->rmsprop(w.data(), ms.data(), mo.data(), g.data(), n, lr, rho, mom, eps);
+      for (size_t i = 0; i < sz; ++i) {
+        ms_ref[i] += (g[i] * g[i] - ms_ref[i]) * (1.f - rho);
+        mo_ref[i] = mo_ref[i] * mom + lr * g[i] / std::sqrt(ms_ref[i] + eps);
+        w_ref[i] -= mo_ref[i];
+        ASSERT_EQ(ms[i], ms_ref[i]) << i;
+        ASSERT_EQ(mo[i], mo_ref[i]) << i;
+        ASSERT_EQ(w[i], w_ref[i]) << i;
+      }
     }
   }
 }

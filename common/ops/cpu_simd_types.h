@@ -26,11 +26,15 @@ struct Kernels {
   // In place on rows of a matrix with row stride ld: y[r, :cols] += b, then
   // max(., 0) when relu (a fused MatMul's epilogue).
   void (*bias_relu)(float* y, const float* b, int64_t rows, int64_t cols, int64_t ld, bool relu);
-  // The dense applies, TensorFlow's formulas (apply.h), on n elements.
+  // The dense applies, TensorFlow's formulas (apply.h), on n elements
+  // (and on each row of a sparse apply).
   void (*adam)(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
                float epsilon);
   void (*adagrad)(float* w, float* accum, const float* g, int64_t n, float lr);
   void (*sgd)(float* w, const float* g, int64_t n, float lr);
+  void (*momentum)(float* w, float* accum, const float* g, int64_t n, float lr, float momentum, bool nesterov);
+  void (*rmsprop)(float* w, float* ms, float* mom, const float* g, int64_t n, float lr, float rho, float momentum,
+                  float epsilon);
   // Max pooling of s.n images; the gradient goes to the first largest
   // input of each window (TensorFlow's MaxPoolGrad), dx overwritten.
   void (*max_pool)(const PoolShape& s, const float* x, float* y);
