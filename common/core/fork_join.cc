@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <utility>
 
 namespace psflow {
 namespace {
@@ -71,15 +72,23 @@ void ForkJoinPool::Work(Job* job) {
   }
 }
 
+namespace {
+// The pool whose part this thread is running, if any: a nested Run on it
+// runs inline (try_lock on a mutex this thread holds is undefined).
+thread_local const ForkJoinPool* t_inside = nullptr;
+}  // namespace
+
 void ForkJoinPool::Run(int parts, const std::function<void(int)>& fn) {
   if (parts <= 0) return;
-  std::unique_lock<std::mutex> turn(run_mu_, std::try_to_lock);
+  std::unique_lock<std::mutex> turn;
+  if (t_inside != this) turn = std::unique_lock<std::mutex>(run_mu_, std::try_to_lock);
   if (parts == 1 || workers_.empty() || !turn.owns_lock()) {
     // One part, no workers, or another caller's job running (a kernel
     // called from inside a part, or two sessions at once): run inline.
     for (int p = 0; p < parts; ++p) fn(p);
     return;
   }
+  const ForkJoinPool* outer = std::exchange(t_inside, this);
   Job job{&fn, parts};
   job_.store(&job);
   generation_.fetch_add(1);
@@ -99,7 +108,11 @@ void ForkJoinPool::Run(int parts, const std::function<void(int)>& fn) {
   }
   // No worker may still hold the job when it goes out of scope.
   job_.store(nullptr);
-  while (in_job_.load() != 0) Pause();
+  for (int i = 0; in_job_.load() != 0; ++i) {
+    if (i < 1024) Pause();
+    else std::this_thread::yield();  // a worker preempted on a shared machine
+  }
+  t_inside = outer;
 }
 
 void ForkJoinPool::WorkerLoop() {

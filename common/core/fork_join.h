@@ -12,8 +12,10 @@
 // it parks, and the caller spins while its workers finish.  The spin is
 // bounded, unlike OpenMP's default (milliseconds per region), so a PS and
 // two trainers sharing a machine's cores do not burn them for each other.
-// Parts are taken from a shared counter, so uneven parts balance.  Callers
-// on several threads at once take turns (Run is serialised).  Thread-safe.
+// Parts are taken from a shared counter, so uneven parts balance.  One job
+// runs at a time: a caller that finds the pool busy (another thread's job,
+// or its own from inside a part) runs its parts inline on its own thread.
+// fn must not throw.  Thread-safe.
 #pragma once
 
 #include <atomic>

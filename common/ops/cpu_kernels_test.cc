@@ -71,7 +71,8 @@ TEST_F(CpuKernelsTest, MatMulMatchesEigenInEveryTranspose) {
   struct Case {
     int64_t m, k, n;
   };
-  for (const Case& c : {Case{1, 1, 1}, Case{7, 13, 5}, Case{128, 784, 256}, Case{10, 1024, 128}, Case{3, 0, 4}}) {
+  for (const Case& c : {Case{1, 1, 1}, Case{7, 13, 5}, Case{128, 784, 256}, Case{10, 1024, 128}, Case{3, 0, 4},
+                        Case{5, 3, 0}, Case{0, 3, 5}}) {  // empty k, n and m
     for (bool ta : {false, true}) {
       for (bool tb : {false, true}) {
         Graph g;
@@ -103,6 +104,7 @@ TEST_F(CpuKernelsTest, ConvolutionAndItsGradientsMatchEigen) {
       {TensorShape({2, 5, 4, 1}), TensorShape({4, 4, 1, 2}), 3, 3, "SAME"},   // uneven SAME padding
       {TensorShape({4, 28, 28, 1}), TensorShape({5, 5, 1, 32}), 1, 1, "SAME"},   // cnn_classifier, layer 1
       {TensorShape({4, 14, 14, 32}), TensorShape({5, 5, 32, 64}), 1, 1, "SAME"}, // layer 2
+      {TensorShape({0, 7, 7, 3}), TensorShape({3, 3, 3, 4}), 1, 1, "SAME"},     // an empty batch: a zero filter gradient
   };
   uint64_t seed = 10;
   for (const Case& c : cases) {

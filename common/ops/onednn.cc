@@ -119,10 +119,13 @@ void SingleThreaded() {
   if (omp_get_max_threads() != 1) omp_set_num_threads(1);
 }
 
-// Runs fn over `parts` parts (at most threads.count; one without a
-// parallel runner) and returns the first error.
+// The most parts a call may split into: threads.count, one without a
+// parallel runner.
+int MaxParts(const Threads& threads) { return threads.parallel ? std::max(threads.count, 1) : 1; }
+
+// Runs fn over `parts` parts (at most MaxParts) and returns the first error.
 Status RunParts(const Threads& threads, int parts, const std::function<Status(int)>& fn) {
-  parts = std::max(1, std::min(parts, threads.parallel ? threads.count : 1));
+  parts = std::max(1, std::min(parts, MaxParts(threads)));
   if (parts == 1) return fn(0);
   std::vector<Status> status(static_cast<size_t>(parts));
   threads.parallel(parts, [&](int p) { status[static_cast<size_t>(p)] = fn(p); });
@@ -327,11 +330,12 @@ std::string Describe() {
 
 Status Gemm(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n, bool ta, bool tb,
             const Threads& threads, Epilogue epilogue) {
+  if (m == 0 || n == 0) return OkStatus();  // an empty result (oneDNN refuses leading dimensions of 0)
   // Parts of the larger side of c: rows (with op(a)'s rows), or columns
   // (with op(b)'s columns) in multiples of 16 (a vector of floats).
   const bool by_rows = m >= n;
   const int64_t side = by_rows ? m : n;
-  const int64_t want = std::min<int64_t>({threads.count, std::max<int64_t>(1, m * n * k / kMinMacsPerPart),
+  const int64_t want = std::min<int64_t>({MaxParts(threads), std::max<int64_t>(1, m * n * k / kMinMacsPerPart),
                                           by_rows ? side : (side + 15) / 16});
   int64_t chunk = (side + want - 1) / std::max<int64_t>(want, 1);
   if (!by_rows) chunk = (chunk + 15) / 16 * 16;
@@ -371,8 +375,9 @@ namespace {
 // Splits g's images into parts; fn(part geometry, first image) for each.
 Status ByImages(const op_util::ConvGeometry& g, const Threads& threads,
                 const std::function<Status(int part, const op_util::ConvGeometry&, int64_t first)>& fn) {
+  if (g.n <= 0) return OkStatus();
   const int64_t macs = g.n * g.oh * g.ow * g.o * g.kh * g.kw * g.c;
-  const int64_t want = std::min<int64_t>({threads.count, g.n, std::max<int64_t>(1, macs / kMinMacsPerPart)});
+  const int64_t want = std::min<int64_t>({MaxParts(threads), g.n, std::max<int64_t>(1, macs / kMinMacsPerPart)});
   const int64_t chunk = (g.n + want - 1) / std::max<int64_t>(want, 1);
   const int parts = static_cast<int>((g.n + chunk - 1) / std::max<int64_t>(chunk, 1));
   return RunParts(threads, std::max(parts, 1), [&](int part) -> Status {
@@ -409,7 +414,11 @@ Status ConvBackwardFilter(const op_util::ConvGeometry& g, const float* x, const 
   // Each part's images give a partial filter gradient (the first part's
   // straight into df); their sum is the gradient.
   const size_t filter = static_cast<size_t>(g.kh * g.kw * g.c * g.o);
-  std::vector<std::vector<float>> partial(static_cast<size_t>(std::max(threads.count, 1)));
+  if (g.n <= 0) {  // no images: a zero gradient
+    std::fill(df, df + filter, 0.f);
+    return OkStatus();
+  }
+  std::vector<std::vector<float>> partial(static_cast<size_t>(MaxParts(threads)));
   RETURN_IF_ERROR(ByImages(g, threads, [&](int part, const op_util::ConvGeometry& pg, int64_t first) {
     float* out = df;
     if (part > 0) {
