@@ -2,6 +2,7 @@
 // it, other dtypes (and float without oneDNN) with Eigen's multi-threaded
 // tensor contraction.  The only translation unit that instantiates Eigen's
 // contraction templates, to keep builds fast.
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -154,6 +155,10 @@ Status MatMulKernel(OpKernelContext& c) { return MatMulImpl(c, false, false); }
 template <typename T>
 void GemmRowMajor(const Eigen::ThreadPoolDevice& d, const T* a, const T* b, T* c, int64_t m, int64_t k,
                   int64_t n, bool ta, bool tb) {
+  if (k == 0) {  // Eigen's contraction over nothing leaves c unwritten: the product is zero
+    std::fill(c, c + m * n, T(0));
+    return;
+  }
   using Map2 = Eigen::TensorMap<Eigen::Tensor<const T, 2, Eigen::RowMajor>, Eigen::Unaligned>;
   using OutMap = Eigen::TensorMap<Eigen::Tensor<T, 2, Eigen::RowMajor>, Eigen::Unaligned>;
   Map2 am(a, ta ? k : m, ta ? m : k);
