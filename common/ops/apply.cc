@@ -115,6 +115,7 @@ const T* P(const Tensor& t) { return static_cast<const T*>(t.raw_data()); }
 template <typename F>
 void SplitRange(int64_t n, F fn) {
   constexpr int64_t kMinPart = int64_t{1} << 17;
+  if (n < 2 * kMinPart) return fn(int64_t{0}, n);  // a sparse apply's row: no pool lookup per row
   ForkJoinPool& pool = ForkJoinPool::Shared(0);
   const int parts = static_cast<int>(std::min<int64_t>(pool.size(), n / kMinPart));
   if (parts <= 1) return fn(int64_t{0}, n);
