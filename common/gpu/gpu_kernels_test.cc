@@ -587,6 +587,30 @@ TEST(GpuKernelTest, DropoutMaskKeepsTheRightFraction) {
   EXPECT_NEAR(m.mean, 1.0, 0.02);  // 1/keep on the kept ones: the expectation stays 1
 }
 
+// The CPU and the GPU kernel draw the same Philox stream from the same
+// seeds: the same node gives the same mask on either, run after run.
+TEST(GpuKernelTest, DropoutMaskIsTheSameOnTheCpu) {
+  PSFLOW_GPU_OR_SKIP(gpu, 0);
+  Graph g;
+  Scope s(&g);
+  Output x = ops::Placeholder(s, DType::kFloat, PartialShape({300, 70}), "x");
+  Output mask = ops::MakeOp(s, "DropoutMask", "mask", {x}, {{"rate", 0.4f}, {"seed", int64_t{7}}, {"seed2", int64_t{9}}});
+  ASSERT_TRUE(s.status().ok());
+  Session cpu(&g);
+  Session dev(&g, {.gpu = gpu});
+  const FeedList feeds = {{x, Tensor(DType::kFloat, TensorShape({300, 70}))}};
+  for (int run = 0; run < 3; ++run) {
+    std::vector<Tensor> want, got;
+    ASSERT_TRUE(cpu.Run(feeds, {mask}, &want).ok());
+    ASSERT_TRUE(dev.Run(feeds, {mask}, &got).ok());
+    const auto w = want[0].flat<float>(), d = got[0].flat<float>();
+    ASSERT_EQ(w.size(), d.size());
+    int64_t differ = 0;
+    for (size_t i = 0; i < w.size(); ++i) differ += w[i] != d[i];
+    EXPECT_EQ(differ, 0) << "run " << run;
+  }
+}
+
 // Runs the graph's fetches on the CPU and on the GPU and compares them.
 void ExpectSameOnBoth(GpuDevice* gpu, const Graph& g, const FeedList& feeds, const std::vector<Output>& fetches,
                       const std::vector<Node*>& targets = {}) {

@@ -2,12 +2,15 @@
 // TruncatedNormal, DropoutMask) on Philox4x32-10.  Element i of a run draws
 // from counter (offset + i); the node's offset advances by the elements it
 // drew, so each run gives new values and a graph run again from a fresh
-// session gives the same ones (for nonzero seeds), as on the CPU.  The
-// streams differ from the CPU kernels' (mt19937): the same seed gives
-// other numbers from the same distribution.
+// session gives the same ones (for nonzero seeds), as on the CPU.  The key
+// and counters come from PhiloxCounters (common/ops/philox_counters.h), as
+// the CPU's DropoutMask draws them: a node's dropout mask is the same on
+// either.  The initializers' streams differ from the CPU's (mt19937): the
+// same seed gives other numbers from the same distribution.
 #include <random>
 
 #include "common/gpu/gpu_kernel.h"
+#include "common/ops/philox_counters.h"
 
 namespace psflow::PSFLOW_GPU_NS {
 namespace {
@@ -49,30 +52,6 @@ __global__ void DropoutMaskKernel(T* out, int64_t n, uint64_t key, uint64_t offs
   }
 }
 
-// The node's Philox key (from its seed attributes, as the CPU kernels seed
-// their generators: both zero means a fresh random seed) and the counter
-// offset for this run's n draws.
-StatusOr<std::pair<uint64_t, uint64_t>> Counters(OpKernelContext& c, int64_t n) {
-  ASSIGN_OR_RETURN(int64_t seed, c.GetAttr<int64_t>("seed"));
-  ASSIGN_OR_RETURN(int64_t seed2, c.GetAttr<int64_t>("seed2"));
-  KernelState* st = c.state();
-  std::lock_guard<std::mutex> l(st->mu);
-  if (!st->seeded) {
-    if (seed == 0 && seed2 == 0) {
-      st->rng.seed(std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32));
-    } else {
-      std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(static_cast<uint64_t>(seed) >> 32),
-                        static_cast<uint32_t>(seed2), static_cast<uint32_t>(static_cast<uint64_t>(seed2) >> 32)};
-      st->rng.seed(seq);
-    }
-    st->seeded = true;
-    st->key = st->rng();  // the node's Philox key: its generator's first output
-  }
-  const uint64_t offset = st->draws;
-  st->draws += static_cast<uint64_t>(n);
-  return std::make_pair(st->key, offset);
-}
-
 template <int kDist>
 KernelFn RandomFn() {
   return [](OpKernelContext& c) -> Status {
@@ -80,7 +59,7 @@ KernelFn RandomFn() {
     ASSIGN_OR_RETURN(TensorShape s, TensorShape::FromDims(shape));
     ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, s));
     const int64_t n = out->num_elements();
-    ASSIGN_OR_RETURN(auto kc, Counters(c, n));
+    ASSIGN_OR_RETURN(auto kc, PhiloxCounters(c, n));
     Status st;
     PSFLOW_FLOAT_DISPATCH(out->dtype(), st = LaunchN(Dev(c), "RandomKernel", n, RandomKernel<T, kDist>, Ptr<T>(*out), n,
                                                      kc.first, kc.second));
@@ -98,7 +77,7 @@ void RegisterRandomKernels(KernelRegistry* r) {
     ASSIGN_OR_RETURN(float rate, c.GetAttr<float>("rate"));
     ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, c.input(0).shape()));
     const int64_t n = out->num_elements();
-    ASSIGN_OR_RETURN(auto kc, Counters(c, n));
+    ASSIGN_OR_RETURN(auto kc, PhiloxCounters(c, n));
     const double keep = 1.0 - rate;
     Status st;
     PSFLOW_FLOAT_DISPATCH(out->dtype(), st = LaunchN(Dev(c), "DropoutMaskKernel", n, DropoutMaskKernel<T>, Ptr<T>(*out), n,

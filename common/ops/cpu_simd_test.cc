@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <random>
 
@@ -184,6 +185,56 @@ TEST(CpuSimdTest, MaxPoolingAndItsGradientMatchTheReferenceWithTies) {
       ReferencePool(s, x, dy, &y_ref, &dx_ref);
       EXPECT_EQ(y, y_ref);
       EXPECT_EQ(dx, dx_ref);
+    }
+  }
+}
+
+// Philox4x32-10 written from the paper (Salmon et al. 2011), checked
+// against Random123's published known answers below.
+std::array<uint32_t, 4> Philox(std::array<uint32_t, 4> c, std::array<uint32_t, 2> k) {
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {
+      k[0] += 0x9E3779B9u;
+      k[1] += 0xBB67AE85u;
+    }
+    const uint64_t a = uint64_t{0xD2511F53u} * c[0], b = uint64_t{0xCD9E8D57u} * c[2];
+    c = {static_cast<uint32_t>(b >> 32) ^ c[1] ^ k[0], static_cast<uint32_t>(b),
+         static_cast<uint32_t>(a >> 32) ^ c[3] ^ k[1], static_cast<uint32_t>(a)};
+  }
+  return c;
+}
+
+TEST(CpuSimdTest, ThePhiloxReferenceGivesRandom123sKnownAnswers) {
+  EXPECT_EQ(Philox({0, 0, 0, 0}, {0, 0}), (std::array<uint32_t, 4>{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}));
+  EXPECT_EQ(Philox({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff}),
+            (std::array<uint32_t, 4>{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}));
+  EXPECT_EQ(Philox({0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0}),
+            (std::array<uint32_t, 4>{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}));
+}
+
+// Element i keeps (scale) when Uniform01 of draw (key, offset + i) is below
+// keep, as the GPU kernel decides; offsets that carry into the counter's
+// second word included.
+TEST(CpuSimdTest, DropoutMaskIsPhiloxCompared) {
+  const uint64_t key = 0x123456789abcdef0ull;
+  for (const Kernels* k : Supported()) {
+    SCOPED_TRACE(k->isa);
+    for (uint64_t offset : {uint64_t{0}, uint64_t{0xfffffff0ull}, uint64_t{0x7fffffffffffff00ull}}) {
+      for (double keep : {0.6, 0.5, 0.999}) {
+        const uint64_t keep_below = static_cast<uint64_t>(std::ceil(std::ldexp(keep, 53)));
+        for (int64_t n : kLengths) {
+          std::vector<float> out(static_cast<size_t>(n), -1.f);
+          k->dropout_mask(key, offset, n, keep_below, 2.5f, out.data());
+          for (int64_t i = 0; i < n; ++i) {
+            const uint64_t ctr = offset + static_cast<uint64_t>(i);
+            const auto r = Philox({static_cast<uint32_t>(ctr), static_cast<uint32_t>(ctr >> 32), 0, 0},
+                                  {static_cast<uint32_t>(key), static_cast<uint32_t>(key >> 32)});
+            const uint64_t bits = ((uint64_t{r[0]} << 21) ^ (uint64_t{r[1]} >> 11)) & ((uint64_t{1} << 53) - 1);
+            const double u = static_cast<double>(bits) * 0x1p-53;
+            ASSERT_EQ(out[static_cast<size_t>(i)], u < keep ? 2.5f : 0.f) << "offset " << offset << " i " << i;
+          }
+        }
+      }
     }
   }
 }

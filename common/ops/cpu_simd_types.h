@@ -39,6 +39,11 @@ struct Kernels {
   // input of each window (TensorFlow's MaxPoolGrad), dx overwritten.
   void (*max_pool)(const PoolShape& s, const float* x, float* y);
   void (*max_pool_grad)(const PoolShape& s, const float* x, const float* dy, float* dx);
+  // Dropout's mask from Philox4x32-10 (the GPU kernels' generator,
+  // common/gpu/kernel_util.h): element i draws counter offset + i under key;
+  // out[i] = scale when the draw's 53 bits (a uniform in [0, 1) times 2^53)
+  // are below keep_below, else 0.
+  void (*dropout_mask)(uint64_t key, uint64_t offset, int64_t n, uint64_t keep_below, float scale, float* out);
 };
 
 }  // namespace psflow::simd

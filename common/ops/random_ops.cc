@@ -1,11 +1,16 @@
-// Random tensors (RandomUniform, RandomStandardNormal, TruncatedNormal) and
-// Fill.  Random ops are deterministic given their seeds: each node owns a
-// generator seeded from (seed, seed2) that advances across runs, so a graph
-// run twice from a fresh session gives the same values.
+// Random tensors (RandomUniform, RandomStandardNormal, TruncatedNormal),
+// dropout's mask and Fill.  Random ops are deterministic given their seeds:
+// each node owns a generator seeded from (seed, seed2) that advances across
+// runs, so a graph run twice from a fresh session gives the same values.
+// The initializers draw from mt19937_64; DropoutMask from Philox4x32-10
+// keyed by that generator's first output, exactly as the GPU kernel does.
+#include <cmath>
 #include <random>
 
+#include "common/ops/cpu_simd.h"
 #include "common/ops/op_util.h"
 #include "common/ops/ops.h"
+#include "common/ops/philox_counters.h"
 
 namespace psflow {
 namespace {
@@ -56,7 +61,61 @@ Status Sample(OpKernelContext& c, Dist dist, bool truncate) {
   return OkStatus();
 }
 
+// Dropout's mask: Philox4x32-10 as on the GPU (the same node draws the same
+// mask on either), through the widest vector loop the CPU has, the elements
+// split over the intra-op pool (each range draws its own counters).
+Status DropoutMaskKernel(OpKernelContext& c) {
+  ASSIGN_OR_RETURN(float rate, c.GetAttr<float>("rate"));
+  Tensor* out = c.AllocateOutput(0, c.input(0).shape());
+  const int64_t n = out->num_elements();
+  ASSIGN_OR_RETURN(auto counters, PhiloxCounters(c, n));
+  const auto [key, offset] = counters;
+  const double keep = 1.0 - rate;
+  // uniform < keep with uniform = bits * 2^-53 (exact): bits < keep * 2^53,
+  // rounded up to the next integer.
+  const auto keep_below = static_cast<uint64_t>(std::ceil(std::ldexp(keep, 53)));
+  const simd::Kernels& k = simd::Get();
+  if (out->dtype() == DType::kFloat) {
+    float* o = out->flat<float>().data();
+    const auto scale = static_cast<float>(1.0 / keep);
+    op_util::ParallelRange(c, n, op_util::kMinElementwisePart, [&](int64_t b, int64_t e) {
+      k.dropout_mask(key, offset + static_cast<uint64_t>(b), e - b, keep_below, scale, o + b);
+    });
+    return OkStatus();
+  }
+  // Other float types: the 0/1 mask in float, then scaled in T.
+  std::vector<float> ones(static_cast<size_t>(n));
+  k.dropout_mask(key, offset, n, keep_below, 1.f, ones.data());
+  PSFLOW_FLOAT_DISPATCH(out->dtype(), {
+    const T scale = static_cast<T>(1.0 / keep);
+    T* o = out->flat<T>().data();
+    for (int64_t i = 0; i < n; ++i) o[i] = ones[static_cast<size_t>(i)] != 0.f ? scale : T(0);
+  });
+  return OkStatus();
+}
+
 }  // namespace
+
+StatusOr<std::pair<uint64_t, uint64_t>> PhiloxCounters(OpKernelContext& c, int64_t n) {
+  ASSIGN_OR_RETURN(int64_t seed, c.GetAttr<int64_t>("seed"));
+  ASSIGN_OR_RETURN(int64_t seed2, c.GetAttr<int64_t>("seed2"));
+  KernelState* st = c.state();
+  std::lock_guard<std::mutex> l(st->mu);
+  if (!st->seeded) {
+    if (seed == 0 && seed2 == 0) {
+      st->rng.seed(std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32));
+    } else {
+      std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(static_cast<uint64_t>(seed) >> 32),
+                        static_cast<uint32_t>(seed2), static_cast<uint32_t>(static_cast<uint64_t>(seed2) >> 32)};
+      st->rng.seed(seq);
+    }
+    st->seeded = true;
+    st->key = st->rng();  // the node's Philox key: its generator's first output
+  }
+  const uint64_t offset = st->draws;
+  st->draws += static_cast<uint64_t>(n);
+  return std::make_pair(st->key, offset);
+}
 
 void RegisterRandomOpsOnce() {
   DefineOp({.type = "RandomUniform", .num_inputs = 0, .shape_fn = RandomShape, .stateful = true},
@@ -76,21 +135,7 @@ void RegisterRandomOpsOnce() {
             },
             .grad = [](GradContext&) { return OkStatus(); },
             .stateful = true},
-           [](OpKernelContext& c) -> Status {
-             ASSIGN_OR_RETURN(float rate, c.GetAttr<float>("rate"));
-             Tensor* out = c.AllocateOutput(0, c.input(0).shape());
-             auto& rng = Generator(c);
-             const double keep = 1.0 - rate;
-             // uniform_real_distribution<double>(0, 1) on this 64-bit engine,
-             // written out (its generic form costs 14 ns a draw): one draw
-             // scaled by 2^-64, kept below 1.  Same values, same stream.
-             auto uniform = [&rng] { return std::min(static_cast<double>(rng()) * 0x1p-64, 0x1.fffffffffffffp-1); };
-             PSFLOW_FLOAT_DISPATCH(out->dtype(), {
-               const T scale = static_cast<T>(1.0 / keep);
-               for (T& v : out->flat<T>()) v = uniform() < keep ? scale : T(0);
-             });
-             return OkStatus();
-           });
+           DropoutMaskKernel);
   DefineOp({.type = "Fill",
             .num_inputs = 0,
             .shape_fn = [](InferenceContext& c) -> Status {
