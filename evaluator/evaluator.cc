@@ -14,6 +14,7 @@
 #include "common/core/status_record.h"
 #include "common/core/strcat.h"
 #include "common/summary/event_writer.h"
+#include "common/train/saved_model.h"
 
 namespace psflow {
 namespace {
@@ -49,6 +50,10 @@ bool Evaluator::SleepFor(double secs) {
   return !(options_.stop && options_.stop->load());
 }
 
+namespace {
+constexpr int kExportsKept = 5;  // SavedModels under export/best, as TensorFlow's BestExporter keeps
+}  // namespace
+
 Status Evaluator::ExportBest(const std::string& checkpoint, int64_t step, float value) {
   const std::string dir = JoinPath(options_.model_dir, "export/best");
   RETURN_IF_ERROR(options_.env->CreateDirs(dir));
@@ -58,14 +63,27 @@ Status Evaluator::ExportBest(const std::string& checkpoint, int64_t step, float 
   if (!have) return InvalidArgumentError("the evaluation input is empty");
   ASSIGN_OR_RETURN(std::vector<std::string> outputs,
                    estimator_.ExportFrozenGraph(sample, checkpoint, JoinPath(dir, "frozen_graph.pb")));
+  // The SavedModel (TensorFlow Serving's format) in a new export/best/<unix
+  // seconds>/, the newest kExportsKept kept.  A model a SavedModel cannot
+  // hold yet (dynamic embedding tables) keeps its frozen graph only.
+  std::string saved_model;
+  StatusOr<std::string> exported = estimator_.ExportSavedModel(sample, checkpoint, dir);
+  if (exported.ok()) {
+    saved_model = *exported;
+    RETURN_IF_ERROR(PruneExports(dir, kExportsKept));
+  } else {
+    LOG(WARNING) << "no SavedModel of " << checkpoint << ": " << exported.status();
+  }
   std::vector<std::string> quoted;
   for (const auto& o : outputs) quoted.push_back(JsonQuote(o));
   const std::string json = StrCat("{\"global_step\": ", step, ", \"checkpoint\": ", JsonQuote(checkpoint),
                                   ", \"metric\": ", JsonQuote(options_.eval.best_metric), ", \"value\": ",
-                                  JsonNumber(value), ", \"outputs\": [", StrJoin(quoted, ", "), "]}\n");
+                                  JsonNumber(value), ", \"outputs\": [", StrJoin(quoted, ", "),
+                                  "], \"saved_model\": ", JsonQuote(saved_model), "}\n");
   RETURN_IF_ERROR(WriteStringToFileAtomic(options_.env, JoinPath(dir, "best.json"), json));
   LOG(INFO) << "Exported the best checkpoint so far (" << options_.eval.best_metric << " = " << value << " at global step "
-            << step << ") to " << JoinPath(dir, "frozen_graph.pb");
+            << step << ") to " << JoinPath(dir, "frozen_graph.pb")
+            << (saved_model.empty() ? "" : StrCat(" and the SavedModel ", saved_model));
   return OkStatus();
 }
 

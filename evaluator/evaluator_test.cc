@@ -9,6 +9,7 @@
 
 #include "common/core/testing.h"
 #include "common/summary/event_writer.h"
+#include "common/train/saved_model.h"
 
 namespace psflow {
 namespace {
@@ -81,6 +82,17 @@ TEST(EvaluatorTest, EveryCheckpointEarlyStoppingBestExportAndRestartSkips) {
   std::string best_json((std::istreambuf_iterator<char>(best)), std::istreambuf_iterator<char>());
   EXPECT_THAT(best_json, ::testing::HasSubstr("\"metric\": \"loss\""));
   EXPECT_THAT(best_json, ::testing::HasSubstr("probabilities"));
+  // ... and as a SavedModel in its own export/best/<unix seconds>/, which
+  // psflow loads and runs (TensorFlow's tools: tests/interop/tf_graph_interop.py).
+  const size_t at = best_json.find("\"saved_model\": \"");
+  ASSERT_NE(at, std::string::npos) << best_json;
+  const size_t from = at + 16, to = best_json.find('"', from);
+  const std::string saved = best_json.substr(from, to - from);
+  EXPECT_THAT(saved, ::testing::StartsWith(dir + "/export/best/"));
+  auto loaded = LoadSavedModel(Env::Default(), saved);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(loaded->inputs.count("x"));
+  EXPECT_TRUE(loaded->outputs.count("probabilities") && loaded->outputs.count("classes"));
 
   // A restarted evaluator skips what metrics.jsonl lists and returns at once.
   auto again = Evaluator(DnnClassifierFn(), params, TwoClasses(64, false), o).Run();

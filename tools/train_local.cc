@@ -35,6 +35,7 @@ struct Flags {
   int64_t log_step_count_steps = 500;
   int64_t seed = 42;
   std::string device = "auto";
+  std::string export_dir;
 };
 
 // What CLI11 cannot check by itself.
@@ -89,6 +90,14 @@ Status Run(const Flags& f) {
   std::printf("global_step %lld: Fashion-MNIST test accuracy %.4f, loss %.4f (%s, 10000 test images); checkpoints in %s\n",
               static_cast<long long>(r.global_step), r.metrics["accuracy"], r.metrics["loss"], f.model.c_str(),
               f.model_dir.c_str());
+  if (!f.export_dir.empty()) {
+    ASSIGN_OR_RETURN(auto data, eval_input());
+    Example sample;
+    ASSIGN_OR_RETURN(bool have, data->Next(&sample));
+    if (!have) return InvalidArgumentError("the test set ", test_images, " is empty");
+    ASSIGN_OR_RETURN(std::string dir, est.ExportSavedModel(sample, "", f.export_dir));
+    std::printf("SavedModel of global_step %lld in %s\n", static_cast<long long>(r.global_step), dir.c_str());
+  }
   return OkStatus();
 }
 
@@ -114,6 +123,8 @@ int main(int argc, char** argv) {
   app.add_option("--log_step_count_steps", f.log_step_count_steps)->capture_default_str();
   app.add_option("--seed", f.seed)->capture_default_str();
   app.add_option("--device", f.device, "auto, cpu or gpu:N")->capture_default_str();
+  app.add_option("--export_dir", f.export_dir,
+                 "after training, write a SavedModel (TensorFlow Serving's format) to a new EXPORT_DIR/<unix seconds>");
   if (auto exit = psflow::ParseCommandLine(app, argc, argv)) return *exit;
   if (psflow::Status bad = psflow::CheckFlags(f); !bad.ok()) {
     std::cerr << "psflow-train-local: " << bad << "\n";

@@ -1,15 +1,18 @@
 #include "common/ops/graph_io.h"
 
+#include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <map>
 #include <set>
 
+#include "common/core/logging.h"
 #include "common/ops/ops.h"
+#include "common/ops/tf_graph.h"
 
 namespace psflow {
-namespace {
 
-tensorflow::TensorShapeProto ShapeProto(const PartialShape& s) {
+tensorflow::TensorShapeProto ShapeToProto(const PartialShape& s) {
   tensorflow::TensorShapeProto p;
   if (s.unknown_rank()) {
     p.set_unknown_rank(true);
@@ -19,6 +22,8 @@ tensorflow::TensorShapeProto ShapeProto(const PartialShape& s) {
   return p;
 }
 
+namespace {
+
 PartialShape ShapeFromProto(const tensorflow::TensorShapeProto& p) {
   if (p.unknown_rank()) return PartialShape::Unknown();
   std::vector<int64_t> dims;
@@ -26,7 +31,9 @@ PartialShape ShapeFromProto(const tensorflow::TensorShapeProto& p) {
   return PartialShape(dims);
 }
 
-tensorflow::AttrValue AttrToProto(const AttrValue& v) {
+}  // namespace
+
+tensorflow::AttrValue AttrValueToProto(const AttrValue& v) {
   tensorflow::AttrValue p;
   struct Visitor {
     tensorflow::AttrValue* p;
@@ -35,7 +42,7 @@ tensorflow::AttrValue AttrToProto(const AttrValue& v) {
     void operator()(bool x) const { p->set_b(x); }
     void operator()(const std::string& x) const { p->set_s(x); }
     void operator()(DType x) const { p->set_type(static_cast<tensorflow::DataType>(x)); }
-    void operator()(const PartialShape& x) const { *p->mutable_shape() = ShapeProto(x); }
+    void operator()(const PartialShape& x) const { *p->mutable_shape() = ShapeToProto(x); }
     void operator()(const Tensor& x) const { *p->mutable_tensor() = TensorToProto(x); }
     void operator()(const std::vector<int64_t>& x) const {
       auto* l = p->mutable_list();
@@ -54,7 +61,7 @@ tensorflow::AttrValue AttrToProto(const AttrValue& v) {
   return p;
 }
 
-StatusOr<AttrValue> AttrFromProto(const tensorflow::AttrValue& p) {
+StatusOr<AttrValue> AttrValueFromProto(const tensorflow::AttrValue& p) {
   switch (p.value_case()) {
     case tensorflow::AttrValue::kI: return AttrValue(static_cast<int64_t>(p.i()));
     case tensorflow::AttrValue::kF: return AttrValue(p.f());
@@ -72,12 +79,17 @@ StatusOr<AttrValue> AttrFromProto(const tensorflow::AttrValue& p) {
       const auto& l = p.list();
       if (l.f_size() > 0) return AttrValue(std::vector<float>(l.f().begin(), l.f().end()));
       if (l.s_size() > 0) return AttrValue(std::vector<std::string>(l.s().begin(), l.s().end()));
+      if (l.type_size() > 0 || l.shape_size() > 0 || l.b_size() > 0) {
+        return UnimplementedError("lists of types, shapes or bools are not psflow attributes");
+      }
       return AttrValue(std::vector<int64_t>(l.i().begin(), l.i().end()));
     }
     case tensorflow::AttrValue::VALUE_NOT_SET: break;
   }
   return InvalidArgumentError("attribute has no value");
 }
+
+namespace {
 
 Status ParseInput(const std::string& s, std::string* node, int* index, bool* control) {
   *control = !s.empty() && s[0] == '^';
@@ -97,15 +109,42 @@ Status ParseInput(const std::string& s, std::string* node, int* index, bool* con
   return OkStatus();
 }
 
-tensorflow::NodeDef NodeToProto(const Node& n) {
-  tensorflow::NodeDef d;
-  d.set_name(n.name());
-  d.set_op(n.type());
-  d.set_device(n.device());
-  for (const Output& in : n.inputs()) d.add_input(in.name());
-  for (const Node* c : n.control_inputs()) d.add_input("^" + c->name());
-  for (const auto& [k, v] : n.attrs()) (*d.mutable_attr())[k] = AttrToProto(v);
-  return d;
+}  // namespace
+
+namespace {
+
+// TensorFlow's typed lists: as many values as elements, or fewer, the last
+// one repeated (none: zeros).
+template <typename T, typename List>
+Status FillFrom(const List& values, Tensor* t) {
+  auto out = t->flat<T>();
+  const int64_t n = t->num_elements(), have = values.size();
+  if (have > n) return DataLossError("has ", have, " values for ", n, " elements");
+  for (int64_t i = 0; i < n; ++i) {
+    out[static_cast<size_t>(i)] = have == 0 ? T{} : static_cast<T>(values[static_cast<int>(std::min(i, have - 1))]);
+  }
+  return OkStatus();
+}
+
+Status FillFromValueList(const tensorflow::TensorProto& p, Tensor* t) {
+  switch (t->dtype()) {
+    case DType::kFloat: return FillFrom<float>(p.float_val(), t);
+    case DType::kDouble: return FillFrom<double>(p.double_val(), t);
+    case DType::kInt32: return FillFrom<int32_t>(p.int_val(), t);
+    case DType::kInt64: return FillFrom<int64_t>(p.int64_val(), t);
+    case DType::kBool: return FillFrom<bool>(p.bool_val(), t);
+    case DType::kHalf:
+    case DType::kBFloat16: {
+      const int64_t n = t->num_elements(), have = p.half_val_size();
+      if (have > n) return DataLossError("has ", have, " values for ", n, " elements");
+      auto* bits = static_cast<uint16_t*>(t->raw_data());
+      for (int64_t i = 0; i < n; ++i) {
+        bits[i] = have == 0 ? 0 : static_cast<uint16_t>(p.half_val(static_cast<int>(std::min(i, have - 1))));
+      }
+      return OkStatus();
+    }
+    default: return UnimplementedError("no value list for this dtype");
+  }
 }
 
 }  // namespace
@@ -113,7 +152,7 @@ tensorflow::NodeDef NodeToProto(const Node& n) {
 tensorflow::TensorProto TensorToProto(const Tensor& t) {
   tensorflow::TensorProto p;
   p.set_dtype(static_cast<tensorflow::DataType>(t.dtype()));
-  *p.mutable_tensor_shape() = ShapeProto(t.shape());
+  *p.mutable_tensor_shape() = ShapeToProto(t.shape());
   if (t.dtype() == DType::kString) {
     for (const std::string& s : t.flat<std::string>()) p.add_string_val(s);
   } else {
@@ -133,25 +172,55 @@ StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& p) {
       return DataLossError("string tensor of shape ", shape.DebugString(), " has ", p.string_val_size(), " values");
     }
     for (int i = 0; i < p.string_val_size(); ++i) t.flat<std::string>()[static_cast<size_t>(i)] = p.string_val(i);
-  } else {
+  } else if (!p.tensor_content().empty() || t.TotalBytes() == 0) {
     if (p.tensor_content().size() != t.TotalBytes()) {
       return DataLossError("tensor of ", DTypeName(t.dtype()), " ", shape.DebugString(), " has ",
                            p.tensor_content().size(), " content bytes, expected ", t.TotalBytes());
     }
     if (t.TotalBytes() > 0) std::memcpy(t.raw_data(), p.tensor_content().data(), t.TotalBytes());
+  } else {
+    RETURN_IF_ERROR(FillFromValueList(p, &t).WithContext("tensor of ", DTypeName(t.dtype()), " ", shape.DebugString()));
   }
   return t;
 }
 
-tensorflow::GraphDef ToGraphDef(const Graph& graph) {
+namespace {
+
+// Appends n's TensorFlow form; a node that has none is written as psflow's,
+// with one warning per op type and process.
+void AppendTensorFlowForm(const Node& n, tensorflow::GraphDef* def) {
+  Status s = tf_graph::AppendNode(n, def);
+  if (s.ok()) return;
+  static std::mutex mu;
+  static std::set<std::string> warned;
+  std::lock_guard<std::mutex> l(mu);
+  if (warned.insert(n.type()).second) {
+    LOG(WARNING) << "graph export: node " << n.name() << " (" << n.type()
+                 << ") is written in psflow's form, which TensorFlow cannot import: " << s;
+  }
+}
+
+tensorflow::GraphDef NewGraphDef() {
   tensorflow::GraphDef def;
   def.mutable_versions()->set_producer(1);
-  for (const auto& n : graph.nodes()) *def.add_node() = NodeToProto(*n);
   return def;
 }
 
-Status ImportGraphDef(const tensorflow::GraphDef& def, Graph* graph) {
+}  // namespace
+
+tensorflow::GraphDef ToGraphDef(const Graph& graph) {
+  tensorflow::GraphDef def = NewGraphDef();
+  for (const auto& n : graph.nodes()) AppendTensorFlowForm(*n, &def);
+  return def;
+}
+
+Status ImportGraphDef(const tensorflow::GraphDef& tf_def, Graph* graph) {
   RegisterStandardOps();
+  // psflow's own form of each node; the export's helper nodes are not psflow's.
+  tensorflow::GraphDef def;
+  for (const tensorflow::NodeDef& nd : tf_def.node()) {
+    if (!tf_graph::IsHelper(nd)) *def.add_node() = tf_graph::PsflowForm(nd);
+  }
   std::vector<bool> done(static_cast<size_t>(def.node_size()), false);
   int remaining = def.node_size();
   while (remaining > 0) {
@@ -183,7 +252,7 @@ Status ImportGraphDef(const tensorflow::GraphDef& def, Graph* graph) {
       }
       if (!ready) continue;
       for (const auto& [k, v] : nd.attr()) {
-        auto a = AttrFromProto(v);
+        auto a = AttrValueFromProto(v);
         if (!a.ok()) return a.status().WithContext("attribute '", k, "' of node ", nd.name());
         spec.attrs[k] = *a;
       }
@@ -208,10 +277,13 @@ Status ImportGraphDef(const tensorflow::GraphDef& def, Graph* graph) {
 
 tensorflow::MetaGraphDef ExportMetaGraph(const Graph& graph, const MetaGraphOptions& o) {
   tensorflow::MetaGraphDef meta;
-  meta.mutable_meta_info_def()->set_tensorflow_version("psflow 0.1");
+  // TensorFlow parses tensorflow_version as its own release: psflow names
+  // itself in meta_graph_version, the writer's free-form version string.
+  meta.mutable_meta_info_def()->set_meta_graph_version("psflow 0.1");
   *meta.mutable_graph_def() = ToGraphDef(graph);
+  tf_graph::AppendSaver(graph.VariablesInCollection(collections::kGlobalVariables), meta.mutable_saver_def(),
+                        meta.mutable_graph_def());
   meta.mutable_saver_def()->set_max_to_keep(o.max_to_keep);
-  meta.mutable_saver_def()->set_sharded(o.sharded);
   meta.mutable_saver_def()->set_keep_checkpoint_every_n_hours(static_cast<float>(o.keep_checkpoint_every_n_hours));
   for (const std::string& key : graph.CollectionKeys()) {
     tensorflow::CollectionDef col;
@@ -315,22 +387,16 @@ StatusOr<tensorflow::GraphDef> FreezeGraph(const Graph& graph, VariableStore* va
     for (const Output& in : n->inputs()) stack.push_back(in.node);
     for (const Node* c : n->control_inputs()) stack.push_back(c);
   }
-  tensorflow::GraphDef def;
-  def.mutable_versions()->set_producer(1);
+  tensorflow::GraphDef def = NewGraphDef();
   for (const auto& n : graph.nodes()) {
     if (!keep[static_cast<size_t>(n->id())]) continue;
-    if (n->type() == "Placeholder" || n->type() == "Const" || n->type() != "VariableV2") {
-      *def.add_node() = NodeToProto(*n);
+    if (n->type() != "VariableV2") {
+      AppendTensorFlowForm(*n, &def);
       continue;
     }
     ASSIGN_OR_RETURN(Tensor value, variables->Read(n->name()));
     ASSIGN_OR_RETURN(value, value.ToHost());  // variables of a session on a GPU live there
-    tensorflow::NodeDef c;
-    c.set_name(n->name());
-    c.set_op("Const");
-    (*c.mutable_attr())["value"] = AttrToProto(value);
-    (*c.mutable_attr())["dtype"] = AttrToProto(value.dtype());
-    *def.add_node() = c;
+    tf_graph::AppendConst(n->name(), value, n->device(), &def);
   }
   return def;
 }

@@ -24,19 +24,29 @@
 namespace psflow {
 
 tensorflow::TensorProto TensorToProto(const Tensor& t);
+// Reads tensor_content or TensorFlow's typed value lists (one value fills
+// the shape, as TensorFlow's own constants do).
 StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& p);
+tensorflow::AttrValue AttrValueToProto(const AttrValue& v);
+StatusOr<AttrValue> AttrValueFromProto(const tensorflow::AttrValue& p);
+tensorflow::TensorShapeProto ShapeToProto(const PartialShape& s);
 
+// The graph in TensorFlow's terms (common/ops/tf_graph.h).  A node whose op
+// has no TensorFlow form is written as psflow's, with a warning naming it.
 tensorflow::GraphDef ToGraphDef(const Graph& graph);
-// Adds every node of `def` to `graph` (inputs may come in any order).
+// Adds every node of `def` to `graph` (inputs may come in any order),
+// reading psflow's own form of the nodes it wrote (tf_graph::PsflowForm).
 Status ImportGraphDef(const tensorflow::GraphDef& def, Graph* graph);
 
 struct MetaGraphOptions {
   int max_to_keep = 5;
   double keep_checkpoint_every_n_hours = 10000;
-  bool sharded = true;
   Env* env = Env::Default();  // WriteMetaGraph writes through it
 };
 tensorflow::MetaGraphDef ExportMetaGraph(const Graph& graph, const MetaGraphOptions& options = {});
+// The graph, its collections and TensorFlow's Saver ops over the global
+// variables (SaverDef: TensorFlow's import_meta_graph returns a Saver that
+// restores psflow's checkpoints).
 // Rebuilds nodes, variables and collections into an empty graph.
 Status ImportMetaGraph(const tensorflow::MetaGraphDef& meta, Graph* graph);
 Status WriteMetaGraph(const Graph& graph, const std::string& path, const MetaGraphOptions& options = {});

@@ -12,6 +12,7 @@
 #include "common/train/layers.h"
 #include "common/train/optimizer.h"
 #include "common/summary/event_writer.h"
+#include "common/train/saved_model.h"
 #include "common/train/saver.h"
 
 namespace psflow {
@@ -81,6 +82,9 @@ StatusOr<ModelGraph> BuildModelGraph(const ModelFn& fn, const ModelParams& param
   RETURN_IF_ERROR(root.status());
   if (mode != Mode::kPredict && !b.spec.loss.valid()) return InvalidArgumentError("model_fn returned no loss");
   if (mode == Mode::kTrain && b.spec.train_op == nullptr) return InvalidArgumentError("model_fn returned no train_op");
+  // TensorFlow's Estimator keeps the train op in GraphKeys.TRAIN_OP: tools
+  // that import the .meta find it there.
+  if (mode == Mode::kTrain) b.graph->AddToCollection("train_op", b.spec.train_op);
   return b;
 }
 
@@ -290,6 +294,34 @@ StatusOr<std::vector<std::string>> Estimator::ExportFrozenGraph(const Example& s
   ASSIGN_OR_RETURN(tensorflow::GraphDef frozen, FreezeGraph(*b.graph, sess.variables(), outputs));
   RETURN_IF_ERROR(WriteBinaryProto(options_.env, path, frozen));
   return outputs;
+}
+
+StatusOr<std::string> Estimator::ExportSavedModel(const Example& sample_batch, const std::string& checkpoint,
+                                                 const std::string& export_dir_base) {
+  ASSIGN_OR_RETURN(ModelGraph b, BuildModelGraph(model_fn_, params_, Mode::kPredict, sample_batch, config_.tf_random_seed));
+  SignatureSpec sig;
+  for (const auto& [name, ph] : b.inputs) {
+    if (name != "label") sig.inputs[name] = ph;
+  }
+  sig.outputs = b.spec.predictions;
+  if (auto ids = b.spec.predictions.find("class_ids"); ids != b.spec.predictions.end() && !sig.outputs.count("classes")) {
+    // TensorFlow's canned heads serve the class as a string too.
+    Scope head = Scope(b.graph.get()).NameScope("head/");
+    sig.outputs["classes"] = ops::AsString(head, ids->second, "classes");
+    RETURN_IF_ERROR(head.status());
+  }
+  Session sess(b.graph.get(), {.gpu = options_.gpu});
+  ASSIGN_OR_RETURN(std::string ckpt, CheckpointToUse(config_, options_.env, checkpoint));
+  if (ckpt.empty()) return FailedPreconditionError("no checkpoint in ", config_.model_dir, " to export; train first");
+  ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_, options_));
+  RETURN_IF_ERROR(saver->Restore(&sess, ckpt));
+  RETURN_IF_ERROR(options_.env->CreateDirs(export_dir_base));
+  // A new directory per export, named by time as TensorFlow's exporters do.
+  int64_t stamp = static_cast<int64_t>(options_.env->NowMicros() / 1000000);
+  while (options_.env->FileExists(JoinPath(export_dir_base, StrCat(stamp)))) ++stamp;
+  const std::string dir = JoinPath(export_dir_base, StrCat(stamp));
+  RETURN_IF_ERROR(WriteSavedModel(options_.env, *b.graph, sess.variables(), sig, dir));
+  return dir;
 }
 
 // ---------------------------------------------------------------------------

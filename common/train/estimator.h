@@ -148,6 +148,13 @@ class Estimator {
   // Returns the output node names (the predictions).
   StatusOr<std::vector<std::string>> ExportFrozenGraph(const Example& sample_batch, const std::string& checkpoint,
                                                        const std::string& path);
+  // Writes the SavedModel (common/train/saved_model.h) of `checkpoint`
+  // (default: the latest) to a new directory export_dir_base/<unix seconds>
+  // and returns it: tag "serve", signature "serving_default" with the
+  // features as inputs and the predictions (logits, probabilities,
+  // class_ids, and classes as strings) as outputs.
+  StatusOr<std::string> ExportSavedModel(const Example& sample_batch, const std::string& checkpoint,
+                                         const std::string& export_dir_base);
   // Runs the predictions of every batch of the input.
   StatusOr<std::vector<std::map<std::string, Tensor>>> Predict(const InputFn& input_fn,
                                                                const std::string& checkpoint = "");

@@ -5,6 +5,7 @@
 
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/core/testing.h"
+#include "common/ops/gradients.h"
 #include "common/ops/ops.h"
 #include "common/train/layers.h"
 #include "common/train/optimizer.h"
@@ -101,6 +102,72 @@ TEST(GraphIoTest, FrozenGraphRunsWithoutACheckpoint) {
   std::vector<Tensor> out;
   ASSERT_TRUE(sess.Run({{*g.GetTensorByName("x:0"), Batch()}}, {*g.GetTensorByName("logits:0")}, &out).ok());
   EXPECT_TRUE(out[0].Equals(t.logits));
+}
+
+// The export writes TensorFlow's ops (psflow's gradient helpers become the
+// TensorFlow ops that compute the same) and reads back psflow's graph node
+// for node.
+TEST(GraphIoTest, ExportUsesTensorFlowOpsAndReadsBackExactly) {
+  Trained t = Train("tf_form");
+  Scope root(t.graph.get());
+  auto x = t.graph->GetTensorByName("x:0");
+  ASSERT_TRUE(x.ok());
+  // A few more of psflow's own ops: dropout, a mean and its gradient.
+  Output d = ops::Dropout(root, *x, 0.25f, 7, "dropout");
+  Output m = ops::Mean(root, d, {1}, false, "mean");
+  std::vector<Output> g;
+  ASSERT_TRUE(AddGradients(root, {m}, {*x}, &g).ok());
+  ASSERT_TRUE(root.status().ok());
+  std::set<std::string> own_types;
+  for (const auto& n : t.graph->nodes()) own_types.insert(n->type());
+  for (const char* helper : {"SumToShapeOf", "ReductionGrad", "DropoutMask"}) {
+    ASSERT_TRUE(own_types.count(helper)) << helper << " is not in the test graph";
+  }
+  const tensorflow::GraphDef def = ToGraphDef(*t.graph);
+  int helpers = 0;
+  for (const auto& n : def.node()) {
+    for (const char* psflow_only : {"SumToShapeOf", "ReductionGrad", "DropoutMask", "ReshapeLike", "BroadcastLike"}) {
+      EXPECT_NE(n.op(), psflow_only) << n.name();
+    }
+    if (n.op() == "MatMul" || n.op() == "BiasAdd" || n.op() == "ApplyAdam" || n.op() == "Mean") {
+      EXPECT_TRUE(n.attr().contains("T")) << n.name() << " (" << n.op() << ") has no T";
+    }
+    const auto data_inputs = std::count_if(n.input().begin(), n.input().end(),
+                                           [](const std::string& in) { return !in.starts_with("^"); });
+    if (n.op() == "Mean") {
+      EXPECT_EQ(data_inputs, 2) << "TensorFlow's Mean takes its axes as an input";
+    }
+    if (n.op() == "ApplyAdam") {
+      EXPECT_EQ(data_inputs, 10) << n.name();
+    }
+    helpers += n.attr().contains("_psflow_helper");
+  }
+  EXPECT_GT(helpers, 0);
+  Graph back;
+  ASSERT_TRUE(ImportGraphDef(def, &back).ok());
+  ASSERT_EQ(back.num_nodes(), t.graph->num_nodes());
+  for (const auto& n : t.graph->nodes()) {
+    Node* b = back.FindNode(n->name());
+    ASSERT_NE(b, nullptr) << n->name();
+    EXPECT_EQ(b->type(), n->type()) << n->name();
+    ASSERT_EQ(b->inputs().size(), n->inputs().size()) << n->name();
+    for (size_t i = 0; i < n->inputs().size(); ++i) EXPECT_EQ(b->inputs()[i].name(), n->inputs()[i].name());
+    EXPECT_EQ(b->control_inputs().size(), n->control_inputs().size()) << n->name();
+    ASSERT_EQ(b->attrs().size(), n->attrs().size()) << n->name();
+    for (const auto& [k, v] : n->attrs()) {
+      ASSERT_TRUE(b->HasAttr(k)) << n->name() << " lost " << k;
+      EXPECT_EQ(AttrValueToProto(b->attrs().at(k)).SerializeAsString(), AttrValueToProto(v).SerializeAsString())
+          << n->name() << " " << k;
+    }
+  }
+  // The .meta carries TensorFlow's Saver over the variables.
+  const tensorflow::MetaGraphDef meta = ExportMetaGraph(*t.graph);
+  EXPECT_EQ(meta.saver_def().filename_tensor_name(), "save/Const:0");
+  EXPECT_EQ(meta.saver_def().restore_op_name(), "save/restore_all");
+  EXPECT_EQ(meta.saver_def().version(), tensorflow::SaverDef::V2);
+  bool has_restore = false;
+  for (const auto& n : meta.graph_def().node()) has_restore |= n.name() == "save/RestoreV2" && n.op() == "RestoreV2";
+  EXPECT_TRUE(has_restore);
 }
 
 TEST(GraphIoTest, BadFilesAreNamed) {

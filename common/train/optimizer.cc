@@ -1,5 +1,6 @@
 #include "common/train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 
@@ -246,8 +247,22 @@ StatusOr<Node*> Optimizer::ApplyGradients(const Scope& scope,
   }
   Output lr = lr_.valid() ? lr_ : ops::Const(s, h.lr, "learning_rate");
   std::vector<Node*> updates;
+  // Every gradient is computed before any variable changes (TensorFlow's
+  // GATE_GRAPH): an apply updates its variable in place, and a gradient
+  // still to be computed may read that variable (a MatMul's input gradient
+  // reads its kernel).  Without these edges a runtime that overlaps the two,
+  // as TensorFlow's does on an imported .meta, reads a half-updated model.
+  std::vector<Node*> computed;
   for (const auto& [g, var] : grads) {
-    const Scope us = s.NameScope(StrCat("update_", var->name));
+    for (const Output& o : {g.dense, g.values, g.indices}) {
+      if (o.valid()) computed.push_back(o.node);
+    }
+  }
+  std::sort(computed.begin(), computed.end(), [](const Node* a, const Node* b) { return a->id() < b->id(); });
+  computed.erase(std::unique(computed.begin(), computed.end()), computed.end());
+  const Scope gated = s.WithControlDependencies(computed);
+  for (const auto& [g, var] : grads) {
+    const Scope us = gated.NameScope(StrCat("update_", var->name));
     Output lr_t = ops::Cast(us, lr, var->dtype);
     std::vector<Output> inputs = {var->ref};
     for (const std::string& slot : slot_names_) inputs.push_back(slots_.at({var, slot})->ref);

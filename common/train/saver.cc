@@ -78,7 +78,6 @@ StatusOr<std::string> Saver::Save(Session* session, const std::string& dir, int6
     RETURN_IF_ERROR(WriteMetaGraph(*graph_, prefix + ".meta",
                                    {.max_to_keep = options_.max_to_keep,
                                     .keep_checkpoint_every_n_hours = options_.keep_checkpoint_every_n_hours,
-                                    .sharded = n > 1,
                                     .env = options_.env}));
   }
   RETURN_IF_ERROR(mgr->Commit(prefix));

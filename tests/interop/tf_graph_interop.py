@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""Checks that real TensorFlow imports and runs the graphs psflow writes.
+
+  tf_graph_interop.py --build-dir BUILD [--workdir DIR]
+
+For the dnn, cnn and linear canned classifiers, psflow-train-local trains a
+few steps and writes a checkpoint with its .meta.  Then, on the same inputs:
+
+- tf.compat.v1.train.import_meta_graph imports the .meta and returns a Saver
+  that restores psflow's checkpoint; TensorFlow's logits equal psflow's
+  (psflow_run_graph runs the same file) within 1e-5;
+- TensorFlow runs the imported train op (the "train_op" collection) for one
+  step and its updated variables equal psflow's after the same step;
+- TensorFlow's Saver saves the restored variables and psflow's Saver reads
+  them back (psflow_run_graph restores TensorFlow's checkpoint);
+- the frozen graph psflow writes imports with tf.compat.v1.import_graph_def
+  and gives psflow's logits;
+- a dnn with dropout imports and trains in TensorFlow (its mask drops about
+  the rate);
+- the SavedModel psflow-train-local --export_dir writes: saved_model_cli
+  show --all lists its signature, TensorFlow 1's loader (as TensorFlow
+  Serving), saved_model_cli run and TensorFlow 2's tf.saved_model.load give
+  psflow's predictions, and psflow loads it back (psflow_run_graph saved).
+
+Exits 77 (skipped) when tensorflow does not import.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+try:
+    import numpy as np
+    import tensorflow as tf
+except Exception as e:  # pragma: no cover - depends on the machine
+    print(f"SKIP: tensorflow does not import ({e}); pip install tensorflow-cpu to run this check")
+    sys.exit(77)
+
+tf.compat.v1.disable_eager_execution()
+FAILURES = []
+DATA_DIR = "/usr/share/datasets/fashion-mnist"
+BATCH = 16
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+def close(a, b, tol=1e-5):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return a.shape == b.shape and np.allclose(a, b, rtol=tol, atol=tol)
+
+
+class Psflow:
+    def __init__(self, build_dir, workdir):
+        self.runner = os.path.join(build_dir, "tests", "psflow_run_graph")
+        self.trainer = os.path.join(build_dir, "tools", "psflow-train-local")
+        self.workdir = workdir
+        self.n = 0
+
+    def train(self, model_dir, model, steps, extra=()):
+        subprocess.run([self.trainer, "--model", model, "--model_dir", model_dir, "--train_steps", str(steps),
+                        "--save_checkpoints_steps", str(steps), "--data_dir", DATA_DIR] + list(extra),
+                       check=True, capture_output=True)
+        return tf.train.latest_checkpoint(model_dir)
+
+    def _feeds(self, feeds):
+        args = []
+        for name, value in feeds.items():
+            self.n += 1
+            path = os.path.join(self.workdir, f"feed{self.n}.bin")
+            value.tofile(path)
+            dims = ",".join(str(d) for d in value.shape)
+            args.append(f"feed={name}={path}:{value.dtype.name.replace('float32', 'float')}:{dims}")
+        return args
+
+    def run(self, mode, files, feeds, fetches, targets=()):
+        self.n += 1
+        out = os.path.join(self.workdir, f"out{self.n}")
+        os.makedirs(out)
+        cmd = [self.runner, mode] + list(files) + [out] + self._feeds(feeds)
+        cmd += [f"target={t}" for t in targets] + [f"fetch={f}" for f in fetches]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"psflow_run_graph failed: {res.stderr[-2000:]}")
+        values = []
+        for i, line in enumerate(l for l in res.stdout.splitlines() if l.startswith("{")):
+            desc = json.loads(line)
+            dtype = {"float": np.float32, "double": np.float64, "int64": np.int64, "int32": np.int32}[desc["dtype"]]
+            values.append(np.fromfile(os.path.join(out, f"{i}.bin"), dtype=dtype).reshape(desc["shape"]))
+        return values
+
+    def freeze(self, meta, prefix, output_node, pb):
+        subprocess.run([self.runner, "freeze", meta, prefix, output_node, pb], check=True, capture_output=True)
+
+
+def inputs(graph, seed):
+    """A batch for the graph's x and label placeholders."""
+    rng = np.random.default_rng(seed)
+    x = graph.get_tensor_by_name("x:0")
+    label = graph.get_tensor_by_name("label:0")
+    xs = rng.random([BATCH] + [int(d) for d in x.shape[1:]], dtype=np.float32)
+    ys = rng.integers(0, 10, size=[BATCH] + [int(d) for d in label.shape[1:]]).astype(label.dtype.as_numpy_dtype)
+    return {"x:0": xs, "label:0": ys}
+
+
+def logits_name(graph):
+    """The logits: what the head's probabilities are computed from."""
+    return graph.get_operation_by_name("head/probabilities").inputs[0].name
+
+
+def check_model(p, workdir, model, extra=(), tag=None):
+    tag = tag or model
+    model_dir = os.path.join(workdir, tag)
+    prefix = p.train(model_dir, model, 20, extra)
+    meta = prefix + ".meta"
+    graph = tf.Graph()
+    with graph.as_default():
+        try:
+            saver = tf.compat.v1.train.import_meta_graph(meta)
+        except Exception as e:  # noqa: BLE001 - report TensorFlow's message
+            check(False, f"{tag}: TensorFlow imports {os.path.basename(meta)} ({str(e)[:400]})")
+            return
+        check(saver is not None, f"{tag}: import_meta_graph returns a Saver")
+        feeds = inputs(graph, 1)
+        logits = logits_name(graph)
+        trainable = sorted(v.name for v in tf.compat.v1.trainable_variables())
+        check(len(trainable) >= 2, f"{tag}: the trainable_variables collection lists {len(trainable)} variables")
+        train_ops = tf.compat.v1.get_collection("train_op")
+        check(len(train_ops) == 1, f"{tag}: the train_op collection holds the train op")
+        with tf.compat.v1.Session() as sess:
+            saver.restore(sess, prefix)
+            tf_logits = sess.run(logits, feeds)
+            ps_logits = p.run("meta", [meta, prefix], feeds, [logits])[0]
+            check(close(tf_logits, ps_logits), f"{tag}: TensorFlow's logits equal psflow's "
+                  f"(max diff {np.max(np.abs(tf_logits - ps_logits)):.2e})")
+            # One training step in each, from the same checkpoint.
+            sess.run(train_ops[0], feeds)
+            tf_after = sess.run(trainable + ["global_step:0"])
+            ps_after = p.run("meta", [meta, prefix], feeds, [n.replace(":0", "/read:0") for n in trainable] +
+                             ["global_step/read:0"], targets=[train_ops[0].name])
+            worst = max(float(np.max(np.abs(np.asarray(a, np.float64) - b))) for a, b in zip(tf_after, ps_after))
+            check(all(close(a, b) for a, b in zip(tf_after, ps_after)),
+                  f"{tag}: one train step in TensorFlow updates the variables as psflow's does (max diff {worst:.2e})")
+            # TensorFlow's Saver writes, psflow's reads.
+            tf_prefix = os.path.join(workdir, f"{tag}_tf", "model.ckpt")
+            saver.save(sess, tf_prefix, global_step=21, write_meta_graph=False)
+            tf_logits = sess.run(logits, feeds)
+            again = p.run("meta", [meta, tf_prefix + "-21"], feeds, [logits])[0]
+            check(close(tf_logits, again), f"{tag}: psflow restores TensorFlow's save of the imported graph")
+    # The frozen graph of the logits.
+    pb = os.path.join(workdir, f"{tag}_frozen.pb")
+    logits_node = logits.split(":")[0]
+    p.freeze(meta, prefix, logits_node, pb)
+    gdef = tf.compat.v1.GraphDef()
+    with open(pb, "rb") as f:
+        gdef.ParseFromString(f.read())
+    frozen = tf.Graph()
+    with frozen.as_default():
+        try:
+            tf.compat.v1.import_graph_def(gdef, name="")
+        except Exception as e:  # noqa: BLE001
+            check(False, f"{tag}: TensorFlow imports the frozen graph ({str(e)[:400]})")
+            return
+        with tf.compat.v1.Session() as sess:
+            x = {"x:0": feeds["x:0"]}
+            tf_logits = sess.run(logits, x)
+    ps_logits = p.run("pb", [pb], x, [logits])[0]
+    check(close(tf_logits, ps_logits), f"{tag}: the frozen graph gives psflow's logits in TensorFlow")
+    check(not any(n.op == "VariableV2" for n in gdef.node), f"{tag}: the frozen graph holds no variables")
+
+
+def check_dropout(p, workdir):
+    model_dir = os.path.join(workdir, "dnn_dropout")
+    prefix = p.train(model_dir, "dnn_classifier", 10, ["--dropout", "0.3"])
+    graph = tf.Graph()
+    with graph.as_default():
+        try:
+            saver = tf.compat.v1.train.import_meta_graph(prefix + ".meta")
+        except Exception as e:  # noqa: BLE001
+            check(False, f"dropout: TensorFlow imports the .meta ({str(e)[:400]})")
+            return
+        masks = [op for op in graph.get_operations() if op.name.endswith("dropout/mask")]
+        check(len(masks) >= 1, "dropout: the mask node keeps its name")
+        feeds = inputs(graph, 2)
+        with tf.compat.v1.Session() as sess:
+            saver.restore(sess, prefix)
+            mask = sess.run(masks[0].outputs[0], feeds)
+            zeros = float(np.mean(mask == 0))
+            check(abs(zeros - 0.3) < 0.05, f"dropout: TensorFlow's run of the mask drops {zeros:.3f} (rate 0.3)")
+            check(np.allclose(mask[mask != 0], 1 / 0.7), "dropout: kept units are scaled by 1/keep")
+            loss = tf.compat.v1.get_collection("losses")[0]
+            _, l = sess.run([tf.compat.v1.get_collection("train_op")[0], loss], feeds)
+            check(np.isfinite(l), f"dropout: TensorFlow trains the imported graph (loss {l:.3f})")
+
+
+TF2_LOAD = r'''
+import sys, numpy as np, tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+fn = model.signatures["serving_default"]
+out = fn(x=tf.constant(np.load(sys.argv[2])))
+np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
+'''
+
+
+def check_saved_model(p, workdir):
+    """psflow-train-local --export_dir writes a SavedModel; TensorFlow's
+    tools load and run it; psflow loads it back and gives the same outputs."""
+    model_dir = os.path.join(workdir, "dnn_saved")
+    base = os.path.join(workdir, "exports")
+    res = subprocess.run([p.trainer, "--model", "dnn_classifier", "--hidden_units", "32,16", "--model_dir", model_dir,
+                          "--train_steps", "20", "--data_dir", DATA_DIR, "--export_dir", base],
+                         check=True, capture_output=True, text=True)
+    line = [l for l in res.stdout.splitlines() if l.startswith("SavedModel of")]
+    check(len(line) == 1, "saved_model: psflow-train-local names the export")
+    if not line:
+        return
+    export = line[0].split(" in ", 1)[1].strip()
+    check(os.path.exists(os.path.join(export, "variables", "variables.index")), "saved_model: variables/ is written")
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    show = subprocess.run([cli, "show", "--dir", export, "--all"], capture_output=True, text=True)
+    check(show.returncode == 0 and "serving_default" in show.stdout and "tensorflow/serving/predict" in show.stdout,
+          "saved_model: saved_model_cli show --all lists the serving_default signature")
+    for key in ("x", "logits", "probabilities", "class_ids", "classes"):
+        check(f"['{key}']" in show.stdout, f"saved_model: the signature lists {key}")
+    xs = np.random.default_rng(3).random([BATCH, 784], dtype=np.float32)
+    xs_path = os.path.join(workdir, "saved_x.npy")
+    np.save(xs_path, xs)
+    # TensorFlow 1's loader, as TensorFlow Serving loads.
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], export)
+        sig = meta.signature_def["serving_default"]
+        names = ["logits", "probabilities", "class_ids", "classes"]
+        tf_out = dict(zip(names, sess.run([sig.outputs[k].name for k in names], {sig.inputs["x"].name: xs})))
+    ps = dict(zip(names[:3], p.run("saved", [export], {"x": xs}, names[:3])))
+    check(close(tf_out["logits"], ps["logits"]), "saved_model: TensorFlow's loader gives psflow's logits")
+    check(close(tf_out["probabilities"], ps["probabilities"]), "saved_model: ... and probabilities")
+    check(np.array_equal(tf_out["class_ids"], ps["class_ids"]), "saved_model: ... and class ids")
+    check([c.decode() for c in np.ravel(tf_out["classes"])] == [str(i) for i in np.ravel(ps["class_ids"])],
+          "saved_model: classes are the class ids as strings")
+    # saved_model_cli run, and TensorFlow 2's tf.saved_model.load in its own process (eager).
+    out_dir = os.path.join(workdir, "cli_out")
+    run = subprocess.run([cli, "run", "--dir", export, "--tag_set", "serve", "--signature_def", "serving_default",
+                          "--inputs", f"x={xs_path}", "--outdir", out_dir], capture_output=True, text=True)
+    ok = run.returncode == 0 and os.path.exists(os.path.join(out_dir, "logits.npy"))
+    check(ok and close(np.load(os.path.join(out_dir, "logits.npy")), ps["logits"]),
+          "saved_model: saved_model_cli run gives psflow's logits" + ("" if ok else f" ({run.stderr[-400:]})"))
+    npz = os.path.join(workdir, "tf2.npz")
+    load = subprocess.run([sys.executable, "-c", TF2_LOAD, export, xs_path, npz], capture_output=True, text=True)
+    ok = load.returncode == 0
+    check(ok and close(np.load(npz)["logits"], ps["logits"]),
+          "saved_model: tf.saved_model.load's serving_default gives psflow's logits" + ("" if ok else f" ({load.stderr[-600:]})"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", required=True)
+    ap.add_argument("--workdir")
+    args = ap.parse_args()
+    if not os.path.exists(os.path.join(DATA_DIR, "train-images-idx3-ubyte.gz")):
+        print(f"SKIP: {DATA_DIR} is missing (apt-get install dataset-fashion-mnist)")
+        return 77
+    workdir = args.workdir or tempfile.mkdtemp(prefix="psflow_tf_graph_")
+    os.makedirs(workdir, exist_ok=True)
+    p = Psflow(args.build_dir, workdir)
+    try:
+        check_model(p, workdir, "dnn_classifier", ["--hidden_units", "32,16"])
+        check_model(p, workdir, "cnn_classifier", ["--batch_size", "16"])
+        check_model(p, workdir, "linear_classifier")
+        # Every optimizer's apply in TensorFlow's form (Adam above).
+        for optimizer in ("sgd", "momentum", "adagrad", "rmsprop", "ftrl"):
+            check_model(p, workdir, "dnn_classifier", ["--hidden_units", "8", "--optimizer", optimizer],
+                        tag=f"dnn_{optimizer}")
+        check_dropout(p, workdir)
+        check_saved_model(p, workdir)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if FAILURES:
+        print(f"{len(FAILURES)} failure(s)")
+        return 1
+    print("all TensorFlow graph checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
