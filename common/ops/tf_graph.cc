@@ -28,6 +28,10 @@ void SetType(NodeDef* d, const std::string& k, DType t) { Attr(d, k).set_type(st
 void SetInt(NodeDef* d, const std::string& k, int64_t v) { Attr(d, k).set_i(v); }
 void SetBool(NodeDef* d, const std::string& k, bool v) { Attr(d, k).set_b(v); }
 void SetString(NodeDef* d, const std::string& k, const std::string& v) { Attr(d, k).set_s(v); }
+void SetTypes(NodeDef* d, const std::string& k, const std::vector<DType>& v) {
+  auto* l = Attr(d, k).mutable_list();
+  for (DType t : v) l->add_type(static_cast<tensorflow::DataType>(t));
+}
 void SetInts(NodeDef* d, const std::string& k, const std::vector<int64_t>& v) {
   auto* l = Attr(d, k).mutable_list();
   for (int64_t x : v) l->add_i(x);
@@ -104,11 +108,23 @@ class Emitter {
     SetType(c, "DstT", t);
     return c->name();
   }
-  // Shape (int32) of the tensor `in` of dtype t.
-  std::string ShapeOf(const std::string& suffix, const std::string& in, DType t) {
+  // Shape (int32, or out) of the tensor `in` of dtype t.
+  std::string ShapeOf(const std::string& suffix, const std::string& in, DType t, DType out = DType::kInt32) {
     NodeDef* d = Helper(suffix, "Shape", {in});
     SetType(d, "T", t);
-    SetType(d, "out_type", DType::kInt32);
+    SetType(d, "out_type", out);
+    return d->name();
+  }
+  // Dimension `axis` (>= 0) of `in`'s shape as an int32 scalar.
+  std::string DimOf(const std::string& suffix, const std::string& in, DType t, int64_t axis) {
+    NodeDef* slice = Helper(suffix + "_slice", "Slice",
+                            {ShapeOf(suffix + "_shape", in, t), Int32s(suffix + "_begin", {axis}),
+                             Int32s(suffix + "_size", {1})});
+    SetType(slice, "T", DType::kInt32);
+    SetType(slice, "Index", DType::kInt32);
+    NodeDef* d = Helper(suffix, "Reshape", {slice->name(), Int32s(suffix + "_scalar", {})});
+    SetType(d, "T", DType::kInt32);
+    SetType(d, "Tshape", DType::kInt32);
     return d->name();
   }
   // A helper op of one float dtype `T`.
@@ -254,6 +270,166 @@ Status SigmoidCrossEntropyRule(Emitter& e) {
   const std::string soft = e.Op(
       "log1p", "Log1p", {e.Op("exp", "Exp", {e.Op("neg", "Neg", {e.Op("abs", "Abs", {x}, t)}, t)}, t)}, t);
   SetType(e.Main("Add", {linear, soft}), "T", t);
+  return OkStatus();
+}
+
+// Dense ids -> (indices [n, 2], values [n], dense_shape [2]) as three
+// outputs of one IdentityN: Where over the ids that are not missing,
+// GatherNd of them, the ids' shape.
+Status DenseToSparseRule(Emitter& e) {
+  const PartialShape& shape = e.InShape(0);
+  if (shape.unknown_rank() || shape.rank() < 1 || shape.rank() > 2) {
+    return UnimplementedError("node ", e.node().name(), ": ids of shape ", shape.DebugString(),
+                              " have no TensorFlow form here (rank 1 or 2)");
+  }
+  const DType t = e.InType(0);
+  const bool str = t == DType::kString;
+  std::string x = e.In(0);
+  if (shape.rank() == 1) {
+    NodeDef* r = e.Helper("ids", "Reshape", {x, e.Int32s("ids_shape", {-1, 1})});
+    SetType(r, "T", t);
+    SetType(r, "Tshape", DType::kInt32);
+    x = r->name();
+  }
+  std::string mask;
+  if (e.Get<bool>("drop_missing")) {
+    const std::string missing = str ? e.Const("missing", Tensor::Scalar<std::string>(""))
+                                    : t == DType::kInt32 ? e.Const("missing", Tensor::Scalar<int32_t>(-1))
+                                                         : e.Const("missing", Tensor::Scalar<int64_t>(-1));
+    NodeDef* ne = e.Helper("present", "NotEqual", {x, missing});
+    SetType(ne, "T", t);
+    mask = ne->name();
+  } else {
+    NodeDef* f = e.Helper("present", "Fill", {e.ShapeOf("ids_dims", x, t), e.Const("true", Tensor::Scalar<bool>(true))});
+    SetType(f, "T", DType::kBool);
+    SetType(f, "index_type", DType::kInt32);
+    mask = f->name();
+  }
+  NodeDef* where = e.Helper("indices", "Where", {mask});
+  SetType(where, "T", DType::kBool);
+  NodeDef* gather = e.Helper("gathered", "GatherNd", {x, where->name()});
+  SetType(gather, "Tparams", t);
+  SetType(gather, "Tindices", DType::kInt64);
+  std::string values = gather->name();
+  if (t == DType::kInt32) {
+    NodeDef* c = e.Helper("values64", "Cast", {values});
+    SetType(c, "SrcT", DType::kInt32);
+    SetType(c, "DstT", DType::kInt64);
+    values = c->name();
+  }
+  const int64_t offset = e.Get<int64_t>("column_offset");
+  if (offset != 0 && !str) {
+    NodeDef* col = e.Helper("column", "Slice", {where->name(), e.Int32s("column_begin", {0, 1}),
+                                                e.Int32s("column_size", {-1, 1})});
+    SetType(col, "T", DType::kInt64);
+    SetType(col, "Index", DType::kInt32);
+    NodeDef* flat = e.Helper("column_flat", "Reshape", {col->name(), e.Int32s("column_flat_shape", {-1})});
+    SetType(flat, "T", DType::kInt64);
+    SetType(flat, "Tshape", DType::kInt32);
+    const std::string shift =
+        e.Op("shift", "Mul", {flat->name(), e.Const("offset", Tensor::Scalar<int64_t>(offset))}, DType::kInt64);
+    values = e.Op("shifted", "Add", {values, shift}, DType::kInt64);
+  }
+  NodeDef* d = e.Main("IdentityN", {where->name(), values, e.ShapeOf("dense_shape", x, t, DType::kInt64)});
+  SetTypes(d, "T", {DType::kInt64, str ? DType::kString : DType::kInt64, DType::kInt64});
+  return OkStatus();
+}
+
+// psflow: indices..., values..., shapes... of n features.
+Status SparseCrossRule(Emitter& e) {
+  const int n = e.num_inputs() / 3;
+  std::vector<std::string> ins;
+  std::vector<DType> types;
+  for (int i = 0; i < 3 * n; ++i) ins.push_back(e.In(i));
+  for (int i = 0; i < n; ++i) types.push_back(e.InType(n + i));
+  NodeDef* d = e.Main("SparseCross", ins);
+  SetInt(d, "N", n);
+  SetBool(d, "hashed_output", true);
+  SetInt(d, "num_buckets", e.Get<int64_t>("num_buckets"));
+  SetInt(d, "hash_key", e.Get<int64_t>("hash_key"));
+  SetTypes(d, "sparse_types", types);
+  SetTypes(d, "dense_types", {});
+  SetType(d, "out_type", DType::kInt64);
+  SetType(d, "internal_type", DType::kInt64);
+  return OkStatus();
+}
+
+Status SparseSegmentRule(Emitter& e) {
+  NodeDef* d = e.Same();
+  SetType(d, "T", e.InType(0));
+  SetType(d, "Tidx", e.InType(1));
+  SetType(d, "Tsegmentids", e.InType(2));
+  SetType(d, "Tnumsegments", e.InType(3));
+  return OkStatus();
+}
+
+// (grad [segments, row...], indices, segment_ids, data) -> data's gradient:
+// TensorFlow's SparseSegmentMeanGrad / SqrtNGrad, or for a sum the rows of
+// grad gathered by segment and summed into data's rows.
+Status SparseSegmentGradRule(Emitter& e) {
+  const std::string combiner = e.Get<std::string>("combiner");
+  const DType t = e.InType(0);
+  const std::string rows = e.DimOf("rows", e.In(3), e.InType(3), 0);
+  if (combiner == "Mean" || combiner == "SqrtN") {
+    NodeDef* d = e.Main(StrCat("SparseSegment", combiner, "Grad"), {e.In(0), e.In(1), e.In(2), rows});
+    SetType(d, "T", t);
+    SetType(d, "Tidx", e.InType(1));
+    SetType(d, "Tsegmentids", e.InType(2));
+    return OkStatus();
+  }
+  if (combiner != "Sum") return UnimplementedError("combiner ", combiner);
+  NodeDef* g = e.Helper("per_entry", "GatherV2", {e.In(0), e.In(2), e.Int32("axis", 0)});
+  SetType(g, "Tparams", t);
+  SetType(g, "Tindices", e.InType(2));
+  SetType(g, "Taxis", DType::kInt32);
+  SetInt(g, "batch_dims", 0);
+  NodeDef* d = e.Main("UnsortedSegmentSum", {g->name(), e.In(1), rows});
+  SetType(d, "T", t);
+  SetType(d, "Tindices", e.InType(1));
+  SetType(d, "Tnumsegments", DType::kInt32);
+  return OkStatus();
+}
+
+// (g, x_0, ..., x_{n-1}) -> g split along axis into x_i's sizes (SplitV).
+Status ConcatGradRule(Emitter& e) {
+  const int n = e.num_inputs() - 1;
+  int64_t axis = e.Get<int64_t>("axis");
+  if (axis < 0) {
+    if (e.InShape(0).unknown_rank()) {
+      return UnimplementedError("node ", e.node().name(), ": a negative axis over a tensor of unknown rank");
+    }
+    axis += e.InShape(0).rank();
+  }
+  std::vector<std::string> sizes;
+  for (int i = 0; i < n; ++i) {
+    NodeDef* sz = e.Helper(StrCat("size_", i), "Slice", {e.ShapeOf(StrCat("shape_", i), e.In(i + 1), e.InType(i + 1)),
+                                                         e.Int32s(StrCat("begin_", i), {axis}),
+                                                         e.Int32s(StrCat("one_", i), {1})});
+    SetType(sz, "T", DType::kInt32);
+    SetType(sz, "Index", DType::kInt32);
+    sizes.push_back(sz->name());
+  }
+  sizes.push_back(e.Int32("sizes_axis", 0));
+  NodeDef* cat = e.Helper("sizes", "ConcatV2", sizes);
+  SetType(cat, "T", DType::kInt32);
+  SetInt(cat, "N", n);
+  SetType(cat, "Tidx", DType::kInt32);
+  NodeDef* d = e.Main("SplitV", {e.In(0), cat->name(), e.Int32("axis", axis)});
+  SetType(d, "T", e.InType(0));
+  SetType(d, "Tlen", DType::kInt32);
+  SetInt(d, "num_split", n);
+  return OkStatus();
+}
+
+// (indices, rows, like) -> zeros like `like` with each row added at its index.
+Status ScatterAddLikeRule(Emitter& e) {
+  const DType ti = e.InType(0);
+  NodeDef* idx = e.Helper("indices", "ExpandDims", {e.In(0), e.Int32("last", -1)});
+  SetType(idx, "T", ti);
+  SetType(idx, "Tdim", DType::kInt32);
+  NodeDef* d = e.Main("ScatterNd", {idx->name(), e.In(1), e.ShapeOf("shape", e.In(2), e.InType(2), ti)});
+  SetType(d, "T", e.InType(1));
+  SetType(d, "Tindices", ti);
   return OkStatus();
 }
 
@@ -485,6 +661,15 @@ const std::map<std::string, Rule>& Rules() {
       return OkStatus();
     };
     (*r)["SumToShapeOf"] = SumToShapeOfRule;
+    (*r)["DenseToSparse"] = DenseToSparseRule;
+    (*r)["SparseCrossHashed"] = SparseCrossRule;
+    for (const char* op : {"SparseSegmentSumWithNumSegments", "SparseSegmentMeanWithNumSegments",
+                           "SparseSegmentSqrtNWithNumSegments"}) {
+      (*r)[op] = SparseSegmentRule;
+    }
+    (*r)["SparseSegmentReduceGrad"] = SparseSegmentGradRule;
+    (*r)["ConcatGrad"] = ConcatGradRule;
+    (*r)["ScatterAddLike"] = ScatterAddLikeRule;
     (*r)["ReductionGrad"] = ReductionGradRule;
     (*r)["DropoutMask"] = DropoutMaskRule;
     (*r)["SigmoidCrossEntropyWithLogits"] = SigmoidCrossEntropyRule;

@@ -4,7 +4,8 @@
   tf_graph_interop.py --build-dir BUILD [--workdir DIR]
 
 For the dnn, cnn and linear canned classifiers, psflow-train-local trains a
-few steps and writes a checkpoint with its .meta.  Then, on the same inputs:
+few steps and writes a checkpoint with its .meta (the wide & deep model of
+configs/ctr_wide_deep.yaml: a 1 PS + chief job).  Then, on the same inputs:
 
 - tf.compat.v1.train.import_meta_graph imports the .meta and returns a Saver
   that restores psflow's checkpoint; TensorFlow's logits equal psflow's
@@ -22,12 +23,13 @@ few steps and writes a checkpoint with its .meta.  Then, on the same inputs:
   Serving), saved_model_cli run and TensorFlow 2's tf.saved_model.load give
   psflow's predictions, and psflow loads it back (psflow_run_graph saved).
 
-Exits 77 (skipped) when tensorflow does not import.
+Exits 77 (skipped) when tensorflow (or numpy, pyyaml) does not import.
 """
 import argparse
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 try:
     import numpy as np
     import tensorflow as tf
+    import yaml
 except Exception as e:  # pragma: no cover - depends on the machine
     print(f"SKIP: tensorflow does not import ({e}); pip install tensorflow-cpu to run this check")
     sys.exit(77)
@@ -102,25 +105,42 @@ class Psflow:
         subprocess.run([self.runner, "freeze", meta, prefix, output_node, pb], check=True, capture_output=True)
 
 
-def inputs(graph, seed):
-    """A batch for the graph's x and label placeholders."""
+def inputs(graph, seed, classes=10):
+    """A batch for every placeholder of the graph: floats in [0, 1), ids in
+    [0, 100), labels in [0, classes)."""
     rng = np.random.default_rng(seed)
-    x = graph.get_tensor_by_name("x:0")
-    label = graph.get_tensor_by_name("label:0")
-    xs = rng.random([BATCH] + [int(d) for d in x.shape[1:]], dtype=np.float32)
-    ys = rng.integers(0, 10, size=[BATCH] + [int(d) for d in label.shape[1:]]).astype(label.dtype.as_numpy_dtype)
-    return {"x:0": xs, "label:0": ys}
+    feeds = {}
+    for op in graph.get_operations():
+        if op.type != "Placeholder":
+            continue
+        t = op.outputs[0]
+        shape = [BATCH] + [int(d) for d in t.shape[1:]]
+        if t.dtype.is_floating:
+            feeds[t.name] = rng.random(shape, dtype=np.float32).astype(t.dtype.as_numpy_dtype)
+        else:
+            high = classes if op.name == "label" else 100
+            feeds[t.name] = rng.integers(0, high, size=shape).astype(t.dtype.as_numpy_dtype)
+    return feeds
 
 
 def logits_name(graph):
-    """The logits: what the head's probabilities are computed from."""
-    return graph.get_operation_by_name("head/probabilities").inputs[0].name
+    """The logits: what the head's probabilities (or logistic) are computed from."""
+    for head in ("head/logistic", "head/probabilities"):
+        try:
+            return graph.get_operation_by_name(head).inputs[0].name
+        except KeyError:
+            pass
+    raise KeyError("no head/logistic or head/probabilities in the graph")
 
 
 def check_model(p, workdir, model, extra=(), tag=None):
     tag = tag or model
     model_dir = os.path.join(workdir, tag)
     prefix = p.train(model_dir, model, 20, extra)
+    check_graphs(p, workdir, tag, prefix)
+
+
+def check_graphs(p, workdir, tag, prefix, classes=10):
     meta = prefix + ".meta"
     graph = tf.Graph()
     with graph.as_default():
@@ -130,7 +150,7 @@ def check_model(p, workdir, model, extra=(), tag=None):
             check(False, f"{tag}: TensorFlow imports {os.path.basename(meta)} ({str(e)[:400]})")
             return
         check(saver is not None, f"{tag}: import_meta_graph returns a Saver")
-        feeds = inputs(graph, 1)
+        feeds = inputs(graph, 1, classes)
         logits = logits_name(graph)
         trainable = sorted(v.name for v in tf.compat.v1.trainable_variables())
         check(len(trainable) >= 2, f"{tag}: the trainable_variables collection lists {len(trainable)} variables")
@@ -171,11 +191,45 @@ def check_model(p, workdir, model, extra=(), tag=None):
             check(False, f"{tag}: TensorFlow imports the frozen graph ({str(e)[:400]})")
             return
         with tf.compat.v1.Session() as sess:
-            x = {"x:0": feeds["x:0"]}
+            x = {k: v for k, v in feeds.items() if k != "label:0"}
             tf_logits = sess.run(logits, x)
     ps_logits = p.run("pb", [pb], x, [logits])[0]
     check(close(tf_logits, ps_logits), f"{tag}: the frozen graph gives psflow's logits in TensorFlow")
     check(not any(n.op == "VariableV2" for n in gdef.node), f"{tag}: the frozen graph holds no variables")
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for so in socks:
+        so.bind(("127.0.0.1", 0))
+    ports = [so.getsockname()[1] for so in socks]
+    for so in socks:
+        so.close()
+    return ports
+
+
+def check_wide_deep(p, workdir, build_dir, source_dir):
+    """configs/ctr_wide_deep.yaml (feature columns, crosses, embeddings,
+    FTRL and Adagrad) trained a few steps by a real 1 PS + chief job."""
+    data = os.path.join(workdir, "ctr_data")
+    subprocess.run([os.path.join(build_dir, "tools", "psflow-gen-ctr"), "--out", data, "--examples", "4000",
+                    "--eval_examples", "500", "--shards", "1", "--vocab", "100"], check=True, capture_output=True)
+    with open(os.path.join(source_dir, "configs", "ctr_wide_deep.yaml")) as f:
+        job = yaml.safe_load(f)
+    ports = free_ports(2)
+    job["cluster"] = {"ps": [f"127.0.0.1:{ports[0]}"], "chief": [f"127.0.0.1:{ports[1]}"]}
+    job["data"]["train"]["files"] = [os.path.join(data, "train-00000-of-00001.tfrecord")]
+    job["data"]["eval"]["files"] = [os.path.join(data, "eval-00000-of-00001.tfrecord")]
+    model_dir = os.path.join(workdir, "wide_deep")
+    job["run"].update({"model_dir": model_dir, "train_steps": 40, "save_checkpoints_secs": 600})
+    job_file = os.path.join(workdir, "wide_deep.yaml")
+    with open(job_file, "w") as f:
+        yaml.safe_dump(job, f)
+    res = subprocess.run([os.path.join(build_dir, "launch", "psflow-launch"), job_file, "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    check(res.returncode == 0, "wide_deep: the job trains" + ("" if res.returncode == 0 else f" ({res.stdout[-800:]})"))
+    if res.returncode == 0:
+        check_graphs(p, workdir, "wide_deep", tf.train.latest_checkpoint(model_dir), classes=2)
 
 
 def check_dropout(p, workdir):
@@ -281,6 +335,7 @@ def main():
             check_model(p, workdir, "dnn_classifier", ["--hidden_units", "8", "--optimizer", optimizer],
                         tag=f"dnn_{optimizer}")
         check_dropout(p, workdir)
+        check_wide_deep(p, workdir, args.build_dir, os.path.join(os.path.dirname(__file__), "..", ".."))
         check_saved_model(p, workdir)
     finally:
         if not args.workdir:
