@@ -109,7 +109,8 @@ Status CheckCompatibility(const BundleReader& reader, const std::vector<Variable
                            "); nothing was restored:");
   for (const auto& p : plan.problems) msg += StrCat("\n  ", p);
   msg +=
-      "\nIf the model changed on purpose, start from a new model_dir, or restore explicitly: a "
+      "\nIf the model changed on purpose, start from a new model_dir and warm-start it from this checkpoint "
+      "(run.warm_start.from in the job file copies the variables that still match), or restore explicitly: a "
       "var_list restores a subset, and a var_list entry {checkpoint_key: variable} renames.";
   return FailedPreconditionError(msg).WithPayload(std::string(kCheckpointMismatch), reader.prefix());
 }

@@ -176,8 +176,7 @@ std::vector<const Variable*> Graph::VariablesInCollection(const std::string& key
 }
 
 void Graph::AddToCollection(const std::string& key, CollectionItem item) {
-  auto& list = collections_[key];
-  if (std::find(list.begin(), list.end(), item) == list.end()) list.push_back(item);
+  collections_[key].push_back(item);  // a list, as TensorFlow's: adding twice keeps both
 }
 
 const std::vector<CollectionItem>& Graph::GetCollection(const std::string& key) const {

@@ -132,9 +132,9 @@ TEST_F(GraphTest, CollectionsHoldVariablesAndTensors) {
   Node* c = Const(root_);
   Variable* v = g_.AddVariable(Variable{.name = "w", .ref = c->output(0)});
   g_.AddToCollection(collections::kGlobalVariables, v);
-  g_.AddToCollection(collections::kGlobalVariables, v);  // no duplicates
+  g_.AddToCollection(collections::kGlobalVariables, v);  // a list, as TensorFlow's: kept twice
   g_.AddToCollection(collections::kLosses, c->output(0));
-  EXPECT_EQ(g_.VariablesInCollection(collections::kGlobalVariables).size(), 1u);
+  EXPECT_EQ(g_.VariablesInCollection(collections::kGlobalVariables).size(), 2u);
   EXPECT_EQ(g_.GetCollection(collections::kLosses).size(), 1u);
   EXPECT_TRUE(g_.GetCollection("nothing").empty());
   EXPECT_EQ(g_.FindVariable("w"), v);

@@ -214,12 +214,57 @@ tensorflow::GraphDef ToGraphDef(const Graph& graph) {
   return def;
 }
 
-Status ImportGraphDef(const tensorflow::GraphDef& tf_def, Graph* graph) {
+namespace {
+
+// The name scopes of TensorFlow Savers in def ("save/", "save_1/"): the
+// scopes of their SaveV2 / RestoreV2 ops, and `restore_op`'s.
+std::set<std::string> SaverScopes(const tensorflow::GraphDef& def, const std::string& restore_op) {
+  std::set<std::string> scopes;
+  auto add = [&](const std::string& name) {
+    if (name.find('/') != std::string::npos) scopes.insert(name.substr(0, name.rfind('/') + 1));
+  };
+  add(restore_op);
+  for (const tensorflow::NodeDef& nd : def.node()) {
+    if (nd.op() == "SaveV2" || nd.op() == "RestoreV2" || nd.op() == "MergeV2Checkpoints") add(nd.name());
+  }
+  return scopes;
+}
+
+// ImportGraphDef, leaving out the nodes under `skip_scopes` (TensorFlow
+// Savers' ops: psflow saves and restores with its own).
+// name, or "^name" / "name:1", under `scope`.
+std::string Scoped(const std::string& scope, const std::string& name) {
+  if (scope.empty()) return name;
+  if (!name.empty() && name[0] == '^') return StrCat("^", scope, "/", name.substr(1));
+  return StrCat(scope, "/", name);
+}
+
+Status ImportGraphDefExcept(const tensorflow::GraphDef& tf_def, const std::set<std::string>& skip_scopes,
+                            const std::string& scope, Graph* graph) {
   RegisterStandardOps();
+  std::map<std::string, const tensorflow::NodeDef*> by_name;
+  for (const tensorflow::NodeDef& nd : tf_def.node()) by_name[nd.name()] = &nd;
+  const tf_graph::NodeLookup lookup = [&](const std::string& name) -> const tensorflow::NodeDef* {
+    auto it = by_name.find(name);
+    return it == by_name.end() ? nullptr : it->second;
+  };
   // psflow's own form of each node; the export's helper nodes are not psflow's.
   tensorflow::GraphDef def;
   for (const tensorflow::NodeDef& nd : tf_def.node()) {
-    if (!tf_graph::IsHelper(nd)) *def.add_node() = tf_graph::PsflowForm(nd);
+    if (tf_graph::IsHelper(nd)) continue;
+    bool skip = false;
+    for (const std::string& scope : skip_scopes) skip |= nd.name().starts_with(scope);
+    if (skip) continue;
+    tensorflow::NodeDef* d = def.add_node();
+    ASSIGN_OR_RETURN(*d, tf_graph::PsflowForm(nd, lookup));
+    if (!scope.empty()) {
+      d->set_name(Scoped(scope, d->name()));
+      for (std::string& in : *d->mutable_input()) in = Scoped(scope, in);
+    }
+    if (graph->FindNode(d->name()) != nullptr) {
+      return AlreadyExistsError("the graph already has a node named ", d->name(),
+                                "; import under a scope (ImportOptions::import_scope)");
+    }
   }
   std::vector<bool> done(static_cast<size_t>(def.node_size()), false);
   int remaining = def.node_size();
@@ -275,6 +320,12 @@ Status ImportGraphDef(const tensorflow::GraphDef& tf_def, Graph* graph) {
   return OkStatus();
 }
 
+}  // namespace
+
+Status ImportGraphDef(const tensorflow::GraphDef& def, Graph* graph, const ImportOptions& options) {
+  return ImportGraphDefExcept(def, SaverScopes(def, ""), options.import_scope, graph);
+}
+
 tensorflow::MetaGraphDef ExportMetaGraph(const Graph& graph, const MetaGraphOptions& o) {
   tensorflow::MetaGraphDef meta;
   // TensorFlow parses tensorflow_version as its own release: psflow names
@@ -307,38 +358,52 @@ tensorflow::MetaGraphDef ExportMetaGraph(const Graph& graph, const MetaGraphOpti
   return meta;
 }
 
-Status ImportMetaGraph(const tensorflow::MetaGraphDef& meta, Graph* graph) {
-  if (graph->num_nodes() != 0) return FailedPreconditionError("ImportMetaGraph needs an empty graph");
-  RETURN_IF_ERROR(ImportGraphDef(meta.graph_def(), graph));
+Status ImportMetaGraph(const tensorflow::MetaGraphDef& meta, Graph* graph, const ImportOptions& options,
+                       std::map<std::string, const Variable*>* imported) {
+  const std::string& scope = options.import_scope;
+  // A Saver's ops live under its scope ("save/" for save/restore_all).
+  RETURN_IF_ERROR(ImportGraphDefExcept(meta.graph_def(),
+                                       SaverScopes(meta.graph_def(), meta.saver_def().restore_op_name()), scope,
+                                       graph));
+  // Collections of VariableDefs (TensorFlow keeps other protos in bytes lists too).
+  static const std::set<std::string> kVariableCollections = {
+      collections::kGlobalVariables, collections::kLocalVariables, collections::kTrainableVariables,
+      collections::kModelVariables, collections::kMovingAverageVariables, collections::kGlobalStep,
+      "metric_variables"};
   std::map<std::string, Variable*> vars;
   for (const auto& [key, col] : meta.collection_def()) {
     if (col.has_bytes_list()) {
+      if (!kVariableCollections.count(key)) continue;
       for (const std::string& bytes : col.bytes_list().value()) {
         tensorflow::VariableDef vd;
         if (!vd.ParseFromString(bytes)) return DataLossError("collection ", key, " holds an unparsable VariableDef");
         Variable*& v = vars[vd.variable_name()];
         if (v == nullptr) {
-          ASSIGN_OR_RETURN(Output ref, graph->GetTensorByName(vd.variable_name()));
-          ASSIGN_OR_RETURN(Output read, graph->GetTensorByName(vd.snapshot_name()));
+          ASSIGN_OR_RETURN(Output ref, graph->GetTensorByName(Scoped(scope, vd.variable_name())));
+          ASSIGN_OR_RETURN(Output read, graph->GetTensorByName(Scoped(scope, vd.snapshot_name())));
           Variable nv{.name = ref.node->name(), .ref = ref, .value = read, .dtype = ref.dtype(),
                       .shape = ref.shape(), .trainable = vd.trainable()};
           if (!vd.initializer_name().empty()) {
-            ASSIGN_OR_RETURN(nv.initializer, graph->GetOperationByName(vd.initializer_name()));
+            ASSIGN_OR_RETURN(nv.initializer, graph->GetOperationByName(Scoped(scope, vd.initializer_name())));
           }
           if (!vd.initial_value_name().empty()) {
-            ASSIGN_OR_RETURN(nv.initial_value, graph->GetTensorByName(vd.initial_value_name()));
+            ASSIGN_OR_RETURN(nv.initial_value, graph->GetTensorByName(Scoped(scope, vd.initial_value_name())));
           }
           v = graph->AddVariable(std::move(nv));
         }
         graph->AddToCollection(key, v);
+        if (imported != nullptr && key == collections::kGlobalVariables) {
+          const std::string& name = vd.variable_name();
+          (*imported)[name.substr(0, name.rfind(':'))] = v;  // "w:0" -> checkpoint key "w"
+        }
       }
     } else if (col.has_node_list()) {
       for (const std::string& name : col.node_list().value()) {
         if (name.find(':') != std::string::npos) {
-          ASSIGN_OR_RETURN(Output o, graph->GetTensorByName(name));
+          ASSIGN_OR_RETURN(Output o, graph->GetTensorByName(Scoped(scope, name)));
           graph->AddToCollection(key, o);
         } else {
-          ASSIGN_OR_RETURN(Node* n, graph->GetOperationByName(name));
+          ASSIGN_OR_RETURN(Node* n, graph->GetOperationByName(Scoped(scope, name)));
           graph->AddToCollection(key, n);
         }
       }
@@ -365,10 +430,11 @@ Status WriteMetaGraph(const Graph& graph, const std::string& path, const MetaGra
   return WriteBinaryProto(options.env, path, ExportMetaGraph(graph, options));
 }
 
-Status ImportMetaGraph(const std::string& path, Graph* graph) {
+Status ImportMetaGraph(const std::string& path, Graph* graph, const ImportOptions& options,
+                       std::map<std::string, const Variable*>* imported) {
   tensorflow::MetaGraphDef meta;
   RETURN_IF_ERROR(ReadBinaryProto(Env::Default(), path, &meta));
-  return ImportMetaGraph(meta, graph).WithContext("importing ", path);
+  return ImportMetaGraph(meta, graph, options, imported).WithContext("importing ", path);
 }
 
 StatusOr<tensorflow::GraphDef> FreezeGraph(const Graph& graph, VariableStore* variables,

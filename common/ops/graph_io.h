@@ -13,6 +13,7 @@
 
 #include <google/protobuf/message_lite.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,9 +35,19 @@ tensorflow::TensorShapeProto ShapeToProto(const PartialShape& s);
 // The graph in TensorFlow's terms (common/ops/tf_graph.h).  A node whose op
 // has no TensorFlow form is written as psflow's, with a warning naming it.
 tensorflow::GraphDef ToGraphDef(const Graph& graph);
-// Adds every node of `def` to `graph` (inputs may come in any order),
-// reading psflow's own form of the nodes it wrote (tf_graph::PsflowForm).
-Status ImportGraphDef(const tensorflow::GraphDef& def, Graph* graph);
+
+struct ImportOptions {
+  // Every imported name becomes "<import_scope>/<name>", as TensorFlow's
+  // import_graph_def(name=...) and import_meta_graph(import_scope=...) do.
+  // Empty (the default of TensorFlow's C++ ImportGraphDef): names unchanged.
+  std::string import_scope;
+};
+// Adds every node of `def` to `graph`, which may hold nodes already (a name
+// in use is an error naming it: import under a scope), inputs in any order;
+// reads psflow's own form of the nodes it wrote and TensorFlow's graphs
+// (tf_graph::PsflowForm).  TensorFlow Savers' ops are left out: psflow's
+// Saver restores the variables.
+Status ImportGraphDef(const tensorflow::GraphDef& def, Graph* graph, const ImportOptions& options = {});
 
 struct MetaGraphOptions {
   int max_to_keep = 5;
@@ -47,10 +58,14 @@ tensorflow::MetaGraphDef ExportMetaGraph(const Graph& graph, const MetaGraphOpti
 // The graph, its collections and TensorFlow's Saver ops over the global
 // variables (SaverDef: TensorFlow's import_meta_graph returns a Saver that
 // restores psflow's checkpoints).
-// Rebuilds nodes, variables and collections into an empty graph.
-Status ImportMetaGraph(const tensorflow::MetaGraphDef& meta, Graph* graph);
+// Rebuilds nodes, variables and collections into `graph`.  `imported`, if
+// given, receives the meta graph's global variables by checkpoint key (their
+// names before the import scope).
+Status ImportMetaGraph(const tensorflow::MetaGraphDef& meta, Graph* graph, const ImportOptions& options = {},
+                       std::map<std::string, const Variable*>* imported = nullptr);
 Status WriteMetaGraph(const Graph& graph, const std::string& path, const MetaGraphOptions& options = {});
-Status ImportMetaGraph(const std::string& path, Graph* graph);
+Status ImportMetaGraph(const std::string& path, Graph* graph, const ImportOptions& options = {},
+                       std::map<std::string, const Variable*>* imported = nullptr);
 
 // The subgraph computing `output_nodes`, with every variable it reads
 // replaced by a constant holding the variable's current value.

@@ -94,6 +94,25 @@ void RegisterStateOpsOnce() {
   DefineOp({.type = "AssignSub", .num_inputs = 2, .shape_fn = AssignShape, .stateful = true,
             .ref_inputs = {0}},
            [](OpKernelContext& c) { return AssignUpdate(c, -1); });
+  // Whether the variable has a value yet (TensorFlow's IsVariableInitialized;
+  // imported graphs hold one per resource variable, VarIsInitializedOp).
+  DefineOp({.type = "IsVariableInitialized",
+            .num_inputs = 1,
+            .shape_fn = [](InferenceContext& c) -> Status {
+              c.AddOutput(DType::kBool, PartialShape({}));
+              return OkStatus();
+            },
+            .stateful = true,
+            .ref_inputs = {0}},
+           [](OpKernelContext& c) -> Status {
+             const Node& var = *c.node().inputs()[0].node;
+             if (var.type() != "VariableV2") {
+               return InvalidArgumentError("IsVariableInitialized (node ", c.node().name(), ") reads ", var.name(),
+                                           ", which is not a variable");
+             }
+             c.SetOutput(0, Tensor::Scalar<bool>(c.variables()->IsInitialized(var.name())));
+             return OkStatus();
+           });
 }
 
 namespace ops {

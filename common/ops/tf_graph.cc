@@ -535,6 +535,10 @@ const std::map<std::string, Rule>& Rules() {
       return OkStatus();
     };
     (*r)["BiasAdd"] = WithT(0, {{"data_format", "NHWC"}});
+    (*r)["IsVariableInitialized"] = [](Emitter& e) {
+      SetType(e.Same(), "dtype", e.InType(0));
+      return OkStatus();
+    };
     (*r)["MaxPool"] = (*r)["MaxPoolGrad"] = (*r)["AvgPool"] = (*r)["Conv2D"] = WithT(0, {{"data_format", "NHWC"}});
     // psflow's convolution gradients take the tensors; TensorFlow's their shapes.
     (*r)["Conv2DBackpropInput"] = [](Emitter& e) {
@@ -784,6 +788,7 @@ void AppendSaver(const std::vector<const Variable*>& vars, tensorflow::SaverDef*
     if (v->shape.IsFullyDefined()) saved.push_back(v);
   }
   std::sort(saved.begin(), saved.end(), [](const Variable* a, const Variable* b) { return a->name < b->name; });
+  saved.erase(std::unique(saved.begin(), saved.end()), saved.end());  // a collection may list one twice
   std::vector<std::string> names, slices;
   for (const Variable* v : saved) {
     names.push_back(v->name);
@@ -830,7 +835,250 @@ bool IsHelper(const NodeDef& d) {
   return it != d.attr().end() && it->second.b();
 }
 
-NodeDef PsflowForm(const NodeDef& d) {
+namespace {
+
+// ---- Import of nodes TensorFlow wrote ----
+
+// The constant behind input `i` of d (a Const node, possibly read through
+// Identity), as int64s.
+StatusOr<std::vector<int64_t>> ConstInts(const NodeDef& d, int i, const NodeLookup& lookup, const char* what) {
+  if (i >= d.input_size()) return InvalidArgumentError("node ", d.name(), " (", d.op(), ") has no input ", what);
+  std::string name = d.input(i);
+  for (int hops = 0; hops < 8; ++hops) {
+    const size_t colon = name.rfind(':');
+    const std::string node = colon == std::string::npos ? name : name.substr(0, colon);
+    const NodeDef* src = lookup(node);
+    if (src == nullptr) return InvalidArgumentError("node ", d.name(), " reads ", name, ", which is not in the graph");
+    if (src->op() == "Identity" && src->input_size() >= 1) {
+      name = src->input(0);
+      continue;
+    }
+    if (src->op() != "Const") {
+      return UnimplementedError("node ", d.name(), " (", d.op(), "): psflow needs its ", what, " (input ", i,
+                                ") to be a constant, but it comes from ", node, " (", src->op(), ")");
+    }
+    auto it = src->attr().find("value");
+    if (it == src->attr().end()) return InvalidArgumentError("Const node ", node, " has no value");
+    ASSIGN_OR_RETURN(Tensor t, TensorFromProto(it->second.tensor()));
+    std::vector<int64_t> out;
+    if (t.dtype() == DType::kInt32) {
+      for (int32_t v : t.flat<int32_t>()) out.push_back(v);
+    } else if (t.dtype() == DType::kInt64) {
+      for (int64_t v : t.flat<int64_t>()) out.push_back(v);
+    } else {
+      return InvalidArgumentError("node ", d.name(), ": its ", what, " ", node, " is ", DTypeName(t.dtype()),
+                                  ", not int32 or int64");
+    }
+    return out;
+  }
+  return InvalidArgumentError("node ", d.name(), ": its ", what, " is behind too many Identity nodes");
+}
+
+StatusOr<double> ConstScalar(const NodeDef& d, int i, const NodeLookup& lookup, const char* what) {
+  std::string name = d.input(i);
+  const size_t colon = name.rfind(':');
+  const NodeDef* src = lookup(colon == std::string::npos ? name : name.substr(0, colon));
+  if (src == nullptr || src->op() != "Const") {
+    return UnimplementedError("node ", d.name(), " (", d.op(), "): psflow needs its ", what, " to be a constant");
+  }
+  ASSIGN_OR_RETURN(Tensor t, TensorFromProto(src->attr().at("value").tensor()));
+  if (t.num_elements() != 1) return InvalidArgumentError("node ", d.name(), ": its ", what, " is not a scalar");
+  switch (t.dtype()) {
+    case DType::kFloat: return static_cast<double>(t.flat<float>()[0]);
+    case DType::kDouble: return t.flat<double>()[0];
+    case DType::kInt32: return static_cast<double>(t.flat<int32_t>()[0]);
+    case DType::kInt64: return static_cast<double>(t.flat<int64_t>()[0]);
+    case DType::kBool: return t.flat<bool>()[0] ? 1.0 : 0.0;
+    default: return InvalidArgumentError("node ", d.name(), ": its ", what, " is ", DTypeName(t.dtype()));
+  }
+}
+
+// Keeps only `keep` of d's attributes (psflow's), after checking the
+// TensorFlow options psflow supports.
+Status Keep(NodeDef* d, std::initializer_list<const char*> keep) {
+  auto& attrs = *d->mutable_attr();
+  if (auto it = attrs.find("data_format"); it != attrs.end() && it->second.s() != "NHWC") {
+    return UnimplementedError("node ", d->name(), " (", d->op(), ") uses data_format ", it->second.s(),
+                              "; psflow runs NHWC only");
+  }
+  if (auto it = attrs.find("dilations"); it != attrs.end()) {
+    for (int64_t v : it->second.list().i()) {
+      if (v != 1) return UnimplementedError("node ", d->name(), " (", d->op(), ") is dilated; psflow has no dilations");
+    }
+  }
+  if (auto it = attrs.find("explicit_paddings"); it != attrs.end() && it->second.list().i_size() > 0) {
+    return UnimplementedError("node ", d->name(), " (", d->op(), ") has explicit paddings; psflow has SAME/VALID");
+  }
+  std::vector<std::string> drop;
+  for (const auto& [k, v] : attrs) {
+    bool kept = false;
+    for (const char* name : keep) kept |= k == name;
+    if (!kept) drop.push_back(k);
+  }
+  for (const std::string& k : drop) attrs.erase(k);
+  return OkStatus();
+}
+
+// Moves data input `i` (a constant) into attribute `attr` and removes it.
+Status InputToInts(NodeDef* d, int i, const char* attr, bool scalar, const NodeLookup& lookup) {
+  ASSIGN_OR_RETURN(auto v, ConstInts(*d, i, lookup, attr));
+  if (scalar) {
+    if (v.size() != 1) return InvalidArgumentError("node ", d->name(), ": its ", attr, " must be a scalar");
+    SetInt(d, attr, v[0]);
+  } else {
+    SetInts(d, attr, v);
+  }
+  d->mutable_input()->erase(d->mutable_input()->begin() + i);
+  return OkStatus();
+}
+
+int DataInputs(const NodeDef& d) {
+  int n = 0;
+  for (const std::string& in : d.input()) n += !in.starts_with("^");
+  return n;
+}
+
+using ImportRule = std::function<Status(NodeDef*, const NodeLookup&)>;
+
+const std::map<std::string, ImportRule>& ImportRules() {
+  static const auto* rules = [] {
+    auto* r = new std::map<std::string, ImportRule>;
+    // Ops whose psflow form is TensorFlow's without type attributes.
+    for (const char* op :
+         {"Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "Pow", "Neg", "Square", "Sqrt", "Rsqrt",
+          "Exp", "Log", "Abs", "Log1p", "Relu", "Relu6", "Elu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+          "Identity", "StopGradient", "ZerosLike", "OnesLike", "ReluGrad", "Relu6Grad", "EluGrad", "SigmoidGrad",
+          "TanhGrad", "SqrtGrad", "RsqrtGrad", "L2Loss", "Equal", "Less", "Greater", "GreaterEqual", "LessEqual",
+          "NotEqual", "SoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits", "Assign", "AssignAdd",
+          "AssignSub", "BiasAdd", "AddN", "NoOp"}) {
+      (*r)[op] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {}); };
+    }
+    (*r)["AddV2"] = [](NodeDef* d, const NodeLookup&) {
+      d->set_op("Add");  // TensorFlow 2's `+`
+      return Keep(d, {});
+    };
+    (*r)["Const"] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {"value", "dtype"}); };
+    (*r)["Placeholder"] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {"dtype", "shape"}); };
+    (*r)["VariableV2"] = [](NodeDef* d, const NodeLookup&) {
+      if (d->attr().contains("shared_name") && !d->attr().at("shared_name").s().empty()) {
+        return UnimplementedError("variable ", d->name(), " is shared (shared_name); psflow's are not");
+      }
+      return Keep(d, {"dtype", "shape"});
+    };
+    // TensorFlow 2's resource variables (compat.v1 graphs default to them):
+    // psflow's ref variables do the same work in an imported graph.
+    (*r)["VarHandleOp"] = [](NodeDef* d, const NodeLookup&) {
+      d->set_op("VariableV2");
+      return Keep(d, {"dtype", "shape"});
+    };
+    (*r)["ReadVariableOp"] = [](NodeDef* d, const NodeLookup&) {
+      d->set_op("Identity");
+      return Keep(d, {});
+    };
+    (*r)["VarIsInitializedOp"] = [](NodeDef* d, const NodeLookup&) {
+      d->set_op("IsVariableInitialized");
+      return Keep(d, {});
+    };
+    (*r)["IsVariableInitialized"] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {}); };
+    (*r)["AssignVariableOp"] = [](NodeDef* d, const NodeLookup&) {
+      d->set_op("Assign");
+      return Keep(d, {});
+    };
+    (*r)["MatMul"] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {"transpose_a", "transpose_b"}); };
+    (*r)["Conv2D"] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {"strides", "padding"}); };
+    for (const char* op : {"MaxPool", "AvgPool", "MaxPoolGrad"}) {
+      (*r)[op] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {"ksize", "strides", "padding"}); };
+    }
+    (*r)["Cast"] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {"DstT"}); };
+    for (const char* op : {"Sum", "Mean", "Max"}) {
+      (*r)[op] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
+        if (DataInputs(*d) == 1) return OkStatus();  // psflow's own form
+        ASSIGN_OR_RETURN(auto axes, ConstInts(*d, 1, lookup, "reduction_indices"));
+        if (axes.empty()) {
+          return UnimplementedError("node ", d->name(), " reduces over no axis (an identity), which psflow's ", d->op(),
+                                    " cannot express");
+        }
+        RETURN_IF_ERROR(InputToInts(d, 1, "axes", false, lookup));
+        return Keep(d, {"axes", "keep_dims"});
+      };
+    }
+    (*r)["ArgMax"] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
+      if (DataInputs(*d) == 1) return OkStatus();
+      if (auto it = d->attr().find("output_type"); it != d->attr().end() && it->second.type() != tensorflow::DT_INT64) {
+        return UnimplementedError("node ", d->name(), ": psflow's ArgMax gives int64, not output_type ",
+                                  it->second.type());
+      }
+      RETURN_IF_ERROR(InputToInts(d, 1, "axis", true, lookup));
+      return Keep(d, {"axis"});
+    };
+    (*r)["Reshape"] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
+      if (DataInputs(*d) == 1) return OkStatus();
+      RETURN_IF_ERROR(InputToInts(d, 1, "shape", false, lookup));
+      return Keep(d, {"shape"});
+    };
+    (*r)["Transpose"] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
+      if (DataInputs(*d) == 1) return OkStatus();
+      RETURN_IF_ERROR(InputToInts(d, 1, "perm", false, lookup));
+      return Keep(d, {"perm"});
+    };
+    (*r)["ExpandDims"] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
+      if (DataInputs(*d) == 1) return OkStatus();
+      RETURN_IF_ERROR(InputToInts(d, 1, "axis", true, lookup));
+      return Keep(d, {"axis"});
+    };
+    (*r)["Squeeze"] = [](NodeDef* d, const NodeLookup&) -> Status {
+      if (auto it = d->attr().find("squeeze_dims"); it != d->attr().end()) {
+        std::vector<int64_t> axes(it->second.list().i().begin(), it->second.list().i().end());
+        SetInts(d, "axes", axes);
+      }
+      return Keep(d, {"axes"});
+    };
+    (*r)["Slice"] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
+      if (DataInputs(*d) == 1) return OkStatus();
+      RETURN_IF_ERROR(InputToInts(d, 2, "size", false, lookup));
+      RETURN_IF_ERROR(InputToInts(d, 1, "begin", false, lookup));
+      return Keep(d, {"begin", "size"});
+    };
+    (*r)["ConcatV2"] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
+      RETURN_IF_ERROR(InputToInts(d, DataInputs(*d) - 1, "axis", true, lookup));
+      d->set_op("Concat");
+      return Keep(d, {"axis"});
+    };
+    (*r)["GatherV2"] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
+      ASSIGN_OR_RETURN(auto axis, ConstInts(*d, 2, lookup, "axis"));
+      if (axis.size() != 1 || axis[0] != 0 ||
+          (d->attr().contains("batch_dims") && d->attr().at("batch_dims").i() != 0)) {
+        return UnimplementedError("node ", d->name(), ": psflow's Gather takes rows (axis 0, no batch_dims)");
+      }
+      d->mutable_input()->erase(d->mutable_input()->begin() + 2);
+      d->set_op("Gather");
+      return Keep(d, {});
+    };
+    (*r)["Fill"] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
+      if (DataInputs(*d) == 0) return OkStatus();
+      ASSIGN_OR_RETURN(double value, ConstScalar(*d, 1, lookup, "value"));
+      const auto t = d->attr().contains("T") ? d->attr().at("T").type() : tensorflow::DT_FLOAT;
+      RETURN_IF_ERROR(InputToInts(d, 0, "shape", false, lookup));
+      d->mutable_input()->erase(d->mutable_input()->begin());
+      Attr(d, "value").set_f(static_cast<float>(value));
+      Attr(d, "dtype").set_type(t);
+      return Keep(d, {"shape", "value", "dtype"});
+    };
+    for (const char* op : {"RandomUniform", "RandomStandardNormal", "TruncatedNormal"}) {
+      (*r)[op] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
+        if (DataInputs(*d) == 0) return OkStatus();
+        RETURN_IF_ERROR(InputToInts(d, 0, "shape", false, lookup));
+        return Keep(d, {"shape", "dtype", "seed", "seed2"});
+      };
+    }
+    return r;
+  }();
+  return *rules;
+}
+
+}  // namespace
+
+StatusOr<NodeDef> PsflowForm(const NodeDef& d, const NodeLookup& node_by_name) {
   NodeDef out;
   out.set_name(d.name());
   out.set_device(d.device());
@@ -848,14 +1096,21 @@ NodeDef PsflowForm(const NodeDef& d) {
   }
   out.set_op(d.op());
   *out.mutable_input() = d.input();
-  std::vector<std::string> added;
   if (auto it = d.attr().find(kAdded); it != d.attr().end()) {
-    added.assign(it->second.list().s().begin(), it->second.list().s().end());
+    // psflow's own node plus the attributes its export added.
+    const auto& added = it->second.list().s();
+    for (const auto& [k, v] : d.attr()) {
+      if (k.starts_with("_") || std::find(added.begin(), added.end(), k) != added.end()) continue;
+      (*out.mutable_attr())[k] = v;
+    }
+    return out;
   }
   for (const auto& [k, v] : d.attr()) {
-    if (k.starts_with("_") || std::find(added.begin(), added.end(), k) != added.end()) continue;
-    (*out.mutable_attr())[k] = v;
+    if (!k.starts_with("_")) (*out.mutable_attr())[k] = v;
   }
+  auto rule = ImportRules().find(d.op());
+  if (rule == ImportRules().end()) return out;  // psflow's own op, or one it does not know (named when added)
+  RETURN_IF_ERROR(rule->second(&out, node_by_name));
   return out;
 }
 

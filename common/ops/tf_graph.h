@@ -20,6 +20,7 @@
 // when importing); tf_graph::HasTensorFlowForm says which ops have one.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,14 @@ void AppendSaver(const std::vector<const Variable*>& vars, tensorflow::SaverDef*
 bool HasTensorFlowForm(const std::string& type);
 
 // Import side: whether d is an export helper (not a psflow node), and
-// psflow's own form of d (d itself when nothing was recorded).
+// psflow's own form of d: what the export recorded, or for a node that
+// TensorFlow wrote, its inputs that psflow takes as attributes (a Reshape's
+// shape, a Mean's axes, ...: they must be constants, found through
+// `node_by_name`) moved into attributes and TensorFlow's type attributes
+// dropped.  An op psflow does not have, or an option it does not support
+// (NCHW, dilations), is an error naming the node.
 bool IsHelper(const tensorflow::NodeDef& d);
-tensorflow::NodeDef PsflowForm(const tensorflow::NodeDef& d);
+using NodeLookup = std::function<const tensorflow::NodeDef*(const std::string& name)>;
+StatusOr<tensorflow::NodeDef> PsflowForm(const tensorflow::NodeDef& d, const NodeLookup& node_by_name);
 
 }  // namespace psflow::tf_graph

@@ -1,5 +1,7 @@
 #include "common/ops/variables.h"
 
+#include <algorithm>
+
 #include <cmath>
 
 #include "common/core/strcat.h"
@@ -51,8 +53,12 @@ StatusOr<Variable*> CreateVariable(const Scope& scope, const std::string& full, 
                                         .trainable = options.trainable});
   std::vector<std::string> cols = options.collections;
   if (cols.empty()) cols.push_back(collections::kGlobalVariables);
+  // As TensorFlow's Variable: trainable ones join TRAINABLE_VARIABLES unless
+  // the caller's list names it already (collections keep duplicates).
+  if (options.trainable && std::find(cols.begin(), cols.end(), collections::kTrainableVariables) == cols.end()) {
+    cols.push_back(collections::kTrainableVariables);
+  }
   for (const auto& c : cols) g->AddToCollection(c, v);
-  if (options.trainable) g->AddToCollection(collections::kTrainableVariables, v);
   return v;
 }
 

@@ -22,9 +22,11 @@ namespace {
 // evaluation graphs lack optimizer slots, whose checkpoint keys are ignored.
 StatusOr<std::unique_ptr<Saver>> ModelSaver(const Graph& g, bool explicit_list, const RunConfig& c,
                                             const EstimatorOptions& e) {
+  // Training restores strictly: model_dir's checkpoints must be this model's.
   SaverOptions o{.max_to_keep = static_cast<int>(c.keep_checkpoint_max),
                  .keep_checkpoint_every_n_hours = c.keep_checkpoint_every_n_hours,
                  .num_shards = e.num_shards,
+                 .strict = !explicit_list,
                  .env = e.env};
   if (explicit_list) {
     std::map<std::string, const Variable*> vars;

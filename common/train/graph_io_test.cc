@@ -170,6 +170,38 @@ TEST(GraphIoTest, ExportUsesTensorFlowOpsAndReadsBackExactly) {
   EXPECT_TRUE(has_restore);
 }
 
+// import_meta_graph under a scope, into a graph that holds nodes already,
+// returns a Saver that restores the original checkpoint.
+TEST(GraphIoTest, ImportUnderAScopeIntoAGraphWithNodes) {
+  Trained t = Train("scoped");
+  Graph g;
+  Scope root(&g);
+  ops::Const(root, 1.f, "x");  // the same name as the model's input: a clash without a scope
+  Graph clash;
+  ops::Const(Scope(&clash), 1.f, "x");
+  Status s = ImportMetaGraph(t.prefix + ".meta", &clash);
+  EXPECT_TRUE(IsAlreadyExistsError(s)) << s;
+  EXPECT_THAT(s.message(), HasSubstr("already has a node named x"));
+
+  auto saver = ImportMetaGraphWithSaver(t.prefix + ".meta", &g, {.import_scope = "imported"});
+  ASSERT_TRUE(saver.ok()) << saver.status();
+  auto x = g.GetTensorByName("imported/x:0");
+  auto logits = g.GetTensorByName("imported/logits:0");
+  ASSERT_TRUE(x.ok() && logits.ok());
+  EXPECT_NE(g.FindVariable("imported/dense/kernel"), nullptr);
+  Session sess(&g);
+  ASSERT_TRUE((*saver)->Restore(&sess, t.prefix).ok());
+  std::vector<Tensor> out;
+  ASSERT_TRUE(sess.Run({{*x, Batch()}}, {*logits}, &out).ok());
+  EXPECT_TRUE(out[0].Equals(t.logits));
+  // The imported graph defines ops too: a frozen import under TensorFlow's default name.
+  auto frozen = FreezeGraph(*t.graph, t.sess->variables(), {"logits"});
+  ASSERT_TRUE(frozen.ok());
+  ASSERT_TRUE(ImportGraphDef(*frozen, &g, {.import_scope = "import"}).ok());
+  ASSERT_TRUE(sess.Run({{*g.GetTensorByName("import/x:0"), Batch()}}, {*g.GetTensorByName("import/logits:0")}, &out).ok());
+  EXPECT_TRUE(out[0].Equals(t.logits));
+}
+
 TEST(GraphIoTest, BadFilesAreNamed) {
   const std::string dir = testing::FreshTempDir("bad");
   ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), dir + "/x.meta", "\xff\xff\xff garbage").ok());

@@ -37,6 +37,16 @@ std::vector<VariableSpec> Saver::Specs() const {
 }
 
 StatusOr<std::string> Saver::Save(Session* session, const std::string& dir, int64_t global_step) {
+  ASSIGN_OR_RETURN(CheckpointManager * mgr, Manager(dir));
+  return SaveTo(session, mgr, mgr->PrefixForStep(global_step));
+}
+
+StatusOr<std::string> Saver::Save(Session* session, const std::string& dir) {
+  ASSIGN_OR_RETURN(CheckpointManager * mgr, Manager(dir));
+  return SaveTo(session, mgr, JoinPath(dir, options_.basename));
+}
+
+StatusOr<CheckpointManager*> Saver::Manager(const std::string& dir) {
   auto& mgr = managers_[dir];
   if (mgr == nullptr) {
     ASSIGN_OR_RETURN(mgr, CheckpointManager::Create(
@@ -45,7 +55,10 @@ StatusOr<std::string> Saver::Save(Session* session, const std::string& dir, int6
                                .keep_checkpoint_every_n_hours = options_.keep_checkpoint_every_n_hours,
                                .basename = options_.basename}));
   }
-  const std::string prefix = mgr->PrefixForStep(global_step);
+  return mgr.get();
+}
+
+StatusOr<std::string> Saver::SaveTo(Session* session, CheckpointManager* mgr, const std::string& prefix) {
   // Greedy by bytes: the largest variable goes to the emptiest shard, as PS
   // placement does.
   std::vector<std::string> names;
@@ -93,10 +106,27 @@ Status Saver::Restore(Session* session, const std::string& prefix) {
     key_to_var[key] = v->name;
   }
   RestoreOptions ro;
-  // A Saver built from a var_list restores exactly that list (subset/renames).
-  if (options_.var_list) ro.var_list = key_to_var;
+  // A Saver built from a var_list restores exactly that list (subset/renames);
+  // so does any Saver that is not strict: checkpoint keys it does not save
+  // are ignored, as TensorFlow's Saver ignores them.
+  if (options_.var_list || !options_.strict) ro.var_list = key_to_var;
+  if (!options_.strict) {
+    for (const auto& [key, var] : key_to_var) {
+      if (!reader->Contains(key)) {
+        return NotFoundError("Key ", key, " not found in checkpoint ", prefix, " (restoring variable ", var,
+                             "); the checkpoint holds another model, or an older one of this model");
+      }
+    }
+  }
   ASSIGN_OR_RETURN(auto values, RestoreVariables(*reader, model, ro));
   return session->AssignVariables(values);
+}
+
+StatusOr<std::unique_ptr<Saver>> ImportMetaGraphWithSaver(const std::string& path, Graph* graph,
+                                                          const ImportOptions& options) {
+  std::map<std::string, const Variable*> imported;
+  RETURN_IF_ERROR(ImportMetaGraph(path, graph, options, &imported));
+  return Saver::Create(graph, {.var_list = imported});
 }
 
 }  // namespace psflow

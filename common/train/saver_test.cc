@@ -74,15 +74,62 @@ TEST(SaverTest, Restore_MissingKeyAndShapeMismatch_AreListedAndNothingIsAssigned
   auto prefix = (*Saver::Create(&a.g))->Save(a.sess.get(), dir, 1);
   Model b(5.f, "w2", TensorShape({2, 3}));  // w renamed and reshaped
   Tensor before = b.Value(b.b);
-  Status s = (*Saver::Create(&b.g))->Restore(b.sess.get(), *prefix);
+  Status s = (*Saver::Create(&b.g, {.strict = true}))->Restore(b.sess.get(), *prefix);
   ASSERT_TRUE(IsFailedPreconditionError(s));
   EXPECT_THAT(s.message(), HasSubstr("Key w2 not found in checkpoint"));
   EXPECT_THAT(s.message(), HasSubstr("checkpoint key w (float [2,2]) is not a variable of the model"));
   EXPECT_TRUE(b.Value(b.b).Equals(before));  // b matched but was not assigned: all or nothing
   // A shape mismatch under the same name.
   Model c(5.f, "w", TensorShape({2, 3}));
-  Status s2 = (*Saver::Create(&c.g))->Restore(c.sess.get(), *prefix);
+  Status s2 = (*Saver::Create(&c.g, {.strict = true}))->Restore(c.sess.get(), *prefix);
   EXPECT_THAT(s2.message(), HasSubstr("tensor_name = w; shape in model [2,3] does not match the shape stored in checkpoint: [2,2]"));
+}
+
+// Without `strict`, a Saver restores as TensorFlow's does: a graph holding
+// a subset of the checkpoint's variables restores; a variable the checkpoint
+// lacks is NOT_FOUND, and nothing is assigned.
+TEST(SaverTest, RestoreAsTensorFlowDoes) {
+  const std::string dir = testing::FreshTempDir("tf_restore");
+  Model a(1.f);
+  auto prefix = (*Saver::Create(&a.g))->Save(a.sess.get(), dir, 1);
+  ASSERT_TRUE(prefix.ok());
+  Graph g;
+  Scope root(&g);
+  Variable* w = *NewVariable(root, ops::Const(root, Tensor::FromVector<float>({0, 0, 0, 0}, TensorShape({2, 2}))), "w");
+  Node* init = GlobalVariablesInitializer(root);
+  ASSERT_TRUE(root.status().ok());
+  Session sess(&g);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(sess.Run({}, {}, {init}, &out).ok());
+  Status subset = (*Saver::Create(&g))->Restore(&sess, *prefix);
+  ASSERT_TRUE(subset.ok()) << subset;  // b and global_step in the checkpoint are not this graph's: fine
+  ASSERT_TRUE(sess.Run({}, {w->value}, &out).ok());
+  EXPECT_TRUE(out[0].Equals(a.Value(a.w)));
+
+  Model b(5.f, "w2");
+  Tensor before = b.Value(b.b);
+  Status missing = (*Saver::Create(&b.g))->Restore(b.sess.get(), *prefix);
+  EXPECT_TRUE(IsNotFoundError(missing)) << missing;
+  EXPECT_THAT(missing.message(), HasSubstr("Key w2 not found in checkpoint " + *prefix));
+  EXPECT_TRUE(b.Value(b.b).Equals(before));
+}
+
+// Saver.save(sess, path) without a global step writes the bare prefix.
+TEST(SaverTest, SaveWithoutAGlobalStepWritesTheBarePrefix) {
+  const std::string dir = testing::FreshTempDir("bare");
+  Model a(1.f);
+  auto saver = Saver::Create(&a.g);
+  auto prefix = (*saver)->Save(a.sess.get(), dir);
+  ASSERT_TRUE(prefix.ok()) << prefix.status();
+  EXPECT_EQ(*prefix, dir + "/model.ckpt");
+  EXPECT_TRUE(Env::Default()->FileExists(dir + "/model.ckpt.index"));
+  EXPECT_TRUE(Env::Default()->FileExists(dir + "/model.ckpt.meta"));
+  auto state = ReadFileToString(Env::Default(), dir + "/checkpoint");
+  ASSERT_TRUE(state.ok());
+  EXPECT_THAT(*state, HasSubstr("model_checkpoint_path: \"model.ckpt\"\n"));  // relative, as TensorFlow writes it
+  Model b(5.f);
+  ASSERT_TRUE((*Saver::Create(&b.g))->Restore(b.sess.get(), *prefix).ok());
+  EXPECT_TRUE(b.Value(b.w).Equals(a.Value(a.w)));
 }
 
 TEST(SaverTest, VarListSubsetAndRename) {

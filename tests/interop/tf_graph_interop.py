@@ -315,6 +315,101 @@ def check_saved_model(p, workdir):
           "saved_model: tf.saved_model.load's serving_default gives psflow's logits" + ("" if ok else f" ({load.stderr[-600:]})"))
 
 
+def tf_model(kind, x, use_resource):
+    """A compat.v1 model built from TensorFlow's ops, as tutorials write them;
+    resource variables (TensorFlow 2's default) or ref variables (TensorFlow 1's)."""
+    init = tf.compat.v1.glorot_uniform_initializer(seed=1)
+
+    def dense(h, units, name, relu=True):
+        with tf.compat.v1.variable_scope(name):
+            w = tf.compat.v1.get_variable("kernel", [int(h.shape[1]), units], initializer=init,
+                                          use_resource=use_resource)
+            b = tf.compat.v1.get_variable("bias", [units], initializer=tf.compat.v1.zeros_initializer(),
+                                          use_resource=use_resource)
+            y = tf.nn.bias_add(tf.matmul(h, w), b)
+            return tf.nn.relu(y) if relu else y
+
+    def conv(h, filters, name):
+        with tf.compat.v1.variable_scope(name):
+            f = tf.compat.v1.get_variable("kernel", [5, 5, int(h.shape[3]), filters], initializer=init,
+                                          use_resource=use_resource)
+            b = tf.compat.v1.get_variable("bias", [filters], initializer=tf.compat.v1.zeros_initializer(),
+                                          use_resource=use_resource)
+            y = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(h, f, strides=[1, 1, 1, 1], padding="SAME"), b))
+            return tf.nn.max_pool2d(y, ksize=2, strides=2, padding="SAME")
+
+    if kind == "dnn":
+        h = dense(dense(x, 32, "hidden0"), 16, "hidden1")
+    else:
+        h = conv(conv(tf.reshape(x, [-1, 28, 28, 1]), 8, "conv0"), 16, "conv1")
+        h = dense(tf.reshape(h, [-1, 7 * 7 * 16]), 32, "hidden0")
+    logits = tf.identity(dense(h, 10, "logits", relu=False) + 0.0, name="output")
+    tf.nn.softmax(logits, name="probabilities")
+    tf.argmax(logits, 1, name="classes")
+    return logits
+
+
+def check_tf_written(p, workdir):
+    """TensorFlow writes a .meta with its checkpoint and a frozen graph;
+    psflow runs both and gives TensorFlow's outputs."""
+    fetches = ["output:0", "probabilities:0", "classes:0"]
+    for kind, use_resource in (("dnn", True), ("cnn", True), ("dnn", False), ("cnn", False)):
+        tag = f"tf_{kind}_{'resource' if use_resource else 'ref'}_variables"
+        prefix = os.path.join(workdir, tag, "model.ckpt")
+        pb = os.path.join(workdir, f"{tag}_frozen.pb")
+        xs = np.random.default_rng(4).random([BATCH, 784], dtype=np.float32)
+        graph = tf.Graph()
+        with graph.as_default():
+            x = tf.compat.v1.placeholder(tf.float32, [None, 784], name="x")
+            tf_model(kind, x, use_resource)
+            saver = tf.compat.v1.train.Saver()
+            with tf.compat.v1.Session() as sess:
+                sess.run(tf.compat.v1.global_variables_initializer())
+                saver.save(sess, prefix, global_step=7)
+                want = sess.run(fetches, {x: xs})
+                frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                    sess, graph.as_graph_def(), ["output", "probabilities", "classes"])
+        with open(pb, "wb") as f:
+            f.write(frozen.SerializeToString())
+        try:
+            got = p.run("meta", [prefix + "-7.meta", prefix + "-7"], {"x:0": xs}, fetches)
+            check(all(close(a, b) for a, b in zip(want, got)),
+                  f"{tag}: psflow runs TensorFlow's .meta with TensorFlow's outputs")
+        except RuntimeError as e:
+            check(False, f"{tag}: psflow imports TensorFlow's .meta ({str(e)[-400:]})")
+        if use_resource:
+            # TensorFlow's SavedModel of the same model, loaded by psflow.
+            export = os.path.join(workdir, f"{tag}_saved_model")
+            with graph.as_default(), tf.compat.v1.Session() as sess:
+                saver.restore(sess, prefix + "-7")
+                tf.compat.v1.saved_model.simple_save(
+                    sess, export, inputs={"x": graph.get_tensor_by_name("x:0")},
+                    outputs={k.split(":")[0]: graph.get_tensor_by_name(k) for k in fetches})
+            try:
+                got = p.run("saved", [export], {"x": xs}, ["output", "probabilities", "classes"])
+                check(all(close(a, b) for a, b in zip(want, got)),
+                      f"{tag}: psflow loads TensorFlow's SavedModel and its signature gives TensorFlow's outputs")
+            except RuntimeError as e:
+                check(False, f"{tag}: psflow loads TensorFlow's SavedModel ({str(e)[-400:]})")
+        try:
+            got = p.run("pb", [pb], {"x:0": xs}, fetches)
+            check(all(close(a, b) for a, b in zip(want, got)),
+                  f"{tag}: psflow runs TensorFlow's frozen graph with TensorFlow's outputs")
+        except RuntimeError as e:
+            check(False, f"{tag}: psflow imports TensorFlow's frozen graph ({str(e)[-400:]})")
+    # An op psflow lacks is named with its node.
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 4], name="x")
+        tf.nn.leaky_relu(x, name="leaky")
+    pb = os.path.join(workdir, "tf_unknown.pb")
+    with open(pb, "wb") as f:
+        f.write(graph.as_graph_def().SerializeToString())
+    res = subprocess.run([p.runner, "pb", pb, workdir, "fetch=leaky:0"], capture_output=True, text=True)
+    check(res.returncode != 0 and "leaky" in res.stderr and "LeakyRelu" in res.stderr,
+          f"an op psflow lacks is named with its node ({res.stderr.strip().splitlines()[-1][:300] if res.stderr else ''})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", required=True)
@@ -337,6 +432,7 @@ def main():
         check_dropout(p, workdir)
         check_wide_deep(p, workdir, args.build_dir, os.path.join(os.path.dirname(__file__), "..", ".."))
         check_saved_model(p, workdir)
+        check_tf_written(p, workdir)
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
