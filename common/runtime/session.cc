@@ -65,7 +65,10 @@ struct Session::Plan {
 };
 
 Session::Session(const Graph* graph, SessionOptions options)
-    : graph_(graph), gpu_(options.gpu), cpu_(EigenCpu::Shared(options.intra_op_threads)) {
+    : graph_(graph),
+      gpu_(options.gpu),
+      log_device_placement_(options.log_device_placement),
+      cpu_(EigenCpu::Shared(options.intra_op_threads)) {
   RegisterStandardOps();
   static std::once_flag logged;
   std::call_once(logged, [this] {
@@ -204,11 +207,16 @@ StatusOr<std::shared_ptr<const Session::Plan>> Session::GetPlan(
     return it->second;
   };
   for (const auto& [o, t] : feeds) plan->feed_slots.push_back(slot_of(o));
+  const std::string gpu_name = gpu_ == nullptr ? "" : gpu_->Description().substr(0, gpu_->Description().find(' '));
   for (const Node* n : order) {
     if (fused_away.count(n)) continue;
     if (auto f = fused_at.find(n); f != fused_at.end()) {
       const Fusion& fu = f->second;
       const OpDef* def = OpRegistry::Global()->Lookup(fu.head->type());
+      if (log_device_placement_) {
+        LOG(INFO) << n->name() << " (" << fu.head->type() << "+BiasAdd" << (fu.relu ? "+Relu" : "") << ", fused from "
+                  << fu.head->name() << "): cpu";
+      }
       Plan::Step step{fu.head, fu.head->type() == "MatMul" ? &FusedMatMulKernel(fu.relu) : &FusedConv2DKernel(fu.relu),
                       {}, {}, 0, def->stateful, false};
       step.tail = n;
@@ -248,6 +256,7 @@ StatusOr<std::shared_ptr<const Session::Plan>> Session::GetPlan(
       return UnimplementedError("no CPU kernel for op ", n->type(), " (node ", n->name(), ")");
     }
     const OpDef* def = OpRegistry::Global()->Lookup(n->type());
+    if (log_device_placement_) LOG(INFO) << n->name() << " (" << n->type() << "): " << (on_gpu ? gpu_name : "cpu");
     Plan::Step step{n, k, {}, {}, 0, def->stateful || def->caches, on_gpu};
     for (size_t i = 0; i < n->inputs().size(); ++i) {
       step.producers.push_back(n->inputs()[i].node);

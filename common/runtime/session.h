@@ -35,6 +35,9 @@ struct SessionOptions {
   int intra_op_threads = 0;             // 0: one per hardware thread
   VariableStore* variables = nullptr;   // null: the session owns a local store
   GpuDevice* gpu = nullptr;             // null: every kernel on the CPU
+  // Logs where each node of a run's plan runs ("dense/MatMul (MatMul): gpu:0"),
+  // once per plan, as TensorFlow's ConfigProto.log_device_placement.
+  bool log_device_placement = false;
 };
 
 struct RunOptions {
@@ -93,6 +96,7 @@ class Session {
 
   const Graph* const graph_;
   GpuDevice* const gpu_;
+  const bool log_device_placement_;
   std::shared_ptr<EigenCpu> cpu_;  // the process's pool of this size
   std::unique_ptr<VariableStore> owned_variables_;
   VariableStore* variables_;

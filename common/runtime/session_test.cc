@@ -3,10 +3,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <random>
 
+#include "common/core/logging.h"
 #include "common/ops/gradients.h"
 #include "common/ops/ops.h"
 
@@ -384,6 +387,38 @@ TEST(GradientTest, SeveralPathsAreSummedAndStopGradientBlocks) {
   Output z = ops::Placeholder(s, DType::kDouble, PartialShape({}), "z");
   ASSERT_TRUE(AddGradients(s, {y}, {z}, &grads).ok());
   EXPECT_FALSE(grads[0].valid());
+}
+
+// log_device_placement names each node's device once per plan, as
+// TensorFlow's ConfigProto option does (fused nodes say what they fuse).
+TEST(SessionPlacementTest, LogDevicePlacementNamesEachNode) {
+  Graph g;
+  Scope root(&g);
+  Output x = ops::Placeholder(root, DType::kFloat, PartialShape({-1, 2}), "x");
+  Output w = ops::Const(root, Tensor::FromVector<float>({1, 2, 3, 4}, TensorShape({2, 2})), "w");
+  Output y = ops::Relu(root, ops::BiasAdd(root, ops::MatMul(root, x, w, false, false, "mm"),
+                                          ops::Const(root, Tensor::FromVector<float>({1, 1}, TensorShape({2})), "b"),
+                                          "bias"),
+                       "relu");
+  Output z = ops::Neg(root, y, "neg");
+  ASSERT_TRUE(root.status().ok());
+  SetMinLogSeverity(LogSeverity::kInfo);
+  std::vector<Tensor> out;
+  const FeedList feeds = {{x, Tensor::FromVector<float>({1, 0}, TensorShape({1, 2}))}};
+  Session quiet(&g);
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(quiet.Run(feeds, {z}, &out).ok());
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(), ::testing::Not(::testing::HasSubstr("neg (Neg)")));
+  Session logged(&g, {.log_device_placement = true});
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(logged.Run(feeds, {z}, &out).ok());
+  ASSERT_TRUE(logged.Run(feeds, {z}, &out).ok());  // the same plan: logged once
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(err, ::testing::HasSubstr("neg (Neg): cpu"));
+  EXPECT_THAT(err, ::testing::HasSubstr("w (Const): cpu"));
+  EXPECT_EQ(err.find("neg (Neg)"), err.rfind("neg (Neg)"));
+  const char* level = std::getenv("PSFLOW_MIN_LOG_LEVEL");  // back to the run's setting
+  SetMinLogSeverity(static_cast<LogSeverity>(level == nullptr ? 0 : std::clamp(std::atoi(level), 0, 3)));
 }
 
 }  // namespace

@@ -228,8 +228,33 @@ def check_wide_deep(p, workdir, build_dir, source_dir):
     res = subprocess.run([os.path.join(build_dir, "launch", "psflow-launch"), job_file, "--quiet"],
                          capture_output=True, text=True, timeout=300)
     check(res.returncode == 0, "wide_deep: the job trains" + ("" if res.returncode == 0 else f" ({res.stdout[-800:]})"))
-    if res.returncode == 0:
-        check_graphs(p, workdir, "wide_deep", tf.train.latest_checkpoint(model_dir), classes=2)
+    if res.returncode != 0:
+        return
+    check_graphs(p, workdir, "wide_deep", tf.train.latest_checkpoint(model_dir), classes=2)
+    # psflow-export: the job's SavedModel from its model_dir, served by TensorFlow.
+    base = os.path.join(workdir, "wide_deep_exports")
+    res = subprocess.run([os.path.join(build_dir, "tools", "psflow-export"), job_file, base], capture_output=True,
+                         text=True)
+    line = [l for l in res.stdout.splitlines() if l.startswith("SavedModel of")]
+    check(res.returncode == 0 and len(line) == 1, "wide_deep: psflow-export writes the SavedModel" +
+          ("" if res.returncode == 0 else f" ({res.stderr[-400:]})"))
+    if not line:
+        return
+    export = line[0].split(" in ", 1)[1].strip()
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], export)
+        sig = meta.signature_def["serving_default"]
+        check(len(sig.inputs) == 39, f"wide_deep: the signature takes the 39 features ({len(sig.inputs)} inputs)")
+        rng = np.random.default_rng(5)
+        feeds = {}
+        for key, info in sig.inputs.items():
+            shape = [BATCH] + [d.size for d in info.tensor_shape.dim[1:]]
+            dtype = tf.dtypes.as_dtype(info.dtype).as_numpy_dtype
+            feeds[key] = (rng.random(shape) if key.startswith("I") else rng.integers(0, 100, shape)).astype(dtype)
+        want = sess.run(sig.outputs["logits"].name, {sig.inputs[k].name: v for k, v in feeds.items()})
+    got = p.run("saved", [export], feeds, ["logits"])[0]
+    check(close(want, got), "wide_deep: TensorFlow serves psflow-export's SavedModel with psflow's logits")
 
 
 def check_dropout(p, workdir):
