@@ -168,10 +168,14 @@ StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& p) {
   ASSIGN_OR_RETURN(TensorShape shape, TensorShape::FromDims(ps.dims()));
   Tensor t(static_cast<DType>(p.dtype()), shape);
   if (t.dtype() == DType::kString) {
-    if (p.string_val_size() != t.num_elements()) {
-      return DataLossError("string tensor of shape ", shape.DebugString(), " has ", p.string_val_size(), " values");
+    // As TensorFlow: fewer values than elements repeat the last one.
+    const int64_t n = t.num_elements(), have = p.string_val_size();
+    if (have > n || (have == 0 && n > 0)) {
+      return DataLossError("string tensor of shape ", shape.DebugString(), " has ", have, " values");
     }
-    for (int i = 0; i < p.string_val_size(); ++i) t.flat<std::string>()[static_cast<size_t>(i)] = p.string_val(i);
+    for (int64_t i = 0; i < n; ++i) {
+      t.flat<std::string>()[static_cast<size_t>(i)] = p.string_val(static_cast<int>(std::min(i, have - 1)));
+    }
   } else if (!p.tensor_content().empty() || t.TotalBytes() == 0) {
     if (p.tensor_content().size() != t.TotalBytes()) {
       return DataLossError("tensor of ", DTypeName(t.dtype()), " ", shape.DebugString(), " has ",
@@ -216,16 +220,23 @@ tensorflow::GraphDef ToGraphDef(const Graph& graph) {
 
 namespace {
 
-// The name scopes of TensorFlow Savers in def ("save/", "save_1/"): the
-// scopes of their SaveV2 / RestoreV2 ops, and `restore_op`'s.
+// The name scopes of TensorFlow Savers in def: the SaverDef's (`restore_op`)
+// and the root scopes "save/", "save_1/", ... that hold SaveV2 / RestoreV2
+// ops (a RestoreV2 elsewhere, e.g. init_from_checkpoint's, stays).
 std::set<std::string> SaverScopes(const tensorflow::GraphDef& def, const std::string& restore_op) {
   std::set<std::string> scopes;
-  auto add = [&](const std::string& name) {
-    if (name.find('/') != std::string::npos) scopes.insert(name.substr(0, name.rfind('/') + 1));
-  };
-  add(restore_op);
+  if (restore_op.find('/') != std::string::npos) scopes.insert(restore_op.substr(0, restore_op.rfind('/') + 1));
   for (const tensorflow::NodeDef& nd : def.node()) {
-    if (nd.op() == "SaveV2" || nd.op() == "RestoreV2" || nd.op() == "MergeV2Checkpoints") add(nd.name());
+    if (nd.op() != "SaveV2" && nd.op() != "RestoreV2" && nd.op() != "MergeV2Checkpoints") continue;
+    const std::string& name = nd.name();
+    const size_t slash = name.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string top = name.substr(0, slash);
+    bool saver = top == "save";
+    if (!saver && top.starts_with("save_") && top.size() > 5) {
+      saver = std::all_of(top.begin() + 5, top.end(), [](char c) { return c >= '0' && c <= '9'; });
+    }
+    if (saver) scopes.insert(top + "/");
   }
   return scopes;
 }
@@ -323,6 +334,12 @@ Status ImportGraphDefExcept(const tensorflow::GraphDef& tf_def, const std::set<s
 }  // namespace
 
 Status ImportGraphDef(const tensorflow::GraphDef& def, Graph* graph, const ImportOptions& options) {
+  if (graph->num_nodes() > 0) {
+    // Into a graph that holds nodes: first into a scratch graph, so that a
+    // def that fails leaves the caller's graph as it was (as TensorFlow's).
+    Graph scratch;
+    RETURN_IF_ERROR(ImportGraphDefExcept(def, SaverScopes(def, ""), options.import_scope, &scratch));
+  }
   return ImportGraphDefExcept(def, SaverScopes(def, ""), options.import_scope, graph);
 }
 
@@ -332,8 +349,13 @@ tensorflow::MetaGraphDef ExportMetaGraph(const Graph& graph, const MetaGraphOpti
   // itself in meta_graph_version, the writer's free-form version string.
   meta.mutable_meta_info_def()->set_meta_graph_version("psflow 0.1");
   *meta.mutable_graph_def() = ToGraphDef(graph);
-  tf_graph::AppendSaver(graph.VariablesInCollection(collections::kGlobalVariables), meta.mutable_saver_def(),
-                        meta.mutable_graph_def());
+  std::map<std::string, const Variable*> saver_vars;
+  if (o.saver_vars) {
+    saver_vars = *o.saver_vars;
+  } else {
+    for (const Variable* v : graph.VariablesInCollection(collections::kGlobalVariables)) saver_vars[v->name] = v;
+  }
+  tf_graph::AppendSaver(saver_vars, meta.mutable_saver_def(), meta.mutable_graph_def());
   meta.mutable_saver_def()->set_max_to_keep(o.max_to_keep);
   meta.mutable_saver_def()->set_keep_checkpoint_every_n_hours(static_cast<float>(o.keep_checkpoint_every_n_hours));
   for (const std::string& key : graph.CollectionKeys()) {
@@ -358,8 +380,24 @@ tensorflow::MetaGraphDef ExportMetaGraph(const Graph& graph, const MetaGraphOpti
   return meta;
 }
 
+namespace {
+Status ImportMetaGraphInto(const tensorflow::MetaGraphDef& meta, Graph* graph, const ImportOptions& options,
+                           std::map<std::string, const Variable*>* imported);
+}  // namespace
+
 Status ImportMetaGraph(const tensorflow::MetaGraphDef& meta, Graph* graph, const ImportOptions& options,
                        std::map<std::string, const Variable*>* imported) {
+  if (graph->num_nodes() > 0) {
+    // A failure must leave the caller's graph as it was: try a scratch graph first.
+    Graph scratch;
+    RETURN_IF_ERROR(ImportMetaGraphInto(meta, &scratch, options, nullptr));
+  }
+  return ImportMetaGraphInto(meta, graph, options, imported);
+}
+
+namespace {
+Status ImportMetaGraphInto(const tensorflow::MetaGraphDef& meta, Graph* graph, const ImportOptions& options,
+                           std::map<std::string, const Variable*>* imported) {
   const std::string& scope = options.import_scope;
   // A Saver's ops live under its scope ("save/" for save/restore_all).
   RETURN_IF_ERROR(ImportGraphDefExcept(meta.graph_def(),
@@ -411,6 +449,7 @@ Status ImportMetaGraph(const tensorflow::MetaGraphDef& meta, Graph* graph, const
   }
   return OkStatus();
 }
+}  // namespace
 
 Status WriteBinaryProto(Env* env, const std::string& path, const google::protobuf::MessageLite& msg) {
   std::string bytes;

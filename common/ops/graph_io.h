@@ -14,6 +14,7 @@
 #include <google/protobuf/message_lite.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,9 @@ Status ImportGraphDef(const tensorflow::GraphDef& def, Graph* graph, const Impor
 struct MetaGraphOptions {
   int max_to_keep = 5;
   double keep_checkpoint_every_n_hours = 10000;
+  // The Saver's checkpoint keys (its var_list); default: every global
+  // variable under its own name.
+  std::optional<std::map<std::string, const Variable*>> saver_vars;
   Env* env = Env::Default();  // WriteMetaGraph writes through it
 };
 tensorflow::MetaGraphDef ExportMetaGraph(const Graph& graph, const MetaGraphOptions& options = {});

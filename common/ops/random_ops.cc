@@ -31,8 +31,11 @@ Status RandomShape(InferenceContext& c) {
 std::mt19937_64& Generator(OpKernelContext& c) {
   KernelState* st = c.state();
   if (!st->seeded) {
-    const int64_t seed = *c.GetAttr<int64_t>("seed");
-    const int64_t seed2 = *c.GetAttr<int64_t>("seed2");
+    // Missing seeds (a graph written with TensorFlow's defaults stripped) are 0.
+    const auto seed_attr = c.GetAttr<int64_t>("seed");
+    const auto seed2_attr = c.GetAttr<int64_t>("seed2");
+    const int64_t seed = seed_attr.ok() ? *seed_attr : 0;
+    const int64_t seed2 = seed2_attr.ok() ? *seed2_attr : 0;
     if (seed == 0 && seed2 == 0) {
       st->rng.seed(std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32));
     } else {

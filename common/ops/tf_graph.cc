@@ -60,10 +60,16 @@ class Emitter {
   DType InType(int i) const { return n_.inputs()[static_cast<size_t>(i)].dtype(); }
   const PartialShape& InShape(int i) const { return n_.inputs()[static_cast<size_t>(i)].shape(); }
   DType OutType(int i = 0) const { return n_.output_dtype(i); }
+  // An attribute of n; a missing or mistyped one gives T{} and makes the
+  // whole form fail (status()), so the node is written in psflow's form.
   template <typename T>
-  T Get(const std::string& attr) const {
-    return *n_.GetAttr<T>(attr);  // the op's shape function checked it when the node was made
+  T Get(const std::string& attr) {
+    auto v = n_.GetAttr<T>(attr);
+    if (v.ok()) return *v;
+    if (status_.ok()) status_ = v.status().WithContext("node ", n_.name(), " (", n_.type(), ")");
+    return T{};
   }
+  const Status& status() const { return status_; }
 
   // The node that keeps n's name, with n's control inputs.
   NodeDef* Main(const std::string& op, const std::vector<std::string>& inputs) {
@@ -149,6 +155,7 @@ class Emitter {
   const Node& n_;
   tensorflow::GraphDef* def_;
   NodeDef* main_ = nullptr;
+  Status status_;
 };
 
 using Rule = std::function<Status(Emitter&)>;
@@ -409,12 +416,16 @@ Status ConcatGradRule(Emitter& e) {
     SetType(sz, "Index", DType::kInt32);
     sizes.push_back(sz->name());
   }
-  sizes.push_back(e.Int32("sizes_axis", 0));
-  NodeDef* cat = e.Helper("sizes", "ConcatV2", sizes);
-  SetType(cat, "T", DType::kInt32);
-  SetInt(cat, "N", n);
-  SetType(cat, "Tidx", DType::kInt32);
-  NodeDef* d = e.Main("SplitV", {e.In(0), cat->name(), e.Int32("axis", axis)});
+  std::string size_splits = sizes.empty() ? "" : sizes[0];
+  if (n > 1) {  // ConcatV2 takes at least two values
+    sizes.push_back(e.Int32("sizes_axis", 0));
+    NodeDef* cat = e.Helper("sizes", "ConcatV2", sizes);
+    SetType(cat, "T", DType::kInt32);
+    SetInt(cat, "N", n);
+    SetType(cat, "Tidx", DType::kInt32);
+    size_splits = cat->name();
+  }
+  NodeDef* d = e.Main("SplitV", {e.In(0), size_splits, e.Int32("axis", axis)});
   SetType(d, "T", e.InType(0));
   SetType(d, "Tlen", DType::kInt32);
   SetInt(d, "num_split", n);
@@ -628,6 +639,10 @@ const std::map<std::string, Rule>& Rules() {
       return OkStatus();
     };
     (*r)["Concat"] = [](Emitter& e) {
+      if (e.num_inputs() == 1) {  // TensorFlow's ConcatV2 takes at least two values
+        SetType(e.Main("Identity", {e.In(0)}), "T", e.InType(0));
+        return OkStatus();
+      }
       std::vector<std::string> ins;
       for (int i = 0; i < e.num_inputs(); ++i) ins.push_back(e.In(i));
       ins.push_back(e.Int32("axis", e.Get<int64_t>("axis")));
@@ -742,6 +757,7 @@ Status AppendNode(const Node& n, tensorflow::GraphDef* def) {
   const int first = def->node_size();
   Emitter e(n, def);
   Status s = it->second(e);
+  if (s.ok()) s = e.status();
   if (!s.ok() || e.main() == nullptr) {
     // Keep the graph whole: psflow's form, which psflow reads back.
     def->mutable_node()->DeleteSubrange(first, def->node_size() - first);
@@ -764,7 +780,8 @@ void AppendConst(const std::string& name, const Tensor& value, const std::string
   *Attr(c, "_output_shapes").mutable_list()->add_shape() = ShapeToProto(value.shape());
 }
 
-void AppendSaver(const std::vector<const Variable*>& vars, tensorflow::SaverDef* saver, tensorflow::GraphDef* def) {
+void AppendSaver(const std::map<std::string, const Variable*>& vars, tensorflow::SaverDef* saver,
+                 tensorflow::GraphDef* def) {
   auto add = [&](const std::string& name, const std::string& op, const std::vector<std::string>& inputs) {
     NodeDef* d = def->add_node();
     d->set_name(name);
@@ -783,15 +800,12 @@ void AppendSaver(const std::vector<const Variable*>& vars, tensorflow::SaverDef*
   };
   // Variables with a static shape (a dynamic table's rows are saved under
   // other keys: not in TensorFlow's Saver).
-  std::vector<const Variable*> saved;
-  for (const Variable* v : vars) {
-    if (v->shape.IsFullyDefined()) saved.push_back(v);
-  }
-  std::sort(saved.begin(), saved.end(), [](const Variable* a, const Variable* b) { return a->name < b->name; });
-  saved.erase(std::unique(saved.begin(), saved.end()), saved.end());  // a collection may list one twice
+  std::vector<const Variable*> saved;  // in key order (the map's)
   std::vector<std::string> names, slices;
-  for (const Variable* v : saved) {
-    names.push_back(v->name);
+  for (const auto& [key, v] : vars) {
+    if (!v->shape.IsFullyDefined()) continue;
+    saved.push_back(v);
+    names.push_back(key);
     slices.emplace_back();
   }
   NodeDef* fname = add("save/filename", "Const", {});
@@ -842,7 +856,9 @@ namespace {
 // The constant behind input `i` of d (a Const node, possibly read through
 // Identity), as int64s.
 StatusOr<std::vector<int64_t>> ConstInts(const NodeDef& d, int i, const NodeLookup& lookup, const char* what) {
-  if (i >= d.input_size()) return InvalidArgumentError("node ", d.name(), " (", d.op(), ") has no input ", what);
+  if (i < 0 || i >= d.input_size() || d.input(i).starts_with("^")) {
+    return InvalidArgumentError("node ", d.name(), " (", d.op(), ") has no input ", what);
+  }
   std::string name = d.input(i);
   for (int hops = 0; hops < 8; ++hops) {
     const size_t colon = name.rfind(':');
@@ -875,13 +891,16 @@ StatusOr<std::vector<int64_t>> ConstInts(const NodeDef& d, int i, const NodeLook
 }
 
 StatusOr<double> ConstScalar(const NodeDef& d, int i, const NodeLookup& lookup, const char* what) {
+  if (i < 0 || i >= d.input_size() || d.input(i).starts_with("^")) {
+    return InvalidArgumentError("node ", d.name(), " (", d.op(), ") has no input ", what);
+  }
   std::string name = d.input(i);
   const size_t colon = name.rfind(':');
   const NodeDef* src = lookup(colon == std::string::npos ? name : name.substr(0, colon));
-  if (src == nullptr || src->op() != "Const") {
+  if (src == nullptr || src->op() != "Const" || !src->attr().contains("value")) {
     return UnimplementedError("node ", d.name(), " (", d.op(), "): psflow needs its ", what, " to be a constant");
   }
-  ASSIGN_OR_RETURN(Tensor t, TensorFromProto(src->attr().at("value").tensor()));
+  ASSIGN_OR_RETURN(Tensor t, TensorFromProto(src->attr().find("value")->second.tensor()));
   if (t.num_elements() != 1) return InvalidArgumentError("node ", d.name(), ": its ", what, " is not a scalar");
   switch (t.dtype()) {
     case DType::kFloat: return static_cast<double>(t.flat<float>()[0]);
@@ -917,6 +936,15 @@ Status Keep(NodeDef* d, std::initializer_list<const char*> keep) {
   }
   for (const std::string& k : drop) attrs.erase(k);
   return OkStatus();
+}
+
+// TensorFlow's default for an attribute a graph may leave out
+// (strip_default_attrs), where psflow's op needs it set.
+void Default(NodeDef* d, const char* k, bool v) {
+  if (!d->attr().contains(k)) SetBool(d, k, v);
+}
+void DefaultInt(NodeDef* d, const char* k, int64_t v) {
+  if (!d->attr().contains(k)) SetInt(d, k, v);
 }
 
 // Moves data input `i` (a constant) into attribute `attr` and removes it.
@@ -958,7 +986,10 @@ const std::map<std::string, ImportRule>& ImportRules() {
       return Keep(d, {});
     };
     (*r)["Const"] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {"value", "dtype"}); };
-    (*r)["Placeholder"] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {"dtype", "shape"}); };
+    (*r)["Placeholder"] = [](NodeDef* d, const NodeLookup&) {
+      if (!d->attr().contains("shape")) Attr(d, "shape").mutable_shape()->set_unknown_rank(true);
+      return Keep(d, {"dtype", "shape"});
+    };
     (*r)["VariableV2"] = [](NodeDef* d, const NodeLookup&) {
       if (d->attr().contains("shared_name") && !d->attr().at("shared_name").s().empty()) {
         return UnimplementedError("variable ", d->name(), " is shared (shared_name); psflow's are not");
@@ -984,7 +1015,11 @@ const std::map<std::string, ImportRule>& ImportRules() {
       d->set_op("Assign");
       return Keep(d, {});
     };
-    (*r)["MatMul"] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {"transpose_a", "transpose_b"}); };
+    (*r)["MatMul"] = [](NodeDef* d, const NodeLookup&) {
+      Default(d, "transpose_a", false);
+      Default(d, "transpose_b", false);
+      return Keep(d, {"transpose_a", "transpose_b"});
+    };
     (*r)["Conv2D"] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {"strides", "padding"}); };
     for (const char* op : {"MaxPool", "AvgPool", "MaxPoolGrad"}) {
       (*r)[op] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {"ksize", "strides", "padding"}); };
@@ -999,6 +1034,7 @@ const std::map<std::string, ImportRule>& ImportRules() {
                                     " cannot express");
         }
         RETURN_IF_ERROR(InputToInts(d, 1, "axes", false, lookup));
+        Default(d, "keep_dims", false);
         return Keep(d, {"axes", "keep_dims"});
       };
     }
@@ -1027,10 +1063,11 @@ const std::map<std::string, ImportRule>& ImportRules() {
       return Keep(d, {"axis"});
     };
     (*r)["Squeeze"] = [](NodeDef* d, const NodeLookup&) -> Status {
+      std::vector<int64_t> axes;
       if (auto it = d->attr().find("squeeze_dims"); it != d->attr().end()) {
-        std::vector<int64_t> axes(it->second.list().i().begin(), it->second.list().i().end());
-        SetInts(d, "axes", axes);
+        axes.assign(it->second.list().i().begin(), it->second.list().i().end());
       }
+      SetInts(d, "axes", axes);
       return Keep(d, {"axes"});
     };
     (*r)["Slice"] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
@@ -1040,6 +1077,7 @@ const std::map<std::string, ImportRule>& ImportRules() {
       return Keep(d, {"begin", "size"});
     };
     (*r)["ConcatV2"] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
+      if (DataInputs(*d) < 2) return InvalidArgumentError("ConcatV2 node ", d->name(), " has no values and axis");
       RETURN_IF_ERROR(InputToInts(d, DataInputs(*d) - 1, "axis", true, lookup));
       d->set_op("Concat");
       return Keep(d, {"axis"});
@@ -1068,6 +1106,8 @@ const std::map<std::string, ImportRule>& ImportRules() {
       (*r)[op] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
         if (DataInputs(*d) == 0) return OkStatus();
         RETURN_IF_ERROR(InputToInts(d, 0, "shape", false, lookup));
+        DefaultInt(d, "seed", 0);
+        DefaultInt(d, "seed2", 0);
         return Keep(d, {"shape", "dtype", "seed", "seed2"});
       };
     }

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,9 @@ void AppendConst(const std::string& name, const Tensor& value, const std::string
 // checkpoint format V2, one shard) and names them in `saver`, so TensorFlow's
 // import_meta_graph returns a Saver that saves and restores psflow's
 // checkpoints.  The nodes are helpers: psflow's own Saver does not use them.
-void AppendSaver(const std::vector<const Variable*>& vars, tensorflow::SaverDef* saver, tensorflow::GraphDef* def);
+// `vars` maps checkpoint keys to variables (a Saver's var_list).
+void AppendSaver(const std::map<std::string, const Variable*>& vars, tensorflow::SaverDef* saver,
+                 tensorflow::GraphDef* def);
 
 // Whether psflow writes op `type` in TensorFlow's terms.
 bool HasTensorFlowForm(const std::string& type);

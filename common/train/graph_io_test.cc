@@ -115,6 +115,7 @@ TEST(GraphIoTest, ExportUsesTensorFlowOpsAndReadsBackExactly) {
   // A few more of psflow's own ops: dropout, a mean and its gradient.
   Output d = ops::Dropout(root, *x, 0.25f, 7, "dropout");
   Output m = ops::Mean(root, d, {1}, false, "mean");
+  ops::Concat(root, {*x}, 1, "cat1");  // one value: TensorFlow's ConcatV2 needs two, so an Identity
   std::vector<Output> g;
   ASSERT_TRUE(AddGradients(root, {m}, {*x}, &g).ok());
   ASSERT_TRUE(root.status().ok());
@@ -140,6 +141,7 @@ TEST(GraphIoTest, ExportUsesTensorFlowOpsAndReadsBackExactly) {
     if (n.op() == "ApplyAdam") {
       EXPECT_EQ(data_inputs, 10) << n.name();
     }
+    if (n.name() == "cat1") EXPECT_EQ(n.op(), "Identity");
     helpers += n.attr().contains("_psflow_helper");
   }
   EXPECT_GT(helpers, 0);
@@ -194,12 +196,61 @@ TEST(GraphIoTest, ImportUnderAScopeIntoAGraphWithNodes) {
   std::vector<Tensor> out;
   ASSERT_TRUE(sess.Run({{*x, Batch()}}, {*logits}, &out).ok());
   EXPECT_TRUE(out[0].Equals(t.logits));
+  // Saved again, the .meta's TensorFlow Saver uses the checkpoint keys, not the scoped names.
+  const std::string dir2 = testing::FreshTempDir("scoped_again");
+  auto again = (*saver)->Save(&sess, dir2, 9);
+  ASSERT_TRUE(again.ok()) << again.status();
+  tensorflow::MetaGraphDef meta;
+  ASSERT_TRUE(ReadBinaryProto(Env::Default(), *again + ".meta", &meta).ok());
+  bool found = false;
+  for (const auto& n : meta.graph_def().node()) {
+    if (n.name() != "save/RestoreV2/tensor_names") continue;
+    auto names = TensorFromProto(n.attr().at("value").tensor());
+    ASSERT_TRUE(names.ok());
+    for (const std::string& k : names->flat<std::string>()) EXPECT_FALSE(k.starts_with("imported/")) << k;
+    found = true;
+  }
+  EXPECT_TRUE(found);
   // The imported graph defines ops too: a frozen import under TensorFlow's default name.
   auto frozen = FreezeGraph(*t.graph, t.sess->variables(), {"logits"});
   ASSERT_TRUE(frozen.ok());
+  // A def that fails part way leaves the graph as it was.
+  tensorflow::GraphDef bad = *frozen;
+  auto* unknown = bad.add_node();
+  unknown->set_name("zzz_last");
+  unknown->set_op("NoSuchOpAnywhere");
+  const int before = g.num_nodes();
+  Status failed = ImportGraphDef(bad, &g, {.import_scope = "bad"});
+  EXPECT_THAT(failed.message(), HasSubstr("NoSuchOpAnywhere"));
+  EXPECT_EQ(g.num_nodes(), before);
+  EXPECT_EQ(g.FindNode("bad/logits"), nullptr);
   ASSERT_TRUE(ImportGraphDef(*frozen, &g, {.import_scope = "import"}).ok());
   ASSERT_TRUE(sess.Run({{*g.GetTensorByName("import/x:0"), Batch()}}, {*g.GetTensorByName("import/logits:0")}, &out).ok());
   EXPECT_TRUE(out[0].Equals(t.logits));
+}
+
+// TensorFlow's typed value lists: one value fills the shape, strings too.
+TEST(GraphIoTest, TensorProtoValueListsFillTheShape) {
+  tensorflow::TensorProto p;
+  p.set_dtype(tensorflow::DT_STRING);
+  p.mutable_tensor_shape()->add_dim()->set_size(3);
+  p.add_string_val("a");
+  auto t = TensorFromProto(p);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->flat<std::string>()[2], "a");
+  tensorflow::TensorProto f;
+  f.set_dtype(tensorflow::DT_FLOAT);
+  f.mutable_tensor_shape()->add_dim()->set_size(4);
+  f.add_float_val(1.5f);
+  f.add_float_val(2.5f);
+  auto ft = TensorFromProto(f);
+  ASSERT_TRUE(ft.ok()) << ft.status();
+  EXPECT_EQ(ft->flat<float>()[0], 1.5f);
+  EXPECT_EQ(ft->flat<float>()[3], 2.5f);
+  f.add_float_val(1);
+  f.add_float_val(1);
+  f.add_float_val(1);  // five values for four elements
+  EXPECT_TRUE(IsDataLossError(TensorFromProto(f).status()));
 }
 
 TEST(GraphIoTest, BadFilesAreNamed) {

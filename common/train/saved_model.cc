@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "common/checkpoint/tensor_bundle.h"
 #include "common/ops/graph_io.h"
@@ -40,7 +41,9 @@ Status WriteSavedModel(Env* env, const Graph& graph, VariableStore* variables, c
   const std::string tmp = StrCat(dir, ".tmp-", getpid());
   RETURN_IF_ERROR(env->CreateDirs(JoinPath(tmp, "variables")));
   BundleWriter w(env, JoinPath(tmp, "variables/variables"));
+  std::set<std::string> written;  // a collection may list a variable twice
   for (const Variable* v : graph.VariablesInCollection(collections::kGlobalVariables)) {
+    if (!written.insert(v->name).second) continue;
     ASSIGN_OR_RETURN(Tensor value, variables->Read(v->name));
     ASSIGN_OR_RETURN(value, value.ToHost());
     RETURN_IF_ERROR(w.Add(v->name, value));

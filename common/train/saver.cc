@@ -91,6 +91,7 @@ StatusOr<std::string> Saver::SaveTo(Session* session, CheckpointManager* mgr, co
     RETURN_IF_ERROR(WriteMetaGraph(*graph_, prefix + ".meta",
                                    {.max_to_keep = options_.max_to_keep,
                                     .keep_checkpoint_every_n_hours = options_.keep_checkpoint_every_n_hours,
+                                    .saver_vars = vars_,
                                     .env = options_.env}));
   }
   RETURN_IF_ERROR(mgr->Commit(prefix));

@@ -34,15 +34,12 @@ import subprocess
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+from tf_env import np, tf  # noqa: E402  (exits 77 when tensorflow does not import)
 
 try:
-    import numpy as np
-    import tensorflow as tf
     import yaml
 except Exception as e:  # pragma: no cover - depends on the machine
-    print(f"SKIP: tensorflow does not import ({e}); pip install tensorflow-cpu to run this check")
+    print(f"SKIP: pyyaml does not import ({e})")
     sys.exit(77)
 
 tf.compat.v1.disable_eager_execution()

@@ -29,15 +29,7 @@ import subprocess
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-
-try:
-    import numpy as np
-    import tensorflow as tf
-except Exception as e:  # pragma: no cover - depends on the machine
-    print(f"SKIP: tensorflow does not import ({e}); pip install tensorflow-cpu to run this check")
-    sys.exit(77)
+from tf_env import np, tf  # noqa: E402  (exits 77 when tensorflow does not import)
 
 DTYPES = ["float", "double", "half", "bfloat16", "int32", "int64", "bool", "string"]
 TF_DTYPES = {"float": tf.float32, "double": tf.float64, "half": tf.float16, "bfloat16": tf.bfloat16,
