@@ -12,11 +12,15 @@
 #include "common/data/dataset.h"
 #include "common/ops/fingerprint.h"
 #include "common/ops/gradients.h"
+#include "common/ops/graph_io.h"
 #include "common/ops/ops.h"
 #include "common/runtime/session.h"
 #include "common/cluster/job_config.h"
 #include "common/train/feature_column.h"
 #include "common/train/layers.h"
+#include "common/train/optimizer.h"
+#include "common/train/saved_model.h"
+#include "common/train/saver.h"
 #include "ps/parameter_server.h"
 #include "tests/interop/interop_values.h"
 
@@ -511,6 +515,93 @@ TEST(TfTestdataTest, FeatureColumnsEqualTensorFlows) {
     EXPECT_EQ(got_ind, want_ind) << id_names[k];
     EXPECT_EQ(got_val, want_val) << id_names[k];
   }
+}
+
+// Graphs TensorFlow 2.21 wrote (tests/interop/tf_graph_interop.py
+// --make-testdata): a compat.v1 dnn with resource variables and a cnn with ref
+// variables, as a .meta with its checkpoint, a frozen graph and (dnn) a
+// SavedModel.  psflow runs each with TensorFlow's outputs (graphs/expected.json).
+Tensor FromJson(const YAML::Node& n, DType dt) {
+  std::vector<int64_t> dims;
+  for (const auto& d : n["shape"]) dims.push_back(d.as<int64_t>());
+  Tensor t(dt, TensorShape(dims));
+  size_t i = 0;
+  for (const auto& v : n["values"]) {
+    if (dt == DType::kInt64) t.flat<int64_t>()[i++] = v.as<int64_t>();
+    else t.flat<float>()[i++] = v.as<float>();
+  }
+  return t;
+}
+
+void ExpectOutputs(const std::vector<Tensor>& got, const YAML::Node& want, const std::string& what) {
+  const char* names[] = {"output:0", "probabilities:0", "classes:0"};
+  ASSERT_EQ(got.size(), 3u) << what;
+  for (size_t k = 0; k < 3; ++k) {
+    const bool ids = k == 2;
+    Tensor w = FromJson(want["outputs"][names[k]], ids ? DType::kInt64 : DType::kFloat);
+    ASSERT_EQ(got[k].shape(), w.shape()) << what << " " << names[k];
+    for (int64_t i = 0; i < w.num_elements(); ++i) {
+      if (ids) {
+        EXPECT_EQ(got[k].flat<int64_t>()[static_cast<size_t>(i)], w.flat<int64_t>()[static_cast<size_t>(i)]) << what;
+      } else {
+        EXPECT_NEAR(got[k].flat<float>()[static_cast<size_t>(i)], w.flat<float>()[static_cast<size_t>(i)], 1e-5)
+            << what << " " << names[k] << " [" << i << "]";
+      }
+    }
+  }
+}
+
+TEST(TfTestdataTest, TensorFlowsGraphsRunWithTensorFlowsOutputs) {
+  const std::string dir = JoinPath(PSFLOW_TESTDATA_DIR, "tf/graphs");
+  const YAML::Node expected = YAML::LoadFile(JoinPath(dir, "expected.json"));
+  RegisterTrainOps();
+  for (const char* kind : {"dnn", "cnn"}) {
+    SCOPED_TRACE(kind);
+    const YAML::Node want = expected[kind];
+    const Tensor x = FromJson(want["x"], DType::kFloat);
+    const std::string base = JoinPath(dir, kind);
+    // The .meta and its checkpoint, imported beside a node of the same name as
+    // the model's input: under a scope.
+    {
+      Graph g;
+      ops::Placeholder(Scope(&g), DType::kFloat, PartialShape({-1, 64}), "x");
+      auto saver = ImportMetaGraphWithSaver(JoinPath(base, "model.ckpt-1.meta"), &g, {.import_scope = "tf"});
+      ASSERT_TRUE(saver.ok()) << saver.status();
+      Session sess(&g);
+      ASSERT_TRUE((*saver)->Restore(&sess, JoinPath(base, "model.ckpt-1")).ok());
+      std::vector<Tensor> out;
+      ASSERT_TRUE(sess.Run({{*g.GetTensorByName("tf/x:0"), x}},
+                           {*g.GetTensorByName("tf/output:0"), *g.GetTensorByName("tf/probabilities:0"),
+                            *g.GetTensorByName("tf/classes:0")},
+                           &out)
+                      .ok());
+      ExpectOutputs(out, want, "meta");
+    }
+    // The frozen graph.
+    {
+      tensorflow::GraphDef def;
+      ASSERT_TRUE(ReadBinaryProto(Env::Default(), JoinPath(base, "frozen.pb"), &def).ok());
+      Graph g;
+      ASSERT_TRUE(ImportGraphDef(def, &g).ok());
+      Session sess(&g);
+      std::vector<Tensor> out;
+      ASSERT_TRUE(sess.Run({{*g.GetTensorByName("x:0"), x}},
+                           {*g.GetTensorByName("output:0"), *g.GetTensorByName("probabilities:0"),
+                            *g.GetTensorByName("classes:0")},
+                           &out)
+                      .ok());
+      ExpectOutputs(out, want, "frozen");
+    }
+  }
+  // The dnn's SavedModel, through its serving_default signature.
+  auto m = LoadSavedModel(Env::Default(), JoinPath(dir, "dnn/saved_model"));
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::vector<Tensor> out;
+  ASSERT_TRUE(m->session->Run({{m->inputs.at("x"), FromJson(expected["dnn"]["x"], DType::kFloat)}},
+                              {m->outputs.at("output"), m->outputs.at("probabilities"), m->outputs.at("classes")},
+                              &out)
+                  .ok());
+  ExpectOutputs(out, expected["dnn"], "saved_model");
 }
 
 }  // namespace

@@ -23,6 +23,9 @@ configs/ctr_wide_deep.yaml: a 1 PS + chief job).  Then, on the same inputs:
   Serving), saved_model_cli run and TensorFlow 2's tf.saved_model.load give
   psflow's predictions, and psflow loads it back (psflow_run_graph saved).
 
+  tf_graph_interop.py --make-testdata tests/testdata/tf/graphs   writes the
+  TensorFlow graphs the C++ tests run without TensorFlow.
+
 Exits 77 (skipped) when tensorflow (or numpy, pyyaml) does not import.
 """
 import argparse
@@ -337,7 +340,7 @@ def check_saved_model(p, workdir):
           "saved_model: tf.saved_model.load's serving_default gives psflow's logits" + ("" if ok else f" ({load.stderr[-600:]})"))
 
 
-def tf_model(kind, x, use_resource):
+def tf_model(kind, x, use_resource, image=28, dnn_units=(32, 16), filters=(8, 16), hidden=32):
     """A compat.v1 model built from TensorFlow's ops, as tutorials write them;
     resource variables (TensorFlow 2's default) or ref variables (TensorFlow 1's)."""
     init = tf.compat.v1.glorot_uniform_initializer(seed=1)
@@ -361,10 +364,10 @@ def tf_model(kind, x, use_resource):
             return tf.nn.max_pool2d(y, ksize=2, strides=2, padding="SAME")
 
     if kind == "dnn":
-        h = dense(dense(x, 32, "hidden0"), 16, "hidden1")
+        h = dense(dense(x, dnn_units[0], "hidden0"), dnn_units[1], "hidden1")
     else:
-        h = conv(conv(tf.reshape(x, [-1, 28, 28, 1]), 8, "conv0"), 16, "conv1")
-        h = dense(tf.reshape(h, [-1, 7 * 7 * 16]), 32, "hidden0")
+        h = conv(conv(tf.reshape(x, [-1, image, image, 1]), filters[0], "conv0"), filters[1], "conv1")
+        h = dense(tf.reshape(h, [-1, (image // 4) * (image // 4) * filters[1]]), hidden, "hidden0")
     logits = tf.identity(dense(h, 10, "logits", relu=False) + 0.0, name="output")
     tf.nn.softmax(logits, name="probabilities")
     tf.argmax(logits, 1, name="classes")
@@ -432,11 +435,57 @@ def check_tf_written(p, workdir):
           f"an op psflow lacks is named with its node ({res.stderr.strip().splitlines()[-1][:300] if res.stderr else ''})")
 
 
+def write_graph_testdata(out):
+    """tests/testdata/tf/graphs: small compat.v1 dnn (resource variables) and
+    cnn (ref variables) models as TensorFlow writes them (a .meta with its
+    checkpoint, a frozen graph, and for the dnn a SavedModel) and
+    expected.json, their outputs on fixed inputs, which the C++ tests compare
+    psflow's runs with (tests/tf_testdata_test.cc)."""
+    expected = {}
+    for kind, use_resource in (("dnn", True), ("cnn", False)):
+        d = os.path.join(out, kind)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        xs = (np.arange(3 * 64, dtype=np.float32).reshape(3, 64) % 17) / 17.0 - 0.3
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.compat.v1.set_random_seed(3)
+            x = tf.compat.v1.placeholder(tf.float32, [None, 64], name="x")
+            tf_model(kind, x, use_resource, image=8, dnn_units=(8, 4), filters=(2, 3), hidden=6)
+            saver = tf.compat.v1.train.Saver()
+            fetches = ["output:0", "probabilities:0", "classes:0"]
+            with tf.compat.v1.Session() as sess:
+                sess.run(tf.compat.v1.global_variables_initializer())
+                saver.save(sess, os.path.join(d, "model.ckpt"), global_step=1, write_state=False)
+                want = sess.run(fetches, {x: xs})
+                frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                    sess, graph.as_graph_def(), ["output", "probabilities", "classes"])
+                if kind == "dnn":
+                    tf.compat.v1.saved_model.simple_save(
+                        sess, os.path.join(d, "saved_model"), inputs={"x": x},
+                        outputs={k.split(":")[0]: graph.get_tensor_by_name(k) for k in fetches})
+        with open(os.path.join(d, "frozen.pb"), "wb") as f:
+            f.write(frozen.SerializeToString())
+        expected[kind] = {"x": {"shape": list(xs.shape), "values": xs.ravel().tolist()},
+                          "outputs": {k: {"shape": list(np.shape(v)), "values": np.ravel(v).tolist()}
+                                      for k, v in zip(fetches, want)}}
+    path = os.path.join(out, "expected.json")
+    with open(path, "w") as f:
+        json.dump(expected, f)
+    return path
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build-dir", required=True)
+    ap.add_argument("--build-dir")
     ap.add_argument("--workdir")
+    ap.add_argument("--make-testdata", metavar="OUT_DIR", help="write tests/testdata/tf/graphs")
     args = ap.parse_args()
+    if args.make_testdata:
+        print(write_graph_testdata(args.make_testdata))
+        return 0
+    if not args.build_dir:
+        ap.error("--build-dir is required")
     if not os.path.exists(os.path.join(DATA_DIR, "train-images-idx3-ubyte.gz")):
         print(f"SKIP: {DATA_DIR} is missing (apt-get install dataset-fashion-mnist)")
         return 77
