@@ -175,6 +175,27 @@ void RmsPropLoop(double* w, double* s, double* mo, const double* g, int64_t n, d
   }
 }
 
+// FTRL-Proximal as TensorFlow's ApplyFtrl: lr_power -0.5 (the default) by
+// square roots, as its kernel special-cases it; float through the per-ISA
+// loops.
+void FtrlLoop(float* w, float* a, float* l, const float* g, int64_t n, float lr, float l1, float l2, float lr_power) {
+  SplitRange(n, [&](int64_t b, int64_t e) {
+    simd::Get().ftrl(w + b, a + b, l + b, g + b, e - b, lr, l1, l2, lr_power);
+  });
+}
+void FtrlLoop(double* w, double* a, double* l, const double* g, int64_t n, double lr, double l1, double l2,
+              double lr_power) {
+  const bool root = lr_power == -0.5;
+  auto power = [&](double x) { return root ? std::sqrt(x) : std::pow(x, -lr_power); };
+  for (int64_t i = 0; i < n; ++i) {
+    const double a_new = a[i] + g[i] * g[i];
+    l[i] += g[i] - (power(a_new) - power(a[i])) / lr * w[i];
+    const double quadratic = power(a_new) / lr + 2 * l2;
+    w[i] = (l[i] > l1 || l[i] < -l1) ? ((l[i] > 0 ? l1 : -l1) - l[i]) / quadratic : 0.0;
+    a[i] = a_new;
+  }
+}
+
 Status DoGD(Tensor* var, const Hyper& h, const Tensor* indices, const Tensor& grad) {
   RETURN_IF_ERROR(Check("GradientDescent", var, {}, grad, indices != nullptr, indices));
   PSFLOW_APPLY_DISPATCH(var, ForRows(var, {}, grad, indices, [&](int64_t vo, int64_t go, int64_t n) {
@@ -278,14 +299,8 @@ Status DoFtrl(Tensor* var, Tensor* accum, Tensor* linear, const Hyper& h, const 
     T* l = P<T>(linear) + vo;
     const T* g = P<T>(grad) + go;
     const T lr = static_cast<T>(h.lr), l1 = static_cast<T>(h.l1), l2 = static_cast<T>(h.l2),
-            p = static_cast<T>(-h.lr_power);
-    for (int64_t i = 0; i < n; ++i) {
-      const T a_new = a[i] + g[i] * g[i];
-      l[i] += g[i] - (std::pow(a_new, p) - std::pow(a[i], p)) / lr * w[i];
-      const T quadratic = std::pow(a_new, p) / lr + T(2) * l2;
-      w[i] = std::abs(l[i]) > l1 ? ((l[i] > 0 ? l1 : -l1) - l[i]) / quadratic : T(0);
-      a[i] = a_new;
-    }
+            lr_power = static_cast<T>(h.lr_power);
+    FtrlLoop(w, a, l, g, n, lr, l1, l2, lr_power);
   }));
 }
 

@@ -134,6 +134,28 @@ TEST(CpuSimdTest, AppliesFollowTensorFlowsFormulasToTheBit) {
         ASSERT_EQ(mo[i], mo_ref[i]) << i;
         ASSERT_EQ(w[i], w_ref[i]) << i;
       }
+      // FTRL: lr_power -0.5 by square roots (TensorFlow's kernel), others by pow.
+      for (float lr_power : {-0.5f, -0.7f}) {
+        SCOPED_TRACE(lr_power);
+        auto acc = Random(sz, 13, 0.1f, 1.f), lin = Random(sz, 14), acc_ref = acc, lin_ref = lin;
+        w_ref = w;
+        const float l1 = 0.05f, l2 = 0.01f;
+        k->ftrl(w.data(), acc.data(), lin.data(), g.data(), n, lr, l1, l2, lr_power);
+        auto power = [&](float x) { return lr_power == -0.5f ? std::sqrt(x) : std::pow(x, -lr_power); };
+        int zeros = 0;
+        for (size_t i = 0; i < sz; ++i) {
+          const float a_new = acc_ref[i] + g[i] * g[i];
+          lin_ref[i] += g[i] - (power(a_new) - power(acc_ref[i])) / lr * w_ref[i];
+          const float quadratic = power(a_new) / lr + 2.f * l2;
+          w_ref[i] = std::abs(lin_ref[i]) > l1 ? ((lin_ref[i] > 0 ? l1 : -l1) - lin_ref[i]) / quadratic : 0.f;
+          acc_ref[i] = a_new;
+          zeros += w_ref[i] == 0.f;
+          ASSERT_EQ(acc[i], acc_ref[i]) << i;
+          ASSERT_EQ(lin[i], lin_ref[i]) << i;
+          ASSERT_EQ(w[i], w_ref[i]) << i;
+        }
+        if (n >= 1000) EXPECT_GT(zeros, 0) << "l1 should zero some weights";
+      }
     }
   }
 }

@@ -35,6 +35,11 @@ struct Kernels {
   void (*momentum)(float* w, float* accum, const float* g, int64_t n, float lr, float momentum, bool nesterov);
   void (*rmsprop)(float* w, float* ms, float* mom, const float* g, int64_t n, float lr, float rho, float momentum,
                   float epsilon);
+  // TensorFlow's ApplyFtrl (multiply_linear_by_lr false); lr_power -0.5,
+  // the usual one, as square roots (as TensorFlow's kernel does), others
+  // through powf.
+  void (*ftrl)(float* w, float* accum, float* linear, const float* g, int64_t n, float lr, float l1, float l2,
+               float lr_power);
   // Max pooling of s.n images; the gradient goes to the first largest
   // input of each window (TensorFlow's MaxPoolGrad), dx overwritten.
   void (*max_pool)(const PoolShape& s, const float* x, float* y);
