@@ -415,6 +415,12 @@ Status ImportMetaGraphInto(const tensorflow::MetaGraphDef& meta, Graph* graph, c
       for (const std::string& bytes : col.bytes_list().value()) {
         tensorflow::VariableDef vd;
         if (!vd.ParseFromString(bytes)) return DataLossError("collection ", key, " holds an unparsable VariableDef");
+        if (vd.has_save_slice_info_def()) {
+          return UnimplementedError("variable ", vd.variable_name(), " is one partition of ",
+                                    vd.save_slice_info_def().full_name(),
+                                    " (a TensorFlow partitioner); psflow does not import partitioned TensorFlow "
+                                    "variables yet: build the graph without a partitioner, or freeze it first");
+        }
         Variable*& v = vars[vd.variable_name()];
         if (v == nullptr) {
           ASSIGN_OR_RETURN(Output ref, graph->GetTensorByName(Scoped(scope, vd.variable_name())));

@@ -422,6 +422,19 @@ def check_tf_written(p, workdir):
                   f"{tag}: psflow runs TensorFlow's frozen graph with TensorFlow's outputs")
         except RuntimeError as e:
             check(False, f"{tag}: psflow imports TensorFlow's frozen graph ({str(e)[-400:]})")
+    # A partitioned variable is refused by name (psflow does not import those yet).
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 4], name="x")
+        w = tf.compat.v1.get_variable("part_w", [6, 4], partitioner=tf.compat.v1.fixed_size_partitioner(2))
+        tf.matmul(x, tf.transpose(w.as_tensor()), name="y")
+        saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            prefix = saver.save(sess, os.path.join(workdir, "partitioned", "model.ckpt"))
+    res = subprocess.run([p.runner, "meta", prefix + ".meta", prefix, workdir, "fetch=y:0"], capture_output=True, text=True)
+    check(res.returncode != 0 and "one partition of part_w" in res.stderr,
+          "a partitioned TensorFlow variable is refused by name" + (f" ({res.stderr.strip()[-300:]})" if res.stderr else ""))
     # An op psflow lacks is named with its node.
     graph = tf.Graph()
     with graph.as_default():
