@@ -58,10 +58,10 @@ struct MetaGraphOptions {
   std::optional<std::map<std::string, const Variable*>> saver_vars;
   Env* env = Env::Default();  // WriteMetaGraph writes through it
 };
-tensorflow::MetaGraphDef ExportMetaGraph(const Graph& graph, const MetaGraphOptions& options = {});
-// The graph, its collections and TensorFlow's Saver ops over the global
+// The graph, its collections and TensorFlow's Saver ops over the Saver's
 // variables (SaverDef: TensorFlow's import_meta_graph returns a Saver that
 // restores psflow's checkpoints).
+tensorflow::MetaGraphDef ExportMetaGraph(const Graph& graph, const MetaGraphOptions& options = {});
 // Rebuilds nodes, variables and collections into `graph`.  `imported`, if
 // given, receives the meta graph's global variables by checkpoint key (their
 // names before the import scope).

@@ -100,21 +100,9 @@ Status DropoutMaskKernel(OpKernelContext& c) {
 }  // namespace
 
 StatusOr<std::pair<uint64_t, uint64_t>> PhiloxCounters(OpKernelContext& c, int64_t n) {
-  ASSIGN_OR_RETURN(int64_t seed, c.GetAttr<int64_t>("seed"));
-  ASSIGN_OR_RETURN(int64_t seed2, c.GetAttr<int64_t>("seed2"));
   KernelState* st = c.state();
   std::lock_guard<std::mutex> l(st->mu);
-  if (!st->seeded) {
-    if (seed == 0 && seed2 == 0) {
-      st->rng.seed(std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32));
-    } else {
-      std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(static_cast<uint64_t>(seed) >> 32),
-                        static_cast<uint32_t>(seed2), static_cast<uint32_t>(static_cast<uint64_t>(seed2) >> 32)};
-      st->rng.seed(seq);
-    }
-    st->seeded = true;
-    st->key = st->rng();  // the node's Philox key: its generator's first output
-  }
+  if (!st->seeded) st->key = Generator(c)();  // the node's Philox key: its generator's first output
   const uint64_t offset = st->draws;
   st->draws += static_cast<uint64_t>(n);
   return std::make_pair(st->key, offset);

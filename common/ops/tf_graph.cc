@@ -82,8 +82,12 @@ class Emitter {
     std::vector<std::string> ins;
     for (int i = 0; i < num_inputs(); ++i) ins.push_back(In(i));
     NodeDef* d = Main(op.empty() ? n_.type() : op, ins);
-    for (const auto& [k, v] : n_.attrs()) (*d->mutable_attr())[k] = AttrValueToProto(v);
+    CopyAttrs(d);
     return d;
+  }
+  // n's own attributes onto d.
+  void CopyAttrs(NodeDef* d) const {
+    for (const auto& [k, v] : n_.attrs()) (*d->mutable_attr())[k] = AttrValueToProto(v);
   }
   // A helper node n/_tf/<suffix>.
   NodeDef* Helper(const std::string& suffix, const std::string& op, const std::vector<std::string>& inputs) {
@@ -530,8 +534,7 @@ const std::map<std::string, Rule>& Rules() {
           "Abs", "Log1p", "Relu", "Relu6", "Elu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Identity",
           "StopGradient", "ZerosLike", "OnesLike", "ReluGrad", "Relu6Grad", "EluGrad", "SigmoidGrad", "TanhGrad",
           "SqrtGrad", "RsqrtGrad", "L2Loss", "Equal", "Less", "Greater", "GreaterEqual", "LessEqual", "NotEqual",
-          "SoftmaxCrossEntropyWithLogits", "MatMul", "Assign", "AssignAdd", "AssignSub", "Unique", "AsString",
-          "Bucketize"}) {
+          "SoftmaxCrossEntropyWithLogits", "MatMul", "Assign", "AssignAdd", "AssignSub", "AsString", "Bucketize"}) {
       (*r)[op] = WithT();
     }
     (*r)["Const"] = (*r)["Placeholder"] = (*r)["VariableV2"] = (*r)["NoOp"] = [](Emitter& e) {
@@ -554,14 +557,14 @@ const std::map<std::string, Rule>& Rules() {
     // psflow's convolution gradients take the tensors; TensorFlow's their shapes.
     (*r)["Conv2DBackpropInput"] = [](Emitter& e) {
       NodeDef* d = e.Main("Conv2DBackpropInput", {e.ShapeOf("input_sizes", e.In(0), e.InType(0)), e.In(1), e.In(2)});
-      for (const auto& [k, v] : e.node().attrs()) (*d->mutable_attr())[k] = AttrValueToProto(v);
+      e.CopyAttrs(d);
       SetType(d, "T", e.InType(1));
       SetString(d, "data_format", "NHWC");
       return OkStatus();
     };
     (*r)["Conv2DBackpropFilter"] = [](Emitter& e) {
       NodeDef* d = e.Main("Conv2DBackpropFilter", {e.In(0), e.ShapeOf("filter_sizes", e.In(1), e.InType(1)), e.In(2)});
-      for (const auto& [k, v] : e.node().attrs()) (*d->mutable_attr())[k] = AttrValueToProto(v);
+      e.CopyAttrs(d);
       SetType(d, "T", e.InType(0));
       SetString(d, "data_format", "NHWC");
       return OkStatus();
@@ -743,8 +746,6 @@ void SetOutputShapes(const Node& n, NodeDef* d) {
 }
 
 }  // namespace
-
-bool HasTensorFlowForm(const std::string& type) { return Rules().contains(type); }
 
 Status AppendNode(const Node& n, tensorflow::GraphDef* def) {
   const NodeDef own = OwnForm(n);
@@ -973,7 +974,7 @@ const std::map<std::string, ImportRule>& ImportRules() {
     auto* r = new std::map<std::string, ImportRule>;
     // Ops whose psflow form is TensorFlow's without type attributes.
     for (const char* op :
-         {"Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "Pow", "Neg", "Square", "Sqrt", "Rsqrt",
+         {"Add", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "Pow", "Neg", "Square", "Sqrt", "Rsqrt",
           "Exp", "Log", "Abs", "Log1p", "Relu", "Relu6", "Elu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
           "Identity", "StopGradient", "ZerosLike", "OnesLike", "ReluGrad", "Relu6Grad", "EluGrad", "SigmoidGrad",
           "TanhGrad", "SqrtGrad", "RsqrtGrad", "L2Loss", "Equal", "Less", "Greater", "GreaterEqual", "LessEqual",

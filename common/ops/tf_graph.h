@@ -17,7 +17,7 @@
 //   _psflow_helper                                    a helper: psflow skips it
 //
 // An op with no TensorFlow form is written as psflow's (TensorFlow names it
-// when importing); tf_graph::HasTensorFlowForm says which ops have one.
+// when importing).
 #pragma once
 
 #include <functional>
@@ -45,9 +45,6 @@ void AppendConst(const std::string& name, const Tensor& value, const std::string
 // `vars` maps checkpoint keys to variables (a Saver's var_list).
 void AppendSaver(const std::map<std::string, const Variable*>& vars, tensorflow::SaverDef* saver,
                  tensorflow::GraphDef* def);
-
-// Whether psflow writes op `type` in TensorFlow's terms.
-bool HasTensorFlowForm(const std::string& type);
 
 // Import side: whether d is an export helper (not a psflow node), and
 // psflow's own form of d: what the export recorded, or for a node that

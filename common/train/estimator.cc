@@ -60,6 +60,29 @@ StatusOr<std::string> CheckpointToUse(const RunConfig& c, Env* env, const std::s
 
 }  // namespace
 
+namespace {
+
+// The predict graph shaped like `batch`, in a session with `checkpoint`
+// (default: model_dir's latest) restored; `what` names the use in the error.
+struct RestoredGraph {
+  ModelGraph b;
+  std::unique_ptr<Session> sess;
+};
+StatusOr<RestoredGraph> RestoredPredictGraph(const ModelFn& fn, const ModelParams& params, const RunConfig& config,
+                                             const EstimatorOptions& options, const Example& batch,
+                                             const std::string& checkpoint, const char* what) {
+  RestoredGraph r;
+  ASSIGN_OR_RETURN(r.b, BuildModelGraph(fn, params, Mode::kPredict, batch, config.tf_random_seed));
+  r.sess = std::make_unique<Session>(r.b.graph.get(), SessionOptions{.gpu = options.gpu});
+  ASSIGN_OR_RETURN(std::string ckpt, CheckpointToUse(config, options.env, checkpoint));
+  if (ckpt.empty()) return FailedPreconditionError("no checkpoint in ", config.model_dir, " to ", what, "; train first");
+  ASSIGN_OR_RETURN(auto saver, ModelSaver(*r.b.graph, true, config, options));
+  RETURN_IF_ERROR(saver->Restore(r.sess.get(), ckpt));
+  return r;
+}
+
+}  // namespace
+
 StatusOr<ModelGraph> BuildModelGraph(const ModelFn& fn, const ModelParams& params, Mode mode, const Example& first,
                                      std::optional<int64_t> seed) {
   ModelGraph b;
@@ -260,12 +283,10 @@ StatusOr<std::vector<std::map<std::string, Tensor>>> Estimator::Predict(const In
   ASSIGN_OR_RETURN(bool have, data->Next(&batch));
   std::vector<std::map<std::string, Tensor>> result;
   if (!have) return result;
-  ASSIGN_OR_RETURN(ModelGraph b, BuildModelGraph(model_fn_, params_, Mode::kPredict, batch, config_.tf_random_seed));
-  Session sess(b.graph.get(), {.gpu = options_.gpu});
-  ASSIGN_OR_RETURN(std::string ckpt, CheckpointToUse(config_, options_.env, checkpoint));
-  if (ckpt.empty()) return FailedPreconditionError("no checkpoint in ", config_.model_dir, " to predict with; train first");
-  ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_, options_));
-  RETURN_IF_ERROR(saver->Restore(&sess, ckpt));
+  ASSIGN_OR_RETURN(RestoredGraph r,
+                   RestoredPredictGraph(model_fn_, params_, config_, options_, batch, checkpoint, "predict with"));
+  const ModelGraph& b = r.b;
+  Session& sess = *r.sess;
   std::vector<std::string> names;
   std::vector<Output> fetches;
   for (const auto& [name, o] : b.spec.predictions) {
@@ -285,22 +306,20 @@ StatusOr<std::vector<std::map<std::string, Tensor>>> Estimator::Predict(const In
 
 StatusOr<std::vector<std::string>> Estimator::ExportFrozenGraph(const Example& sample_batch, const std::string& checkpoint,
                                                               const std::string& path) {
-  ASSIGN_OR_RETURN(ModelGraph b, BuildModelGraph(model_fn_, params_, Mode::kPredict, sample_batch, config_.tf_random_seed));
-  Session sess(b.graph.get(), {.gpu = options_.gpu});
-  ASSIGN_OR_RETURN(std::string ckpt, CheckpointToUse(config_, options_.env, checkpoint));
-  if (ckpt.empty()) return FailedPreconditionError("no checkpoint in ", config_.model_dir, " to export; train first");
-  ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_, options_));
-  RETURN_IF_ERROR(saver->Restore(&sess, ckpt));
+  ASSIGN_OR_RETURN(RestoredGraph r,
+                   RestoredPredictGraph(model_fn_, params_, config_, options_, sample_batch, checkpoint, "export"));
   std::vector<std::string> outputs;
-  for (const auto& [name, o] : b.spec.predictions) outputs.push_back(o.node->name());
-  ASSIGN_OR_RETURN(tensorflow::GraphDef frozen, FreezeGraph(*b.graph, sess.variables(), outputs));
+  for (const auto& [name, o] : r.b.spec.predictions) outputs.push_back(o.node->name());
+  ASSIGN_OR_RETURN(tensorflow::GraphDef frozen, FreezeGraph(*r.b.graph, r.sess->variables(), outputs));
   RETURN_IF_ERROR(WriteBinaryProto(options_.env, path, frozen));
   return outputs;
 }
 
 StatusOr<std::string> Estimator::ExportSavedModel(const Example& sample_batch, const std::string& checkpoint,
                                                  const std::string& export_dir_base) {
-  ASSIGN_OR_RETURN(ModelGraph b, BuildModelGraph(model_fn_, params_, Mode::kPredict, sample_batch, config_.tf_random_seed));
+  ASSIGN_OR_RETURN(RestoredGraph r,
+                   RestoredPredictGraph(model_fn_, params_, config_, options_, sample_batch, checkpoint, "export"));
+  const ModelGraph& b = r.b;
   SignatureSpec sig;
   for (const auto& [name, ph] : b.inputs) {
     if (name != "label") sig.inputs[name] = ph;
@@ -312,17 +331,12 @@ StatusOr<std::string> Estimator::ExportSavedModel(const Example& sample_batch, c
     sig.outputs["classes"] = ops::AsString(head, ids->second, "classes");
     RETURN_IF_ERROR(head.status());
   }
-  Session sess(b.graph.get(), {.gpu = options_.gpu});
-  ASSIGN_OR_RETURN(std::string ckpt, CheckpointToUse(config_, options_.env, checkpoint));
-  if (ckpt.empty()) return FailedPreconditionError("no checkpoint in ", config_.model_dir, " to export; train first");
-  ASSIGN_OR_RETURN(auto saver, ModelSaver(*b.graph, true, config_, options_));
-  RETURN_IF_ERROR(saver->Restore(&sess, ckpt));
   RETURN_IF_ERROR(options_.env->CreateDirs(export_dir_base));
   // A new directory per export, named by time as TensorFlow's exporters do.
   int64_t stamp = static_cast<int64_t>(options_.env->NowMicros() / 1000000);
   while (options_.env->FileExists(JoinPath(export_dir_base, StrCat(stamp)))) ++stamp;
   const std::string dir = JoinPath(export_dir_base, StrCat(stamp));
-  RETURN_IF_ERROR(WriteSavedModel(options_.env, *b.graph, sess.variables(), sig, dir));
+  RETURN_IF_ERROR(WriteSavedModel(options_.env, *b.graph, r.sess->variables(), sig, dir));
   return dir;
 }
 
