@@ -14,7 +14,7 @@ ARCH=${2:-90}
 BUILD=${PSFLOW_GPU_BUILD_DIR:-build-gpu}
 scripts/deps.sh --data
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" >/dev/null
-TARGETS=(gpu_kernels_cuda_test gpu_device_test gpu_all_reduce_test gpu_status_test trainer_gpu_test estimator_gpu_test
+TARGETS=(gpu_kernels_cuda_test gpu_device_test gpu_all_reduce_test gpu_status_test trainer_gpu_test estimator_gpu_test eager_gpu_cuda_test
          gpu_step_bench psflow-ps psflow-chief psflow-worker psflow-evaluator psflow-launch psflow-train-local)
 cmake --build "$BUILD" -j "${PSFLOW_JOBS:-2}" --target "${TARGETS[@]}"
 rm -rf "$OUT"

@@ -27,7 +27,7 @@ export LD_LIBRARY_PATH="$B/lib$(printf ':%s' "${cuda_dirs[@]}")${LD_LIBRARY_PATH
 export PSFLOW_MIN_LOG_LEVEL=1
 nvidia-smi -L || true
 rc=0
-for t in gpu_status_test gpu_device_test gpu_kernels_cuda_test gpu_all_reduce_test trainer_gpu_test estimator_gpu_test; do
+for t in gpu_status_test gpu_device_test gpu_kernels_cuda_test gpu_all_reduce_test trainer_gpu_test estimator_gpu_test eager_gpu_cuda_test; do
   "$B/bin/$t" --gtest_brief=1 > "$OUT_DIR/$t.log" 2>&1
   r=$?
   echo "$t: exit $r; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT_DIR/$t.log" | tr '\n' ' ')"

@@ -5,6 +5,7 @@
 // ExpandDims, ...) share their device-agnostic CPU kernels.
 #include "common/gpu/gpu_kernel.h"
 #include "common/ops/ops.h"
+#include "common/ops/strided_slice.h"
 
 namespace psflow::PSFLOW_GPU_NS {
 namespace {
@@ -372,6 +373,43 @@ void RegisterArrayKernels(KernelRegistry* r) {
     return MoveByMap(c, g, out, g.num_elements(), m, /*scatter=*/true);
   });
 
+  // StridedSlice and its gradient: the plan's per-dimension start and step
+  // make an index map (negative steps included).
+  const auto strided_map = [](const op_util::StridedPlan& p, const TensorShape& full) -> StatusOr<IndexMap> {
+    const std::vector<int64_t> st = Strides(full);
+    std::vector<int64_t> counts, steps;
+    int64_t base = 0;
+    for (size_t d = 0; d < p.dims.size(); ++d) {
+      counts.push_back(p.dims[d].count);
+      steps.push_back(p.dims[d].stride * st[d]);
+      base += p.dims[d].start * st[d];
+    }
+    return MakeMap(counts, steps, base);
+  };
+  Register(r, "StridedSlice", [strided_map](OpKernelContext& c) -> Status {
+    ASSIGN_OR_RETURN(op_util::StridedSliceSpec spec, op_util::ReadStridedSpec(c));
+    const Tensor& x = c.input(0);
+    ASSIGN_OR_RETURN(op_util::StridedPlan p, op_util::PlanStridedSlice(spec, x.shape().dims()));
+    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, TensorShape(p.out)));
+    if (out->num_elements() == 0) return OkStatus();
+    ASSIGN_OR_RETURN(IndexMap m, strided_map(p, x.shape()));
+    return MoveByMap(c, x, out, out->num_elements(), m, /*scatter=*/false);
+  });
+  Register(r, "StridedSliceGrad", [strided_map](OpKernelContext& c) -> Status {
+    ASSIGN_OR_RETURN(op_util::StridedSliceSpec spec, op_util::ReadStridedSpec(c));
+    const Tensor& g = c.input(0);
+    const TensorShape& full = c.input(1).shape();
+    ASSIGN_OR_RETURN(op_util::StridedPlan p, op_util::PlanStridedSlice(spec, full.dims()));
+    if (TensorShape(p.out).num_elements() != g.num_elements()) {
+      return InvalidArgumentError("StridedSliceGrad: gradient ", g.shape().DebugString(), " does not match the slice's shape");
+    }
+    ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, full));
+    RETURN_IF_ERROR(Dev(c)->Memset(out->device_data(), 0, out->TotalBytes()));
+    if (g.num_elements() == 0) return OkStatus();
+    ASSIGN_OR_RETURN(IndexMap m, strided_map(p, full));
+    return MoveByMap(c, g, out, g.num_elements(), m, /*scatter=*/true);
+  });
+
   Register(r, "Gather", [](OpKernelContext& c) -> Status {
     const Tensor& params = c.input(0);
     const Tensor& indices = c.input(1);
@@ -417,6 +455,31 @@ void RegisterArrayKernels(KernelRegistry* r) {
       ASSIGN_OR_RETURN(Tensor num, c.input(3).ToHost());  // the output's row count: needed here
       const int64_t segments = num.dtype() == DType::kInt64 ? num.flat<int64_t>()[0] : num.flat<int32_t>()[0];
       if (segments < 0) return InvalidArgumentError(type, ": num_segments must be >= 0, got ", segments);
+      std::vector<int64_t> dims = data.shape().dims();
+      dims[0] = segments;
+      ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, TensorShape(dims)));
+      return SegmentOp(c, data, c.input(1), c.input(2), out, data.shape().dim(0), segments, CombinerCode(type), true);
+    });
+  }
+  // Without num_segments: the last segment id + 1 rows (sorted ids), read on
+  // the host as TensorFlow's GPU kernel reads it.
+  for (const char* type : {"SparseSegmentSum", "SparseSegmentMean", "SparseSegmentSqrtN"}) {
+    Register(r, type, [type](OpKernelContext& c) -> Status {
+      const Tensor& data = c.input(0);
+      if (data.shape().rank() < 1) return InvalidArgumentError(type, ": data must have rank >= 1");
+      ASSIGN_OR_RETURN(Tensor seg, c.input(2).ToHost());
+      const int64_t n = seg.num_elements();
+      const auto at = [&](int64_t j) {
+        return seg.dtype() == DType::kInt64 ? seg.flat<int64_t>()[static_cast<size_t>(j)]
+                                            : static_cast<int64_t>(seg.flat<int32_t>()[static_cast<size_t>(j)]);
+      };
+      for (int64_t j = 1; j < n; ++j) {
+        if (at(j) < at(j - 1)) {
+          return InvalidArgumentError(type, ": segment_ids must be sorted (segment_ids[", j, "] = ", at(j), " < ",
+                                      at(j - 1), ")");
+        }
+      }
+      const int64_t segments = n == 0 ? 0 : at(n - 1) + 1;
       std::vector<int64_t> dims = data.shape().dims();
       dims[0] = segments;
       ASSIGN_OR_RETURN(Tensor * out, AllocateOutput(c, 0, TensorShape(dims)));

@@ -168,6 +168,14 @@ void ArrayCases(CaseList& L) {
            {{"begin", std::vector<int64_t>{1, 2, 0}}, {"size", std::vector<int64_t>{2, -1, 3}}}});
     L.Add({"SliceGrad_" + n, "SliceGrad", {Random(t, S({2, 4, 3}), -9, 9, seed++), Random(t, S({4, 6, 3}), -9, 9, seed++)},
            {{"begin", std::vector<int64_t>{1, 2, 0}}}});
+    // x[3:0:-2, ..., tf.newaxis, 1] and its gradient.
+    const Attrs strided = {{"begin", std::vector<int64_t>{3, 0, 0, 1}}, {"end", std::vector<int64_t>{0, 0, 0, 2}},
+                           {"strides", std::vector<int64_t>{-2, 1, 1, 1}}, {"begin_mask", int64_t{0}},
+                           {"end_mask", int64_t{0}}, {"ellipsis_mask", int64_t{2}}, {"new_axis_mask", int64_t{4}},
+                           {"shrink_axis_mask", int64_t{8}}};
+    L.Add({"StridedSlice_" + n, "StridedSlice", {Random(t, S({4, 6, 3}), -9, 9, seed++)}, strided});
+    L.Add({"StridedSliceGrad_" + n, "StridedSliceGrad",
+           {Random(t, S({2, 6, 1}), -9, 9, seed++), Random(t, S({4, 6, 3}), -9, 9, seed++)}, strided});
   }
   for (DType t : kNumeric) {
     for (DType it : {DType::kInt32, DType::kInt64}) {
@@ -185,6 +193,8 @@ void ArrayCases(CaseList& L) {
         L.Add({StrCat("SparseSegment", comb, "_", n), StrCat("SparseSegment", comb, "WithNumSegments"),
                {Random(t, S({5, 3}), -9, 9, seed++), Ints({4, 0, 4, 1, 2, 3}, it), Ints({0, 0, 1, 1, 3, 3}, it),
                 Ints({4}, it).Reshaped(TensorShape({}))}});
+        L.Add({StrCat("SparseSegment", comb, "NoNum_", n), StrCat("SparseSegment", comb),
+               {Random(t, S({5, 3}), -9, 9, seed++), Ints({4, 0, 4, 1, 2, 3}, it), Ints({0, 0, 1, 1, 3, 3}, it)}});
         L.Add({StrCat("SparseSegmentReduceGrad", comb, "_", n), "SparseSegmentReduceGrad",
                {Random(t, S({4, 3}), -9, 9, seed++), Ints({4, 0, 4, 1, 2, 3}, it), Ints({0, 0, 1, 1, 3, 3}, it),
                 Random(t, S({5, 3}), -9, 9, seed++)},

@@ -47,6 +47,15 @@ Combiner CombinerOf(const std::string& type) {
   return Combiner::kSum;
 }
 
+// "Sum", "Mean" or "SqrtN" of a SparseSegment op type.
+std::string CombinerName(const std::string& type) {
+  switch (CombinerOf(type)) {
+    case Combiner::kMean: return "Mean";
+    case Combiner::kSqrtN: return "SqrtN";
+    default: return "Sum";
+  }
+}
+
 // The weight of each entry of a segment: 1, 1/count or 1/sqrt(count).
 std::vector<double> SegmentWeights(Combiner comb, const Tensor& segment_ids, int64_t num_segments) {
   std::vector<int64_t> count(static_cast<size_t>(num_segments));
@@ -193,15 +202,20 @@ void RegisterFeatureOpsOnce() {
   // SparseSegment{Sum,Mean,SqrtN}WithNumSegments(data, indices, segment_ids,
   // num_segments): output[k] = the combination of data[indices[j]] over the
   // j with segment_ids[j] == k; an empty segment is zeros.
+  // The forms without num_segments (what tf.nn.embedding_lookup_sparse
+  // writes) give segment_ids' last value + 1 rows (sorted ids, as
+  // TensorFlow requires there).
   for (const char* type : {"SparseSegmentSumWithNumSegments", "SparseSegmentMeanWithNumSegments",
-                           "SparseSegmentSqrtNWithNumSegments"}) {
+                           "SparseSegmentSqrtNWithNumSegments", "SparseSegmentSum", "SparseSegmentMean",
+                           "SparseSegmentSqrtN"}) {
+    const bool with_num = std::string_view(type).ends_with("WithNumSegments");
     DefineOp({.type = type,
-              .num_inputs = 4,
+              .num_inputs = with_num ? 4 : 3,
               .shape_fn = [](InferenceContext& c) -> Status {
                 if (!op_util::IsFloat(c.input_dtype(0))) {
                   return InvalidArgumentError("SparseSegment reductions take float data, got ", c.input_dtype(0));
                 }
-                for (int i = 1; i < 4; ++i) {
+                for (int i = 1; i < c.num_inputs(); ++i) {
                   if (!IsIndex(c.input_dtype(i))) return InvalidArgumentError("input ", i, " must be int32 or int64, got ", c.input_dtype(i));
                 }
                 const PartialShape& d = c.input_shape(0);
@@ -219,14 +233,24 @@ void RegisterFeatureOpsOnce() {
                 const Node* n = g.node;
                 (*g.grads_in)[0] = ops::MakeOp(g.scope, "SparseSegmentReduceGrad", "SparseSegmentReduceGrad",
                                                {g.grads_out[0], n->inputs()[1], n->inputs()[2], n->inputs()[0]},
-                                               {{"combiner", std::string(n->type().substr(13, n->type().size() - 13 - 15))}});
+                                               {{"combiner", CombinerName(n->type())}});
                 return OkStatus();
               }},
              [type](OpKernelContext& c) -> Status {
                const Tensor& data = c.input(0);
                const Tensor& indices = c.input(1);
                const Tensor& seg = c.input(2);
-               const int64_t num = IndexAt(c.input(3), 0);
+               if (c.num_inputs() == 3) {
+                 for (int64_t j = 1; j < seg.num_elements(); ++j) {
+                   if (IndexAt(seg, j) < IndexAt(seg, j - 1)) {
+                     return InvalidArgumentError(type, ": segment_ids must be sorted (segment_ids[", j, "] = ",
+                                                 IndexAt(seg, j), " < ", IndexAt(seg, j - 1), ")");
+                   }
+                 }
+               }
+               const int64_t num = c.num_inputs() == 4 ? IndexAt(c.input(3), 0)
+                                   : seg.num_elements() == 0 ? 0
+                                                             : IndexAt(seg, seg.num_elements() - 1) + 1;
                if (data.shape().rank() < 1) return InvalidArgumentError(type, ": data must have rank >= 1");
                if (num < 0) return InvalidArgumentError(type, ": num_segments must be >= 0, got ", num);
                RETURN_IF_ERROR(CheckSegments(type, indices, seg, data.shape().dim(0), num));

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/core/logging.h"
 #include "common/ops/broadcast.h"
 #include "common/ops/cpu_simd.h"
 #include "common/ops/op_util.h"
@@ -493,5 +494,78 @@ Output Mean(const Scope& s, Output x, std::vector<int64_t> axes, bool keep_dims,
   return MakeOp(s, "Mean", name, {x}, {{"axes", std::move(axes)}, {"keep_dims", keep_dims}});
 }
 
+
+namespace {
+thread_local const DefaultScope* current_default = nullptr;
+}  // namespace
+
+DefaultScope::DefaultScope(Scope scope) : scope_(std::move(scope)), outer_(current_default) {
+  current_default = this;
+}
+DefaultScope::~DefaultScope() { current_default = outer_; }
+const Scope* DefaultScope::Current() { return current_default == nullptr ? nullptr : &current_default->scope_; }
+
 }  // namespace ops
+}  // namespace psflow
+
+namespace psflow {
+namespace {
+
+// Builds an operator's node in the current default scope when it is the
+// operands' graph's, else at the root of that graph (errors logged there).
+template <typename F>
+Output BuildOperator(Output anchor, const char* what, F build) {
+  const Scope* current = ops::DefaultScope::Current();
+  if (current != nullptr && (!anchor.valid() || current->graph() == anchor.node->graph())) return build(*current);
+  if (!anchor.valid()) {
+    LOG(ERROR) << "an operand of " << what << " is invalid: an earlier op failed";
+    return Output{};
+  }
+  Scope root(anchor.node->graph());
+  Output out = build(root);
+  if (!root.ok()) LOG(ERROR) << what << ": " << root.status();
+  return out;
+}
+
+// A Python number as a constant of x's dtype.
+Output NumberLike(const Scope& s, Output x, double v) {
+  switch (x.dtype()) {
+    case DType::kDouble: return ops::Const(s, Tensor::Scalar<double>(v), "y");
+    case DType::kInt32: return ops::Const(s, Tensor::Scalar<int32_t>(static_cast<int32_t>(v)), "y");
+    case DType::kInt64: return ops::Const(s, Tensor::Scalar<int64_t>(static_cast<int64_t>(v)), "y");
+    case DType::kFloat: return ops::Const(s, Tensor::Scalar<float>(static_cast<float>(v)), "y");
+    default: return ops::Cast(s, ops::Const(s, Tensor::Scalar<float>(static_cast<float>(v)), "y"), x.dtype());
+  }
+}
+
+Output Binary(const char* type, const char* name, const char* what, Output x, Output y) {
+  return BuildOperator(x.valid() ? x : y, what, [&](const Scope& s) { return ops::MakeOp(s, type, name, {x, y}); });
+}
+// x op number (or number op x when number_first).
+Output WithNumber(const char* type, const char* name, const char* what, Output x, double v, bool number_first) {
+  return BuildOperator(x, what, [&](const Scope& s) {
+    if (!x.valid()) return ops::MakeOp(s, type, name, {x});  // records the invalid operand
+    Output n = NumberLike(s, x, v);
+    return ops::MakeOp(s, type, name, number_first ? std::vector<Output>{n, x} : std::vector<Output>{x, n});
+  });
+}
+
+}  // namespace
+
+Output operator+(Output x, Output y) { return Binary("Add", "add", "x + y", x, y); }
+Output operator-(Output x, Output y) { return Binary("Sub", "sub", "x - y", x, y); }
+Output operator*(Output x, Output y) { return Binary("Mul", "mul", "x * y", x, y); }
+Output operator/(Output x, Output y) { return Binary("RealDiv", "truediv", "x / y", x, y); }
+Output operator-(Output x) {
+  return BuildOperator(x, "-x", [&](const Scope& s) { return ops::MakeOp(s, "Neg", "Neg", {x}); });
+}
+Output operator+(Output x, double y) { return WithNumber("Add", "add", "x + y", x, y, false); }
+Output operator+(double x, Output y) { return WithNumber("Add", "add", "x + y", y, x, true); }
+Output operator-(Output x, double y) { return WithNumber("Sub", "sub", "x - y", x, y, false); }
+Output operator-(double x, Output y) { return WithNumber("Sub", "sub", "x - y", y, x, true); }
+Output operator*(Output x, double y) { return WithNumber("Mul", "mul", "x * y", x, y, false); }
+Output operator*(double x, Output y) { return WithNumber("Mul", "mul", "x * y", y, x, true); }
+Output operator/(Output x, double y) { return WithNumber("RealDiv", "truediv", "x / y", x, y, false); }
+Output operator/(double x, Output y) { return WithNumber("RealDiv", "truediv", "x / y", y, x, true); }
+
 }  // namespace psflow

@@ -8,8 +8,9 @@
 //
 // Each wrapper returns the op's (first) output and records any error in the
 // scope; an invalid Output flows through later wrappers harmlessly.  Default
-// node names follow TensorFlow (`add`, `mul`, `MatMul`, `Relu`, ...); pass
-// `name` to choose one (it is still uniquified).  Ops are registered on first
+// node names follow TensorFlow's Python API: ops::Add is tf.add ("Add"),
+// while the operators below are Python's (`x + y` is "add", `x * y` "mul");
+// pass `name` to choose one (it is still uniquified).  Ops are registered on first
 // use of this header's functions (RegisterStandardOps).
 // Not thread-safe (graph building is single-threaded).
 #pragma once
@@ -48,9 +49,9 @@ Node* NoOp(const Scope& s, const std::string& name = "NoOp");
 Node* Group(const Scope& s, const std::vector<Node*>& deps, const std::string& name = "group_deps");
 
 // Elementwise, with NumPy broadcasting.
-Output Add(const Scope& s, Output x, Output y, const std::string& name = "add");
-Output Sub(const Scope& s, Output x, Output y, const std::string& name = "sub");
-Output Mul(const Scope& s, Output x, Output y, const std::string& name = "mul");
+Output Add(const Scope& s, Output x, Output y, const std::string& name = "Add");       // tf.add
+Output Sub(const Scope& s, Output x, Output y, const std::string& name = "Sub");       // tf.subtract
+Output Mul(const Scope& s, Output x, Output y, const std::string& name = "Mul");       // tf.multiply
 Output Div(const Scope& s, Output x, Output y, const std::string& name = "truediv");
 Output Maximum(const Scope& s, Output x, Output y, const std::string& name = "Maximum");
 Output Minimum(const Scope& s, Output x, Output y, const std::string& name = "Minimum");
@@ -170,6 +171,14 @@ Output Concat(const Scope& s, std::vector<Output> xs, int64_t axis, const std::s
 // size -1: to the end of that dimension.
 Output Slice(const Scope& s, Output x, std::vector<int64_t> begin, std::vector<int64_t> size,
              const std::string& name = "Slice");
+// tf.strided_slice: x[begin:end:strides] per dimension, with TensorFlow's
+// masks (bit i of a mask applies to spec entry i).
+struct StridedSliceMasks {
+  int64_t begin = 0, end = 0, ellipsis = 0, new_axis = 0, shrink_axis = 0;
+};
+Output StridedSlice(const Scope& s, Output x, std::vector<int64_t> begin, std::vector<int64_t> end,
+                    std::vector<int64_t> strides, const StridedSliceMasks& masks = {},
+                    const std::string& name = "strided_slice");
 // Out-of-range indices give a row of off_value, as in TensorFlow.
 Output OneHot(const Scope& s, Output indices, int64_t depth, float on_value = 1.f, float off_value = 0.f,
               DType dtype = DType::kFloat, const std::string& name = "one_hot");
@@ -216,5 +225,46 @@ Output Assign(const Scope& s, Output ref, Output value, const std::string& name 
 Output AssignAdd(const Scope& s, Output ref, Output value, const std::string& name = "AssignAdd");
 Output AssignSub(const Scope& s, Output ref, Output value, const std::string& name = "AssignSub");
 
+
+// The scope the arithmetic operators build in, as TensorFlow's default graph
+// and name scope (`with graph.as_default(), tf.name_scope(...)`): while one
+// is alive on this thread, `x + y` adds its node there (name scope, device,
+// control dependencies, and any error in the scope's status).  Nested ones
+// stack.  Without one (or for operands of another graph) the operators build
+// at the root of the operands' graph and log an error they meet.
+//
+//   ops::DefaultScope as_default(s.NameScope("layer"));
+//   Output y = x * w + b;        // nodes "layer/mul", "layer/add"
+class DefaultScope {
+ public:
+  explicit DefaultScope(Scope scope);
+  ~DefaultScope();
+  DefaultScope(const DefaultScope&) = delete;
+  DefaultScope& operator=(const DefaultScope&) = delete;
+  // The innermost default scope of this thread, or null.
+  static const Scope* Current();
+
+ private:
+  Scope scope_;
+  const DefaultScope* outer_;
+};
 }  // namespace ops
+// Python's arithmetic operators on graph tensors (found by argument-dependent
+// lookup): nodes "add", "sub", "mul", "truediv" and "Neg", in the current
+// ops::DefaultScope.  A float on one side becomes a constant of the
+// tensor's dtype (float, double, int32 or int64), as Python numbers do.
+Output operator+(Output x, Output y);
+Output operator-(Output x, Output y);
+Output operator*(Output x, Output y);
+Output operator/(Output x, Output y);
+Output operator-(Output x);
+Output operator+(Output x, double y);
+Output operator+(double x, Output y);
+Output operator-(Output x, double y);
+Output operator-(double x, Output y);
+Output operator*(Output x, double y);
+Output operator*(double x, Output y);
+Output operator/(Output x, double y);
+Output operator/(double x, Output y);
+
 }  // namespace psflow

@@ -1,14 +1,22 @@
-// Shape manipulation: Transpose, ExpandDims, Squeeze, Concat, Slice, OneHot.
+// Shape manipulation: Transpose, ExpandDims, Squeeze, Concat, Slice,
+// StridedSlice, OneHot.
 // Each op: definition + shape function, gradient, CPU kernel.
+#include <algorithm>
 #include <cstring>
 
 #include "common/ops/op_util.h"
 #include "common/ops/ops.h"
+#include "common/ops/strided_slice.h"
 
 namespace psflow {
 namespace {
 
 using op_util::DefineOp;
+using op_util::PlanStridedSlice;
+using op_util::ReadStridedSpec;
+using op_util::StridedDim;
+using op_util::StridedPlan;
+using op_util::StridedSliceSpec;
 
 std::vector<int64_t> Strides(const TensorShape& s) {
   std::vector<int64_t> st(static_cast<size_t>(s.rank()), 1);
@@ -55,6 +63,29 @@ void CopyBox(const Tensor& from, Tensor* to, const std::vector<int64_t>& begin, 
       CopyElement(from, big, to, flat);
     }
   });
+}
+
+// Copies x's strided box into `out` (gather) or `out`'s box from x (scatter:
+// x is then the slice and out the full tensor).
+void StridedCopy(const StridedPlan& p, const Tensor& from, Tensor* to, bool scatter) {
+  std::vector<int64_t> counts;
+  for (const StridedDim& d : p.dims) counts.push_back(d.count);
+  const auto st = Strides(scatter ? to->shape() : from.shape());
+  ForEachIndex(TensorShape(counts), [&](const std::vector<int64_t>& idx, int64_t flat) {
+    int64_t big = 0;
+    for (size_t d = 0; d < idx.size(); ++d) big += (p.dims[d].start + idx[d] * p.dims[d].stride) * st[d];
+    if (scatter) CopyElement(from, flat, to, big);
+    else CopyElement(from, big, to, flat);
+  });
+}
+
+std::map<std::string, AttrValue> StridedAttrs(const Node& n) {
+  std::map<std::string, AttrValue> a;
+  for (const char* k : {"begin", "end", "strides", "begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask",
+                        "shrink_axis_mask"}) {
+    a[k] = n.attrs().at(k);
+  }
+  return a;
 }
 
 StatusOr<std::vector<int>> CheckPerm(const std::vector<int64_t>& perm, int rank) {
@@ -343,6 +374,53 @@ void RegisterShapeOpsOnce() {
              CopyBox(g, out, begin, /*into_big=*/true);
              return OkStatus();
            });
+  // StridedSlice(x): tf.strided_slice with the spec as attributes (begin,
+  // end, strides and the five masks, TensorFlow's meaning).
+  DefineOp({.type = "StridedSlice",
+            .num_inputs = 1,
+            .shape_fn = [](InferenceContext& c) -> Status {
+              ASSIGN_OR_RETURN(StridedSliceSpec spec, ReadStridedSpec(c));
+              const PartialShape& in = c.input_shape(0);
+              if (in.unknown_rank()) {
+                c.AddOutput(c.input_dtype(0), PartialShape::Unknown());
+                return OkStatus();
+              }
+              ASSIGN_OR_RETURN(StridedPlan p, PlanStridedSlice(spec, in.dims()));
+              c.AddOutput(c.input_dtype(0), PartialShape(p.out));
+              return OkStatus();
+            },
+            .grad = [](GradContext& g) -> Status {
+              (*g.grads_in)[0] = ops::MakeOp(g.scope, "StridedSliceGrad", "StridedSliceGrad",
+                                             {g.grads_out[0], In(g, 0)}, StridedAttrs(*g.node));
+              return OkStatus();
+            }},
+           [](OpKernelContext& c) -> Status {
+             ASSIGN_OR_RETURN(StridedSliceSpec spec, ReadStridedSpec(c));
+             const Tensor& x = c.input(0);
+             ASSIGN_OR_RETURN(StridedPlan p, PlanStridedSlice(spec, x.shape().dims()));
+             StridedCopy(p, x, c.AllocateOutput(0, TensorShape(p.out)), /*scatter=*/false);
+             return OkStatus();
+           });
+  // (g, x): g placed at the strided slice's positions inside zeros like x.
+  DefineOp({.type = "StridedSliceGrad",
+            .num_inputs = 2,
+            .shape_fn = [](InferenceContext& c) -> Status {
+              c.AddOutput(c.input_dtype(0), c.input_shape(1));
+              return OkStatus();
+            }},
+           [](OpKernelContext& c) -> Status {
+             ASSIGN_OR_RETURN(StridedSliceSpec spec, ReadStridedSpec(c));
+             const Tensor& g = c.input(0);
+             ASSIGN_OR_RETURN(StridedPlan p, PlanStridedSlice(spec, c.input(1).shape().dims()));
+             if (TensorShape(p.out).num_elements() != g.num_elements()) {
+               return InvalidArgumentError("StridedSliceGrad: gradient ", g.shape().DebugString(),
+                                           " does not match the slice's shape");
+             }
+             Tensor* out = c.AllocateOutput(0, c.input(1).shape());
+             std::memset(out->raw_data(), 0, out->TotalBytes());
+             StridedCopy(p, g, out, /*scatter=*/true);
+             return OkStatus();
+           });
   DefineOp({.type = "OneHot",
             .num_inputs = 1,
             .shape_fn = [](InferenceContext& c) -> Status {
@@ -406,6 +484,80 @@ StatusOr<ConcatLayout> ConcatLayoutOf(const OpKernelContext& c) {
   l.out = TensorShape(dims);
   return l;
 }
+StatusOr<StridedPlan> PlanStridedSlice(const op_util::StridedSliceSpec& s, const std::vector<int64_t>& in) {
+  const size_t n = s.begin.size();
+  if (s.end.size() != n || s.strides.size() != n) {
+    return InvalidArgumentError("StridedSlice begin, end and strides must have one length, got ", n, ", ",
+                                s.end.size(), " and ", s.strides.size());
+  }
+  if (n > 62) return InvalidArgumentError("StridedSlice spec has ", n, " entries; at most 62 are supported");
+  const auto bit = [](int64_t mask, size_t i) { return ((mask >> i) & 1) != 0; };
+  int ellipses = 0;
+  size_t real = 0;  // entries that take an input dimension
+  for (size_t i = 0; i < n; ++i) {
+    if (bit(s.ellipsis_mask, i)) ++ellipses;
+    else if (!bit(s.new_axis_mask, i)) ++real;
+  }
+  if (ellipses > 1) return InvalidArgumentError("StridedSlice spec has ", ellipses, " ellipses; at most one is allowed");
+  const size_t rank = in.size();
+  if (real > rank) {
+    return InvalidArgumentError("StridedSlice spec indexes ", real, " dimensions of a tensor of rank ", rank);
+  }
+  StridedPlan p;
+  p.dims.resize(rank);
+  size_t d = 0;
+  const auto whole = [&](size_t dim) {
+    p.dims[dim] = {0, 1, in[dim]};
+    p.out.push_back(in[dim]);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    if (bit(s.ellipsis_mask, i)) {
+      for (size_t k = 0; k < rank - real; ++k) whole(d++);
+      continue;
+    }
+    if (bit(s.new_axis_mask, i)) {
+      p.out.push_back(1);
+      continue;
+    }
+    const int64_t stride = s.strides[i], size = in[d];
+    if (stride == 0) return InvalidArgumentError("StridedSlice stride ", i, " is 0");
+    if (bit(s.shrink_axis_mask, i)) {  // x[3]: one index, the dimension dropped
+      if (stride < 0) return InvalidArgumentError("StridedSlice indexes dimension ", d, " with a negative stride");
+      if (size >= 0) {
+        const int64_t at = bit(s.begin_mask, i) ? 0 : (s.begin[i] < 0 ? s.begin[i] + size : s.begin[i]);
+        if (at < 0 || at >= size) {
+          return InvalidArgumentError("StridedSlice index ", s.begin[i], " is out of range for dimension ", d,
+                                      " of size ", size);
+        }
+        p.dims[d] = {at, 1, 1};
+      } else {
+        p.dims[d] = {0, 1, 1};
+      }
+      ++d;
+      continue;
+    }
+    if (size < 0) {
+      p.dims[d++] = {0, stride, kUnknownDim};
+      p.out.push_back(kUnknownDim);
+      continue;
+    }
+    // Python's slice rules: negatives count from the end, then clamp.
+    const int64_t lo = stride > 0 ? 0 : -1, hi = stride > 0 ? size : size - 1;
+    const auto at = [&](int64_t v, bool masked, int64_t masked_value) {
+      if (masked) return masked_value;
+      return std::clamp(v < 0 ? v + size : v, lo, hi);
+    };
+    const int64_t b = at(s.begin[i], bit(s.begin_mask, i), stride > 0 ? 0 : size - 1);
+    const int64_t e = at(s.end[i], bit(s.end_mask, i), stride > 0 ? size : -1);
+    const int64_t span = stride > 0 ? e - b : b - e, step = stride > 0 ? stride : -stride;
+    const int64_t count = span > 0 ? (span + step - 1) / step : 0;
+    p.dims[d++] = {b, stride, count};
+    p.out.push_back(count);
+  }
+  while (d < rank) whole(d++);
+  return p;
+}
+
 }  // namespace op_util
 
 namespace ops {
@@ -423,6 +575,13 @@ Output Concat(const Scope& s, std::vector<Output> xs, int64_t axis, const std::s
 }
 Output Slice(const Scope& s, Output x, std::vector<int64_t> begin, std::vector<int64_t> size, const std::string& name) {
   return MakeOp(s, "Slice", name, {x}, {{"begin", std::move(begin)}, {"size", std::move(size)}});
+}
+Output StridedSlice(const Scope& s, Output x, std::vector<int64_t> begin, std::vector<int64_t> end,
+                    std::vector<int64_t> strides, const StridedSliceMasks& masks, const std::string& name) {
+  return MakeOp(s, "StridedSlice", name, {x},
+                {{"begin", std::move(begin)}, {"end", std::move(end)}, {"strides", std::move(strides)},
+                 {"begin_mask", masks.begin}, {"end_mask", masks.end}, {"ellipsis_mask", masks.ellipsis},
+                 {"new_axis_mask", masks.new_axis}, {"shrink_axis_mask", masks.shrink_axis}});
 }
 Output OneHot(const Scope& s, Output indices, int64_t depth, float on_value, float off_value, DType dtype,
               const std::string& name) {

@@ -370,7 +370,37 @@ Status SparseSegmentRule(Emitter& e) {
   SetType(d, "T", e.InType(0));
   SetType(d, "Tidx", e.InType(1));
   SetType(d, "Tsegmentids", e.InType(2));
-  SetType(d, "Tnumsegments", e.InType(3));
+  if (e.num_inputs() == 4) SetType(d, "Tnumsegments", e.InType(3));
+  return OkStatus();
+}
+
+// StridedSlice(x) with the spec as attributes -> TensorFlow's
+// StridedSlice(x, begin, end, strides); the gradient -> StridedSliceGrad(
+// shape of x, begin, end, strides, dy).  Index is int32 unless a bound needs
+// int64.
+Status StridedSliceRule(Emitter& e) {
+  const bool grad = e.node().type() == "StridedSliceGrad";
+  std::vector<std::string> bounds;
+  bool wide = false;
+  for (const char* k : {"begin", "end", "strides"}) {
+    for (int64_t v : e.Get<std::vector<int64_t>>(k)) {
+      wide |= v != static_cast<int32_t>(v);
+    }
+  }
+  const DType index = wide ? DType::kInt64 : DType::kInt32;
+  for (const char* k : {"begin", "end", "strides"}) {
+    const auto v = e.Get<std::vector<int64_t>>(k);
+    bounds.push_back(wide ? e.Const(k, Tensor::FromVector<int64_t>(v, TensorShape({static_cast<int64_t>(v.size())})))
+                          : e.Int32s(k, v));
+  }
+  NodeDef* d = grad ? e.Main("StridedSliceGrad", {e.ShapeOf("shape", e.In(1), e.InType(1), index), bounds[0],
+                                                  bounds[1], bounds[2], e.In(0)})
+                    : e.Main("StridedSlice", {e.In(0), bounds[0], bounds[1], bounds[2]});
+  for (const char* k : {"begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"}) {
+    SetInt(d, k, e.Get<int64_t>(k));
+  }
+  SetType(d, "T", e.InType(0));
+  SetType(d, "Index", index);
   return OkStatus();
 }
 
@@ -686,9 +716,12 @@ const std::map<std::string, Rule>& Rules() {
     (*r)["DenseToSparse"] = DenseToSparseRule;
     (*r)["SparseCrossHashed"] = SparseCrossRule;
     for (const char* op : {"SparseSegmentSumWithNumSegments", "SparseSegmentMeanWithNumSegments",
-                           "SparseSegmentSqrtNWithNumSegments"}) {
+                           "SparseSegmentSqrtNWithNumSegments", "SparseSegmentSum", "SparseSegmentMean",
+                           "SparseSegmentSqrtN"}) {
       (*r)[op] = SparseSegmentRule;
     }
+    (*r)["StridedSlice"] = StridedSliceRule;
+    (*r)["StridedSliceGrad"] = StridedSliceRule;
     (*r)["SparseSegmentReduceGrad"] = SparseSegmentGradRule;
     (*r)["ConcatGrad"] = ConcatGradRule;
     (*r)["ScatterAddLike"] = ScatterAddLikeRule;
@@ -1093,6 +1126,37 @@ const std::map<std::string, ImportRule>& ImportRules() {
       d->set_op("Gather");
       return Keep(d, {});
     };
+    (*r)["StridedSlice"] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
+      if (DataInputs(*d) == 1) return OkStatus();
+      RETURN_IF_ERROR(InputToInts(d, 3, "strides", false, lookup));
+      RETURN_IF_ERROR(InputToInts(d, 2, "end", false, lookup));
+      RETURN_IF_ERROR(InputToInts(d, 1, "begin", false, lookup));
+      for (const char* k : {"begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"}) {
+        DefaultInt(d, k, 0);
+      }
+      return Keep(d, {"begin", "end", "strides", "begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask",
+                      "shrink_axis_mask"});
+    };
+    (*r)["Unique"] = [](NodeDef* d, const NodeLookup&) -> Status {
+      if (auto it = d->attr().find("out_idx"); it != d->attr().end() && it->second.type() != tensorflow::DT_INT32) {
+        return UnimplementedError("node ", d->name(), ": psflow's Unique gives int32 positions, not out_idx ",
+                                  it->second.type());
+      }
+      return Keep(d, {});
+    };
+    // tf.nn.embedding_lookup of a resource variable: its rows.
+    (*r)["ResourceGather"] = [](NodeDef* d, const NodeLookup&) -> Status {
+      if (d->attr().contains("batch_dims") && d->attr().at("batch_dims").i() != 0) {
+        return UnimplementedError("node ", d->name(), ": psflow's Gather takes rows (no batch_dims)");
+      }
+      d->set_op("Gather");
+      return Keep(d, {});
+    };
+    for (const char* op : {"SparseSegmentSum", "SparseSegmentMean", "SparseSegmentSqrtN",
+                           "SparseSegmentSumWithNumSegments", "SparseSegmentMeanWithNumSegments",
+                           "SparseSegmentSqrtNWithNumSegments"}) {
+      (*r)[op] = [](NodeDef* d, const NodeLookup&) { return Keep(d, {}); };
+    }
     (*r)["Fill"] = [](NodeDef* d, const NodeLookup& lookup) -> Status {
       if (DataInputs(*d) == 0) return OkStatus();
       ASSIGN_OR_RETURN(double value, ConstScalar(*d, 1, lookup, "value"));

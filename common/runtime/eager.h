@@ -6,6 +6,18 @@
 //   ASSIGN_OR_RETURN(Tensor r, eager::Relu(ctx, c));
 //
 // Shape functions run first, so errors are the ones graph building gives.
+//
+// On a GPU (TensorFlow eager's tf.device / .gpu() / .cpu()): a context made
+// with EagerOptions{.gpu} runs each op on that device (an op without a GPU
+// kernel runs on the CPU, logged once per op type), copies host inputs
+// there, and leaves results on the device; ToDevice / ToHost move tensors.
+//
+//   EagerContext gpu_ctx({.gpu = gpu, .log_device_placement = true});
+//   ASSIGN_OR_RETURN(Tensor a, gpu_ctx.ToDevice(host_a));     // a.device(): gpu:0
+//   ASSIGN_OR_RETURN(Tensor c, eager::MatMul(gpu_ctx, a, b)); // runs on gpu:0
+//   ASSIGN_OR_RETURN(Tensor h, gpu_ctx.ToHost(c));
+//
+// A CPU context given device tensors copies them to the host first.
 // Thread-safe (each call builds its own one-node graph).
 #pragma once
 
@@ -20,11 +32,27 @@
 namespace psflow {
 
 class EigenCpu;
+class GpuDevice;
+
+struct EagerOptions {
+  int intra_op_threads = 0;     // 0: one per hardware thread
+  GpuDevice* gpu = nullptr;     // null: ops run on the CPU
+  bool log_device_placement = false;  // logs where each op runs
+};
 
 class EagerContext {
  public:
   explicit EagerContext(int intra_op_threads = 0);
+  explicit EagerContext(EagerOptions options);
   ~EagerContext();
+
+  // The device ops run on (null: the CPU).
+  GpuDevice* gpu() const { return options_.gpu; }
+  // A copy of `t` on the context's GPU (FailedPrecondition on a CPU
+  // context); a tensor already there is returned as is.
+  StatusOr<Tensor> ToDevice(const Tensor& t) const;
+  // A host copy of `t` (a host tensor is returned as is).
+  static StatusOr<Tensor> ToHost(const Tensor& t);
 
   StatusOr<std::vector<Tensor>> Run(const std::string& op_type, const std::vector<Tensor>& inputs,
                                     std::map<std::string, AttrValue> attrs = {});
@@ -34,6 +62,10 @@ class EagerContext {
   VariableStore* variables() { return &variables_; }
 
  private:
+  StatusOr<std::vector<Tensor>> RunOnGpu(const std::string& op_type, const std::vector<Tensor>& inputs,
+                                         std::map<std::string, AttrValue> attrs);
+
+  EagerOptions options_;
   std::shared_ptr<EigenCpu> cpu_;
   LocalVariableStore variables_;
 };

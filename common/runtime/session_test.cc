@@ -421,5 +421,139 @@ TEST(SessionPlacementTest, LogDevicePlacementNamesEachNode) {
   SetMinLogSeverity(static_cast<LogSeverity>(level == nullptr ? 0 : std::clamp(std::atoi(level), 0, 3)));
 }
 
+// tf.strided_slice's spec: Python's slice rules per dimension, the masks as
+// TensorFlow's (x[1:, ::-2], x[:, 1], x[..., tf.newaxis, 0]).
+TEST(ShapeOpsTest, StridedSliceFollowsPythonIndexing) {
+  Graph g;
+  Scope s(&g);
+  std::vector<float> v(24);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
+  Output x = ops::Const(s, Tensor::FromVector<float>(v, TensorShape({2, 3, 4})), "x");
+  // x[1:, ::-2]: begin 1 (dim 0), dim 1 from the end by -2.
+  Output a = ops::StridedSlice(s, x, {1, 0}, {0, 0}, {1, -2}, {.begin = 2, .end = 3});
+  // x[:, 1]: dim 1 shrunk.
+  Output b = ops::StridedSlice(s, x, {0, 1}, {0, 2}, {1, 1}, {.begin = 1, .end = 1, .shrink_axis = 2});
+  // x[..., tf.newaxis, -1]: the ellipsis covers dims 0 and 1.
+  Output c = ops::StridedSlice(s, x, {0, 0, -1}, {0, 0, 0}, {1, 1, 1}, {.ellipsis = 1, .new_axis = 2, .shrink_axis = 4});
+  // x[0, 5:100, -100:2]: bounds clamp to the dimension.
+  Output d = ops::StridedSlice(s, x, {0, 5, -100}, {1, 100, 2}, {1, 1, 1}, {.shrink_axis = 1});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(a.shape().DebugString(), "[1,2,4]");
+  EXPECT_EQ(b.shape().DebugString(), "[2,4]");
+  EXPECT_EQ(c.shape().DebugString(), "[2,3,1]");
+  EXPECT_EQ(d.shape().DebugString(), "[0,2]");
+  Session sess(&g);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(sess.Run({}, {a, b, c, d}, &out).ok());
+  EXPECT_EQ(out[0].DebugString(), "float [1,2,4] {20, 21, 22, 23, 12, 13, 14, 15}");
+  EXPECT_EQ(out[1].DebugString(), "float [2,4] {4, 5, 6, 7, 16, 17, 18, 19}");
+  EXPECT_EQ(out[2].DebugString(), "float [2,3,1] {3, 7, 11, 15, 19, 23}");
+  EXPECT_EQ(out[3].num_elements(), 0);
+  ops::StridedSlice(s, x, {0, 3}, {0, 0}, {1, 1}, {.shrink_axis = 2});
+  EXPECT_THAT(s.status().message(), HasSubstr("index 3 is out of range for dimension 1 of size 3"));
+  Scope s2(&g);
+  ops::StridedSlice(s2, x, {0}, {1}, {0});
+  EXPECT_THAT(s2.status().message(), HasSubstr("stride 0 is 0"));
+}
+
+TEST(GradientTest, StridedSlice) {
+  CheckGradient("strided slice", {TensorShape({4, 5})}, [](const Scope& s, const Inputs& x) {
+    return ops::StridedSlice(s, x[0], {3, 1}, {0, 5}, {-2, 2}, {.end = 1});
+  });
+  CheckGradient("strided slice shrink", {TensorShape({3, 4})}, [](const Scope& s, const Inputs& x) {
+    return ops::StridedSlice(s, x[0], {0, -1}, {0, 0}, {1, 1}, {.begin = 1, .end = 1, .shrink_axis = 2});
+  });
+}
+
+// The SparseSegment reductions without num_segments (what
+// tf.nn.embedding_lookup_sparse writes) give the last segment id + 1 rows.
+TEST(SparseSegmentTest, WithoutNumSegmentsTheLastIdSetsTheRows) {
+  Graph g;
+  Scope s(&g);
+  Output data = ops::Const(s, Tensor::FromVector<float>({1, 2, 3, 4, 5, 6}, TensorShape({3, 2})), "data");
+  Output idx = ops::Const(s, Tensor::FromVector<int64_t>({0, 2, 1, 1}, TensorShape({4})), "idx");
+  Output seg = ops::Const(s, Tensor::FromVector<int64_t>({0, 0, 2, 2}, TensorShape({4})), "seg");
+  Output mean = ops::MakeOp(s, "SparseSegmentMean", "mean", {data, idx, seg});
+  Output sum = ops::MakeOp(s, "SparseSegmentSum", "sum", {data, idx, seg});
+  Output unsorted = ops::MakeOp(
+      s, "SparseSegmentSum", "unsorted",
+      {data, idx, ops::Const(s, Tensor::FromVector<int64_t>({0, 2, 1, 1}, TensorShape({4})), "bad_seg")});
+  ASSERT_TRUE(s.ok()) << s.status();
+  Session sess(&g);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(sess.Run({}, {mean, sum}, &out).ok());
+  EXPECT_EQ(out[0].DebugString(), "float [3,2] {3, 4, 0, 0, 3, 4}");
+  EXPECT_EQ(out[1].DebugString(), "float [3,2] {6, 8, 0, 0, 6, 8}");
+  Status st = sess.Run({}, {unsorted}, &out);
+  EXPECT_THAT(st.message(), HasSubstr("segment_ids must be sorted"));
+  CheckGradient("sparse segment mean", {TensorShape({3, 2})}, [](const Scope& s, const Inputs& x) {
+    return ops::MakeOp(s, "SparseSegmentMean", "m",
+                       {x[0], ops::Const(s, Tensor::FromVector<int32_t>({2, 0, 2}, TensorShape({3}))),
+                        ops::Const(s, Tensor::FromVector<int32_t>({0, 1, 1}, TensorShape({3})))});
+  });
+}
+
+// Python's operators and tf.add's name: `x + y` is "add", ops::Add "Add",
+// both in the default scope's name scope; numbers take the tensor's dtype.
+TEST(OperatorsTest, PythonNamesInTheDefaultScope) {
+  Graph g;
+  Scope root(&g);
+  Output x = ops::Placeholder(root, DType::kFloat, PartialShape({2}), "x");
+  Output y = ops::Placeholder(root, DType::kFloat, PartialShape({2}), "y");
+  Output sum, scaled, neg, quotient, op_add, diff;
+  {
+    ops::DefaultScope as_default(root.NameScope("layer"));
+    sum = x + y;
+    scaled = 2.0 * sum - 1;
+    neg = -scaled;
+    quotient = neg / y;
+    diff = 10 - x;
+    op_add = ops::Add(*ops::DefaultScope::Current(), x, y);
+  }
+  EXPECT_EQ(ops::DefaultScope::Current(), nullptr);
+  Output outside = x * y;  // no default scope: the operands' graph, at its root
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(sum.node->name(), "layer/add");
+  EXPECT_EQ(sum.node->type(), "Add");
+  EXPECT_EQ(scaled.node->name(), "layer/sub");
+  EXPECT_EQ(neg.node->name(), "layer/Neg");
+  EXPECT_EQ(quotient.node->name(), "layer/truediv");
+  EXPECT_EQ(quotient.node->type(), "RealDiv");
+  EXPECT_EQ(op_add.node->name(), "layer/Add_1");  // names are unique ignoring case, as in TensorFlow
+  EXPECT_EQ(outside.node->name(), "mul");
+  EXPECT_EQ(ops::Add(root, x, y).node->name(), "Add");
+  EXPECT_EQ((x + y).node->name(), "add_1");
+  Session sess(&g);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(sess.Run({{x, Tensor::FromVector<float>({1, 2}, TensorShape({2}))},
+                        {y, Tensor::FromVector<float>({3, 4}, TensorShape({2}))}},
+                       {sum, scaled, quotient, diff, outside}, &out)
+                  .ok());
+  EXPECT_EQ(out[0].DebugString(), "float [2] {4, 6}");
+  EXPECT_EQ(out[1].DebugString(), "float [2] {7, 11}");
+  EXPECT_FLOAT_EQ(out[2].flat<float>()[0], -7.f / 3.f);
+  EXPECT_FLOAT_EQ(out[2].flat<float>()[1], -2.75f);
+  EXPECT_EQ(out[3].DebugString(), "float [2] {9, 8}");
+  EXPECT_EQ(out[4].DebugString(), "float [2] {3, 8}");
+  // An error in an operator lands in the default scope's status.
+  Output m = ops::Placeholder(root, DType::kFloat, PartialShape({3}), "m");
+  {
+    ops::DefaultScope as_default(root);
+    Output bad = x + m;
+    EXPECT_FALSE(bad.valid());
+  }
+  EXPECT_FALSE(root.ok());
+  // Integer tensors take integer numbers.
+  Graph g2;
+  Scope s2(&g2);
+  Output i = ops::Const(s2, Tensor::FromVector<int64_t>({5, 7}, TensorShape({2})), "i");
+  ops::DefaultScope as_default(s2);
+  Output j = i * 3.0;
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  Session sess2(&g2);
+  ASSERT_TRUE(sess2.Run({}, {j}, &out).ok());
+  EXPECT_EQ(out[0].DebugString(), "int64 [2] {15, 21}");
+}
+
 }  // namespace
 }  // namespace psflow

@@ -116,12 +116,15 @@ TEST(GraphIoTest, ExportUsesTensorFlowOpsAndReadsBackExactly) {
   Output d = ops::Dropout(root, *x, 0.25f, 7, "dropout");
   Output m = ops::Mean(root, d, {1}, false, "mean");
   ops::Concat(root, {*x}, 1, "cat1");  // one value: TensorFlow's ConcatV2 needs two, so an Identity
+  // x[:, 1::2] and its gradient.
+  Output strided = ops::StridedSlice(root, *x, {0, 1}, {0, 0}, {1, 2}, {.begin = 1, .end = 3}, "strided");
   std::vector<Output> g;
   ASSERT_TRUE(AddGradients(root, {m}, {*x}, &g).ok());
+  ASSERT_TRUE(AddGradients(root, {ops::Sum(root, strided, {})}, {*x}, &g).ok());
   ASSERT_TRUE(root.status().ok());
   std::set<std::string> own_types;
   for (const auto& n : t.graph->nodes()) own_types.insert(n->type());
-  for (const char* helper : {"SumToShapeOf", "ReductionGrad", "DropoutMask"}) {
+  for (const char* helper : {"SumToShapeOf", "ReductionGrad", "DropoutMask", "StridedSliceGrad"}) {
     ASSERT_TRUE(own_types.count(helper)) << helper << " is not in the test graph";
   }
   const tensorflow::GraphDef def = ToGraphDef(*t.graph);
@@ -142,6 +145,8 @@ TEST(GraphIoTest, ExportUsesTensorFlowOpsAndReadsBackExactly) {
       EXPECT_EQ(data_inputs, 10) << n.name();
     }
     if (n.name() == "cat1") EXPECT_EQ(n.op(), "Identity");
+    if (n.op() == "StridedSlice") EXPECT_EQ(data_inputs, 4) << "TensorFlow's StridedSlice takes begin, end, strides";
+    if (n.op() == "StridedSliceGrad") EXPECT_EQ(data_inputs, 5) << n.name();
     helpers += n.attr().contains("_psflow_helper");
   }
   EXPECT_GT(helpers, 0);

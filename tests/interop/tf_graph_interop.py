@@ -363,7 +363,9 @@ def tf_model(kind, x, use_resource, image=28, dnn_units=(32, 16), filters=(8, 16
             y = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(h, f, strides=[1, 1, 1, 1], padding="SAME"), b))
             return tf.nn.max_pool2d(y, ksize=2, strides=2, padding="SAME")
 
-    if kind == "dnn":
+    if kind == "linear":
+        h = x
+    elif kind == "dnn":
         h = dense(dense(x, dnn_units[0], "hidden0"), dnn_units[1], "hidden1")
     else:
         h = conv(conv(tf.reshape(x, [-1, image, image, 1]), filters[0], "conv0"), filters[1], "conv1")
@@ -374,11 +376,100 @@ def tf_model(kind, x, use_resource, image=28, dnn_units=(32, 16), filters=(8, 16
     return logits
 
 
+def tf_wide_deep(use_resource, vocab=50, dim=4, hidden=8):
+    """A compat.v1 wide & deep model as TensorFlow's ops write it: one sparse
+    categorical feature (a SparseTensor of ids) feeds a summed wide weight per
+    id and a mean embedding that joins the dense features in the deep tower;
+    logistic output."""
+    init = tf.compat.v1.glorot_uniform_initializer(seed=2)
+    cat = tf.compat.v1.sparse_placeholder(tf.int64, name="cat")
+    numeric = tf.compat.v1.placeholder(tf.float32, [None, 3], name="numeric")
+
+    def var(name, shape, initializer=init):
+        return tf.compat.v1.get_variable(name, shape, initializer=initializer, use_resource=use_resource)
+
+    with tf.compat.v1.variable_scope("wide"):
+        wide = tf.nn.embedding_lookup_sparse(var("weights", [vocab, 1]), cat, None, combiner="sum")
+        wide = tf.nn.bias_add(wide, var("bias", [1], tf.compat.v1.zeros_initializer()))
+    with tf.compat.v1.variable_scope("deep"):
+        emb = tf.nn.embedding_lookup_sparse(var("embeddings", [vocab, dim]), cat, None, combiner="mean")
+        h = tf.concat([emb, numeric], 1)
+        h = tf.nn.relu(tf.matmul(h, var("hidden/kernel", [dim + 3, hidden])) + var("hidden/bias", [hidden]))
+        deep = tf.matmul(h, var("logits/kernel", [hidden, 1]))
+    logits = tf.identity(wide + deep, name="output")
+    prob = tf.sigmoid(logits, name="probabilities")
+    tf.cast(tf.greater(prob, 0.5), tf.int64, name="classes")
+    return cat, numeric
+
+
+def wide_deep_batch(rng, rows, vocab=50):
+    """Every row has 1 to 3 distinct ids (embedding_lookup_sparse gives as
+    many rows as the last row with an id)."""
+    indices, values = [], []
+    for r in range(rows):
+        ids = rng.choice(vocab, size=int(rng.integers(1, 4)), replace=False)
+        for j, v in enumerate(ids):
+            indices.append([r, j])
+            values.append(v)
+    return (np.array(indices, np.int64), np.array(values, np.int64), np.array([rows, 3], np.int64),
+            rng.random([rows, 3], dtype=np.float32))
+
+
+def check_tf_written_wide_deep(p, workdir):
+    """TensorFlow's wide & deep (sparse ids, embedding_lookup_sparse) in
+    psflow: the .meta with its checkpoint and the frozen graph give
+    TensorFlow's outputs."""
+    fetches = ["output:0", "probabilities:0", "classes:0"]
+    indices, values, shape, numeric_value = wide_deep_batch(np.random.default_rng(5), BATCH)
+    for use_resource in (True, False):
+        tag = f"tf_wide_deep_{'resource' if use_resource else 'ref'}_variables"
+        prefix = os.path.join(workdir, tag, "model.ckpt")
+        pb = os.path.join(workdir, f"{tag}_frozen.pb")
+        graph = tf.Graph()
+        with graph.as_default():
+            cat, numeric = tf_wide_deep(use_resource)
+            saver = tf.compat.v1.train.Saver()
+            with tf.compat.v1.Session() as sess:
+                sess.run(tf.compat.v1.global_variables_initializer())
+                saver.save(sess, prefix, global_step=3)
+                want = sess.run(fetches, {cat: tf.compat.v1.SparseTensorValue(indices, values, shape),
+                                          numeric: numeric_value})
+                frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                    sess, graph.as_graph_def(), ["output", "probabilities", "classes"])
+        with open(pb, "wb") as f:
+            f.write(frozen.SerializeToString())
+        feeds = {"cat/indices:0": indices, "cat/values:0": values, "cat/shape:0": shape, "numeric:0": numeric_value}
+        for mode, files in (("meta", [prefix + "-3.meta", prefix + "-3"]), ("pb", [pb])):
+            if mode == "pb":  # freezing drops the unused dense_shape placeholder
+                feeds.pop("cat/shape:0")
+            try:
+                got = p.run(mode, files, feeds, fetches)
+                check(all(close(a, b) for a, b in zip(want, got)),
+                      f"{tag}: psflow runs TensorFlow's {mode} with TensorFlow's outputs")
+            except RuntimeError as e:
+                check(False, f"{tag}: psflow imports TensorFlow's {mode} ({str(e)[-400:]})")
+        # Back again: psflow freezes what it imported (StridedSlice, Unique,
+        # SparseSegmentMean, ... in TensorFlow's forms) and TensorFlow runs it.
+        back = os.path.join(workdir, f"{tag}_psflow_frozen.pb")
+        try:
+            p.freeze(prefix + "-3.meta", prefix + "-3", "output", back)
+            graph_def = tf.compat.v1.GraphDef()
+            with open(back, "rb") as f:
+                graph_def.ParseFromString(f.read())
+            with tf.Graph().as_default() as g, tf.compat.v1.Session() as sess:
+                tf.compat.v1.import_graph_def(graph_def, name="")
+                got = sess.run("output:0", {"cat/indices:0": indices, "cat/values:0": values,
+                                            "numeric:0": numeric_value})
+            check(close(want[0], got), f"{tag}: TensorFlow runs psflow's frozen graph of it with the same outputs")
+        except (subprocess.CalledProcessError, ValueError, tf.errors.OpError) as e:
+            check(False, f"{tag}: TensorFlow runs psflow's frozen graph of it ({str(e)[-400:]})")
+
+
 def check_tf_written(p, workdir):
     """TensorFlow writes a .meta with its checkpoint and a frozen graph;
     psflow runs both and gives TensorFlow's outputs."""
     fetches = ["output:0", "probabilities:0", "classes:0"]
-    for kind, use_resource in (("dnn", True), ("cnn", True), ("dnn", False), ("cnn", False)):
+    for kind, use_resource in (("dnn", True), ("cnn", True), ("linear", True), ("dnn", False), ("cnn", False)):
         tag = f"tf_{kind}_{'resource' if use_resource else 'ref'}_variables"
         prefix = os.path.join(workdir, tag, "model.ckpt")
         pb = os.path.join(workdir, f"{tag}_frozen.pb")
@@ -422,6 +513,7 @@ def check_tf_written(p, workdir):
                   f"{tag}: psflow runs TensorFlow's frozen graph with TensorFlow's outputs")
         except RuntimeError as e:
             check(False, f"{tag}: psflow imports TensorFlow's frozen graph ({str(e)[-400:]})")
+    check_tf_written_wide_deep(p, workdir)
     # A partitioned variable is refused by name (psflow does not import those yet).
     graph = tf.Graph()
     with graph.as_default():
