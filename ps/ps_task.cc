@@ -9,6 +9,11 @@
 namespace psflow {
 namespace {
 
+// localhost, 127.0.0.0/8 or ::1: only this machine reaches it.
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host.starts_with("127.") || host == "::1" || host == "[::1]";
+}
+
 // The busiest variables, so a hot-spotted PS task shows.
 void LogTraffic(const ParameterServer& ps) {
   int64_t in = 0, out = 0, pushes = 0;
@@ -54,6 +59,13 @@ int RunPsTask(const TaskSetup& s) {
   PsService service(&ps);
   auto hp = ParseHostPort(s.address);
   if (!hp.ok()) return ExitFor(hp.status(), task, kExitBadInput);
+  if (s.token.empty() && !s.job.run.insecure && !IsLoopbackHost(hp->first)) {
+    return ExitFor(FailedPreconditionError(
+                       task, " would listen on ", s.address, ", which is not a loopback address, with no cluster "
+                       "token: anyone who reaches it could read and overwrite the model. Set run.token (or "
+                       "PSFLOW_CLUSTER_TOKEN) for every task, or run.insecure: true to serve without one"),
+                   task, kExitBadInput);
+  }
   auto transport = rpc::NewTcpTransport();
   auto server = transport->Listen({.host = hp->first, .port = hp->second, .token = s.token, .task = task}, service.Handler());
   if (!server.ok()) return ExitFor(server.status(), task);

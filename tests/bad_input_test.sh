@@ -72,7 +72,7 @@ $PEER "$A" --token cluster-secret truncated || fail "truncated attack"
 for ((i = 0; i < 50; i++)); do grep -q "truncated frame from 127.0.0.1:" "$DIR/ps.log" && break; sleep 0.1; done
 grep -q "closing connection from 127.0.0.1:[0-9]*: DATA_LOSS: truncated frame from 127.0.0.1:[0-9]*: the connection closed after" \
   "$DIR/ps.log" || fail "the truncated frame was not logged with the peer's address"
-grep -q "refused connection from 127.0.0.1:[0-9]* (task 'intruder:0', Push): missing or wrong cluster token" "$DIR/ps.log" \
+grep -q "refused connection from 127.0.0.1:[0-9]* (task 'intruder:0', Push): it does not prove it holds the cluster token" "$DIR/ps.log" \
   || fail "the token-less string2e40 was not refused as such"
 grep -q "1099511627776 strings cannot fit in 64 bytes" "$DIR/ps.log" || fail "the PS did not say why it closed the connection"
 $PEER "$A" --token cluster-secret status > /dev/null || fail "the PS stopped serving after the attacks"
@@ -177,4 +177,18 @@ launch_job 2 60 --set "launch.bin_dir=$DIR/fakebin" --set launch.restart_backoff
 grep -q "restarting the job" "$DIR/launch.out" || fail "ps:0's exit 1 did not restart the job: $(cat "$DIR/launch.out")"
 tail -1 "$DIR/launch.out" | grep -q "the first error: psflow ps:0: second life: bad input" \
   || fail "the last line does not name the restarted run's error: $(tail -2 "$DIR/launch.out")"
+# A PS task asked to listen beyond loopback without a token refuses (exit 2,
+# naming the address and the two ways on); run.insecure: true lets it serve.
+job "$DIR/open.yaml" "$DIR/open_model"
+sed -i "s/127.0.0.1:${ports[0]}/0.0.0.0:${ports[0]}/; s/token: cluster-secret/token: ''/" "$DIR/open.yaml"
+"$BUILD/ps/psflow-ps" --config "$DIR/open.yaml" --task_type ps --task_index 0 > "$DIR/open.log" 2>&1
+rc=$?
+[[ $rc == 2 ]] || fail "a token-less PS on 0.0.0.0 exited $rc, not 2"
+grep -q "ps:0 would listen on 0.0.0.0:${ports[0]}, which is not a loopback address, with no cluster token.*run.insecure: true" \
+  "$DIR/open.log" || fail "the refusal does not say why and what to do: $(tail -2 "$DIR/open.log")"
+"$BUILD/ps/psflow-ps" --config "$DIR/open.yaml" --task_type ps --task_index 0 --set run.insecure=true > "$DIR/open.log" 2>&1 &
+OPEN=$!; PIDS+=("$OPEN")
+for ((i = 0; i < 100; i++)); do grep -q "serving on" "$DIR/open.log" && break; sleep 0.1; done
+grep -q "serving on 0.0.0.0:${ports[0]}" "$DIR/open.log" || fail "run.insecure: true did not let the PS serve: $(tail -2 "$DIR/open.log")"
+kill "$OPEN"; wait "$OPEN" 2>/dev/null
 echo "bad_input_test: 1 passed, 0 failed"

@@ -15,16 +15,21 @@ and prints what it saw):
                        announcing a 16 MiB header and a 4 GiB payload, and
                        then nothing for SECS seconds (after a valid Hello when
                        a token is given, so that they are authenticated)
+
+Every connection first reads the server's _Challenge (a nonce); a valid
+Hello proves the token with HMAC-SHA256 over it (common/rpc/auth.h).
   truncated            a frame cut short in its header, then a close
   status               a valid Status call: exits 0 when answered
 """
+import hashlib
+import hmac
 import socket
 import struct
 import sys
 import time
 
 DT_FLOAT, DT_INT64, DT_STRING = 1, 9, 7
-WIRE_VERSION = 2  # kFrameVersion
+WIRE_VERSION = 3  # kFrameVersion
 
 
 def varint(v):
@@ -48,15 +53,24 @@ def tensor_meta(name, dtype, dims, offset, size):
             + field(5, 0, size))
 
 
-def header(method, token="", task="intruder:0", request_id=1, body=b"", tensors=()):
+def header(method, proof=b"", task="intruder:0", request_id=1, body=b"", tensors=()):
     h = field(1, 0, request_id) + field(2, 2, method.encode()) + field(7, 2, task.encode())
     if body:
         h += field(9, 2, body)
     for t in tensors:
         h += field(10, 2, t)
-    if token:
-        h += field(11, 2, token.encode())
+    if proof:
+        h += field(13, 2, proof)
     return h
+
+
+def hello(token, nonce, task="intruder:0"):
+    """The _Hello that proves `token` over this connection's nonce."""
+    proof = b""
+    if token:
+        msg = b"psflow-hello-v3\0" + nonce + task.encode() + b"\0" + b"0"  # incarnation 0
+        proof = hmac.new(token.encode(), msg, hashlib.sha256).digest()
+    return frame(header("_Hello", proof=proof, task=task, request_id=0))
 
 
 def frame(hdr, payload=b"", header_len=None, payload_len=None):
@@ -66,13 +80,18 @@ def frame(hdr, payload=b"", header_len=None, payload_len=None):
 
 
 def connect(addr):
+    """A connection and the nonce of the server's opening _Challenge."""
     host, port = addr.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=10)
-    return s
+    r = read_frame(s)
+    if r is None or r[2] != "_Challenge":
+        raise SystemExit(f"{addr} did not open with a _Challenge frame: {r}")
+    return s, r[3]
 
 
 def read_frame(s):
-    """The next frame's (status_code, status_message), or None when closed."""
+    """The next frame's (status_code, status_message, method, nonce), or None
+    when closed."""
     def exactly(n):
         buf = b""
         while len(buf) < n:
@@ -91,8 +110,8 @@ def read_frame(s):
     hdr = exactly(hl)
     if hdr is None or (pl and exactly(pl) is None):
         return None
-    code, msg, i = 0, "", 0
-    while i < len(hdr):  # enough protobuf decoding for fields 4 and 5
+    code, msg, method, nonce, i = 0, "", "", b"", 0
+    while i < len(hdr):  # enough protobuf decoding for fields 2, 4, 5 and 12
         key, i = read_varint(hdr, i)
         num, wire = key >> 3, key & 7
         if wire == 0:
@@ -103,10 +122,14 @@ def read_frame(s):
             n, i = read_varint(hdr, i)
             if num == 5:
                 msg = hdr[i:i + n].decode(errors="replace")
+            elif num == 2:
+                method = hdr[i:i + n].decode(errors="replace")
+            elif num == 12:
+                nonce = hdr[i:i + n]
             i += n
         else:
             break
-    return code, msg
+    return code, msg, method, nonce
 
 
 def read_varint(b, i):
@@ -135,25 +158,26 @@ def main(argv):
     if args[:1] == ["--token"]:
         token, args = args[1], args[2:]
     attack = args[0]
-    hello = frame(header("_Hello", token=token, request_id=0))
     if attack == "string2e40":
         meta = tensor_meta("g", DT_STRING, [1 << 40], 0, 64)
         body = field(1, 2, b"w")  # PushRequest.names
-        s = connect(addr)
-        s.sendall(frame(header("Push", token=token, body=body, tensors=[meta]), b"\0" * 64))
+        s, nonce = connect(addr)
+        if token:
+            s.sendall(hello(token, nonce))
+        s.sendall(frame(header("Push", body=body, tensors=[meta]), b"\0" * 64))
         ok = closed_by_server(s)
         print("closed by the server" if ok else "not closed")
         return 0 if ok else 1
     if attack == "init_overflow":
-        s = connect(addr)
-        s.sendall(hello)
+        s, nonce = connect(addr)
+        s.sendall(hello(token, nonce))
         init = field(1, 2, b"huge")  # InitializeRequest.names
         s.sendall(frame(header("Initialize", request_id=1, body=init,
                                tensors=[tensor_meta("huge", DT_FLOAT, [1 << 62], 0, 0)])))
         r1 = read_frame(s)
         push = field(1, 2, b"huge") + field(3, 0, 0)
-        s2 = connect(addr)
-        s2.sendall(hello)
+        s2, nonce2 = connect(addr)
+        s2.sendall(hello(token, nonce2))
         s2.sendall(frame(header("Push", request_id=2, body=push,
                                 tensors=[tensor_meta("huge", DT_FLOAT, [1 << 62], 0, 0)])))
         r2 = read_frame(s2)
@@ -164,25 +188,25 @@ def main(argv):
         n, secs = int(args[1]), float(args[2])
         conns = []
         for _ in range(n):
-            s = connect(addr)
+            s, nonce = connect(addr)
             if token:
-                s.sendall(hello)
+                s.sendall(hello(token, nonce))
             s.sendall(b"PSFL" + struct.pack("<HHIQ", WIRE_VERSION, 0, 16 << 20, 4 << 30))
             conns.append(s)
         print(f"holding {n} connections for {secs} s", flush=True)
         time.sleep(secs)
         return 0
     if attack == "truncated":
-        s = connect(addr)
+        s, nonce = connect(addr)
         if token:
-            s.sendall(hello)
+            s.sendall(hello(token, nonce))
         h = header("Status", request_id=5)
         s.sendall(frame(h)[:20 + len(h) // 2])
         s.close()
         return 0
     if attack == "status":
-        s = connect(addr)
-        s.sendall(hello)
+        s, nonce = connect(addr)
+        s.sendall(hello(token, nonce))
         s.sendall(frame(header("Status", request_id=9)))
         r = read_frame(s)
         print("Status:", r)

@@ -407,7 +407,7 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
                                           "keep_checkpoint_max", "keep_checkpoint_every_n_hours",
                                           "log_step_count_steps", "save_summary_steps", "sync", "tf_random_seed",
                                           "token", "placement", "warm_start", "profile_steps", "device", "gpus",
-                                          "task_devices", "intra_op_threads"}));
+                                          "task_devices", "intra_op_threads", "insecure"}));
   RETURN_IF_ERROR(r.Get(run, "run", "model_dir", &rs.model_dir, "a path"));
   RETURN_IF_ERROR(r.Get(run, "run", "train_steps", &rs.train_steps, "an integer"));
   RETURN_IF_ERROR(r.GetOpt(run, "run", "save_checkpoints_steps", &rs.save_checkpoints_steps, "an integer"));
@@ -420,6 +420,7 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   RETURN_IF_ERROR(r.Get(run, "run", "intra_op_threads", &rs.intra_op_threads, "an integer"));
   RETURN_IF_ERROR(r.GetOpt(run, "run", "tf_random_seed", &rs.tf_random_seed, "an integer"));
   RETURN_IF_ERROR(r.Get(run, "run", "token", &rs.token, "a string"));
+  RETURN_IF_ERROR(r.Get(run, "run", "insecure", &rs.insecure, "true or false"));
   RETURN_IF_ERROR(r.Get(run, "run", "device", &rs.device, "auto, cpu or gpu:N"));
   if (!ParseDeviceSpec(rs.device).ok() || rs.device.find(',') != std::string::npos) {
     return r.Error(run["device"], "run.device", StrCat("'", rs.device, "' is not auto, cpu or gpu:N"));

@@ -115,6 +115,9 @@ struct RunSpec : RunConfig {
   int64_t train_steps = 0;
   std::optional<SyncSpec> sync;  // absent: asynchronous training
   std::string token;             // cluster token (or PSFLOW_CLUSTER_TOKEN)
+  // A PS refuses to listen on a non-loopback address without a token unless
+  // this is set (TensorFlow's servers are open to anyone; psflow's are not).
+  bool insecure = false;
   PlacementSpec placement;
   std::optional<WarmStartSpec> warm_start;
   // Where the trainers (chief, workers) run their steps: "auto" (a GPU when

@@ -30,9 +30,11 @@
 namespace psflow::rpc {
 
 inline constexpr uint32_t kFrameMagic = 0x4c465350;  // "PSFL" little-endian
-// 2: a connection starts with a `_Hello` frame that carries the cluster
-// token (common/rpc/rpc.h); 1 carried it on the first request.
-inline constexpr uint16_t kFrameVersion = 2;
+// 3: a server opens each connection with a `_Challenge` (a nonce) and the
+// channel answers with a `_Hello` that proves it holds the cluster token
+// (common/rpc/auth.h); 2 sent the token in clear in the `_Hello`, 1 on the
+// first request.
+inline constexpr uint16_t kFrameVersion = 3;
 inline constexpr size_t kFixedHeaderSize = 20;
 inline constexpr size_t kPayloadAlignment = 64;
 inline constexpr int kMaxTensorRank = 254;  // TensorFlow's limit

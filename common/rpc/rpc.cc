@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/core/logging.h"
+#include "common/rpc/auth.h"
 
 namespace psflow::rpc {
 namespace asio = boost::asio;
@@ -199,8 +200,12 @@ class ServerImpl;
 // Hello), its payload is read only after the token in that header is
 // checked, and that header must have come within first_frame_timeout_ms.
 constexpr uint32_t kMaxUnauthenticatedHeaderBytes = 64 << 10;
-// The frame a channel sends first on every connection: the token, the task
-// and its incarnation, no tensors.  Never passed to the handler.
+// The frame a server sends first on every connection: a fresh nonce
+// (common/rpc/auth.h).
+constexpr char kChallengeMethod[] = "_Challenge";
+// The frame a channel sends first on every connection, answering the
+// challenge: the task, its incarnation and the proof that it holds the
+// cluster token, no tensors.  Never passed to the handler.
 constexpr char kHelloMethod[] = "_Hello";
 
 class ServerConn : public std::enable_shared_from_this<ServerConn> {
@@ -223,6 +228,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   ServerImpl* const server_;
   std::string peer_;
   bool authed_ = false;  // on the strand
+  std::string nonce_;    // this connection's challenge
   asio::steady_timer first_frame_timer_;
   Writer writer_;
 };
@@ -329,6 +335,21 @@ ServerConn::ServerConn(tcp::socket socket, ServerImpl* server)
 
 void ServerConn::Start() {
   auto self = shared_from_this();
+  auto nonce = NewNonce();
+  if (!nonce.ok()) {
+    LOG(ERROR) << "closing connection from " << peer_ << ": " << nonce.status();
+    return Close();
+  }
+  nonce_ = *nonce;
+  Message challenge;
+  challenge.header.set_method(kChallengeMethod);
+  challenge.header.set_task(server_->options().task);
+  challenge.header.set_nonce(nonce_);
+  auto frame = std::make_shared<EncodedFrame>();
+  CHECK_OK(EncodeFrame(challenge, frame.get()));  // no tensors: cannot fail
+  asio::dispatch(strand_, [this, self, frame] {
+    writer_.Enqueue(socket_, strand_, frame, self, [this, self](const boost::system::error_code&) { Close(); });
+  });
   const int64_t ms = server_->options().first_frame_timeout_ms;
   if (ms <= 0) return ReadNext();  // no deadline
   first_frame_timer_.expires_after(std::chrono::milliseconds(ms));
@@ -349,10 +370,13 @@ void ServerConn::ReadNext() {
   // allocated: the first frame must carry the cluster token.
   auto check = [this](const RpcHeader& h) -> Status {
     if (authed_) return OkStatus();
-    if (!server_->options().token.empty() && h.token() != server_->options().token) {
+    const std::string& token = server_->options().token;
+    if (!token.empty() && (h.method() != kHelloMethod ||
+                           !ConstantTimeEquals(h.proof(), HelloProof(token, nonce_, h.task(), h.incarnation())))) {
       return UnauthenticatedError("refused connection from ", peer_, " (task '", h.task(), "'",
                                   h.method() == kHelloMethod ? "" : StrCat(", ", h.method()),
-                                  "): missing or wrong cluster token");
+                                  "): it does not prove it holds the cluster token (run.token or "
+                                  "PSFLOW_CLUSTER_TOKEN must be the same on every task)");
     }
     authed_ = true;
     first_frame_timer_.cancel();
@@ -505,7 +529,7 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
       Connect();
       return;
     }
-    Flush();
+    if (ready_) Flush();
   }
 
   void Connect() {
@@ -528,20 +552,19 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
         boost::system::error_code ignore;
         self->socket_.set_option(tcp::no_delay(true), ignore);
         self->connected_ = true;
-        self->ReadNext();
-        self->outbox_.push_front(self->Hello());
-        self->Flush();
+        self->ReadNext();  // the server's challenge first: calls wait in the outbox until it is answered
       }));
     }));
   }
 
-  // The first frame of each connection: who we are, and the token.
-  std::shared_ptr<EncodedFrame> Hello() const {
+  // The first frame of each connection: who we are, and the proof that we
+  // hold the token (over the server's nonce).
+  std::shared_ptr<EncodedFrame> Hello(const std::string& nonce) const {
     Message hello;
     hello.header.set_method(kHelloMethod);
     hello.header.set_task(options_.task);
     hello.header.set_incarnation(options_.incarnation);
-    hello.header.set_token(options_.token);
+    if (!options_.token.empty()) hello.header.set_proof(HelloProof(options_.token, nonce, options_.task, options_.incarnation));
     auto frame = std::make_shared<EncodedFrame>();
     CHECK_OK(EncodeFrame(hello, frame.get()));  // no tensors: cannot fail
     return frame;
@@ -568,6 +591,17 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
                       self, [self, gen](StatusOr<Message> m) {
       if (gen != self->gen_) return;  // an old connection's read
       if (!m.ok()) return self->FailAndReset(m.status());
+      if (!self->ready_) {  // the server's challenge, answered before any call goes out
+        if (m->header.method() != kChallengeMethod || m->header.nonce().size() != kNonceBytes) {
+          return self->FailAndReset(UnavailableError(self->options_.address, " did not open with a psflow challenge "
+                                                     "(got '", m->header.method(), "'): is it a psflow task of this "
+                                                     "release?"));
+        }
+        self->ready_ = true;
+        self->outbox_.push_front(self->Hello(m->header.nonce()));
+        self->Flush();
+        return self->ReadNext();
+      }
       auto it = self->pending_.find(m->header.request_id());
       if (it != self->pending_.end()) {
         it->second.timer->cancel();
@@ -591,6 +625,7 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
     ++gen_;
     connected_ = false;
     connecting_ = false;
+    ready_ = false;
     boost::system::error_code ec;
     socket_.close(ec);
     socket_ = tcp::socket(io_);
@@ -615,6 +650,7 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
   std::thread thread_;
   // Everything below is touched on the strand only.
   bool connected_ = false, connecting_ = false;
+  bool ready_ = false;  // the server's challenge answered: calls may go out
   uint64_t gen_ = 0;  // connection generation: callbacks of older ones are ignored
   uint64_t next_id_ = 0;
   std::map<uint64_t, Pending> pending_;

@@ -1,5 +1,7 @@
 #include "common/rpc/rpc.h"
 
+#include "common/rpc/auth.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <future>
 #include <thread>
 
@@ -111,6 +114,21 @@ TEST(RpcTest, ErrorsNamePeerMethodAndTask) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));  // no backoff here
 }
 
+// Reads the server's opening _Challenge frame from `s`; returns its nonce.
+std::string ReadChallenge(boost::asio::ip::tcp::socket& s) {
+  char fixed[kFixedHeaderSize];
+  boost::asio::read(s, boost::asio::buffer(fixed));
+  uint32_t len = 0;
+  std::memcpy(&len, fixed + 8, 4);
+  std::string bytes(len, '\0');
+  boost::asio::read(s, boost::asio::buffer(bytes));
+  RpcHeader h;
+  EXPECT_TRUE(h.ParseFromString(bytes));
+  EXPECT_EQ(h.method(), "_Challenge");
+  EXPECT_EQ(h.nonce().size(), kNonceBytes);
+  return h.nonce();
+}
+
 TEST(RpcTest, BadFramesAndMissingTokensCloseOnlyThatConnection) {
   auto server = EchoServer("secret");
   namespace asio = boost::asio;
@@ -119,6 +137,7 @@ TEST(RpcTest, BadFramesAndMissingTokensCloseOnlyThatConnection) {
   {
     asio::ip::tcp::socket s(io);
     s.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server->port())});
+    ReadChallenge(s);
     std::string junk(64, 'x');
     asio::write(s, asio::buffer(junk));
     char c;
@@ -130,6 +149,7 @@ TEST(RpcTest, BadFramesAndMissingTokensCloseOnlyThatConnection) {
   {
     asio::ip::tcp::socket s(io);
     s.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server->port())});
+    ReadChallenge(s);
     char fixed[kFixedHeaderSize] = {'P', 'S', 'F', 'L', kFrameVersion, 0, 0, 0, 0, 0, 0, 0x7f};
     asio::write(s, asio::buffer(fixed));
     char c;
@@ -155,9 +175,12 @@ TEST(RpcTest, BadFramesAndMissingTokensCloseOnlyThatConnection) {
 namespace asio = boost::asio;
 
 // A raw TCP connection to `server`, for writing what a hostile peer writes.
+// The server's challenge is read (RawConnect keeps its nonce for Hello).
+std::map<const asio::ip::tcp::socket*, std::string> nonces;
 std::unique_ptr<asio::ip::tcp::socket> RawConnect(asio::io_context& io, const RpcServer& server) {
   auto s = std::make_unique<asio::ip::tcp::socket>(io);
   s->connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server.port())});
+  nonces[s.get()] = ReadChallenge(*s);
   return s;
 }
 
@@ -171,10 +194,12 @@ std::string Fixed(uint32_t header_len, uint64_t payload_len) {
   return f;
 }
 
-std::string Hello(const std::string& token) {
+// The _Hello a channel sends on `s` (a RawConnect socket), proving `token`.
+std::string Hello(const asio::ip::tcp::socket& s, const std::string& token) {
   RpcHeader h;
   h.set_method("_Hello");
-  h.set_token(token);
+  h.set_task("raw:0");
+  h.set_proof(HelloProof(token, nonces.at(&s), "raw:0", 0));
   const std::string bytes = h.SerializeAsString();
   return Fixed(static_cast<uint32_t>(bytes.size()), 0) + bytes;
 }
@@ -256,24 +281,82 @@ TEST(RpcHostileTest, TruncatedFrameThenCloseIsABadFrame) {
   auto server = EchoServer("secret");
   asio::io_context io;
   auto s = RawConnect(io, *server);
-  asio::write(*s, asio::buffer(Hello("secret")));
+  asio::write(*s, asio::buffer(Hello(*s, "secret")));
   asio::write(*s, asio::buffer(Fixed(100, 0) + std::string(30, 'h')));  // 30 of 100 header bytes
   s->close();
   EXPECT_TRUE(Eventually([&] { return server->bad_frames() == 1; })) << server->bad_frames();
   // Closing between frames is a peer going away, not a bad frame.
   auto clean = RawConnect(io, *server);
-  asio::write(*clean, asio::buffer(Hello("secret")));
+  asio::write(*clean, asio::buffer(Hello(*clean, "secret")));
   clean->close();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(server->bad_frames(), 1);
+}
+
+// A proof holds for its own connection's nonce only: replayed on another
+// connection it is refused.
+TEST(RpcHostileTest, AProofIsGoodForItsOwnConnectionOnly) {
+  auto server = EchoServer("secret");
+  asio::io_context io;
+  auto first = RawConnect(io, *server);
+  const std::string hello = Hello(*first, "secret");
+  asio::write(*first, asio::buffer(hello));
+  auto replay = RawConnect(io, *server);
+  asio::write(*replay, asio::buffer(hello));  // the same bytes; this connection's nonce differs
+  EXPECT_TRUE(ClosedByServer(*replay));
+  EXPECT_EQ(server->rejected_connections(), 1);
+}
+
+// What a channel sends never holds the token: a fake server that records the
+// bytes sees the proof over its own nonce, which it can check, and nothing else.
+TEST(RpcHostileTest, TheTokenNeverTravels) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const std::string token = "a-long-cluster-token-0123456789";
+  RpcChannel ch({.address = "127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()), .token = token,
+                 .task = "worker:4", .incarnation = 99});
+  auto call = std::async(std::launch::async, [&] { return ch.Call("Echo", Message{}, {.timeout_ms = 2000}); });
+  asio::ip::tcp::socket peer(io);
+  acceptor.accept(peer);
+  Message challenge;
+  challenge.header.set_method("_Challenge");
+  const std::string nonce(kNonceBytes, 'n');
+  challenge.header.set_nonce(nonce);
+  EncodedFrame f;
+  ASSERT_TRUE(EncodeFrame(challenge, &f).ok());
+  for (std::string_view b : f.buffers) asio::write(peer, asio::buffer(b.data(), b.size()));
+  // Everything the channel sends before its call times out.
+  std::string got;
+  char buf[4096];
+  boost::system::error_code ec;
+  peer.non_blocking(false);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (std::chrono::steady_clock::now() < until) {
+    if (peer.available(ec) > 0) {
+      const size_t n = peer.read_some(asio::buffer(buf), ec);
+      got.append(buf, n);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  EXPECT_EQ(got.find(token), std::string::npos);
+  ASSERT_GT(got.size(), kFixedHeaderSize);
+  uint32_t len = 0;
+  std::memcpy(&len, got.data() + 8, 4);
+  RpcHeader hello;
+  ASSERT_TRUE(hello.ParseFromString(got.substr(kFixedHeaderSize, len)));
+  EXPECT_EQ(hello.method(), "_Hello");
+  EXPECT_EQ(hello.proof(), HelloProof(token, nonce, "worker:4", 99));
+  peer.close();
+  EXPECT_FALSE(call.get().ok());
 }
 
 TEST(RpcHostileTest, TheTokenIsCheckedBeforeThePayloadIsRead) {
   auto server = EchoServer("secret");
   asio::io_context io;
   RpcHeader h;
-  h.set_method("Echo");
-  h.set_token("guess");
+  h.set_method("_Hello");
+  h.set_proof(HelloProof("guess", "", "", 0));
   TensorMeta* t = h.add_tensors();
   t->set_dtype(tensorflow::DT_FLOAT);
   t->mutable_shape()->add_dim()->set_size(1 << 28);
@@ -304,7 +387,7 @@ TEST(RpcHostileTest, ConnectionsAnnouncingHugeFramesHoldLittleMemory) {
   const int64_t before = ResidentBytes();
   for (int i = 0; i < 100; ++i) {
     conns.push_back(RawConnect(io, *server));
-    asio::write(*conns.back(), asio::buffer(Hello("secret") + Fixed(16u << 20, uint64_t{4} << 30)));
+    asio::write(*conns.back(), asio::buffer(Hello(*conns.back(), "secret") + Fixed(16u << 20, uint64_t{4} << 30)));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const int64_t grown = ResidentBytes() - before;
