@@ -57,23 +57,6 @@ class LevelDbWritableFile final : public leveldb::WritableFile {
   Status last_error_;
 };
 
-class LevelDbRandomAccessFile final : public leveldb::RandomAccessFile {
- public:
-  explicit LevelDbRandomAccessFile(std::unique_ptr<psflow::RandomAccessFile> f)
-      : f_(std::move(f)) {}
-  leveldb::Status Read(uint64_t offset, size_t n, leveldb::Slice* result,
-                       char* scratch) const override {
-    size_t got = 0;
-    Status s = f_->Read(offset, n, scratch, &got);
-    *result = leveldb::Slice(scratch, got);
-    if (!s.ok()) return leveldb::Status::IOError(s.ToString());
-    return leveldb::Status::OK();
-  }
-
- private:
-  std::unique_ptr<psflow::RandomAccessFile> f_;
-};
-
 void PutFixed32(std::string* dst, uint32_t v) {
   char b[4];
   std::memcpy(b, &v, 4);  // little-endian host (static_assert above)
@@ -107,6 +90,66 @@ std::string IndexCorruptHint() {
   return "; the file is corrupt or truncated, or was not written by psflow or TensorFlow. "
          "Restore from another checkpoint (see the `checkpoint` file) or delete this one";
 }
+
+// LevelDB allocates a block's size before it reads (and checks) the block,
+// so a block handle that lies would allocate what the file cannot hold: the
+// footer's handles and every handle in the index block must lie inside the
+// file before LevelDB opens it.  (The table format: leveldb's
+// doc/table_format.md.)
+Status CheckTableHandles(std::string_view file, const std::string& path) {
+  constexpr size_t kFooter = 48, kTrailer = 5;  // two handles padded + magic; type + crc
+  const auto bad = [&](const std::string& what) {
+    return DataLossError("cannot read checkpoint index ", path, ": ", what, IndexCorruptHint());
+  };
+  if (file.size() < kFooter) return bad(StrCat("it has ", file.size(), " bytes, less than a table footer"));
+  const uint64_t body = file.size() - kFooter;
+  const auto in_file = [&](uint64_t offset, uint64_t size) {
+    return offset <= body && size <= body - offset && kTrailer <= body - offset - size;
+  };
+  std::string_view footer = file.substr(body);
+  uint64_t meta_off, meta_size, index_off, index_size;
+  if (!GetVarint64(&footer, &meta_off) || !GetVarint64(&footer, &meta_size) || !GetVarint64(&footer, &index_off) ||
+      !GetVarint64(&footer, &index_size) || !in_file(meta_off, meta_size) || !in_file(index_off, index_size)) {
+    return bad("its footer points outside the file");
+  }
+  // The index block: entries (shared, non-shared, value lengths; key delta;
+  // value = a data block's handle), restart offsets, their count.
+  std::string_view block = file.substr(index_off, index_size);
+  if (block.size() < 4) return bad("its index block is too short");
+  uint32_t restarts = 0;
+  std::memcpy(&restarts, block.data() + block.size() - 4, 4);
+  if (restarts > (block.size() - 4) / 4) return bad("its index block's restart count is out of range");
+  std::string_view entries = block.substr(0, block.size() - 4 - 4 * static_cast<size_t>(restarts));
+  while (!entries.empty()) {
+    uint64_t shared, non_shared, value_len, off, size;
+    if (!GetVarint64(&entries, &shared) || !GetVarint64(&entries, &non_shared) ||
+        !GetVarint64(&entries, &value_len) || non_shared > entries.size() ||
+        value_len > entries.size() - non_shared) {
+      return bad("an index block entry is cut short");
+    }
+    std::string_view value = entries.substr(non_shared, value_len);
+    entries.remove_prefix(non_shared + value_len);
+    if (!GetVarint64(&value, &off) || !GetVarint64(&value, &size) || !in_file(off, size)) {
+      return bad("a data block handle points outside the file");
+    }
+  }
+  return OkStatus();
+}
+
+// The index file, read whole, for LevelDB.
+class MemoryRandomAccessFile final : public leveldb::RandomAccessFile {
+ public:
+  explicit MemoryRandomAccessFile(std::string bytes) : bytes_(std::move(bytes)) {}
+  leveldb::Status Read(uint64_t offset, size_t n, leveldb::Slice* result, char*) const override {
+    if (offset > bytes_.size()) return leveldb::Status::IOError("read past the end of the index");
+    *result = leveldb::Slice(bytes_.data() + offset, std::min<size_t>(n, bytes_.size() - offset));
+    return leveldb::Status::OK();
+  }
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
 
 }  // namespace
 
@@ -463,12 +506,13 @@ Status BundleReader::Init() {
     return NotFoundError("checkpoint index ", path, " not found (",
                          size.status().message(), "); is ", prefix_, " a checkpoint prefix?");
   }
-  ASSIGN_OR_RETURN(auto file, env_->NewRandomAccessFile(path));
-  LevelDbRandomAccessFile adapter(std::move(file));
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(env_, path));
+  RETURN_IF_ERROR(CheckTableHandles(bytes, path));
+  MemoryRandomAccessFile adapter(std::move(bytes));
   leveldb::Options options;
   options.paranoid_checks = true;  // verify the index block's checksum too
   leveldb::Table* raw = nullptr;
-  leveldb::Status ls = leveldb::Table::Open(options, &adapter, *size, &raw);
+  leveldb::Status ls = leveldb::Table::Open(options, &adapter, adapter.bytes().size(), &raw);
   if (!ls.ok()) {
     return DataLossError("cannot read checkpoint index ", path, ": ", ls.ToString(),
                          IndexCorruptHint());

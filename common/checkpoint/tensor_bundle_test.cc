@@ -1,5 +1,7 @@
 #include "common/checkpoint/tensor_bundle.h"
 
+#include "common/core/varint.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <leveldb/env.h>
@@ -375,6 +377,38 @@ TEST(TensorBundleCorruptionTest, FlippedIndexBlockByteIsDataLoss) {
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(IsDataLossError(r.status())) << r.status();
   EXPECT_THAT(r.status().message(), HasSubstr("checksum"));
+}
+
+// A footer whose index handle claims 1 TiB: refused before LevelDB would
+// allocate the claimed size (found by fuzz/bundle_fuzz).
+TEST(TensorBundleCorruptionTest, BlockHandlePastTheFileIsRefusedBeforeAllocating) {
+  const std::string prefix = WriteSimpleCheckpoint("handle");
+  std::string bytes;
+  {
+    std::ifstream in(prefix + ".index", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(bytes.size(), 48u);
+  std::string_view footer(bytes.data() + bytes.size() - 48, 40);
+  uint64_t meta_off, meta_size, index_off, index_size;
+  ASSERT_TRUE(GetVarint64(&footer, &meta_off) && GetVarint64(&footer, &meta_size) &&
+              GetVarint64(&footer, &index_off) && GetVarint64(&footer, &index_size));
+  std::string lying;
+  PutVarint64(&lying, meta_off);
+  PutVarint64(&lying, meta_size);
+  PutVarint64(&lying, index_off);
+  PutVarint64(&lying, uint64_t{1} << 40);
+  lying.resize(40, '\0');
+  bytes.replace(bytes.size() - 48, 40, lying);
+  {
+    std::ofstream out(prefix + ".index", std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  auto r = BundleReader::Open(env(), prefix);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(IsDataLossError(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("its footer points outside the file"));
+  EXPECT_THAT(r.status().message(), HasSubstr(prefix + ".index"));
 }
 
 // Writes an index whose header demands a newer reader.

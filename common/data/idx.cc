@@ -1,5 +1,6 @@
 #include "common/data/idx.h"
 
+#include <algorithm>
 #include <zlib.h>
 
 #include <cerrno>
@@ -45,13 +46,21 @@ StatusOr<IdxArray> ReadIdxFile(const std::string& path) {
     if (!read(b, 4)) return DataLossError("data file ", path, " has a truncated IDX header");
     const int64_t dim = (int64_t{b[0]} << 24) | (int64_t{b[1]} << 16) | (int64_t{b[2]} << 8) | b[3];
     out.dims.push_back(dim);
+    if (dim > 0 && total > kMaxBytes / dim) return DataLossError("data file ", path, " declares an absurd size");
     total *= dim;
-    if (total > kMaxBytes) return DataLossError("data file ", path, " declares an absurd size");
   }
-  out.data.resize(static_cast<size_t>(total));
-  if (!read(out.data.data(), out.data.size())) {
-    return DataLossError("data file ", path, " is truncated: the header declares ", total,
-                         " bytes of data; re-download or reinstall the data set");
+  // Read in chunks, the buffer growing with what comes: a header that
+  // declares more than the file holds costs what the file holds, not what
+  // it declares.
+  size_t done = 0;
+  while (done < static_cast<size_t>(total)) {
+    const size_t want = std::min<size_t>(static_cast<size_t>(total) - done, size_t{1} << 20);
+    out.data.resize(done + want);
+    if (!read(out.data.data() + done, want)) {
+      return DataLossError("data file ", path, " is truncated: the header declares ", total,
+                           " bytes of data; re-download or reinstall the data set");
+    }
+    done += want;
   }
   return out;
 }

@@ -58,5 +58,22 @@ TEST(IdxTest, BadFilesGiveErrorsNamingThem) {
   EXPECT_THAT(c.status().message(), HasSubstr("missing.gz"));
 }
 
+// Headers that declare more than the file holds (found by fuzz/idx_fuzz):
+// four large dimensions are refused without overflowing, and 400 MiB
+// declared in a 30-byte file is "truncated" without allocating 400 MiB.
+TEST(IdxTest, HeadersDeclaringMoreThanTheFileAreRefusedCheaply) {
+  const std::string dir = testing::FreshTempDir("lying");
+  const std::string huge = dir + "/huge", big = dir + "/big";
+  std::string h = {0, 0, 8, 4};
+  h += std::string(16, '\xff');
+  ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), huge, h).ok());
+  auto a = ReadIdxFile(huge);
+  EXPECT_TRUE(IsDataLossError(a.status()));
+  EXPECT_THAT(a.status().message(), HasSubstr("absurd size"));
+  ASSERT_TRUE(WriteStringToFileAtomic(Env::Default(), big, Idx({20000, 20000}, 22)).ok());
+  auto b = ReadIdxFile(big);
+  EXPECT_THAT(b.status().message(), HasSubstr("truncated: the header declares 400000000 bytes"));
+}
+
 }  // namespace
 }  // namespace psflow

@@ -43,7 +43,8 @@ template <typename T>
 Status SparseXentKernel(OpKernelContext& c) {
   const Tensor& logits = c.input(0);
   const Tensor& labels = c.input(1);
-  const auto [rows, cols] = Rows(logits.shape());
+  const auto [rows_, cols_] = Rows(logits.shape());
+  const int64_t rows = rows_, cols = cols_;  // lambdas capture these (clang 14 cannot capture bindings)
   if (logits.shape().rank() != 2 || labels.shape().rank() != 1 || labels.shape().dim(0) != rows) {
     return InvalidArgumentError("logits must be [batch, classes] and labels [batch]; got ",
                                 logits.shape().DebugString(), " and ", labels.shape().DebugString());
@@ -76,7 +77,8 @@ Status SoftmaxXentKernel(OpKernelContext& c) {
     return InvalidArgumentError("logits and labels must both be [batch, classes]; got ",
                                 logits.shape().DebugString(), " and ", labels.shape().DebugString());
   }
-  const auto [rows, cols] = Rows(logits.shape());
+  const auto [rows_, cols_] = Rows(logits.shape());
+  const int64_t rows = rows_, cols = cols_;  // lambdas capture these (clang 14 cannot capture bindings)
   Tensor* loss = c.AllocateOutput(0, TensorShape({rows}));
   Tensor* backprop = c.AllocateOutput(1, logits.shape());
   const T* x = static_cast<const T*>(logits.raw_data());
@@ -113,7 +115,8 @@ void RegisterNnOps() {
            [](OpKernelContext& c) -> Status {
              const Tensor& x = c.input(0);
              const Tensor& b = c.input(1);
-             const auto [rows, cols] = Rows(x.shape());
+             const auto [rows_, cols_] = Rows(x.shape());
+             const int64_t rows = rows_, cols = cols_;  // lambdas capture these (clang 14 cannot capture bindings)
              if (b.shape().rank() != 1 || b.shape().dim(0) != cols) {
                return InvalidArgumentError("bias of shape ", b.shape().DebugString(),
                                            " does not match the last dimension of ",
@@ -151,7 +154,8 @@ void RegisterNnOps() {
              [log](OpKernelContext& c) -> Status {
                const Tensor& x = c.input(0);
                Tensor* y = c.AllocateOutput(0, x.shape());
-               const auto [rows, cols] = Rows(x.shape());
+               const auto [rows_, cols_] = Rows(x.shape());
+               const int64_t rows = rows_, cols = cols_;  // lambdas capture these (clang 14 cannot capture bindings)
                PSFLOW_FLOAT_DISPATCH(x.dtype(), SoftmaxRows<T>(static_cast<const T*>(x.raw_data()),
                                                                static_cast<T*>(y->raw_data()), rows, cols, log));
                return OkStatus();
@@ -165,7 +169,8 @@ void RegisterNnOps() {
                const Tensor& g = c.input(0);
                const Tensor& y = c.input(1);
                Tensor* out = c.AllocateOutput(0, y.shape());
-               const auto [rows, cols] = Rows(y.shape());
+               const auto [rows_, cols_] = Rows(y.shape());
+               const int64_t rows = rows_, cols = cols_;  // lambdas capture these (clang 14 cannot capture bindings)
                PSFLOW_FLOAT_DISPATCH(y.dtype(), {
                  for (int64_t r = 0; r < rows; ++r) {
                    const T* gs = static_cast<const T*>(g.raw_data()) + r * cols;

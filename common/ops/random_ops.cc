@@ -72,7 +72,7 @@ Status DropoutMaskKernel(OpKernelContext& c) {
   Tensor* out = c.AllocateOutput(0, c.input(0).shape());
   const int64_t n = out->num_elements();
   ASSIGN_OR_RETURN(auto counters, PhiloxCounters(c, n));
-  const auto [key, offset] = counters;
+  const uint64_t key = counters.first, offset = counters.second;
   const double keep = 1.0 - rate;
   // uniform < keep with uniform = bits * 2^-53 (exact): bits < keep * 2^53,
   // rounded up to the next integer.
