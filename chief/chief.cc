@@ -126,8 +126,19 @@ class TableSummaryHook final : public SessionRunHook {
 
 Chief::Chief(ChiefOptions chief) : chief_(std::move(chief)) {}
 
+Status Chief::AfterBegin(PsClient& ps) {
+  if (!chief_.job_record.empty()) {
+    const std::string path = JoinPath(model_dir_, kRecordedJobFile);
+    Status s = WriteStringToFileAtomic(env_, path, chief_.job_record);
+    if (!s.ok()) LOG(WARNING) << "could not record the job in " << path << " (psflow-export MODEL_DIR needs it): " << s;
+  }
+  return ps.MarkReady();
+}
+
 Status Chief::Prepare(const TrainerOptions& options, const TrainingModel& m, PsClient& ps) {
   Env* env = options.env;
+  env_ = env;
+  model_dir_ = options.run.model_dir;
   failed_on_checkpoint_ = false;
   // Errors while finding, checking and restoring the checkpoint (or the
   // warm-start one) are the checkpoint's unless the transport caused them.

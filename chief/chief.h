@@ -34,6 +34,10 @@ struct ChiefOptions {
   // Used when model_dir has no checkpoint yet.
   std::optional<WarmStartSpec> warm_start;
   double learning_rate = 0;  // the learning_rate scalar of the summaries
+  // When set, written as <model_dir>/job.yaml once the model_dir's
+  // checkpoint is restored (or absent) and the start checkpoint is written:
+  // the job that trained it, for psflow-export MODEL_DIR (no token in it).
+  std::string job_record;
 };
 
 class Chief final : public TrainingRole {
@@ -45,7 +49,7 @@ class Chief final : public TrainingRole {
                                                                const TrainingModel& model, PsClient& ps) override;
   // MarkReady: the workers start once the start checkpoint holds the
   // initial (or restored) values.
-  Status AfterBegin(PsClient& ps) override { return ps.MarkReady(); }
+  Status AfterBegin(PsClient& ps) override;
   // The final checkpoint holds the PS's step, all workers' pushes counted.
   StatusOr<int64_t> StepAtEnd(PsClient& ps, int64_t last_seen) override { return ps.GlobalStep(); }
 
@@ -59,6 +63,8 @@ class Chief final : public TrainingRole {
 
  private:
   const ChiefOptions chief_;
+  Env* env_ = nullptr;
+  std::string model_dir_;
   std::unique_ptr<CheckpointManager> manager_;
   std::unique_ptr<EventWriter> events_;
   bool failed_on_checkpoint_ = false;

@@ -11,7 +11,9 @@ int RunChiefTask(const TaskSetup& s) {
   int code = kExitError;
   auto t = SetUpTrainingTask(s, true, &code);
   if (!t) return code;
-  Chief chief({.warm_start = s.job.run.warm_start, .learning_rate = t->params.optimizer.hyper.lr});
+  Chief chief({.warm_start = s.job.run.warm_start,
+               .learning_rate = t->params.optimizer.hyper.lr,
+               .job_record = s.job.resolved_yaml});
   auto r = t->trainer->Run(t->input, &chief);
   LogTrainingDone(*t, r);
   // Every PS task is told the job is over (also after an error: nothing else will stop them).

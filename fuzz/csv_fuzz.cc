@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "common/data/dataset.h"
+#include "fuzz/drain.h"
 #include "fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -13,11 +14,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                {.name = "label", .dtype = DType::kInt64},
                {.name = "tag", .dtype = DType::kString, .default_value = "none"}};
   auto ds = CsvDataset(file.Write(data, size), o);
-  if (!ds.ok()) return 0;
-  Example e;
-  for (int i = 0; i < 10000; ++i) {
-    auto more = (*ds)->Next(&e);
-    if (!more.ok() || !*more) break;
-  }
+  fuzz::Drain(ds);
   return 0;
 }

@@ -119,6 +119,8 @@ def main():
             text = read(ROOT, "configs", name)
             write("job_config_fuzz", name, parts(text, b""))
             write("job_config_fuzz", name + ".set", parts(text, b"run.train_steps=5\nmodel.hidden_units=[8, 4]\n"))
+    # Regression: a key that is a list (yaml-cpp threw out of the loader).
+    write("job_config_fuzz", "regress_list_key", parts(b"cluster: {[ps, chief]: 1}\nmodel:\n  feature_columns:\n    {a: 1}: x\n", b""))
     cluster = {"ps": ["127.0.0.1:2222"], "chief": ["127.0.0.1:2223"]}
     for i, task in enumerate(({"type": "ps", "index": 0}, {"type": "chief", "index": 0},
                               {"type": "worker", "index": 1}, {"type": "evaluator", "index": 0})):

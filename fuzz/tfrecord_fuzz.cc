@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "common/data/dataset.h"
+#include "fuzz/drain.h"
 #include "fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -14,11 +15,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   spec["tags"] = {.dtype = DType::kString, .var_len = true};
   spec["w"] = {.dtype = DType::kFloat, .var_len = true};
   auto ds = TFRecordExampleDataset({file.Write(data, size)}, spec);
-  if (!ds.ok()) return 0;
-  Example e;
-  for (int i = 0; i < 10000; ++i) {
-    auto more = (*ds)->Next(&e);
-    if (!more.ok() || !*more) break;
-  }
+  fuzz::Drain(ds);
   return 0;
 }

@@ -149,7 +149,7 @@ tail -1 "$DIR/launch.out" | grep -q "the first error: psflow chief:0: DATA_LOSS:
 rm -rf "$M"
 launch_job 2 60 --set "data.train.images=$DIR/missing-images.gz"
 (( LAUNCH_SECS < 15 )) || fail "a missing data file took $LAUNCH_SECS s to fail (retried?)"
-tail -1 "$DIR/launch.out" | grep -q "the first error: psflow chief:0: NOT_FOUND: data.train: .*$DIR/missing-images.gz" \
+tail -1 "$DIR/launch.out" | grep -q "the first error: psflow chief:0: NOT_FOUND: data.train.images: cannot read $DIR/missing-images.gz" \
   || fail "the launcher's last line does not name the missing data file: $(tail -2 "$DIR/launch.out")"
 launch_job 2 60 --set "model={type: plugin, plugin: {library: $DIR/libmissing.so}}"
 (( LAUNCH_SECS < 15 )) || fail "a missing plugin took $LAUNCH_SECS s to fail (retried?)"

@@ -27,7 +27,7 @@ for b in ps chief worker evaluator; do expect 2 "psflow-$b: --config is required
 expect 2 "psflow-launch: JOB is required" "$BUILD/launch/psflow-launch"
 expect 2 "psflow-inspect: PREFIX_OR_DIR is required" "$BUILD/tools/psflow-inspect"
 expect 2 "psflow-events: DIR_OR_FILE is required" "$BUILD/tools/psflow-events"
-expect 2 "psflow-export: JOB is required" "$BUILD/tools/psflow-export"
+expect 2 "psflow-export: SOURCE is required" "$BUILD/tools/psflow-export"
 expect 2 "\-\-batch_size: Value 0 not in range" "$BUILD/tools/psflow-train-local" --batch_size 0
 expect 2 "Could not convert: --train_steps = ten" "$BUILD/tools/psflow-train-local" --train_steps ten
 expect 2 "\-\-emit: ponies not in" "$BUILD/launch/psflow-launch" job.yaml --emit ponies

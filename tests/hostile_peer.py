@@ -20,6 +20,11 @@ Every connection first reads the server's _Challenge (a nonce); a valid
 Hello proves the token with HMAC-SHA256 over it (common/rpc/auth.h).
   truncated            a frame cut short in its header, then a close
   status               a valid Status call: exits 0 when answered
+  huge_length          a frame announcing a 2 GiB header: must be closed
+  wrong_version        a frame of wire version 2 (the token in clear): must
+                       be closed
+  unknown_method       a call of a method no PS has: must be answered with an
+                       error naming it
 """
 import hashlib
 import hmac
@@ -209,8 +214,26 @@ def main(argv):
         s.sendall(hello(token, nonce))
         s.sendall(frame(header("Status", request_id=9)))
         r = read_frame(s)
-        print("Status:", r)
+        print("Status:", r if r is not None else "connection closed")
         return 0 if r is not None and r[0] == 0 else 1
+    if attack in ("huge_length", "wrong_version"):
+        s, nonce = connect(addr)
+        s.sendall(hello(token, nonce))
+        if attack == "huge_length":
+            s.sendall(b"PSFL" + struct.pack("<HHIQ", WIRE_VERSION, 0, 0x7FFFFFFF, 0))
+        else:
+            h = header("Status", request_id=3)
+            s.sendall(b"PSFL" + struct.pack("<HHIQ", 2, 0, len(h), 0) + h)
+        ok = closed_by_server(s)
+        print("closed by the server" if ok else "not closed")
+        return 0 if ok else 1
+    if attack == "unknown_method":
+        s, nonce = connect(addr)
+        s.sendall(hello(token, nonce))
+        s.sendall(frame(header("Frobnicate", request_id=4)))
+        r = read_frame(s)
+        print("Frobnicate:", r)
+        return 0 if r is not None and r[0] != 0 and "Frobnicate" in r[1] else 1
     print("unknown attack", attack, file=sys.stderr)
     return 2
 

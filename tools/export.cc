@@ -1,13 +1,18 @@
 // psflow-export: writes the SavedModel (TensorFlow Serving's format) of a
 // job's model from one of its checkpoints, into a new OUT/<unix seconds>/.
 //
+//   psflow-export /tmp/psflow/fashion_mnist /tmp/exports                   # a model_dir: its latest checkpoint
+//   psflow-export /tmp/psflow/fashion_mnist/model.ckpt-2000 /tmp/exports   # one checkpoint
 //   psflow-export configs/fashion_mnist.yaml /tmp/exports                  # the latest checkpoint of run.model_dir
 //   psflow-export JOB.yaml OUT --checkpoint MODEL_DIR_OR_PREFIX [--set key=value]...
 //
-// The job file gives the model (as the tasks build it) and data.eval one
-// batch whose features shape the signature's inputs.
+// The job gives the model (as the tasks build it) and data.eval one batch
+// whose features shape the signature's inputs: a model_dir or a checkpoint
+// prefix is read with the job its chief recorded there (model_dir/job.yaml,
+// the job file with its --set overrides, without the token).
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,8 +41,32 @@ StatusOr<std::string> CheckpointPrefix(Env* env, const std::string& dir_or_prefi
                        BundleIndexFilename(dir_or_prefix), ")");
 }
 
-Status Run(const std::string& job_path, const std::vector<std::string>& sets, const std::string& checkpoint,
+// SOURCE as a model_dir or a checkpoint prefix: the job recorded in that
+// model_dir and the checkpoint to export; nullopt for a job file.
+using JobAndCheckpoint = std::optional<std::pair<std::string, std::string>>;
+StatusOr<JobAndCheckpoint> RecordedJob(Env* env, const std::string& source) {
+  std::string model_dir;
+  if (env->FileExists(BundleIndexFilename(source))) {
+    model_dir = std::string(Dirname(source));
+  } else if (env->FileExists(JoinPath(source, kRecordedJobFile)) || env->FileExists(JoinPath(source, "checkpoint"))) {
+    model_dir = source;
+  } else {
+    return JobAndCheckpoint();
+  }
+  const std::string job = JoinPath(model_dir.empty() ? "." : model_dir, kRecordedJobFile);
+  if (!env->FileExists(job)) {
+    return NotFoundError(source, " is a model_dir or a checkpoint of one, but ", job,
+                         " is missing (psflow's chief records the job there; an older run did not): give the job "
+                         "file instead, psflow-export JOB.yaml OUT --checkpoint ", source);
+  }
+  return JobAndCheckpoint(std::make_pair(job, source));
+}
+
+Status Run(const std::string& source, const std::vector<std::string>& sets, std::string checkpoint,
            const std::string& out) {
+  ASSIGN_OR_RETURN(auto recorded, RecordedJob(Env::Default(), source));
+  const std::string job_path = recorded ? recorded->first : source;
+  if (recorded && checkpoint.empty()) checkpoint = recorded->second;
   ASSIGN_OR_RETURN(JobConfig job, LoadJobConfig(job_path, sets));
   ASSIGN_OR_RETURN(ModelFn fn, ModelFnFor(job.model));
   ASSIGN_OR_RETURN(std::string prefix,
@@ -64,13 +93,15 @@ int main(int argc, char** argv) {
   CLI::App app("psflow-export: writes the SavedModel (TensorFlow Serving's format) of a job's model from a checkpoint\n"
                "into a new OUT/<unix seconds>/",
                "psflow-export");
-  app.add_option("JOB", job, "the job file the model was trained with; required");
+  app.add_option("SOURCE", job,
+                 "a model_dir or a checkpoint prefix (read with the job its chief recorded, model_dir/job.yaml), "
+                 "or the job file the model was trained with; required");
   app.add_option("OUT", out, "the export base directory; required");
   app.add_option("--checkpoint", checkpoint, "a model_dir (its latest checkpoint) or a checkpoint prefix; default: run.model_dir");
   app.add_option("--set", sets, "KEY.PATH=VALUE: overrides one key of the job file (repeatable)")
       ->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   if (auto exit = psflow::ParseCommandLine(app, argc, argv)) return *exit;
-  if (job.empty()) return psflow::MissingArgument(app, "JOB");
+  if (job.empty()) return psflow::MissingArgument(app, "SOURCE");
   if (out.empty()) return psflow::MissingArgument(app, "OUT");
   psflow::Status s = psflow::Run(job, sets, checkpoint, out);
   if (!s.ok()) {

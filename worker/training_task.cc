@@ -20,6 +20,8 @@ std::optional<TrainingTask> SetUpTrainingTask(const TaskSetup& s, bool is_chief,
   // Training tasks: the chief is shard 0, worker k is shard k + 1.
   const int64_t shards = static_cast<int64_t>(s.job.cluster.chief.size() + s.job.cluster.worker.size());
   const int64_t shard = is_chief ? 0 : s.task.index + static_cast<int64_t>(s.job.cluster.chief.size());
+  // A missing file or key is named before any reading starts.
+  if (Status in = CheckInputFiles(s.job.data.train, "data.train"); !in.ok()) return fail(in, kExitBadInput);
   t.input = TrainInput(s.job, shard, shards);
   t.params = ParamsFrom(s.job.model);
   // Placement needs the model's variables: build the graph once from a batch.

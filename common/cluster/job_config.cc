@@ -34,6 +34,7 @@ class Reader {
     if (!n || n.IsNull()) return OkStatus();
     if (!n.IsMap()) return Error(n, path, "must be a mapping of keys");
     for (const auto& kv : n) {
+      if (!kv.first.IsScalar()) return Error(kv.first, path, "has a key that is not a name (a list or a mapping)");
       const std::string k = kv.first.as<std::string>();
       if (!allowed.count(k)) {
         std::string known;
@@ -283,8 +284,26 @@ const std::vector<std::string>* ClusterSpec::Job(const std::string& type) const 
   return nullptr;
 }
 
+namespace {
+StatusOr<JobConfig> ParseJobConfigUnguarded(const std::string& yaml, const std::string& source,
+                                            const std::vector<std::string>& overrides);
+}  // namespace
+
+// yaml-cpp throws where a node is not what the reader asks of it; whatever
+// slips past the checks above is still an error naming the line, not a crash.
 StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& source,
                                    const std::vector<std::string>& overrides) {
+  try {
+    return ParseJobConfigUnguarded(yaml, source, overrides);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgumentError(source, ":", e.mark.line + 1, ": ", e.msg,
+                                " (a key or value of the wrong kind; see configs/reference.yaml)");
+  }
+}
+
+namespace {
+StatusOr<JobConfig> ParseJobConfigUnguarded(const std::string& yaml, const std::string& source,
+                                            const std::vector<std::string>& overrides) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml);
@@ -301,6 +320,13 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   Reader r(source, overridden);
   JobConfig job;
   job.source = source;
+  {
+    YAML::Node record = YAML::Clone(root);
+    if (record["run"] && record["run"].IsMap()) record["run"].remove("token");  // a secret stays out of model_dir
+    YAML::Emitter out;
+    out << record;
+    job.resolved_yaml = std::string(out.c_str()) + "\n";
+  }
   RETURN_IF_ERROR(r.CheckMap(root, "", {"cluster", "model", "data", "run", "eval", "launch"}));
   RETURN_IF_ERROR(ParseCluster(r, root["cluster"], &job.cluster));
 
@@ -372,7 +398,8 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
     RETURN_IF_ERROR(r.Get(in, path, "files", &spec.files, "a list of paths"));
     if (in && !in.IsNull()) {
       if (spec.format != "idx" && spec.format != "csv" && spec.format != "tfrecord") {
-        return r.Error(in["format"] ? in["format"] : in, path + ".format", "must be idx, csv or tfrecord");
+        return r.Error(in["format"] ? in["format"] : in, path + ".format",
+                       StrCat("must be idx, csv or tfrecord, not '", spec.format, "'"));
       }
       if (spec.format == "idx" && (spec.images.empty() || spec.labels.empty())) {
         return r.Error(in, path, "an idx input needs both images and labels");
@@ -594,6 +621,7 @@ StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& s
   RETURN_IF_ERROR(CheckAddresses(job.cluster, source));
   return job;
 }
+}  // namespace
 
 std::vector<std::pair<std::string, OptimizerSpec>> ScopedOptimizers(const ModelSpec& model) {
   if (model.type != "dnn_linear_combined_classifier") return {};

@@ -166,6 +166,9 @@ struct LaunchSpec {
 
 struct JobConfig {
   std::string source;  // the file it came from
+  // The job as parsed, --set overrides applied and run.token left out: what
+  // the chief records as <model_dir>/job.yaml (psflow-export reads it).
+  std::string resolved_yaml;
   ClusterSpec cluster;
   ModelSpec model;
   DataSpec data;
@@ -186,6 +189,8 @@ std::vector<std::pair<std::string, OptimizerSpec>> ScopedOptimizers(const ModelS
 StatusOr<JobConfig> ParseJobConfig(const std::string& yaml, const std::string& source,
                                    const std::vector<std::string>& overrides = {});
 StatusOr<JobConfig> LoadJobConfig(const std::string& path, const std::vector<std::string>& overrides = {});
+// The file the chief writes into model_dir: job.resolved_yaml.
+inline constexpr char kRecordedJobFile[] = "job.yaml";
 
 struct TaskId {
   std::string type;  // ps, chief, worker, evaluator

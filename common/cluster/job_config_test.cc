@@ -117,6 +117,24 @@ TEST(JobConfigTest, OverridesApplyBeforeValidation) {
   EXPECT_THAT(ParseJobConfig(kJob, "job.yaml", {"nonsense"}).status().message(), HasSubstr("key.path=value"));
 }
 
+// Keys that are lists or mappings (found by fuzz/job_config_fuzz: yaml-cpp
+// threw out of the loader and ended the task) are errors naming the line;
+// the recorded job (model_dir/job.yaml) keeps --set overrides, drops the token.
+TEST(JobConfigTest, NonScalarKeysAreErrorsAndTheRecordHasNoToken) {
+  auto list_key = ParseJobConfig("cluster: {[ps, chief]: 1}\n", "job.yaml");
+  EXPECT_TRUE(IsInvalidArgumentError(list_key.status())) << list_key.status();
+  EXPECT_THAT(list_key.status().message(), HasSubstr("job.yaml:1: cluster: has a key that is not a name"));
+  auto job = ParseJobConfig(kJob, "job.yaml", {"run.train_steps=7", "run.token=s3cret"});
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->run.token, "s3cret");
+  EXPECT_EQ(job->resolved_yaml.find("s3cret"), std::string::npos);
+  auto again = ParseJobConfig(job->resolved_yaml, "recorded.yaml");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->run.train_steps, 7);
+  EXPECT_EQ(again->model.hidden_units, job->model.hidden_units);
+  EXPECT_TRUE(again->run.token.empty());
+}
+
 struct BadCase {
   std::string override_or_text;
   std::string message;

@@ -221,7 +221,7 @@ def check_wide_deep(p, workdir, build_dir, source_dir):
     job["data"]["train"]["files"] = [os.path.join(data, "train-00000-of-00001.tfrecord")]
     job["data"]["eval"]["files"] = [os.path.join(data, "eval-00000-of-00001.tfrecord")]
     model_dir = os.path.join(workdir, "wide_deep")
-    job["run"].update({"model_dir": model_dir, "train_steps": 40, "save_checkpoints_secs": 600})
+    job["run"].update({"model_dir": model_dir, "train_steps": 40, "save_checkpoints_secs": 600, "token": "wd-secret"})
     job_file = os.path.join(workdir, "wide_deep.yaml")
     with open(job_file, "w") as f:
         yaml.safe_dump(job, f)
@@ -231,13 +231,21 @@ def check_wide_deep(p, workdir, build_dir, source_dir):
     if res.returncode != 0:
         return
     check_graphs(p, workdir, "wide_deep", tf.train.latest_checkpoint(model_dir), classes=2)
-    # psflow-export: the job's SavedModel from its model_dir, served by TensorFlow.
+    # The chief recorded the job in model_dir, without its token.
+    with open(os.path.join(model_dir, "job.yaml")) as f:
+        recorded = f.read()
+    check("wd-secret" not in recorded and yaml.safe_load(recorded)["run"]["model_dir"] == model_dir,
+          "wide_deep: the chief records the job in model_dir/job.yaml, without the token")
+    # psflow-export: the job's SavedModel from its model_dir alone (and from the job file), served by TensorFlow.
+    export_bin = os.path.join(build_dir, "tools", "psflow-export")
     base = os.path.join(workdir, "wide_deep_exports")
-    res = subprocess.run([os.path.join(build_dir, "tools", "psflow-export"), job_file, base], capture_output=True,
-                         text=True)
+    res = subprocess.run([export_bin, model_dir, base], capture_output=True, text=True)
     line = [l for l in res.stdout.splitlines() if l.startswith("SavedModel of")]
-    check(res.returncode == 0 and len(line) == 1, "wide_deep: psflow-export writes the SavedModel" +
+    check(res.returncode == 0 and len(line) == 1, "wide_deep: psflow-export MODEL_DIR OUT writes the SavedModel" +
           ("" if res.returncode == 0 else f" ({res.stderr[-400:]})"))
+    res_job = subprocess.run([export_bin, job_file, base + "_from_job"], capture_output=True, text=True)
+    check(res_job.returncode == 0, "wide_deep: psflow-export JOB.yaml OUT writes it too" +
+          ("" if res_job.returncode == 0 else f" ({res_job.stderr[-400:]})"))
     if not line:
         return
     export = line[0].split(" in ", 1)[1].strip()
