@@ -21,7 +21,9 @@ scripts/deps.sh --data
 if [[ ! -f $B/build.ninja ]]; then
   cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSFLOW_WITH_CUDA=OFF -DPSFLOW_SANITIZE="$SAN" > /dev/null
 fi
-cmake --build "$B" -j "${PSFLOW_JOBS:-2}"
+# PSFLOW_SANITIZE_TARGETS="rpc_test ps_test" builds only those (and runs what they hold).
+read -r -a targets <<< "${PSFLOW_SANITIZE_TARGETS:-}"
+cmake --build "$B" -j "${PSFLOW_JOBS:-2}" ${targets[@]:+--target "${targets[@]}"}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}

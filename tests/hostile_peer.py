@@ -158,6 +158,13 @@ def closed_by_server(s):
         return False
 
 
+def report_closed(s):
+    """Exit status 0 when the server closes `s` (printed either way)."""
+    ok = closed_by_server(s)
+    print("closed by the server" if ok else "not closed")
+    return 0 if ok else 1
+
+
 def main(argv):
     addr, args, token = argv[1], argv[2:], ""
     if args[:1] == ["--token"]:
@@ -170,9 +177,7 @@ def main(argv):
         if token:
             s.sendall(hello(token, nonce))
         s.sendall(frame(header("Push", body=body, tensors=[meta]), b"\0" * 64))
-        ok = closed_by_server(s)
-        print("closed by the server" if ok else "not closed")
-        return 0 if ok else 1
+        return report_closed(s)
     if attack == "init_overflow":
         s, nonce = connect(addr)
         s.sendall(hello(token, nonce))
@@ -224,9 +229,7 @@ def main(argv):
         else:
             h = header("Status", request_id=3)
             s.sendall(b"PSFL" + struct.pack("<HHIQ", 2, 0, len(h), 0) + h)
-        ok = closed_by_server(s)
-        print("closed by the server" if ok else "not closed")
-        return 0 if ok else 1
+        return report_closed(s)
     if attack == "unknown_method":
         s, nonce = connect(addr)
         s.sendall(hello(token, nonce))
