@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds psflow's libFuzzer targets (clang, ASan + UBSan, in build-fuzz) and
 # runs each for SECONDS on its committed seed corpus (fuzz/corpus/<target>,
-# read-only) plus what it finds (build-fuzz/corpus/<target>); prints the
+# read-only), the inputs of past findings (fuzz/regressions/<target>) and
+# what it finds (build-fuzz/corpus/<target>); prints the
 # executions and findings of every target.  Exits 1 when any target found a
 # crash, a leak, a timeout (one input over 1 s) or an allocation over 512 MiB;
 # the reproducer's path is printed (re-run: build-fuzz/fuzz/<target> FILE).
@@ -49,7 +50,8 @@ for t in "${TARGETS[@]}"; do
   log=$B/findings/$t.log
   set +e
   "$B/fuzz/$t" -max_total_time="$SECS" -runs="$RUNS" -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=512 -print_final_stats=1 \
-    -artifact_prefix="$found/" "$work" "fuzz/corpus/$t" > "$log" 2>&1
+    -artifact_prefix="$found/" "$work" "fuzz/corpus/$t" $([[ -d fuzz/regressions/$t ]] && echo "fuzz/regressions/$t") \
+    > "$log" 2>&1
   rc=$?
   set -e
   execs=$(grep -oP 'stat::number_of_executed_units: \K[0-9]+' "$log" || echo 0)

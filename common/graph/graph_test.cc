@@ -140,6 +140,14 @@ TEST_F(GraphTest, CollectionsHoldVariablesAndTensors) {
   EXPECT_EQ(g_.FindVariable("w"), v);
 }
 
+// Dimensions whose product overflows (an imported GraphDef can hold any
+// numbers; found by fuzz/graph_import_fuzz) count as unknown, not as UB.
+TEST(PartialShapeTest, ElementCountsThatOverflowAreUnknown) {
+  EXPECT_EQ(PartialShape({3, 4}).NumElementsOrUnknown(), 12);
+  EXPECT_EQ(PartialShape({756689622488376290, 6745}).NumElementsOrUnknown(), kUnknownDim);
+  EXPECT_EQ(PartialShape({int64_t{1} << 40, int64_t{1} << 40}).NumElementsOrUnknown(), kUnknownDim);
+}
+
 TEST(PartialShapeTest, CompatibilityAndMerge) {
   PartialShape p({-1, 784});
   EXPECT_EQ(p.DebugString(), "[?,784]");

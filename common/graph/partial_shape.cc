@@ -13,7 +13,9 @@ bool PartialShape::IsFullyDefined() const {
 int64_t PartialShape::NumElementsOrUnknown() const {
   if (!IsFullyDefined()) return kUnknownDim;
   int64_t n = 1;
-  for (int64_t d : dims_) n *= d;
+  for (int64_t d : dims_) {
+    if (__builtin_mul_overflow(n, d, &n)) return kUnknownDim;  // no tensor that big can exist
+  }
   return n;
 }
 
