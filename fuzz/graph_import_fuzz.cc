@@ -4,12 +4,19 @@
 // attributes, shapes and cycles are errors naming the node, never a crash.
 #include <cstdint>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "common/graph/graph.h"
 #include "common/ops/graph_io.h"
 #include "common/ops/ops.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace psflow;
+  static const bool quiet = [] {
+    google::protobuf::SetLogHandler(nullptr);  // invalid UTF-8 in string fields is logged per input
+    return true;
+  }();
+  (void)quiet;
   RegisterStandardOps();
   tensorflow::MetaGraphDef meta;
   Graph g;

@@ -19,7 +19,10 @@ TESTS=${2:-$DEFAULT_TESTS}
 B=build-$KIND
 scripts/deps.sh --data
 if [[ ! -f $B/build.ninja ]]; then
-  cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSFLOW_WITH_CUDA=OFF -DPSFLOW_SANITIZE="$SAN" > /dev/null
+  # -fno-sanitize=vptr: GCC 12's vptr check reports libstdc++'s own
+  # make_shared inside std::async (a false report, seen in rpc_test).
+  cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSFLOW_WITH_CUDA=OFF -DPSFLOW_SANITIZE="$SAN" \
+    -DCMAKE_CXX_FLAGS="-fno-sanitize=vptr" > /dev/null
 fi
 # PSFLOW_SANITIZE_TARGETS="rpc_test ps_test" builds only those (and runs what they hold).
 read -r -a targets <<< "${PSFLOW_SANITIZE_TARGETS:-}"
