@@ -380,18 +380,19 @@ Status SparseSegmentRule(Emitter& e) {
 // int64.
 Status StridedSliceRule(Emitter& e) {
   const bool grad = e.node().type() == "StridedSliceGrad";
-  std::vector<std::string> bounds;
+  const char* keys[] = {"begin", "end", "strides"};
+  std::vector<std::vector<int64_t>> spec;
   bool wide = false;
-  for (const char* k : {"begin", "end", "strides"}) {
-    for (int64_t v : e.Get<std::vector<int64_t>>(k)) {
-      wide |= v != static_cast<int32_t>(v);
-    }
+  for (const char* k : keys) {
+    spec.push_back(e.Get<std::vector<int64_t>>(k));
+    for (int64_t v : spec.back()) wide |= v != static_cast<int32_t>(v);
   }
   const DType index = wide ? DType::kInt64 : DType::kInt32;
-  for (const char* k : {"begin", "end", "strides"}) {
-    const auto v = e.Get<std::vector<int64_t>>(k);
-    bounds.push_back(wide ? e.Const(k, Tensor::FromVector<int64_t>(v, TensorShape({static_cast<int64_t>(v.size())})))
-                          : e.Int32s(k, v));
+  std::vector<std::string> bounds;
+  for (size_t i = 0; i < spec.size(); ++i) {
+    const auto& v = spec[i];
+    bounds.push_back(wide ? e.Const(keys[i], Tensor::FromVector<int64_t>(v, TensorShape({static_cast<int64_t>(v.size())})))
+                          : e.Int32s(keys[i], v));
   }
   NodeDef* d = grad ? e.Main("StridedSliceGrad", {e.ShapeOf("shape", e.In(1), e.InType(1), index), bounds[0],
                                                   bounds[1], bounds[2], e.In(0)})
