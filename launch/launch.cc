@@ -330,8 +330,10 @@ class Launcher {
   int Run() {
     const std::string logs = JoinPath(job_.run.model_dir, "logs");
     if (Status s = Env::Default()->CreateDirs(logs); !s.ok()) {
-      std::cerr << "psflow-launch: cannot create " << logs << ": " << s << "\n";
-      return kExitError;
+      std::cerr << "psflow-launch: cannot create " << logs << ": " << s
+                << "\n  run.model_dir (" << job_.run.model_dir
+                << ") must be a directory this user can write; set it to another path with --set run.model_dir=...\n";
+      return kExitBadInput;
     }
     for (auto& p : procs_) {
       p.log.open(LogPath(p), std::ios::app);

@@ -25,6 +25,8 @@ Hello proves the token with HMAC-SHA256 over it (common/rpc/auth.h).
                        be closed
   unknown_method       a call of a method no PS has: must be answered with an
                        error naming it
+  stale_incarnation    worker:7 calls Status, then a new incarnation of it
+                       does, then the old one again: the last must be refused
 """
 import hashlib
 import hmac
@@ -58,8 +60,10 @@ def tensor_meta(name, dtype, dims, offset, size):
             + field(5, 0, size))
 
 
-def header(method, proof=b"", task="intruder:0", request_id=1, body=b"", tensors=()):
+def header(method, proof=b"", task="intruder:0", request_id=1, body=b"", tensors=(), incarnation=0):
     h = field(1, 0, request_id) + field(2, 2, method.encode()) + field(7, 2, task.encode())
+    if incarnation:
+        h += field(6, 0, incarnation)
     if body:
         h += field(9, 2, body)
     for t in tensors:
@@ -69,13 +73,13 @@ def header(method, proof=b"", task="intruder:0", request_id=1, body=b"", tensors
     return h
 
 
-def hello(token, nonce, task="intruder:0"):
+def hello(token, nonce, task="intruder:0", incarnation=0):
     """The _Hello that proves `token` over this connection's nonce."""
     proof = b""
     if token:
-        msg = b"psflow-hello-v3\0" + nonce + task.encode() + b"\0" + b"0"  # incarnation 0
+        msg = b"psflow-hello-v3\0" + nonce + task.encode() + b"\0" + str(incarnation).encode()
         proof = hmac.new(token.encode(), msg, hashlib.sha256).digest()
-    return frame(header("_Hello", proof=proof, task=task, request_id=0))
+    return frame(header("_Hello", proof=proof, task=task, request_id=0, incarnation=incarnation))
 
 
 def frame(hdr, payload=b"", header_len=None, payload_len=None):
@@ -237,6 +241,20 @@ def main(argv):
         r = read_frame(s)
         print("Frobnicate:", r)
         return 0 if r is not None and r[0] != 0 and "Frobnicate" in r[1] else 1
+    if attack == "stale_incarnation":
+        # worker:7 restarts (a new incarnation id); its old process, still
+        # alive, must be refused.
+        def status_as(incarnation):
+            s, nonce = connect(addr)
+            s.sendall(hello(token, nonce, task="worker:7", incarnation=incarnation))
+            s.sendall(frame(header("Status", task="worker:7", request_id=6, incarnation=incarnation)))
+            return s, read_frame(s)
+        old, r1 = status_as(1001)
+        _, r2 = status_as(1002)
+        old.sendall(frame(header("Status", task="worker:7", request_id=7, incarnation=1001)))
+        r3 = read_frame(old)
+        print("old:", r1, "| new:", r2, "| old again:", r3)
+        return 0 if r1 and r1[0] == 0 and r2 and r2[0] == 0 and r3 and r3[0] != 0 else 1
     print("unknown attack", attack, file=sys.stderr)
     return 2
 

@@ -41,7 +41,7 @@ ln -s "$DATA/t10k-labels-idx1-ubyte.gz" "$D/idx_count/train-labels-idx1-ubyte.gz
 "$TRAIN" --data_dir "$DATA" --model_dir "$D/ckpt" --hidden_units 16 --train_steps 20 --save_checkpoints_steps 20 \
   --log_step_count_steps 1000 > "$D/ckpt.log" 2>&1 || fail "could not train the model_dir the cases copy: $(tail -3 "$D/ckpt.log")"
 [[ -f $D/ckpt/model.ckpt-20.index ]] || fail "no model.ckpt-20 in $D/ckpt"
-for c in c_trunc c_flip c_magic c_shard c_other c_state; do cp -r "$D/ckpt" "$D/$c"; rm -f "$D/$c"/model.ckpt-0.*; done
+for c in c_trunc c_flip c_magic c_shard c_other c_state c_newer c_gone; do cp -r "$D/ckpt" "$D/$c"; rm -f "$D/$c"/model.ckpt-0.*; done
 truncate -s 40 "$D/c_trunc/model.ckpt-20.index"
 python3 - "$D/c_flip/model.ckpt-20.data-00000-of-00002" <<'PY'
 import sys
@@ -55,6 +55,21 @@ with open(sys.argv[1], "r+b") as f:
 PY
 rm "$D/c_shard/model.ckpt-20.data-00001-of-00002"
 printf 'model_checkpoint_path: "model.ckpt-20"\nall_model_checkpoint_paths: "model.ckpt-20\n' > "$D/c_state/checkpoint"
+python3 "$SRC/tests/bad_inputs/forge.py" newer_bundle "$D/c_newer/model.ckpt-20.index" 7 || fail "forge.py could not edit $D/c_newer"
+printf 'model_checkpoint_path: "model.ckpt-90"\nall_model_checkpoint_paths: "model.ckpt-90"\n' > "$D/c_gone/checkpoint"
+# Data files a job reads: a CSV with a bad number in row 58, a TFRecord with a flipped byte in record 8.
+python3 - "$D" <<'PY'
+import random, sys
+random.seed(1)
+rows = ["a,b,label"] + [f"{random.random():.3f},{random.random():.3f},{i % 2}" for i in range(200)]
+rows[57] = "0.25,1.5x,1"
+open(sys.argv[1] + "/bad.csv", "w").write("\n".join(rows) + "\n")
+PY
+"$BUILD/tools/psflow-gen-ctr" --out "$D/ctr" --examples 300 --eval_examples 10 --shards 1 --vocab 10 > "$D/gen.log" 2>&1 \
+  || fail "psflow-gen-ctr failed: $(cat "$D/gen.log")"
+python3 -c "import sys; f = open(sys.argv[1], 'r+b'); f.seek(5000); b = f.read(1); f.seek(5000); f.write(bytes([b[0] ^ 0x10]))" \
+  "$D/ctr/train-00000-of-00001.tfrecord"
+touch "$D/afile"  # a model_dir under a file cannot be created, even by root
 # Plugins: no symbol, and another ABI version.
 printf 'int unrelated(void) { return 1; }\n' > "$D/empty.c"
 printf 'int psflow_model_fn_abi_version(void) { return 999; }\nvoid psflow_model_fn(void* out) { (void)out; }\n' > "$D/abi.c"
@@ -68,7 +83,8 @@ for ((i = 0; i < 100; i++)); do grep -q "serving on" "$D/ps.log" && break; sleep
 export PS_ADDR=127.0.0.1:$P3
 
 manifest() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 md5sum); }
-for m in ckpt c_trunc c_flip c_magic c_shard c_other c_state; do manifest "$D/$m" > "$D/$m.before"; done
+CKPTS="ckpt c_trunc c_flip c_magic c_shard c_other c_state c_newer c_gone"
+for m in $CKPTS; do manifest "$D/$m" > "$D/$m.before"; done
 
 passed=0 failed=0
 while IFS='|' read -r name code want cmd; do
@@ -90,7 +106,7 @@ while IFS='|' read -r name code want cmd; do
     echo "$out" | tail -4 | sed 's/^/    /'
   fi
 done < "$SRC/tests/bad_inputs/cases.txt"
-for m in ckpt c_trunc c_flip c_magic c_shard c_other c_state; do
+for m in $CKPTS; do
   manifest "$D/$m" > "$D/$m.after"
   if ! cmp -s "$D/$m.before" "$D/$m.after"; then
     failed=$((failed + 1))
