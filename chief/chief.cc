@@ -6,6 +6,7 @@
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/checkpoint/restore.h"
 #include "common/checkpoint/tensor_bundle.h"
+#include "common/core/fault_point.h"
 #include "common/core/logging.h"
 #include "common/core/status_record.h"
 #include "common/core/strcat.h"
@@ -182,6 +183,9 @@ Status Chief::Prepare(const TrainerOptions& options, const TrainingModel& m, PsC
   if (*latest) {
     RETURN_IF_ERROR(checkpoint_stage(ps.Restore(**latest)));
     LOG(INFO) << "Restoring parameters from " << **latest;
+    if (options.status_records) {
+      EmitStatusRecord({"restore", {{"step", StrCat(CheckpointStep(**latest))}, {"path", **latest}}});
+    }
   }
   return OkStatus();  // ready for the workers after the start checkpoint (AfterBegin)
 }
@@ -201,12 +205,16 @@ StatusOr<std::vector<std::unique_ptr<SessionRunHook>>> Chief::Hooks(const Traine
   // the index, the .meta, and last (CheckpointManager::Commit) the state file.
   auto save = [this, &options, &m, &ps](int64_t step) -> StatusOr<std::string> {
     const std::string prefix = manager_->PrefixForStep(step);
+    if (options.status_records) EmitStatusRecord({"saving", {{"step", StrCat(step)}}});  // the launcher's lower bound
     ASSIGN_OR_RETURN(std::vector<BundleEntries> parts, ps.Save(prefix));
+    FaultPoint("checkpoint.after_shards");
     RETURN_IF_ERROR(WriteBundleIndex(options.env, prefix, ps.num_ps(), parts));
+    FaultPoint("checkpoint.after_index");
     RETURN_IF_ERROR(WriteMetaGraph(*m.g.graph, prefix + ".meta",
                                    {.max_to_keep = static_cast<int>(options.run.keep_checkpoint_max),
                                     .keep_checkpoint_every_n_hours = options.run.keep_checkpoint_every_n_hours,
                                     .env = options.env}));
+    FaultPoint("checkpoint.after_meta");
     RETURN_IF_ERROR(manager_->Commit(prefix));
     if (options.status_records) EmitStatusRecord({"checkpoint", {{"step", StrCat(step)}, {"path", prefix}}});
     return prefix;

@@ -297,13 +297,19 @@ void OnSignal(int sig) {
   [[maybe_unused]] ssize_t n = ::write(g_signal_pipe[1], &c, 1);
 }
 
+// A task that ran this long before failing was healthy: its restart count
+// and backoff start again.
+constexpr auto kHealthyRun = std::chrono::seconds(60);
+
 struct Proc {
   TaskSpec spec;
   pid_t pid = -1;
   int fd = -1;
   std::string partial;
   std::ofstream log;
-  int restarts = 0;
+  int restarts = 0;        // in a row: a run of kHealthyRun or longer starts a fresh count
+  int total_restarts = 0;  // over the job
+  Clock::time_point started_at;
   bool pending = false;  // waiting to be restarted
   Clock::time_point restart_at;
   std::optional<int> exit_code;  // of the last run
@@ -376,6 +382,7 @@ class Launcher {
       Say(StrCat("cannot start ", p->spec.name(), ": pipe: ", std::strerror(errno)));
       return;
     }
+    p->started_at = Clock::now();
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::setpgid(0, 0);  // the launcher decides who gets which signal
@@ -440,6 +447,20 @@ class Launcher {
       status_.step = static_cast<int64_t>(*step);
       status_.loss = r.Number("loss").value_or(status_.loss);
       status_.steps_per_sec = r.Number("steps_per_sec").value_or(status_.steps_per_sec);
+    } else if (p.spec.type == "chief" && r.kind == "saving" && step) {
+      status_.step = std::max(status_.step, static_cast<int64_t>(*step));
+    } else if (p.spec.type == "chief" && r.kind == "restore" && step) {
+      // After a restart: what the restart cost, in steps trained again.
+      const int64_t restored = static_cast<int64_t>(*step);
+      if (reached_before_restart_ >= 0) {
+        const int64_t lost = std::max<int64_t>(0, reached_before_restart_ - restored);
+        steps_lost_ += lost;
+        Say(StrCat("chief:0 restored ", r.Field("path"), " (global_step ", restored, "); the run had reached step ",
+                   reached_before_restart_, " or more (the last the chief reported): at least ", lost,
+                   " steps lost, which the checkpoint interval bounds"));
+        reached_before_restart_ = -1;
+      }
+      status_.step = restored;
     } else if (p.spec.type == "chief" && r.kind == "checkpoint" && step) {
       status_.checkpoint = r.Field("path");
       status_.step = std::max(status_.step, static_cast<int64_t>(*step));
@@ -510,6 +531,7 @@ class Launcher {
   // restores the latest checkpoint).
   void RestartJob(const std::string& why) {
     ++job_restarts_;
+    reached_before_restart_ = std::max(reached_before_restart_, status_.step);
     first_error_.clear();  // a failure of the new run is reported, not one a restart cured
     Say(StrCat(why, "; restarting the job from its latest checkpoint (restart ", job_restarts_, " of ",
                job_.launch.job_restarts, ")"));
@@ -591,6 +613,9 @@ class Launcher {
     const std::string how = code > 128 ? StrCat("was killed by signal ", code - 128) : StrCat("exited with code ", code);
     if (stop_signal_ != 0 || chief_done_) {
       p->finished = true;
+      if (chief_done_ && stop_signal_ == 0 && code != 0 && code != 128 + SIGTERM) {
+        Say(StrCat(p->spec.name(), " ", how, " after the chief finished; not restarting it"));
+      }
       return;
     }
     if (code != 0 && first_error_.empty()) {
@@ -632,6 +657,10 @@ class Launcher {
       p->finished = true;
       return;
     }
+    // A task that had run a while before it died (a preempted machine, not a
+    // crash at start) starts a fresh count and backoff: launch.worker_restarts
+    // bounds failures in a row, not over a long job.
+    if (Clock::now() - p->started_at >= kHealthyRun) p->restarts = 0;
     if (code == kExitBadInput || p->restarts >= job_.launch.worker_restarts) {
       p->finished = true;
       Say(StrCat(p->spec.name(), " ", how, code == kExitBadInput ? "" : StrCat(" after ", p->restarts, " restarts"),
@@ -640,6 +669,7 @@ class Launcher {
     }
     const double backoff = std::min(60.0, job_.launch.restart_backoff_secs * (1 << std::min(p->restarts, 5)));
     ++p->restarts;
+    ++p->total_restarts;
     p->pending = true;
     p->restart_at = Clock::now() + Secs(backoff);
     Say(StrCat(p->spec.name(), " ", how, "; restarting it in ", backoff, " s (restart ", p->restarts, " of ",
@@ -718,7 +748,9 @@ class Launcher {
     std::string what = code == kExitOk ? "finished" : code >= 128 ? "stopped" : "failed";
     Say(StrCat("job ", what, " after ", static_cast<int64_t>(secs), " s (exit code ", code, "): ",
                status_.step < 0 ? std::string("no global_step seen") : StrCat("global_step ", status_.step),
-               ", last checkpoint ", status_.checkpoint.empty() ? "none" : status_.checkpoint));
+               ", last checkpoint ", status_.checkpoint.empty() ? "none" : status_.checkpoint,
+               job_restarts_ > 0 ? StrCat("; ", job_restarts_, " job restarts, at least ", steps_lost_, " steps lost") : "",
+               TaskRestarts() > 0 ? StrCat("; ", TaskRestarts(), " worker or evaluator restarts") : ""));
     if (status_.eval_step >= 0) {
       Say(StrCat("evaluator at global_step ", status_.eval_step, ": ", status_.eval_metrics));
       if (status_.eval_accuracy >= 0) {
@@ -732,6 +764,12 @@ class Launcher {
     return code;
   }
 
+  int TaskRestarts() const {
+    int n = 0;
+    for (const auto& p : procs_) n += p.total_restarts;
+    return n;
+  }
+
   std::string LogPath(const Proc& p) const {
     return JoinPath(JoinPath(job_.run.model_dir, "logs"), StrCat(p.spec.type, "-", p.spec.index, ".log"));
   }
@@ -741,6 +779,8 @@ class Launcher {
   const bool tty_;
   std::vector<Proc> procs_;
   JobStatus status_;
+  int64_t reached_before_restart_ = -1;  // global_step seen when the job last restarted
+  int64_t steps_lost_ = 0;               // over all job restarts
   std::string status_line_;
   bool status_shown_ = false;
   Clock::time_point start_, last_status_;

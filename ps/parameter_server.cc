@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/checkpoint/tensor_slice.h"
+#include "common/core/fault_point.h"
 #include "common/core/logging.h"
 #include "common/core/strcat.h"
 #include "common/distributed/placement.h"
@@ -431,13 +432,16 @@ StatusOr<BundleEntries> ParameterServer::SaveShard(const std::string& prefix, in
     }
   }
   for (const Item& it : snap) {
+    if (&it == &snap[snap.size() / 2]) FaultPoint("checkpoint.shard_partial");
     if (it.slice) {
       RETURN_IF_ERROR(w.AddSlice(it.key, it.slice->full_shape, RowSlice(*it.slice, it.value), it.value));
     } else {
       RETURN_IF_ERROR(w.Add(it.key, it.value));
     }
   }
-  return w.Finish();
+  ASSIGN_OR_RETURN(BundleEntries entries, w.Finish());
+  FaultPoint("checkpoint.after_shard");
+  return entries;
 }
 
 std::vector<std::string> ParameterServer::StackedKeys() const {

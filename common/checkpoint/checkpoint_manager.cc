@@ -4,6 +4,7 @@
 
 #include "common/checkpoint/checkpoint_state.h"
 #include "common/checkpoint/tensor_bundle.h"
+#include "common/core/fault_point.h"
 #include "common/core/logging.h"
 
 namespace psflow {
@@ -19,6 +20,15 @@ StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
                                 options.keep_checkpoint_every_n_hours);
   }
   RETURN_IF_ERROR(env->CreateDirs(dir));
+  // A state file a crash cut short is left under its temporary name
+  // (WriteStringToFileAtomic: "checkpoint.tmp<hex>"); nothing reads it.
+  if (auto children = env->GetChildren(dir); children.ok()) {
+    for (const std::string& f : *children) {
+      if (f.rfind("checkpoint.tmp", 0) != 0) continue;
+      LOG(INFO) << "removing " << JoinPath(dir, f) << ", a state file an earlier process did not finish";
+      env->DeleteFile(JoinPath(dir, f)).IgnoreError();
+    }
+  }
   std::unique_ptr<CheckpointManager> m(new CheckpointManager(env, std::move(dir), std::move(options)));
   RETURN_IF_ERROR(m->Recover());
   return m;
@@ -107,7 +117,9 @@ Status CheckpointManager::Commit(const std::string& prefix) {
     u.all_model_checkpoint_timestamps.push_back(e.timestamp);
   }
   u.last_preserved_timestamp = last_preserved_timestamp_;
+  FaultPoint("checkpoint.before_state");
   RETURN_IF_ERROR(UpdateCheckpointState(env_, dir_, std::move(u)));
+  FaultPoint("checkpoint.after_state");
 
   for (const std::string& p : to_delete) {
     Status s = DeleteCheckpointFiles(env_, p);

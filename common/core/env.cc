@@ -10,6 +10,8 @@
 #include <cstring>
 #include <random>
 
+#include "common/core/fault_point.h"
+
 namespace psflow {
 namespace {
 
@@ -202,6 +204,7 @@ Status WriteStringToFileAtomic(Env* env, const std::string& fname, std::string_v
     RETURN_IF_ERROR(f->Append(contents));
     RETURN_IF_ERROR(f->Sync());
     RETURN_IF_ERROR(f->Close());
+    FaultPoint(StrCat("before_rename:", Basename(fname)));  // e.g. "before_rename:checkpoint"
     RETURN_IF_ERROR(env->RenameFile(tmp, fname));
     return env->SyncDir(std::string(Dirname(fname)));
   }();

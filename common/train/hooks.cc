@@ -45,7 +45,15 @@ class Logging final : public SessionRunHook {
     rows_ += s.rows_pulled;
     pulled_ += s.bytes_pulled;
     pushed_ += s.bytes_pushed;
-    if (s.local_step != 1 && s.local_step % n_ != 0) return OkStatus();
+    if (s.local_step != 1 && s.local_step % n_ != 0) {
+      // The launcher hears of the step at least once a second, so that what
+      // a restart costs can be told to within a second of training.
+      if (records_ && Clock::now() - last_record_ >= std::chrono::seconds(1)) {
+        EmitStatusRecord({"step", {{"step", StrCat(s.global_step)}, {"loss", StrCat(s.loss)}}});
+        last_record_ = Clock::now();
+      }
+      return OkStatus();
+    }
     const double secs = std::max(SecsSince(last_), 1e-9);
     const double rate = static_cast<double>(s.global_step - last_step_) / secs;
     std::string traffic;
@@ -62,7 +70,7 @@ class Logging final : public SessionRunHook {
     if (records_) {
       EmitStatusRecord({"step", {{"step", StrCat(s.global_step)}, {"loss", StrCat(s.loss)}, {"steps_per_sec", StrCat(rate)}}});
     }
-    last_ = Clock::now();
+    last_ = last_record_ = Clock::now();
     last_step_ = s.global_step;
     examples_ = steps_ = rows_ = pulled_ = pushed_ = 0;
     return OkStatus();
@@ -72,7 +80,7 @@ class Logging final : public SessionRunHook {
   const int64_t n_;
   const std::string prefix_;
   const bool records_;
-  Clock::time_point last_ = Clock::now();
+  Clock::time_point last_ = Clock::now(), last_record_ = Clock::now();
   int64_t last_step_ = 0;
   int64_t examples_ = 0, steps_ = 0, rows_ = 0, pulled_ = 0, pushed_ = 0;
 };

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A PS task `kill -9`-ed mid-run: psflow-launch restarts the job by itself,
+# the chief restores the last checkpoint, the launcher prints how many steps
+# the restart cost (at least what the chief had reported past the restored
+# checkpoint; never more than a checkpoint interval), and the job finishes.
+#
+#   tests/chaos/ps_kill.sh BUILD_DIR [--steps 6000] [--every 500] [--after 4]
+#
+# --every: run.save_checkpoints_steps; --after: seconds before the kill.
+set -uo pipefail
+BUILD=$(cd "$1" && pwd)
+shift
+STEPS=6000 EVERY=500 AFTER=4
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --steps) STEPS=$2; shift 2 ;;
+    --every) EVERY=$2; shift 2 ;;
+    --after) AFTER=$2; shift 2 ;;
+    *) echo "unknown argument $1"; exit 2 ;;
+  esac
+done
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+source "$SRC/tests/lib.sh"
+need_fashion_mnist
+job_dir
+export PSFLOW_MIN_LOG_LEVEL=1
+M=$DIR/model
+fail() { echo "FAIL: $*"; tail -8 "$M.out"; exit 1; }
+
+read -r P0 P1 P2 P3 P4 <<< "$(free_ports 5)"
+"$BUILD/launch/psflow-launch" "$SRC/configs/fashion_mnist.yaml" --quiet \
+  --set "cluster.ps=[\"127.0.0.1:$P0\", \"127.0.0.1:$P1\"]" --set "cluster.chief=[\"127.0.0.1:$P2\"]" \
+  --set "cluster.worker=[\"127.0.0.1:$P3\", \"127.0.0.1:$P4\"]" --set "cluster.evaluator=[]" \
+  --set "run.model_dir=$M" --set "run.train_steps=$STEPS" --set "run.save_checkpoints_secs=null" \
+  --set "run.save_checkpoints_steps=$EVERY" --set "launch.restart_backoff_secs=0.5" > "$M.out" 2>&1 &
+LAUNCHER_PID=$!
+sleep "$AFTER"
+pid=$(pgrep -f "task_type ps --task_index 1 .*$M" | head -1)
+[[ -n $pid ]] || fail "no ps:1 running after $AFTER s"
+kill -9 "$pid"
+echo "kill -9 ps:1 (pid $pid) after $AFTER s"
+wait "$LAUNCHER_PID"
+rc=$?
+LAUNCHER_PID=
+[[ $rc == 0 ]] || fail "the job exited $rc after the kill"
+grep -q "ps:1 was killed by signal 9; restarting the job from its latest checkpoint" "$M.out" \
+  || fail "the launcher did not say it restarted the job"
+line=$(grep "chief:0 restored" "$M.out" | head -1)
+[[ -n $line ]] || fail "no restore reported after the restart"
+echo "$line"
+grep "job finished" "$M.out"
+lost=$(echo "$line" | sed -n 's/.*at least \([0-9]*\) steps lost.*/\1/p')
+restored=$(echo "$line" | sed -n 's/.*(global_step \([0-9]*\)).*/\1/p')
+[[ -n $lost && $lost -le $EVERY ]] || fail "at least $lost steps lost: more than the checkpoint interval ($EVERY steps)"
+[[ $restored -gt 0 ]] || fail "the job restarted from scratch (global_step $restored), not from a checkpoint"
+echo "ps_kill: passed"
