@@ -59,15 +59,16 @@ int RunPsTask(const TaskSetup& s) {
   PsService service(&ps);
   auto hp = ParseHostPort(s.address);
   if (!hp.ok()) return ExitFor(hp.status(), task, kExitBadInput);
-  if (s.token.empty() && !s.job.run.insecure && !IsLoopbackHost(hp->first)) {
+  if (s.token.empty() && !s.job.run.tls.enabled() && !s.job.run.insecure && !IsLoopbackHost(hp->first)) {
     return ExitFor(FailedPreconditionError(
-                       task, " would listen on ", s.address, ", which is not a loopback address, with no cluster "
-                       "token: anyone who reaches it could read and overwrite the model. Set run.token (or "
-                       "PSFLOW_CLUSTER_TOKEN) for every task, or run.insecure: true to serve without one"),
+                       task, " would listen on ", s.address, ", which is not a loopback address, with neither a "
+                       "cluster token nor TLS: anyone who reaches it could read and overwrite the model. Set run.token "
+                       "(or PSFLOW_CLUSTER_TOKEN) or run.tls for every task, or run.insecure: true to serve without"),
                    task, kExitBadInput);
   }
   auto transport = rpc::NewTcpTransport();
-  auto server = transport->Listen({.host = hp->first, .port = hp->second, .token = s.token, .task = task}, service.Handler());
+  auto server = transport->Listen({.host = hp->first, .port = hp->second, .token = s.token, .task = task, .tls = TlsOf(s)},
+                                  service.Handler());
   if (!server.ok()) return ExitFor(server.status(), task);
   std::string applies = s.job.model.optimizer.type;
   for (const auto& [scope, o] : ScopedOptimizers(s.job.model)) applies = StrCat(applies, ", ", o.type, " for ", scope);

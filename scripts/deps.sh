@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git python3 python3-venv
   libboost-dev protobuf-compiler libprotobuf-dev libeigen3-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libleveldb-dev zlib1g-dev libcli11-dev libfarmhash-dev libdnnl-dev libssl-dev
-  clang libclang-rt-dev
+  clang libclang-rt-dev openssl
 )
 if [[ "${1:-}" == "--data" ]]; then
   PACKAGES+=(dataset-fashion-mnist)

@@ -184,7 +184,7 @@ sed -i "s/127.0.0.1:${ports[0]}/0.0.0.0:${ports[0]}/; s/token: cluster-secret/to
 "$BUILD/ps/psflow-ps" --config "$DIR/open.yaml" --task_type ps --task_index 0 > "$DIR/open.log" 2>&1
 rc=$?
 [[ $rc == 2 ]] || fail "a token-less PS on 0.0.0.0 exited $rc, not 2"
-grep -q "ps:0 would listen on 0.0.0.0:${ports[0]}, which is not a loopback address, with no cluster token.*run.insecure: true" \
+grep -q "ps:0 would listen on 0.0.0.0:${ports[0]}, which is not a loopback address, with neither a cluster token nor TLS.*run.insecure: true" \
   "$DIR/open.log" || fail "the refusal does not say why and what to do: $(tail -2 "$DIR/open.log")"
 "$BUILD/ps/psflow-ps" --config "$DIR/open.yaml" --task_type ps --task_index 0 --set run.insecure=true > "$DIR/open.log" 2>&1 &
 OPEN=$!; PIDS+=("$OPEN")

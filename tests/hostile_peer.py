@@ -3,7 +3,10 @@
 wire format (common/rpc/frame.h) by hand and sends what a careless client or
 an attacker would.
 
-  hostile_peer.py HOST:PORT [--token T] ATTACK [ARGS]
+  hostile_peer.py HOST:PORT [--token T] [--tls DIR] ATTACK [ARGS]
+
+--tls DIR: speak TLS with DIR/ca.pem, cert.pem and key.pem
+(scripts/make_certs.sh), as a task with run.tls does.
 
 Attacks (each exits 0 when the server answered as it should, 1 otherwise,
 and prints what it saw):
@@ -25,12 +28,15 @@ Hello proves the token with HMAC-SHA256 over it (common/rpc/auth.h).
                        be closed
   unknown_method       a call of a method no PS has: must be answered with an
                        error naming it
+  plaintext            a Hello sent in clear to a task that has run.tls:
+                       must be closed
   stale_incarnation    worker:7 calls Status, then a new incarnation of it
                        does, then the old one again: the last must be refused
 """
 import hashlib
 import hmac
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -88,10 +94,15 @@ def frame(hdr, payload=b"", header_len=None, payload_len=None):
     return b"PSFL" + struct.pack("<HHIQ", WIRE_VERSION, 0, hl, pl) + hdr + payload
 
 
+TLS = None  # an ssl.SSLContext with --tls
+
+
 def connect(addr):
     """A connection and the nonce of the server's opening _Challenge."""
     host, port = addr.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=10)
+    if TLS is not None:
+        s = TLS.wrap_socket(s, server_hostname=host)
     r = read_frame(s)
     if r is None or r[2] != "_Challenge":
         raise SystemExit(f"{addr} did not open with a _Challenge frame: {r}")
@@ -153,10 +164,15 @@ def read_varint(b, i):
 
 
 def closed_by_server(s):
+    """Whether the server closes `s` within 10 s (what it sends first, a TLS
+    alert say, is read and dropped)."""
     s.settimeout(10)
     try:
-        return s.recv(1) == b""
-    except ConnectionResetError:
+        for _ in range(64):
+            if s.recv(4096) == b"":
+                return True
+        return False
+    except (ConnectionResetError, ssl.SSLError):
         return True
     except socket.timeout:
         return False
@@ -170,10 +186,22 @@ def report_closed(s):
 
 
 def main(argv):
+    global TLS
     addr, args, token = argv[1], argv[2:], ""
     if args[:1] == ["--token"]:
         token, args = args[1], args[2:]
+    if args[:1] == ["--tls"]:
+        d = args[1]
+        args = args[2:]
+        TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        TLS.load_verify_locations(d + "/ca.pem")
+        TLS.load_cert_chain(d + "/cert.pem", d + "/key.pem")
     attack = args[0]
+    if attack == "plaintext":
+        host, port = addr.rsplit(":", 1)
+        s = socket.create_connection((host, int(port)), timeout=10)
+        s.sendall(hello(token, b"\0" * 32))
+        return report_closed(s)
     if attack == "string2e40":
         meta = tensor_meta("g", DT_STRING, [1 << 40], 0, 64)
         body = field(1, 2, b"w")  # PushRequest.names

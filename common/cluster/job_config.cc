@@ -434,7 +434,7 @@ StatusOr<JobConfig> ParseJobConfigUnguarded(const std::string& yaml, const std::
                                           "keep_checkpoint_max", "keep_checkpoint_every_n_hours",
                                           "log_step_count_steps", "save_summary_steps", "sync", "tf_random_seed",
                                           "token", "placement", "warm_start", "profile_steps", "device", "gpus",
-                                          "task_devices", "intra_op_threads", "insecure"}));
+                                          "task_devices", "intra_op_threads", "insecure", "tls"}));
   RETURN_IF_ERROR(r.Get(run, "run", "model_dir", &rs.model_dir, "a path"));
   RETURN_IF_ERROR(r.Get(run, "run", "train_steps", &rs.train_steps, "an integer"));
   RETURN_IF_ERROR(r.GetOpt(run, "run", "save_checkpoints_steps", &rs.save_checkpoints_steps, "an integer"));
@@ -492,6 +492,21 @@ StatusOr<JobConfig> ParseJobConfigUnguarded(const std::string& yaml, const std::
   }
   if (rs.placement.partitions > 0 && rs.placement.min_slice_bytes > 0) {
     return r.Error(pl, "run.placement", "set partitions or min_slice_bytes, not both");
+  }
+  const YAML::Node tls = run && run.IsMap() ? run["tls"] : YAML::Node();
+  if (tls && !tls.IsNull()) {
+    RETURN_IF_ERROR(r.CheckMap(tls, "run.tls", {"ca", "cert", "key"}));
+    RETURN_IF_ERROR(r.Get(tls, "run.tls", "ca", &rs.tls.ca, "a PEM file"));
+    RETURN_IF_ERROR(r.Get(tls, "run.tls", "cert", &rs.tls.cert, "a PEM file"));
+    RETURN_IF_ERROR(r.Get(tls, "run.tls", "key", &rs.tls.key, "a PEM file"));
+    for (const auto& [field, value] : {std::pair<const char*, const std::string&>{"ca", rs.tls.ca},
+                                       {"cert", rs.tls.cert}, {"key", rs.tls.key}}) {
+      if (value.empty()) {
+        return r.Error(tls, StrCat("run.tls.", field), "is required with run.tls: the CA's certificate (ca), this "
+                       "task's certificate (cert) and its private key (key), as PEM files; scripts/make_certs.sh "
+                       "writes a set");
+      }
+    }
   }
   const YAML::Node ws = run && run.IsMap() ? run["warm_start"] : YAML::Node();
   if (ws && !ws.IsNull()) {
@@ -639,10 +654,11 @@ StatusOr<JobConfig> LoadJobConfig(const std::string& path, const std::vector<std
   std::stringstream ss;
   ss << in.rdbuf();
   ASSIGN_OR_RETURN(JobConfig job, ParseJobConfig(ss.str(), path, overrides));
-  // A relative plugin path is relative to the job file.
-  std::string& lib = job.model.plugin_library;
+  // A relative plugin or TLS path is relative to the job file.
   const size_t slash = path.rfind('/');
-  if (!lib.empty() && lib[0] != '/' && slash != std::string::npos) lib = path.substr(0, slash + 1) + lib;
+  for (std::string* file : {&job.model.plugin_library, &job.run.tls.ca, &job.run.tls.cert, &job.run.tls.key}) {
+    if (!file->empty() && (*file)[0] != '/' && slash != std::string::npos) *file = path.substr(0, slash + 1) + *file;
+  }
   return job;
 }
 

@@ -115,9 +115,16 @@ struct RunSpec : RunConfig {
   int64_t train_steps = 0;
   std::optional<SyncSpec> sync;  // absent: asynchronous training
   std::string token;             // cluster token (or PSFLOW_CLUSTER_TOKEN)
-  // A PS refuses to listen on a non-loopback address without a token unless
-  // this is set (TensorFlow's servers are open to anyone; psflow's are not).
+  // A PS refuses to listen on a non-loopback address without a token or
+  // TLS unless this is set (TensorFlow's servers are open to anyone;
+  // psflow's are not).
   bool insecure = false;
+  // TLS on every connection, mutually authenticated (common/rpc/rpc.h): PEM
+  // files, relative paths from the job file's folder; all three or none.
+  struct Tls {
+    std::string ca, cert, key;
+    bool enabled() const { return !ca.empty(); }
+  } tls;
   PlacementSpec placement;
   std::optional<WarmStartSpec> warm_start;
   // Where the trainers (chief, workers) run their steps: "auto" (a GPU when

@@ -35,10 +35,16 @@ uint64_t Incarnation() {
   return id;
 }
 
+rpc::TlsOptions TlsOf(const TaskSetup& s) {
+  const auto& t = s.job.run.tls;
+  return {.ca = t.ca, .cert = t.cert, .key = t.key};
+}
+
 std::vector<std::unique_ptr<rpc::Channel>> PsChannels(rpc::Transport* t, const TaskSetup& s) {
   std::vector<std::unique_ptr<rpc::Channel>> chans;
   for (const std::string& a : s.job.cluster.ps) {
-    chans.push_back(t->Connect({.address = a, .token = s.token, .task = TaskName(s.task), .incarnation = Incarnation()}));
+    chans.push_back(t->Connect(
+        {.address = a, .token = s.token, .task = TaskName(s.task), .incarnation = Incarnation(), .tls = TlsOf(s)}));
   }
   return chans;
 }
@@ -87,6 +93,9 @@ int TaskMain(int argc, char** argv, const std::string& role, const std::function
     return kExitBadInput;
   }
   SetLogIdentity(setup->task.type, static_cast<int>(setup->task.index));
+  if (Status tls = rpc::CheckTls(TlsOf(*setup)); !tls.ok()) {  // before any connection: bad files are bad input
+    return ExitFor(tls, TaskName(setup->task), kExitBadInput);
+  }
   ForkJoinPool::SetDefaultThreads(setup->job.run.intra_op_threads);
   InstallSignalHandlers();
   return run(*setup);

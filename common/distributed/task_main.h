@@ -33,7 +33,10 @@ void InstallSignalHandlers();
 // previous life by it.
 uint64_t Incarnation();
 
-// One channel to each PS task of the job, as this task.
+// run.tls as the RPC layer takes it (disabled when the job has none).
+rpc::TlsOptions TlsOf(const TaskSetup& setup);
+
+// One channel to each PS task of the job, as this task (over TLS with run.tls).
 std::vector<std::unique_ptr<rpc::Channel>> PsChannels(rpc::Transport* transport, const TaskSetup& setup);
 
 // The optimizer's hyperparameters from the job file.

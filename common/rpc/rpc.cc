@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <deque>
 #include <future>
 #include <map>
@@ -46,6 +50,104 @@ StatusOr<std::pair<std::string, std::string>> SplitAddress(const std::string& ad
   return std::make_pair(address.substr(0, colon), address.substr(colon + 1));
 }
 
+// TLS: one context per server or channel, from run.tls's PEM files.
+StatusOr<std::shared_ptr<asio::ssl::context>> MakeTlsContext(const TlsOptions& t, bool server) {
+  if (!t.enabled()) return std::shared_ptr<asio::ssl::context>();
+  for (const auto& [field, value] : {std::pair<const char*, const std::string&>{"ca", t.ca}, {"cert", t.cert}, {"key", t.key}}) {
+    if (value.empty()) {
+      return InvalidArgumentError("run.tls.", field, " is not set: TLS needs ca, cert and key (PEM files; "
+                                  "scripts/make_certs.sh writes a set)");
+    }
+  }
+  auto ctx = std::make_shared<asio::ssl::context>(server ? asio::ssl::context::tls_server : asio::ssl::context::tls_client);
+  ::SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression);
+  boost::system::error_code ec;
+  auto check = [&](const char* field, const std::string& path, const char* what) -> Status {
+    if (!ec) return OkStatus();
+    std::string why = ec.message();
+    if (FILE* f = std::fopen(path.c_str(), "rb")) {
+      std::fclose(f);
+      if (const char* reason = ::ERR_reason_error_string(static_cast<unsigned long>(ec.value()))) why = reason;
+    } else {
+      why = std::strerror(errno);
+    }
+    return InvalidArgumentError("run.tls.", field, ": cannot load ", path, ": ", why, " (it must be ", what,
+                                ", a PEM file this task can read)");
+  };
+  ctx->load_verify_file(t.ca, ec);
+  RETURN_IF_ERROR(check("ca", t.ca, "the certificate of the CA that signed every task's certificate"));
+  ctx->use_certificate_chain_file(t.cert, ec);
+  RETURN_IF_ERROR(check("cert", t.cert, "this task's certificate"));
+  ctx->use_private_key_file(t.key, asio::ssl::context::pem, ec);
+  RETURN_IF_ERROR(check("key", t.key, "the private key of run.tls.cert"));
+  if (::SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return InvalidArgumentError("run.tls.key: ", t.key, " is not the private key of the certificate in ", t.cert);
+  }
+  ctx->set_verify_mode(asio::ssl::verify_peer | (server ? asio::ssl::verify_fail_if_no_peer_cert : 0));
+  return ctx;
+}
+
+}  // namespace
+
+Status CheckTls(const TlsOptions& tls) {
+  RETURN_IF_ERROR(MakeTlsContext(tls, /*server=*/true).status());
+  return MakeTlsContext(tls, /*server=*/false).status();
+}
+
+namespace {
+
+// A connection's byte stream: a TCP socket, or TLS over one.  Asio's
+// composed reads and writes run on it; every operation is started on the
+// connection's strand (an SSL engine is not thread-safe).  Held by
+// shared_ptr: operations in flight keep the one they started on alive when
+// a channel moves to a new connection.
+class Stream {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  Stream(tcp::socket s, const std::shared_ptr<asio::ssl::context>& tls) : tls_(tls), tcp_(std::move(s)) {
+    if (tls_) ssl_ = std::make_unique<asio::ssl::stream<tcp::socket>>(std::move(tcp_), *tls_);
+  }
+  executor_type get_executor() { return socket().get_executor(); }
+  tcp::socket& socket() { return ssl_ ? ssl_->next_layer() : tcp_; }
+  asio::ssl::stream<tcp::socket>* tls() { return ssl_.get(); }
+  template <typename Buffers, typename Handler>
+  void async_read_some(const Buffers& b, Handler&& h) {
+    if (ssl_) {
+      ssl_->async_read_some(b, std::forward<Handler>(h));
+    } else {
+      tcp_.async_read_some(b, std::forward<Handler>(h));
+    }
+  }
+  template <typename Buffers, typename Handler>
+  void async_write_some(const Buffers& b, Handler&& h) {
+    if (ssl_) {
+      ssl_->async_write_some(b, std::forward<Handler>(h));
+    } else {
+      tcp_.async_write_some(b, std::forward<Handler>(h));
+    }
+  }
+  void Close() {
+    boost::system::error_code ec;
+    socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().close(ec);
+  }
+
+ private:
+  std::shared_ptr<asio::ssl::context> tls_;  // outlives ssl_
+  tcp::socket tcp_;                          // moved into ssl_ with TLS
+  std::unique_ptr<asio::ssl::stream<tcp::socket>> ssl_;
+};
+
+// What a failed handshake most likely means, for the log and the error.
+std::string TlsHandshakeError(const boost::system::error_code& ec, const std::string& peer, bool server) {
+  return StrCat("TLS handshake with ", peer, " failed: ", ec.message(), " (",
+                server ? "a peer without run.tls, or one whose certificate run.tls.ca did not sign"
+                       : "is run.tls set on that task, did run.tls.ca sign its certificate, and does the certificate "
+                         "name the host as the cluster spec does (subjectAltName)?",
+                ")");
+}
+
 // A connection that ended: a close between frames is the peer going away
 // (Unavailable); one inside a frame is a truncated frame, which a server
 // treats as a bad frame (DataLoss, logged like the others) and a client as
@@ -78,10 +180,10 @@ class FrameReader {
     // reconnected): the frame's next read is then not issued.  May be empty.
     std::function<bool()> current;
   };
-  static void Read(tcp::socket& socket, Strand& strand, Options options, std::shared_ptr<void> keep, OnFrame done) {
-    std::shared_ptr<State> st(new State{.socket = socket, .strand = strand, .o = std::move(options),
+  static void Read(std::shared_ptr<Stream> stream, Strand& strand, Options options, std::shared_ptr<void> keep, OnFrame done) {
+    std::shared_ptr<State> st(new State{.stream = std::move(stream), .strand = strand, .o = std::move(options),
                                         .keep = std::move(keep), .done = std::move(done)});
-    asio::async_read(socket, asio::buffer(st->fixed, kFixedHeaderSize),
+    asio::async_read(*st->stream, asio::buffer(st->fixed, kFixedHeaderSize),
                      asio::bind_executor(strand, [st](const boost::system::error_code& ec, size_t got) {
                        if (ec) return st->done(ReadError(ec, st->o.peer, "fixed header", got, kFixedHeaderSize, st->o.truncated));
                        auto fh = ParseFixedHeader(std::string_view(st->fixed, kFixedHeaderSize), st->o.limits, st->o.peer);
@@ -93,7 +195,7 @@ class FrameReader {
 
  private:
   struct State {
-    tcp::socket& socket;
+    std::shared_ptr<Stream> stream;
     Strand& strand;
     const Options o;
     std::shared_ptr<void> keep;  // the connection
@@ -112,7 +214,7 @@ class FrameReader {
     if (have == st->fh.header_len) return ReadPayload(st);
     const size_t chunk = std::min<size_t>(st->fh.header_len - have, std::max<size_t>(kHeaderChunk, have));
     st->header.resize(have + chunk);
-    asio::async_read(st->socket, asio::buffer(st->header.data() + have, chunk),
+    asio::async_read(*st->stream, asio::buffer(st->header.data() + have, chunk),
                      asio::bind_executor(st->strand, [st, have](const boost::system::error_code& ec, size_t got) {
                        if (ec) return st->done(ReadError(ec, st->o.peer, "header", have + got, st->fh.header_len, st->o.truncated));
                        ReadHeader(st);
@@ -143,7 +245,7 @@ class FrameReader {
     };
     if (st->fh.payload_len == 0) return decode();
     if (st->o.current && !st->o.current()) return;
-    asio::async_read(st->socket, asio::buffer(st->payload->data(), static_cast<size_t>(st->fh.payload_len)),
+    asio::async_read(*st->stream, asio::buffer(st->payload->data(), static_cast<size_t>(st->fh.payload_len)),
                      asio::bind_executor(st->strand, [st, decode](const boost::system::error_code& ec, size_t got) {
                        if (ec) return st->done(ReadError(ec, st->o.peer, "payload", got, st->fh.payload_len, st->o.truncated));
                        decode();
@@ -156,10 +258,10 @@ class Writer {
  public:
   using Strand = asio::strand<asio::io_context::executor_type>;
   // REQUIRES: called on `strand`; completions run there too.
-  void Enqueue(tcp::socket& socket, Strand& strand, std::shared_ptr<EncodedFrame> f, std::shared_ptr<void> keep,
+  void Enqueue(std::shared_ptr<Stream> stream, Strand& strand, std::shared_ptr<EncodedFrame> f, std::shared_ptr<void> keep,
                std::function<void(const boost::system::error_code&)> on_error) {
     queue_.push_back(std::move(f));
-    if (!writing_) WriteNext(socket, strand, std::move(keep), std::move(on_error));
+    if (!writing_) WriteNext(std::move(stream), strand, std::move(keep), std::move(on_error));
   }
   void Clear() {
     queue_.clear();
@@ -167,7 +269,7 @@ class Writer {
   }
 
  private:
-  void WriteNext(tcp::socket& socket, Strand& strand, std::shared_ptr<void> keep,
+  void WriteNext(std::shared_ptr<Stream> stream, Strand& strand, std::shared_ptr<void> keep,
                  std::function<void(const boost::system::error_code&)> on_error) {
     if (queue_.empty()) {
       writing_ = false;
@@ -175,15 +277,16 @@ class Writer {
     }
     writing_ = true;
     auto f = queue_.front();
-    asio::async_write(socket, Buffers(*f), asio::bind_executor(strand, [this, &socket, &strand, f, keep, on_error](
-                                                                         const boost::system::error_code& ec, size_t) {
+    Stream& s = *stream;
+    asio::async_write(s, Buffers(*f), asio::bind_executor(strand, [this, stream, &strand, f, keep, on_error](
+                                                              const boost::system::error_code& ec, size_t) {
       if (ec) {
         Clear();
         on_error(ec);
         return;
       }
       if (!queue_.empty() && queue_.front() == f) queue_.pop_front();
-      WriteNext(socket, strand, keep, on_error);
+      WriteNext(stream, strand, keep, on_error);
     }));
   }
   std::deque<std::shared_ptr<EncodedFrame>> queue_;
@@ -213,17 +316,16 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   ServerConn(tcp::socket socket, ServerImpl* server);
   void Start();
   void Close() {
-    boost::system::error_code ec;
     first_frame_timer_.cancel();
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    stream_->Close();
   }
 
  private:
+  void Challenge();
   void ReadNext();
   void Respond(uint64_t request_id, const std::string& method, StatusOr<Message> result);
 
-  tcp::socket socket_;
+  std::shared_ptr<Stream> stream_;
   asio::strand<asio::io_context::executor_type> strand_;
   ServerImpl* const server_;
   std::string peer_;
@@ -239,6 +341,7 @@ class ServerImpl final : public RpcServer {
   ~ServerImpl() override { Stop(); }
 
   Status Init() {
+    ASSIGN_OR_RETURN(tls_, MakeTlsContext(options_.tls, /*server=*/true));
     boost::system::error_code ec;
     auto addr = asio::ip::make_address(options_.host, ec);
     if (ec) return InvalidArgumentError("cannot listen on host '", options_.host, "': ", ec.message());
@@ -274,11 +377,13 @@ class ServerImpl final : public RpcServer {
   int64_t rejected_connections() const override { return rejected_; }
   int64_t bad_frames() const override { return bad_frames_; }
   int64_t accept_errors() const override { return accept_errors_; }
+  int64_t tls_refused() const override { return tls_refused_; }
 
   asio::io_context& io() { return io_; }
   const ServerOptions& options() const { return options_; }
   const Handler& handler() const { return handler_; }
-  std::atomic<int64_t> rejected_{0}, bad_frames_{0}, accept_errors_{0};
+  const std::shared_ptr<asio::ssl::context>& tls() const { return tls_; }
+  std::atomic<int64_t> rejected_{0}, bad_frames_{0}, accept_errors_{0}, tls_refused_{0};
 
  private:
   void Accept() {
@@ -312,6 +417,7 @@ class ServerImpl final : public RpcServer {
 
   const ServerOptions options_;
   const Handler handler_;
+  std::shared_ptr<asio::ssl::context> tls_;  // null: plain TCP
   asio::io_context io_;
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_ =
       std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(io_.get_executor());
@@ -325,15 +431,44 @@ class ServerImpl final : public RpcServer {
 };
 
 ServerConn::ServerConn(tcp::socket socket, ServerImpl* server)
-    : socket_(std::move(socket)), strand_(asio::make_strand(server->io())), server_(server),
-      first_frame_timer_(server->io()) {
+    : stream_(std::make_shared<Stream>(std::move(socket), server->tls())), strand_(asio::make_strand(server->io())),
+      server_(server), first_frame_timer_(server->io()) {
   boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
+  auto ep = stream_->socket().remote_endpoint(ec);
   peer_ = ec ? "unknown peer" : StrCat(ep.address().to_string(), ":", ep.port());
-  socket_.set_option(tcp::no_delay(true), ec);
+  stream_->socket().set_option(tcp::no_delay(true), ec);
 }
 
+// The first frame's deadline covers the TLS handshake too: a peer that
+// stalls in it is closed like one that stalls before its Hello.
 void ServerConn::Start() {
+  auto self = shared_from_this();
+  const int64_t ms = server_->options().first_frame_timeout_ms;
+  if (ms > 0) {
+    first_frame_timer_.expires_after(std::chrono::milliseconds(ms));
+    first_frame_timer_.async_wait(asio::bind_executor(strand_, [this, self, ms](const boost::system::error_code& ec) {
+      if (ec || authed_) return;  // cancelled: the first frame came
+      ++server_->bad_frames_;
+      LOG(WARNING) << "closing connection from " << peer_ << ": no first frame header within " << ms << " ms";
+      Close();
+    }));
+  }
+  asio::dispatch(strand_, [this, self] {
+    if (!stream_->tls()) return Challenge();
+    stream_->tls()->async_handshake(asio::ssl::stream_base::server,
+                                    asio::bind_executor(strand_, [this, self](const boost::system::error_code& ec) {
+      if (ec) {
+        ++server_->tls_refused_;
+        LOG(WARNING) << "refused connection: " << TlsHandshakeError(ec, peer_, /*server=*/true);
+        return Close();
+      }
+      Challenge();
+    }));
+  });
+}
+
+// On the strand.
+void ServerConn::Challenge() {
   auto self = shared_from_this();
   auto nonce = NewNonce();
   if (!nonce.ok()) {
@@ -347,18 +482,7 @@ void ServerConn::Start() {
   challenge.header.set_nonce(nonce_);
   auto frame = std::make_shared<EncodedFrame>();
   CHECK_OK(EncodeFrame(challenge, frame.get()));  // no tensors: cannot fail
-  asio::dispatch(strand_, [this, self, frame] {
-    writer_.Enqueue(socket_, strand_, frame, self, [this, self](const boost::system::error_code&) { Close(); });
-  });
-  const int64_t ms = server_->options().first_frame_timeout_ms;
-  if (ms <= 0) return ReadNext();  // no deadline
-  first_frame_timer_.expires_after(std::chrono::milliseconds(ms));
-  first_frame_timer_.async_wait(asio::bind_executor(strand_, [this, self, ms](const boost::system::error_code& ec) {
-    if (ec || authed_) return;  // cancelled: the first frame came
-    ++server_->bad_frames_;
-    LOG(WARNING) << "closing connection from " << peer_ << ": no first frame header within " << ms << " ms";
-    Close();
-  }));
+  writer_.Enqueue(stream_, strand_, frame, self, [this, self](const boost::system::error_code&) { Close(); });
   ReadNext();
 }
 
@@ -382,7 +506,7 @@ void ServerConn::ReadNext() {
     first_frame_timer_.cancel();
     return OkStatus();
   };
-  FrameReader::Read(socket_, strand_, {.limits = limits, .peer = peer_, .check = check, .truncated = StatusCode::kDataLoss},
+  FrameReader::Read(stream_, strand_, {.limits = limits, .peer = peer_, .check = check, .truncated = StatusCode::kDataLoss},
                     self, [this, self](StatusOr<Message> m) {
     if (!m.ok()) {
       if (IsUnauthenticatedError(m.status())) {
@@ -449,7 +573,7 @@ void ServerConn::Respond(uint64_t request_id, const std::string& method, StatusO
     if (!EncodeFrame(resp, frame.get()).ok()) return;
   }
   auto self = shared_from_this();
-  writer_.Enqueue(socket_, strand_, frame, self, [this, self](const boost::system::error_code&) { Close(); });
+  writer_.Enqueue(stream_, strand_, frame, self, [this, self](const boost::system::error_code&) { Close(); });
 }
 
 }  // namespace
@@ -466,17 +590,20 @@ StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(ServerOptions options, Han
 class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
  public:
   explicit Impl(ChannelOptions o)
-      : options_(std::move(o)), socket_(io_), strand_(asio::make_strand(io_)),
-        work_(io_.get_executor()) {
+      : options_(std::move(o)), strand_(asio::make_strand(io_)), work_(io_.get_executor()) {
+    auto tls = MakeTlsContext(options_.tls, /*server=*/false);
+    if (tls.ok()) {
+      tls_ = *tls;
+    } else {
+      tls_error_ = tls.status();
+    }
+    stream_ = std::make_shared<Stream>(tcp::socket(io_), tls_);
     thread_ = std::thread([this] { io_.run(); });
   }
   void Shutdown() {
     asio::post(strand_, [self = shared_from_this()] { self->Fail(CancelledError("the channel to ", self->options_.address, " was closed")); });
     work_.reset();
-    asio::post(strand_, [self = shared_from_this()] {
-      boost::system::error_code ec;
-      self->socket_.close(ec);
-    });
+    asio::post(strand_, [self = shared_from_this()] { self->stream_->Close(); });
     io_.stop();
     if (thread_.joinable()) thread_.join();
   }
@@ -535,6 +662,7 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
   void Connect() {
     if (connecting_) return;
     connecting_ = true;
+    if (!tls_error_.ok()) return FailAndReset(tls_error_.WithContext("cannot connect to ", options_.address));
     auto hp = SplitAddress(options_.address);
     if (!hp.ok()) return FailAndReset(hp.status());
     auto self = shared_from_this();
@@ -542,15 +670,35 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
     resolver->async_resolve(hp->first, hp->second, asio::bind_executor(strand_, [self, resolver](
         const boost::system::error_code& ec, tcp::resolver::results_type results) {
       if (ec) return self->FailAndReset(FromAsio(ec, StrCat("cannot resolve ", self->options_.address)));
-      asio::async_connect(self->socket_, results, asio::bind_executor(self->strand_, [self](
+      // The stream is held by the operations on it: a reset meanwhile swaps
+      // in a new one without freeing this one under them.
+      std::shared_ptr<Stream> stream = self->stream_;
+      asio::async_connect(stream->socket(), results, asio::bind_executor(self->strand_, [self, stream](
           const boost::system::error_code& ec2, const tcp::endpoint&) {
-        self->connecting_ = false;
+        if (stream != self->stream_) return;  // reset meanwhile
         if (ec2) {
+          self->connecting_ = false;
           return self->FailAndReset(FromAsio(ec2, StrCat("cannot connect to ", self->options_.address,
                                                          " (is the task running?)")));
         }
         boost::system::error_code ignore;
-        self->socket_.set_option(tcp::no_delay(true), ignore);
+        self->stream_->socket().set_option(tcp::no_delay(true), ignore);
+        if (auto* tls = self->stream_->tls()) {
+          // The server's certificate must name the host this channel dialled.
+          tls->set_verify_callback(asio::ssl::host_name_verification(SplitAddress(self->options_.address)->first));
+          const uint64_t gen = self->gen_;
+          return tls->async_handshake(asio::ssl::stream_base::client, asio::bind_executor(self->strand_, [self, gen, stream](
+              const boost::system::error_code& ec3) {
+            if (gen != self->gen_) return;
+            self->connecting_ = false;
+            if (ec3) {
+              return self->FailAndReset(UnavailableError(TlsHandshakeError(ec3, self->options_.address, false)));
+            }
+            self->connected_ = true;
+            self->ReadNext();
+          }));
+        }
+        self->connecting_ = false;
         self->connected_ = true;
         self->ReadNext();  // the server's challenge first: calls wait in the outbox until it is answered
       }));
@@ -574,7 +722,7 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
     auto self = shared_from_this();
     const uint64_t gen = gen_;
     while (!outbox_.empty()) {
-      writer_.Enqueue(socket_, strand_, outbox_.front(), self, [self, gen](const boost::system::error_code& ec) {
+      writer_.Enqueue(stream_, strand_, outbox_.front(), self, [self, gen](const boost::system::error_code& ec) {
         if (gen != self->gen_) return;  // an old connection's failure
         self->FailAndReset(FromAsio(ec, StrCat("connection to ", self->options_.address)));
       });
@@ -585,11 +733,16 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
   void ReadNext() {
     auto self = shared_from_this();
     const uint64_t gen = gen_;
-    FrameReader::Read(socket_, strand_,
+    FrameReader::Read(stream_, strand_,
                       {.limits = options_.limits, .peer = options_.address, .truncated = StatusCode::kUnavailable,
                        .current = [self, gen] { return gen == self->gen_; }},
                       self, [self, gen](StatusOr<Message> m) {
       if (gen != self->gen_) return;  // an old connection's read
+      if (!m.ok() && !self->ready_ && !self->stream_->tls()) {
+        return self->FailAndReset(Status(m.status().code(), StrCat(
+            m.status().message(), " before its psflow challenge: the server refused this task (does it have run.tls, "
+            "which this task lacks? is this task's address allowed?)")));
+      }
       if (!m.ok()) return self->FailAndReset(m.status());
       if (!self->ready_) {  // the server's challenge, answered before any call goes out
         if (m->header.method() != kChallengeMethod || m->header.nonce().size() != kNonceBytes) {
@@ -626,9 +779,8 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
     connected_ = false;
     connecting_ = false;
     ready_ = false;
-    boost::system::error_code ec;
-    socket_.close(ec);
-    socket_ = tcp::socket(io_);
+    stream_->Close();
+    stream_ = std::make_shared<Stream>(tcp::socket(io_), tls_);  // a TLS session does not outlive its connection
     writer_.Clear();
     outbox_.clear();
     Fail(s);
@@ -643,8 +795,10 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   const ChannelOptions options_;
+  std::shared_ptr<asio::ssl::context> tls_;  // null: plain TCP
+  Status tls_error_;                         // why run.tls's files could not be loaded
   asio::io_context io_;
-  tcp::socket socket_;
+  std::shared_ptr<Stream> stream_;           // on the strand
   asio::strand<asio::io_context::executor_type> strand_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;

@@ -19,6 +19,11 @@
 // fails that call, not the server.  Every call has a
 // deadline; idempotent calls are retried with exponential backoff on
 // Unavailable.  Errors name the peer address, the method and the task.
+// With TlsOptions every connection is TLS (1.2 or newer) with mutual
+// authentication: both ends present a certificate that `ca` signed, and a
+// channel checks that the server's names the host it dialled; the token
+// challenge then runs inside the encrypted connection.  A peer that fails
+// the handshake (plaintext, another CA) is closed and logged.
 // Thread-safe.
 #pragma once
 
@@ -30,6 +35,13 @@
 #include "common/rpc/frame.h"
 
 namespace psflow::rpc {
+
+// PEM files: the CA that signs every task's certificate, this task's
+// certificate (chain) and its private key.  All three, or none (plain TCP).
+struct TlsOptions {
+  std::string ca, cert, key;
+  bool enabled() const { return !ca.empty() || !cert.empty() || !key.empty(); }
+};
 
 using Responder = std::function<void(StatusOr<Message>)>;
 using Handler = std::function<void(Message request, Responder respond)>;
@@ -45,6 +57,7 @@ struct ServerOptions {
   // token) has not come by then is closed: unauthenticated peers cannot
   // hold connections open.  0 or less: no deadline.
   int64_t first_frame_timeout_ms = 10000;
+  TlsOptions tls;
 };
 
 class RpcServer {
@@ -58,6 +71,9 @@ class RpcServer {
   virtual int64_t bad_frames() const = 0;
   // Failed accepts (out of file descriptors, say); accepting goes on after them.
   virtual int64_t accept_errors() const { return 0; }
+  // Connections closed because their TLS handshake failed (plaintext peers,
+  // certificates of another CA).
+  virtual int64_t tls_refused() const { return 0; }
 };
 
 struct ChannelOptions {
@@ -66,6 +82,7 @@ struct ChannelOptions {
   std::string task;         // the caller, e.g. "worker:1"
   uint64_t incarnation = 0;
   FrameLimits limits;
+  TlsOptions tls;
 };
 
 // The deadline of one attempt, and the retry rule rpc::Channel
@@ -94,6 +111,10 @@ class RpcChannel {
   class Impl;
   std::shared_ptr<Impl> impl_;
 };
+
+// OK when `tls` is disabled or its files make a server and a client
+// context; else InvalidArgument naming the run.tls field and file.
+Status CheckTls(const TlsOptions& tls);
 
 // Converts an Asio/system error code on `what` (with peer and method) to a Status.
 Status AsioErrorToStatus(int value, const std::string& message, const std::string& what);
