@@ -127,6 +127,33 @@ Status PsService::CheckIncarnation(const rpc::RpcHeader& h) {
   return OkStatus();
 }
 
+// Pushes remembered per task: more than a trainer has in flight by far.
+constexpr size_t kPushWindow = 4096;
+
+bool PsService::FirstPush(const rpc::RpcHeader& h, uint64_t id) {
+  std::lock_guard<std::mutex> l(mu_);
+  RecentPushes& p = pushes_[h.task()];
+  if (p.incarnation != h.incarnation()) p = RecentPushes{.incarnation = h.incarnation()};  // a new process
+  if (!p.ids.insert(id).second) {
+    ++duplicate_pushes_;
+    LOG(INFO) << "push " << id << " from " << h.task() << " came again (a retry after a broken connection); it is "
+              << "applied once (" << duplicate_pushes_ << " such retries so far)";
+    return false;
+  }
+  p.order.push_back(id);
+  if (p.order.size() > kPushWindow) {
+    p.ids.erase(p.order.front());
+    p.order.pop_front();
+  }
+  return true;
+}
+
+void PsService::ForgetPush(const rpc::RpcHeader& h, uint64_t id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = pushes_.find(h.task());
+  if (it != pushes_.end()) it->second.ids.erase(id);  // its place in `order` ages out harmlessly
+}
+
 StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
   RETURN_IF_ERROR(CheckIncarnation(req.header));
   const std::string& method = req.header.method();
@@ -190,8 +217,18 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
       if (sparse) item.rows = req.tensors[t++];
       items.push_back(std::move(item));
     }
+    if (body.push_id() != 0 && !FirstPush(req.header, body.push_id())) {
+      // A retry of a push that landed (or is landing): answered, not applied again.
+      ps::PushResponse r;
+      r.set_global_step(ps_->global_step());
+      r.set_stop_requested(ps_->stop_requested());
+      return WithBody(r);
+    }
     auto pushed = ps_->Push(items, body.step(), body.increment_global_step());
-    if (!pushed.ok()) return pushed.status().WithContext("Push from ", req.header.task().empty() ? "a client" : req.header.task());
+    if (!pushed.ok()) {
+      if (body.push_id() != 0) ForgetPush(req.header, body.push_id());
+      return pushed.status().WithContext("Push from ", req.header.task().empty() ? "a client" : req.header.task());
+    }
     const int64_t step = *pushed;
     WakeWaiters();
     ps::PushResponse r;

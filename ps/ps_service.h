@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <deque>
 #include <set>
 #include <string>
 #include <thread>
@@ -44,6 +45,10 @@ class PsService {
  private:
   StatusOr<rpc::Message> Handle(rpc::Message req);
   Status CheckIncarnation(const rpc::RpcHeader& h);
+  // Records push `id` of the sender in `h`; false when it was recorded
+  // before (a retry of a push that landed, or is landing now).
+  bool FirstPush(const rpc::RpcHeader& h, uint64_t id);
+  void ForgetPush(const rpc::RpcHeader& h, uint64_t id);  // its apply failed: a retry may apply it
   // WaitForStep is answered later, from wait_thread_, without holding an
   // RPC thread: a synchronous trainer waits for its step to be applied.
   void WaitForStep(rpc::Message req, rpc::Responder respond);
@@ -69,6 +74,13 @@ class PsService {
   std::mutex mu_;
   std::map<std::string, uint64_t> incarnations_;        // GUARDED_BY(mu_): task -> current
   std::map<std::string, std::set<uint64_t>> retired_;    // GUARDED_BY(mu_): task -> replaced ones
+  struct RecentPushes {
+    uint64_t incarnation = 0;
+    std::set<uint64_t> ids;    // the last kPushWindow push ids
+    std::deque<uint64_t> order;
+  };
+  std::map<std::string, RecentPushes> pushes_;  // GUARDED_BY(mu_): task -> its recent pushes
+  int64_t duplicate_pushes_ = 0;                 // GUARDED_BY(mu_)
   std::thread wait_thread_;  // last: it starts once every other member exists
 };
 

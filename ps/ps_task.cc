@@ -1,5 +1,8 @@
 #include "ps/ps_task.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <chrono>
 
 #include "common/core/logging.h"
@@ -65,6 +68,12 @@ int RunPsTask(const TaskSetup& s) {
                        "cluster token nor TLS: anyone who reaches it could read and overwrite the model. Set run.token "
                        "(or PSFLOW_CLUSTER_TOKEN) or run.tls for every task, or run.insecure: true to serve without"),
                    task, kExitBadInput);
+  }
+  // Every connection is a descriptor: take what the hard limit allows
+  // (shells often start processes at 1024).
+  if (struct rlimit rl; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 1 << 16);
+    ::setrlimit(RLIMIT_NOFILE, &rl);
   }
   auto transport = rpc::NewTcpTransport();
   auto server = transport->Listen({.host = hp->first, .port = hp->second, .token = s.token, .task = task, .tls = TlsOf(s)},

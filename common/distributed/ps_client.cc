@@ -357,12 +357,16 @@ StatusOr<int64_t> PsClient::PushItems(const std::vector<PushItem>& grads, int64_
       for (const Tensor& t : r.tensors) *bytes_sent += static_cast<int64_t>(t.TotalBytes());
     }
   }
+  // One id for every task's part: each PS task applies it once, so the
+  // push may be retried when a connection breaks under it.
+  const uint64_t push_id = next_push_id_++;
   for (size_t k = 0; k < reqs.size(); ++k) {
     bodies[k].set_step(step);
     bodies[k].set_increment_global_step(k == 0);
+    bodies[k].set_push_id(push_id);
     reqs[k].header.set_body(bodies[k].SerializeAsString());
   }
-  auto results = Fanout(ps::kPush, std::move(reqs), false);
+  auto results = Fanout(ps::kPush, std::move(reqs), /*idempotent=*/true);
   int64_t gs = -1;
   for (size_t k = 0; k < results.size(); ++k) {
     RETURN_IF_ERROR(results[k].status());

@@ -103,6 +103,7 @@ class PsClient {
   const int64_t timeout_ms_;
   const int max_attempts_;
   std::atomic<bool> stop_requested_{false};
+  std::atomic<uint64_t> next_push_id_{1};  // PushRequest.push_id: pushes are retried, applied once
 };
 
 }  // namespace psflow

@@ -179,16 +179,20 @@ class FrameReader {
     // False once `socket` belongs to another connection (a channel that
     // reconnected): the frame's next read is then not issued.  May be empty.
     std::function<bool()> current;
+    // > 0: a frame whose first bytes came must be whole by then, or the
+    // stream is closed and the read fails with DeadlineExceeded.
+    int64_t frame_timeout_ms = 0;
   };
   static void Read(std::shared_ptr<Stream> stream, Strand& strand, Options options, std::shared_ptr<void> keep, OnFrame done) {
     std::shared_ptr<State> st(new State{.stream = std::move(stream), .strand = strand, .o = std::move(options),
                                         .keep = std::move(keep), .done = std::move(done)});
     asio::async_read(*st->stream, asio::buffer(st->fixed, kFixedHeaderSize),
                      asio::bind_executor(strand, [st](const boost::system::error_code& ec, size_t got) {
-                       if (ec) return st->done(ReadError(ec, st->o.peer, "fixed header", got, kFixedHeaderSize, st->o.truncated));
+                       if (ec) return st->Done(ReadError(ec, st->o.peer, "fixed header", got, kFixedHeaderSize, st->o.truncated));
                        auto fh = ParseFixedHeader(std::string_view(st->fixed, kFixedHeaderSize), st->o.limits, st->o.peer);
-                       if (!fh.ok()) return st->done(fh.status());
+                       if (!fh.ok()) return st->Done(fh.status());
                        st->fh = *fh;
+                       if (st->o.frame_timeout_ms > 0) StartDeadline(st);
                        ReadHeader(st);
                      }));
   }
@@ -204,7 +208,30 @@ class FrameReader {
     FixedHeader fh;
     std::string header;  // grows as its bytes arrive
     std::shared_ptr<TensorBuffer> payload;
+    std::unique_ptr<asio::steady_timer> deadline;  // frame_timeout_ms
+    bool timed_out = false;
+    // Every end of the read comes here: the deadline's verdict wins over
+    // the error its closing caused.
+    void Done(StatusOr<Message> m) {
+      if (deadline) deadline->cancel();
+      if (timed_out) {
+        m = DeadlineExceededError("a frame from ", o.peer, " did not come whole within ", o.frame_timeout_ms,
+                                  " ms (it announced a ", fh.header_len, "-byte header and ", fh.payload_len,
+                                  " payload bytes): a stalled or slow peer");
+      }
+      done(std::move(m));
+    }
   };
+  static void StartDeadline(const std::shared_ptr<State>& st) {
+    st->deadline = std::make_unique<asio::steady_timer>(st->strand, std::chrono::milliseconds(st->o.frame_timeout_ms));
+    std::weak_ptr<State> weak = st;
+    st->deadline->async_wait(asio::bind_executor(st->strand, [weak](const boost::system::error_code& ec) {
+      auto s = weak.lock();
+      if (ec || !s) return;
+      s->timed_out = true;
+      s->stream->Close();  // the pending read fails; Done reports why
+    }));
+  }
   // At most this much more than has arrived is allocated for a header.
   static constexpr size_t kHeaderChunk = 64 << 10;
 
@@ -216,38 +243,38 @@ class FrameReader {
     st->header.resize(have + chunk);
     asio::async_read(*st->stream, asio::buffer(st->header.data() + have, chunk),
                      asio::bind_executor(st->strand, [st, have](const boost::system::error_code& ec, size_t got) {
-                       if (ec) return st->done(ReadError(ec, st->o.peer, "header", have + got, st->fh.header_len, st->o.truncated));
+                       if (ec) return st->Done(ReadError(ec, st->o.peer, "header", have + got, st->fh.header_len, st->o.truncated));
                        ReadHeader(st);
                      }));
   }
 
   static void ReadPayload(const std::shared_ptr<State>& st) {
     auto header = ParseFrameHeader(st->header, st->o.peer);
-    if (!header.ok()) return st->done(header.status());
+    if (!header.ok()) return st->Done(header.status());
     if (st->o.check) {
-      if (Status s = st->o.check(*header); !s.ok()) return st->done(s);
+      if (Status s = st->o.check(*header); !s.ok()) return st->Done(s);
     }
-    if (Status s = CheckFrameTensors(*header, st->fh.payload_len, st->o.peer); !s.ok()) return st->done(s);
+    if (Status s = CheckFrameTensors(*header, st->fh.payload_len, st->o.peer); !s.ok()) return st->Done(s);
     std::string().swap(st->header);
     try {
       st->payload = AllocateHostBuffer(static_cast<size_t>(st->fh.payload_len));
     } catch (const std::bad_alloc&) {
-      return st->done(ResourceExhaustedError("frame from ", st->o.peer, " (", header->method(), "): cannot allocate ",
+      return st->Done(ResourceExhaustedError("frame from ", st->o.peer, " (", header->method(), "): cannot allocate ",
                                              st->fh.payload_len, " payload bytes"));
     }
     auto decode = [st, h = std::make_shared<RpcHeader>(std::move(*header))]() {
       const std::string method = h->method();
       try {
-        st->done(DecodeFrame(std::move(*h), st->payload, st->o.peer));
+        st->Done(DecodeFrame(std::move(*h), st->payload, st->o.peer));
       } catch (const std::bad_alloc&) {
-        st->done(ResourceExhaustedError("frame from ", st->o.peer, " (", method, "): out of memory decoding it"));
+        st->Done(ResourceExhaustedError("frame from ", st->o.peer, " (", method, "): out of memory decoding it"));
       }
     };
     if (st->fh.payload_len == 0) return decode();
     if (st->o.current && !st->o.current()) return;
     asio::async_read(*st->stream, asio::buffer(st->payload->data(), static_cast<size_t>(st->fh.payload_len)),
                      asio::bind_executor(st->strand, [st, decode](const boost::system::error_code& ec, size_t got) {
-                       if (ec) return st->done(ReadError(ec, st->o.peer, "payload", got, st->fh.payload_len, st->o.truncated));
+                       if (ec) return st->Done(ReadError(ec, st->o.peer, "payload", got, st->fh.payload_len, st->o.truncated));
                        decode();
                      }));
   }
@@ -319,6 +346,17 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     first_frame_timer_.cancel();
     stream_->Close();
   }
+  // Closes it if it has not proved the token yet (on its strand); for
+  // ServerImpl's bound on such connections.
+  void CloseUnauthenticated() {
+    asio::post(strand_, [self = shared_from_this()] {
+      if (self->authed_) return;
+      LOG(WARNING) << "closing connection from " << self->peer_ << ": too many connections have not proved the "
+                   << "cluster token (a flood?); this is the oldest";
+      self->Close();
+    });
+  }
+  bool authenticated() const { return authed_flag_.load(std::memory_order_relaxed); }
 
  private:
   void Challenge();
@@ -330,6 +368,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   ServerImpl* const server_;
   std::string peer_;
   bool authed_ = false;  // on the strand
+  std::atomic<bool> authed_flag_{false};  // the same, for other threads
   std::string nonce_;    // this connection's challenge
   asio::steady_timer first_frame_timer_;
   Writer writer_;
@@ -403,13 +442,28 @@ class ServerImpl final : public RpcServer {
         return;
       }
       auto c = std::make_shared<ServerConn>(std::move(socket), this);
+      std::shared_ptr<ServerConn> evict;
       {
         std::lock_guard<std::mutex> l(mu_);
         conns_.push_back(c);
         if (conns_.size() > 64) {  // forget closed connections
           std::erase_if(conns_, [](const std::weak_ptr<ServerConn>& w) { return w.expired(); });
         }
+        // At most max_unauthenticated connections wait to prove the token:
+        // one more evicts the oldest (tasks prove it within a round trip).
+        std::erase_if(unauthenticated_, [](const std::weak_ptr<ServerConn>& w) {
+          auto s = w.lock();
+          return !s || s->authenticated();
+        });
+        if (options_.max_unauthenticated > 0 &&
+            unauthenticated_.size() >= static_cast<size_t>(options_.max_unauthenticated)) {
+          evict = unauthenticated_.front().lock();
+          unauthenticated_.pop_front();
+          ++evicted_;
+        }
+        unauthenticated_.push_back(c);
       }
+      if (evict) evict->CloseUnauthenticated();
       c->Start();
       Accept();
     });
@@ -428,6 +482,8 @@ class ServerImpl final : public RpcServer {
   std::atomic<bool> stopped_{false};
   std::mutex mu_;
   std::vector<std::weak_ptr<ServerConn>> conns_;  // GUARDED_BY(mu_)
+  std::deque<std::weak_ptr<ServerConn>> unauthenticated_;  // GUARDED_BY(mu_): oldest first
+  int64_t evicted_ = 0;                                     // GUARDED_BY(mu_)
 };
 
 ServerConn::ServerConn(tcp::socket socket, ServerImpl* server)
@@ -503,10 +559,12 @@ void ServerConn::ReadNext() {
                                   "PSFLOW_CLUSTER_TOKEN must be the same on every task)");
     }
     authed_ = true;
+    authed_flag_ = true;
     first_frame_timer_.cancel();
     return OkStatus();
   };
-  FrameReader::Read(stream_, strand_, {.limits = limits, .peer = peer_, .check = check, .truncated = StatusCode::kDataLoss},
+  FrameReader::Read(stream_, strand_, {.limits = limits, .peer = peer_, .check = check, .truncated = StatusCode::kDataLoss,
+                                       .frame_timeout_ms = server_->options().frame_timeout_ms},
                     self, [this, self](StatusOr<Message> m) {
     if (!m.ok()) {
       if (IsUnauthenticatedError(m.status())) {
@@ -625,7 +683,11 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
     std::string method;
     Responder done;
     std::shared_ptr<asio::steady_timer> timer;
+    std::shared_ptr<asio::steady_timer> slow;  // the "still waiting" warning
   };
+  // A call without an answer by then is logged (what it waits for and how
+  // much longer it will), so that no wait of a task is silent.
+  static constexpr int64_t kSlowCallMs = 10000;
 
   std::string What(const std::string& method) const {
     return StrCat("call ", method, " from ", options_.task.empty() ? "client" : options_.task, " to ", options_.address);
@@ -640,7 +702,17 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
     if (!s.ok()) return done(s.WithContext(What(req.header.method())));
     auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(opts.timeout_ms));
     const std::string method = req.header.method();
-    pending_[id] = Pending{method, std::move(done), timer};
+    std::shared_ptr<asio::steady_timer> slow;
+    if (opts.timeout_ms > 2 * kSlowCallMs && method != "WaitForStep") {  // WaitForStep waits on purpose
+      slow = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(kSlowCallMs));
+      slow->async_wait(asio::bind_executor(strand_, [self = shared_from_this(), id, ms = opts.timeout_ms](
+                                                        const boost::system::error_code& ec) {
+        if (ec || !self->pending_.count(id)) return;
+        LOG(WARNING) << self->What(self->pending_[id].method) << ": no answer after " << kSlowCallMs / 1000
+                     << " s; waiting up to " << (ms - kSlowCallMs) / 1000 << " s more";
+      }));
+    }
+    pending_[id] = Pending{method, std::move(done), timer, slow};
     auto self = shared_from_this();
     timer->async_wait(asio::bind_executor(strand_, [self, id, ms = opts.timeout_ms](const boost::system::error_code& ec) {
       if (ec) return;  // cancelled: answered in time
@@ -758,6 +830,7 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
       auto it = self->pending_.find(m->header.request_id());
       if (it != self->pending_.end()) {
         it->second.timer->cancel();
+        if (it->second.slow) it->second.slow->cancel();
         Responder d = std::move(it->second.done);
         const std::string method = it->second.method;
         self->pending_.erase(it);
@@ -790,6 +863,7 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
     pending_.clear();
     for (auto& [id, p] : pending) {
       p.timer->cancel();
+      if (p.slow) p.slow->cancel();
       p.done(Status(s.code(), StrCat(What(p.method), " failed: ", s.message())));
     }
   }

@@ -57,6 +57,14 @@ struct ServerOptions {
   // token) has not come by then is closed: unauthenticated peers cannot
   // hold connections open.  0 or less: no deadline.
   int64_t first_frame_timeout_ms = 10000;
+  // Once a frame has begun, all of it must come by then, or the connection
+  // is closed (a stalled or slow-loris peer holds no buffer for long); the
+  // peer's channel reconnects when it resumes.  0 or less: no deadline.
+  int64_t frame_timeout_ms = 60000;
+  // Connections that have not proved the token yet, at most; one more
+  // closes the oldest of them (a flood of idle connections cannot keep
+  // tasks, which prove it at once, from connecting).
+  int max_unauthenticated = 256;
   TlsOptions tls;
 };
 

@@ -414,6 +414,45 @@ TEST(RpcHostileTest, ConnectionsWithoutAFirstFrameAreClosed) {
   EXPECT_EQ((*s)->bad_frames(), 1);
 }
 
+// An authenticated peer that starts a frame and stalls (a slow-loris, or a
+// task stopped mid-send) loses its connection after frame_timeout_ms.
+TEST(RpcHostileTest, AFrameThatStallsIsCutAfterItsDeadline) {
+  auto s = RpcServer::Start({.port = 0, .token = "secret", .task = "ps:0", .frame_timeout_ms = 300},
+                            [](Message, Responder respond) { respond(Message{}); });
+  ASSERT_TRUE(s.ok()) << s.status();
+  asio::io_context io;
+  auto stalled = RawConnect(io, **s);
+  asio::write(*stalled, asio::buffer(Hello(*stalled, "secret") + Fixed(100, 1 << 20)));
+  EXPECT_TRUE(ClosedByServer(*stalled));
+  EXPECT_EQ((*s)->bad_frames(), 1);
+  // Calls that come whole are not touched, however long the connection lives.
+  RpcChannel ch({.address = Addr(**s), .token = "secret", .task = "worker:0"});
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(ch.Call("Echo", Message{}, {.timeout_ms = 5000}).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ((*s)->bad_frames(), 1);
+}
+
+// A flood of connections that never prove the token: beyond
+// max_unauthenticated the oldest are closed at once, and a task still
+// connects and is served.
+TEST(RpcHostileTest, AFloodOfSilentConnectionsEvictsItsOldest) {
+  auto s = RpcServer::Start({.port = 0, .token = "secret", .task = "ps:0", .first_frame_timeout_ms = 60000,
+                             .max_unauthenticated = 8},
+                            [](Message, Responder respond) { respond(Message{}); });
+  ASSERT_TRUE(s.ok()) << s.status();
+  asio::io_context io;
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> flood;
+  for (int i = 0; i < 40; ++i) flood.push_back(RawConnect(io, **s));
+  // The first 32 were evicted long before their 60 s; the last 8 stay.
+  EXPECT_TRUE(ClosedByServer(*flood[0]));
+  EXPECT_TRUE(ClosedByServer(*flood[31]));
+  RpcChannel ch({.address = Addr(**s), .token = "secret", .task = "worker:0"});
+  EXPECT_TRUE(ch.Call("Echo", Message{}, {.timeout_ms = 5000}).ok());
+  EXPECT_TRUE(ch.Call("Echo", Message{}, {.timeout_ms = 5000}).ok());
+}
+
 TEST(RpcHostileTest, HandlerExceptionsFailTheCallNotTheServer) {
   auto s = RpcServer::Start({.port = 0, .task = "ps:0"}, [](Message req, Responder respond) {
     if (req.header.method() == "Huge") throw std::bad_alloc();

@@ -7,6 +7,8 @@
 #include <map>
 #include <thread>
 
+#include "common/core/logging.h"
+
 namespace psflow::rpc {
 namespace {
 
@@ -76,6 +78,10 @@ void Channel::CallAsync(const std::string& method, Message request, const CallOp
         const int64_t backoff =
             std::min(self->options.max_backoff_ms, self->options.initial_backoff_ms << std::min(self->n, 20));
         ++self->n;
+        // What this task waits for, and for how long at most.
+        (self->n == 1 ? LOG(INFO) : LOG(WARNING))
+            << r.status().message() << "; retrying in " << backoff << " ms (attempt " << self->n + 1 << " of "
+            << self->options.max_attempts << ")";
         RetryTimer::Get().After(std::chrono::milliseconds(backoff), [self] { self->Go(); });
       });
     }
