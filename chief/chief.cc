@@ -127,13 +127,57 @@ class TableSummaryHook final : public SessionRunHook {
 
 Chief::Chief(ChiefOptions chief) : chief_(std::move(chief)) {}
 
+Chief::~Chief() {
+  {
+    std::lock_guard<std::mutex> l(monitor_mu_);
+    monitor_stop_ = true;
+  }
+  monitor_cv_.notify_all();
+  if (monitor_.joinable()) monitor_.join();
+}
+
 Status Chief::AfterBegin(PsClient& ps) {
   if (!chief_.job_record.empty()) {
     const std::string path = JoinPath(model_dir_, kRecordedJobFile);
     Status s = WriteStringToFileAtomic(env_, path, chief_.job_record);
     if (!s.ok()) LOG(WARNING) << "could not record the job in " << path << " (psflow-export MODEL_DIR needs it): " << s;
   }
-  return ps.MarkReady();
+  RETURN_IF_ERROR(ps.MarkReady());
+  if (chief_.recover_ps_tasks && !monitor_.joinable()) monitor_ = std::thread([this, &ps] { MonitorPsTasks(&ps); });
+  return OkStatus();
+}
+
+// Once a second: a PS task that answers but holds no variables has been
+// restarted alone; it gets its share of the latest checkpoint.  The other
+// tasks are not touched, and the trainers' calls to it wait meanwhile.
+void Chief::MonitorPsTasks(PsClient* ps) {
+  std::unique_lock<std::mutex> l(monitor_mu_);
+  while (!monitor_cv_.wait_for(l, std::chrono::seconds(1), [&] { return monitor_stop_; })) {
+    l.unlock();
+    const std::vector<int> states = ps->TaskStates(2000);
+    for (size_t k = 0; k < states.size(); ++k) {
+      if (states[k] != 0) continue;  // serving, or unreachable (not restarted yet)
+      auto latest = LatestCheckpoint(env_, model_dir_);
+      if (!latest.ok() || !*latest) {
+        LOG(ERROR) << "ps:" << k << " restarted without its variables, and no checkpoint in " << model_dir_
+                   << " can restore them: " << (latest.ok() ? "none written yet" : latest.status().ToString());
+        continue;
+      }
+      LOG(WARNING) << "ps:" << k << " restarted without its variables; restoring its share of " << **latest
+                   << " (the other PS tasks keep theirs)";
+      Status s = ps->RecoverTask(static_cast<int>(k), init_, tables_, **latest);
+      if (!s.ok()) {
+        LOG(WARNING) << "could not restore ps:" << k << " (trying again in 1 s): " << s;
+        continue;
+      }
+      LOG(INFO) << "ps:" << k << " serves again, restored from " << **latest;
+      if (status_records_) {
+        EmitStatusRecord({"ps_recovered", {{"task", StrCat(k)}, {"step", StrCat(CheckpointStep(**latest))},
+                                           {"path", **latest}}});
+      }
+    }
+    l.lock();
+  }
 }
 
 Status Chief::Prepare(const TrainerOptions& options, const TrainingModel& m, PsClient& ps) {
@@ -180,6 +224,11 @@ Status Chief::Prepare(const TrainerOptions& options, const TrainingModel& m, PsC
     }
   }
   RETURN_IF_ERROR(ps.Initialize(init, tables));
+  if (chief_.recover_ps_tasks) {  // kept to rebuild a PS task restarted alone
+    init_ = init;
+    tables_ = tables;
+  }
+  status_records_ = options.status_records;
   if (*latest) {
     RETURN_IF_ERROR(checkpoint_stage(ps.Restore(**latest)));
     LOG(INFO) << "Restoring parameters from " << **latest;

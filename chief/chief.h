@@ -18,9 +18,13 @@
 // common/train/hooks.h.  Not thread-safe.
 #pragma once
 
+#include <condition_variable>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/checkpoint/checkpoint_manager.h"
@@ -38,11 +42,16 @@ struct ChiefOptions {
   // checkpoint is restored (or absent) and the start checkpoint is written:
   // the job that trained it, for psflow-export MODEL_DIR (no token in it).
   std::string job_record;
+  // launch.ps_recovery: task: a PS task found without its variables while
+  // the job runs (it was restarted alone) is restored from the latest
+  // checkpoint by a thread of the chief, which checks every second.
+  bool recover_ps_tasks = false;
 };
 
 class Chief final : public TrainingRole {
  public:
   explicit Chief(ChiefOptions chief = {});
+  ~Chief() override;  // stops the PS monitor
 
   Status Prepare(const TrainerOptions& options, const TrainingModel& model, PsClient& ps) override;
   StatusOr<std::vector<std::unique_ptr<SessionRunHook>>> Hooks(const TrainerOptions& options,
@@ -69,6 +78,15 @@ class Chief final : public TrainingRole {
   std::unique_ptr<EventWriter> events_;
   bool failed_on_checkpoint_ = false;
   std::string last_checkpoint_;
+  // The PS monitor (recover_ps_tasks): what a restarted task is rebuilt from.
+  void MonitorPsTasks(PsClient* ps);
+  std::map<std::string, Tensor> init_;
+  std::map<std::string, DynamicTableInit> tables_;
+  bool status_records_ = false;
+  std::mutex monitor_mu_;
+  std::condition_variable monitor_cv_;
+  bool monitor_stop_ = false;  // GUARDED_BY(monitor_mu_)
+  std::thread monitor_;
 };
 
 // Replaces the initial values of the trainable variables that `ws.vars`

@@ -13,7 +13,8 @@ int RunChiefTask(const TaskSetup& s) {
   if (!t) return code;
   Chief chief({.warm_start = s.job.run.warm_start,
                .learning_rate = t->params.optimizer.hyper.lr,
-               .job_record = s.job.resolved_yaml});
+               .job_record = s.job.resolved_yaml,
+               .recover_ps_tasks = s.job.launch.ps_recovery == "task" && !s.job.run.sync});
   auto r = t->trainer->Run(t->input, &chief);
   LogTrainingDone(*t, r);
   // Every PS task is told the job is over (also after an error: nothing else will stop them).

@@ -447,6 +447,10 @@ class Launcher {
       status_.step = static_cast<int64_t>(*step);
       status_.loss = r.Number("loss").value_or(status_.loss);
       status_.steps_per_sec = r.Number("steps_per_sec").value_or(status_.steps_per_sec);
+    } else if (p.spec.type == "chief" && r.kind == "ps_recovered" && step) {
+      Say(StrCat("chief:0 restored ps:", r.Field("task"), " from ", r.Field("path"), " (its variables as of global_step ",
+                 static_cast<int64_t>(*step), "; the other PS tasks kept theirs, training went on from global_step ",
+                 status_.step, ")"));
     } else if (p.spec.type == "chief" && r.kind == "saving" && step) {
       status_.step = std::max(status_.step, static_cast<int64_t>(*step));
     } else if (p.spec.type == "chief" && r.kind == "restore" && step) {
@@ -643,6 +647,23 @@ class Launcher {
                  "; stopping the job without restarting it"));
       return;
     }
+    if (p->spec.type == "ps" && job_.launch.ps_recovery == "task" && !job_.run.sync) {
+      // Only this task restarts; the chief restores its variables from the
+      // latest checkpoint, the other PS tasks keep theirs.
+      if (Clock::now() - p->started_at >= kHealthyRun) p->restarts = 0;
+      if (p->restarts < job_.launch.worker_restarts) {
+        const double backoff = std::min(60.0, job_.launch.restart_backoff_secs * (1 << std::min(p->restarts, 5)));
+        ++p->restarts;
+        ++p->total_restarts;
+        p->pending = true;
+        p->restart_at = Clock::now() + Secs(backoff);
+        Say(StrCat(p->spec.name(), " ", how, "; restarting it alone in ", backoff, " s (launch.ps_recovery: task; restart ",
+                   p->restarts, " of ", job_.launch.worker_restarts, "): the chief restores its variables from the "
+                   "latest checkpoint, the other tasks keep theirs"));
+        return;
+      }
+      Say(StrCat(p->spec.name(), " failed ", p->restarts, " times in a row; restarting the whole job instead"));
+    }
     if (p->spec.type == "ps" || p->spec.type == "chief") {
       if (job_restarts_ >= job_.launch.job_restarts) {
         result_ = kExitError;
@@ -750,7 +771,7 @@ class Launcher {
                status_.step < 0 ? std::string("no global_step seen") : StrCat("global_step ", status_.step),
                ", last checkpoint ", status_.checkpoint.empty() ? "none" : status_.checkpoint,
                job_restarts_ > 0 ? StrCat("; ", job_restarts_, " job restarts, at least ", steps_lost_, " steps lost") : "",
-               TaskRestarts() > 0 ? StrCat("; ", TaskRestarts(), " worker or evaluator restarts") : ""));
+               TaskRestarts() > 0 ? StrCat("; ", TaskRestarts(), " task restarts") : ""));
     if (status_.eval_step >= 0) {
       Say(StrCat("evaluator at global_step ", status_.eval_step, ": ", status_.eval_metrics));
       if (status_.eval_accuracy >= 0) {

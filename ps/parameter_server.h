@@ -87,6 +87,11 @@ class ParameterServer {
                     const std::map<std::string, SaveSliceInfo>& slices = {},
                     const std::map<std::string, DynamicTableInit>& tables = {});
   bool has_variables() const;
+  // Set by PsService once an Initialize (with its restore, if any) is done:
+  // until then the task answers pulls, pushes and saves with Unavailable
+  // (a restarted task must not serve or save its initial values).
+  void SetInitialized() { initialized_ = true; }
+  bool initialized() const { return initialized_.load(); }
   // Set by the chief once the variables are initialized or restored:
   // workers start training only then.
   void SetReady() { ready_ = true; }
@@ -176,6 +181,7 @@ class ParameterServer {
 
   std::atomic<int64_t> global_step_{0};
   std::atomic<bool> ready_{false};
+  std::atomic<bool> initialized_{false};
   std::atomic<bool> stop_requested_{false};
   // Synchronous mode.
   std::mutex sync_mu_;

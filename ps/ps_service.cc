@@ -178,7 +178,25 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
                           .evict_when_full = t.evict_when_full()};
     }
     RETURN_IF_ERROR(ps_->Initialize(values, slices, tables));
+    if (!body.restore_prefix().empty()) {
+      // A restarted task rejoining a running job: its share of the last
+      // checkpoint, then ready, before anyone else is answered.
+      ASSIGN_OR_RETURN(auto reader, BundleReader::Open(ps_->env(), body.restore_prefix()));
+      RETURN_IF_ERROR(ps_->Restore(*reader, std::max(1, body.num_tasks())));
+      ps_->SetReady();
+      LOG(INFO) << "restored this task's variables from " << body.restore_prefix() << " (global_step "
+                << ps_->global_step() << " here); serving again";
+    }
+    ps_->SetInitialized();
+    WakeWaiters();
     return rpc::Message{};
+  }
+  // Until the chief has initialized this task (a task restarted alone waits
+  // for it), its variables are not the job's: refuse what would read,
+  // change or save them; the callers wait and try again.
+  if ((method == ps::kPull || method == ps::kPush || method == ps::kSave) && !ps_->initialized()) {
+    return UnavailableError(LogIdentity(), " has not been initialized: it has ",
+                            "(re)started and waits for the chief to restore its variables from the last checkpoint");
   }
   if (method == ps::kPull) {
     ASSIGN_OR_RETURN(auto body, ps::ParseBody<ps::PullRequest>(req));
@@ -277,7 +295,7 @@ StatusOr<rpc::Message> PsService::Handle(rpc::Message req) {
   if (method == ps::kStatus) {
     ps::StatusResponse r;
     r.set_global_step(ps_->global_step());
-    r.set_initialized(ps_->has_variables());
+    r.set_initialized(ps_->initialized());
     r.set_ready(ps_->ready());
     r.set_stop_requested(ps_->stop_requested());
     for (const auto& n : ps_->VariableNames()) r.add_variables(n);

@@ -244,10 +244,16 @@ TEST(PsServiceTest, RequestsFromARestartedTasksOldIncarnationAreAborted) {
 
 TEST(PsServiceTest, ErrorsComeBackWithTheirCodes) {
   Cluster c(1);
-  PsClient client = c.Client({{"x", 0}});
+  PsClient client = c.Client({{"x", 0}, {"y", 0}});
+  // Before the chief initialized it, a PS task serves nothing (a task
+  // restarted alone waits for its restore): Unavailable, worth waiting for.
   auto r = client.Pull({"x"});
+  EXPECT_TRUE(IsUnavailableError(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("has not been initialized"));
+  ASSERT_TRUE(client.Initialize({{"y", F({1, 1}, TensorShape({2}))}}).ok());
+  r = client.Pull({"x"});
   EXPECT_TRUE(IsNotFoundError(r.status())) << r.status();
-  EXPECT_THAT(r.status().message(), HasSubstr("the PS has no variables yet"));
+  EXPECT_THAT(r.status().message(), HasSubstr("x"));
   EXPECT_THAT(client.Pull({"unplaced"}).status().message(), HasSubstr("has no PS placement"));
 }
 

@@ -52,6 +52,10 @@ std::optional<TrainingTask> SetUpTrainingTask(const TaskSetup& s, bool is_chief,
   }
   if (gpus->empty()) LOG(INFO) << t.name << " runs its steps on the CPU (" << GpuDescription() << ")";
   auto client = std::make_unique<PsClient>(PsChannels(t.transport.get(), s), std::move(placement));
+  // A PS task that is down or restarting is waited for, up to 5 minutes
+  // (launch.ps_recovery: task restores it meanwhile; with job, the launcher
+  // restarts everyone sooner).
+  client->WaitForUnavailableTasks(300000, &StopRequested());
   t.options = TrainerOptions{.run = s.job.run, .task = t.name, .train_steps = s.job.run.train_steps,
                              .stop = &StopRequested(), .sync = s.job.run.sync.has_value(), .gpus = *gpus,
                              .status_records = true};

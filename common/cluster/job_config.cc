@@ -574,7 +574,12 @@ StatusOr<JobConfig> ParseJobConfigUnguarded(const std::string& yaml, const std::
   const YAML::Node la = root["launch"];
   LaunchSpec& ls = job.launch;
   RETURN_IF_ERROR(r.CheckMap(la, "launch", {"bin_dir", "ssh", "worker_restarts", "restart_backoff_secs", "job_restarts",
-                                            "status_secs", "finish_timeout_secs", "image", "gpus_per_trainer"}));
+                                            "status_secs", "finish_timeout_secs", "image", "gpus_per_trainer",
+                                            "ps_recovery"}));
+  RETURN_IF_ERROR(r.Get(la, "launch", "ps_recovery", &ls.ps_recovery, "job or task"));
+  if (ls.ps_recovery != "job" && ls.ps_recovery != "task") {
+    return r.Error(la["ps_recovery"], "launch.ps_recovery", StrCat("must be job or task, not '", ls.ps_recovery, "'"));
+  }
   RETURN_IF_ERROR(r.Get(la, "launch", "bin_dir", &ls.bin_dir, "a directory"));
   RETURN_IF_ERROR(r.Get(la, "launch", "ssh", &ls.ssh, "a command"));
   RETURN_IF_ERROR(r.Get(la, "launch", "worker_restarts", &ls.worker_restarts, "an integer"));

@@ -163,6 +163,11 @@ struct LaunchSpec {
   int64_t worker_restarts = 3;      // per worker; then the job goes on without it
   double restart_backoff_secs = 2;  // doubles with each restart, at most 60 s
   int64_t job_restarts = 3;         // after a PS task or the chief fails: the job restarts from its latest checkpoint
+  // A failed PS task: "job" restarts the whole job from its latest
+  // checkpoint (TensorFlow's way); "task" (asynchronous jobs) restarts only
+  // that task, which the chief restores from the latest checkpoint while
+  // the other tasks keep their state and the trainers wait for it.
+  std::string ps_recovery = "job";
   double status_secs = 5;           // how often the status line is refreshed
   double finish_timeout_secs = 120; // after the chief is done, how long the evaluator may take to finish
   std::string image = "psflow:latest";  // --emit k8s: the container image

@@ -1,10 +1,13 @@
 #include "common/distributed/ps_client.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <future>
 #include <set>
+#include <thread>
 
+#include "common/core/logging.h"
 #include "common/core/strcat.h"
 #include "common/proto/ps.pb.h"
 
@@ -15,36 +18,109 @@ PsClient::PsClient(std::vector<std::unique_ptr<rpc::Channel>> channels, Placemen
     : channels_(std::move(channels)), placement_(std::move(placement)), timeout_ms_(timeout_ms), max_attempts_(max_attempts) {}
 
 std::vector<StatusOr<rpc::Message>> PsClient::Fanout(const std::string& method, std::vector<rpc::Message> requests,
-                                                     bool idempotent, const std::vector<bool>* only, int64_t timeout_ms) {
+                                                     bool idempotent, const std::vector<bool>* only, int64_t timeout_ms,
+                                                     bool wait_unavailable) {
   if (timeout_ms < 0) timeout_ms = timeout_ms_;
-  std::vector<std::promise<StatusOr<rpc::Message>>> promises(channels_.size());
-  std::vector<std::future<StatusOr<rpc::Message>>> futures;
-  for (auto& p : promises) futures.push_back(p.get_future());
-  for (size_t k = 0; k < channels_.size(); ++k) {
-    if (only != nullptr && !(*only)[k]) {
-      promises[k].set_value(rpc::Message{});
-      continue;
+  const int64_t wait_ms = wait_unavailable ? unavailable_wait_ms_.load() : 0;
+  std::vector<bool> send(channels_.size());
+  for (size_t k = 0; k < send.size(); ++k) send[k] = only == nullptr || (*only)[k];
+  std::vector<StatusOr<rpc::Message>> out(channels_.size(), rpc::Message{});
+  const auto start = std::chrono::steady_clock::now();
+  auto last_said = start;
+  while (true) {
+    std::vector<std::promise<StatusOr<rpc::Message>>> promises(channels_.size());
+    std::vector<std::future<StatusOr<rpc::Message>>> futures;
+    for (auto& p : promises) futures.push_back(p.get_future());
+    for (size_t k = 0; k < channels_.size(); ++k) {
+      if (!send[k]) {
+        promises[k].set_value(std::move(out[k]));
+        continue;
+      }
+      // A copy when the call may be sent again (tensors share their buffers).
+      rpc::Message req = wait_ms > 0 ? requests[k] : std::move(requests[k]);
+      channels_[k]->CallAsync(method, std::move(req),
+                              {.timeout_ms = timeout_ms, .idempotent = idempotent, .max_attempts = max_attempts_},
+                              [&promises, k](StatusOr<rpc::Message> r) { promises[k].set_value(std::move(r)); });
     }
-    channels_[k]->CallAsync(method, std::move(requests[k]),
-                            {.timeout_ms = timeout_ms, .idempotent = idempotent, .max_attempts = max_attempts_},
-                            [&promises, k](StatusOr<rpc::Message> r) { promises[k].set_value(std::move(r)); });
+    for (size_t k = 0; k < futures.size(); ++k) out[k] = futures[k].get();
+    if (wait_ms <= 0) return out;
+    // PS tasks that are down or restarting: wait for them (bounded, logged),
+    // then send them the same requests again (a push keeps its push_id).
+    std::vector<size_t> down;
+    for (size_t k = 0; k < out.size(); ++k) {
+      send[k] = send[k] && !out[k].ok() && IsUnavailableError(out[k].status());
+      if (send[k]) down.push_back(k);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const int64_t waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count();
+    if (down.empty() || waited >= wait_ms || (stop_ != nullptr && stop_->load())) return out;
+    if (waited < 1000 || now - last_said >= std::chrono::seconds(10)) {
+      last_said = now;
+      for (size_t k : down) {
+        LOG(WARNING) << method << ": ps:" << k << " is unavailable (" << out[k].status().message() << "); waiting for it"
+                     << " (" << waited / 1000 << " s so far, at most " << wait_ms / 1000 << " s)";
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
-  std::vector<StatusOr<rpc::Message>> out;
-  for (auto& f : futures) out.push_back(f.get());
-  return out;
 }
 
 Status PsClient::Initialize(const std::map<std::string, Tensor>& values,
                             const std::map<std::string, DynamicTableInit>& tables) {
+  Status error;
+  std::vector<rpc::Message> reqs = InitializeRequests(values, tables, &error);
+  RETURN_IF_ERROR(error);
+  for (auto& r : Fanout(ps::kInitialize, std::move(reqs), false)) RETURN_IF_ERROR(r.status());
+  return OkStatus();
+}
+
+Status PsClient::RecoverTask(int task, const std::map<std::string, Tensor>& values,
+                             const std::map<std::string, DynamicTableInit>& tables, const std::string& prefix) {
+  if (task < 0 || task >= num_ps()) return InvalidArgumentError("RecoverTask: no PS task ", task);
+  Status error;
+  std::vector<rpc::Message> reqs = InitializeRequests(values, tables, &error);
+  RETURN_IF_ERROR(error);
+  ps::InitializeRequest body;
+  if (!body.ParseFromString(reqs[static_cast<size_t>(task)].header.body())) return InternalError("RecoverTask: bad body");
+  body.set_restore_prefix(prefix);
+  body.set_num_tasks(num_ps());
+  reqs[static_cast<size_t>(task)].header.set_body(body.SerializeAsString());
+  std::vector<bool> only(channels_.size());
+  only[static_cast<size_t>(task)] = true;
+  auto results = Fanout(ps::kInitialize, std::move(reqs), false, &only, -1, /*wait_unavailable=*/false);
+  return results[static_cast<size_t>(task)].status();
+}
+
+std::vector<int> PsClient::TaskStates(int64_t timeout_ms) {
+  std::vector<int> out;
+  for (auto& r : Fanout(ps::kStatus, std::vector<rpc::Message>(channels_.size()), false, nullptr, timeout_ms, false)) {
+    if (!r.ok()) {
+      out.push_back(-1);
+      continue;
+    }
+    auto body = ps::ParseBody<ps::StatusResponse>(*r);
+    out.push_back(body.ok() ? (body->initialized() ? 1 : 0) : -1);
+  }
+  return out;
+}
+
+std::vector<rpc::Message> PsClient::InitializeRequests(const std::map<std::string, Tensor>& values,
+                                                       const std::map<std::string, DynamicTableInit>& tables,
+                                                       Status* error) {
   std::vector<ps::InitializeRequest> bodies(channels_.size());
   std::vector<rpc::Message> reqs(channels_.size());
+  auto fail = [&](Status s) {
+    *error = std::move(s);
+    return std::vector<rpc::Message>();
+  };
   for (const auto& [name, t] : values) {
     const auto* parts = placement_.Parts(name);
-    if (parts == nullptr) return InvalidArgumentError("variable ", name, " has no PS placement");
+    if (parts == nullptr) return fail(InvalidArgumentError("variable ", name, " has no PS placement"));
     auto table = tables.find(name);
     if (placement_.Dynamic(name) != (table != tables.end())) {
-      return InvalidArgumentError("variable ", name, placement_.Dynamic(name) ? " is placed as a dynamic table but has no table options"
-                                                                           : " has table options but a fixed shape");
+      return fail(InvalidArgumentError("variable ", name, placement_.Dynamic(name)
+                                                              ? " is placed as a dynamic table but has no table options"
+                                                              : " has table options but a fixed shape"));
     }
     if (table != tables.end()) {
       const DynamicTableInit& o = table->second;
@@ -74,8 +150,8 @@ Status PsClient::Initialize(const std::map<std::string, Tensor>& values,
         continue;
       }
       if (!(t.shape() == placement_.Shape(name))) {
-        return InvalidArgumentError("variable ", name, " is ", t.shape().DebugString(), " but was partitioned as ",
-                                    placement_.Shape(name).DebugString());
+        return fail(InvalidArgumentError("variable ", name, " is ", t.shape().DebugString(), " but was partitioned as ",
+                                         placement_.Shape(name).DebugString()));
       }
       reqs[k].tensors.push_back(t.SliceRows(part.row_begin, part.row_begin + part.rows));
       ps::SliceInfo* si = bodies[k].add_slices();
@@ -86,8 +162,7 @@ Status PsClient::Initialize(const std::map<std::string, Tensor>& values,
     }
   }
   for (size_t k = 0; k < reqs.size(); ++k) reqs[k].header.set_body(bodies[k].SerializeAsString());
-  for (auto& r : Fanout(ps::kInitialize, std::move(reqs), false)) RETURN_IF_ERROR(r.status());
-  return OkStatus();
+  return reqs;
 }
 
 namespace {

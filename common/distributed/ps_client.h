@@ -34,6 +34,22 @@ class PsClient {
   // tables: every PS task creates its share.
   Status Initialize(const std::map<std::string, Tensor>& values,
                     const std::map<std::string, DynamicTableInit>& tables = {});
+  // A PS task restarted alone while the job runs (launch.ps_recovery: task):
+  // creates its share of the variables and restores it from `prefix`, then
+  // it serves again.  The other tasks keep their state.
+  Status RecoverTask(int task, const std::map<std::string, Tensor>& values,
+                     const std::map<std::string, DynamicTableInit>& tables, const std::string& prefix);
+  // Per PS task: 1 initialized, 0 not (it restarted and waits for the
+  // chief), -1 unreachable now.  One quick try each: for monitoring.
+  std::vector<int> TaskStates(int64_t timeout_ms);
+  // A PS task that answers Unavailable (down, restarting, not yet restored)
+  // is waited for, calls sent again every second, up to `ms` (logged every
+  // 10 s with what is waited for); 0: no such wait.  `stop` (may be null)
+  // ends the wait early.
+  void WaitForUnavailableTasks(int64_t ms, const std::atomic<bool>* stop) {
+    unavailable_wait_ms_ = ms;
+    stop_ = stop;
+  }
   StatusOr<std::map<std::string, Tensor>> Pull(const std::vector<std::string>& names);
   // Some rows of a variable (an embedding lookup), from the parts holding them.
   StatusOr<Tensor> PullRows(const std::string& name, const Tensor& rows);
@@ -96,7 +112,10 @@ class PsClient {
   // given) and waits for all.
   // timeout_ms < 0: the client's own.
   std::vector<StatusOr<rpc::Message>> Fanout(const std::string& method, std::vector<rpc::Message> requests, bool idempotent,
-                                             const std::vector<bool>* only = nullptr, int64_t timeout_ms = -1);
+                                             const std::vector<bool>* only = nullptr, int64_t timeout_ms = -1,
+                                             bool wait_unavailable = true);
+  std::vector<rpc::Message> InitializeRequests(const std::map<std::string, Tensor>& values,
+                                               const std::map<std::string, DynamicTableInit>& tables, Status* error);
 
   std::vector<std::unique_ptr<rpc::Channel>> channels_;
   const Placement placement_;
@@ -104,6 +123,8 @@ class PsClient {
   const int max_attempts_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<uint64_t> next_push_id_{1};  // PushRequest.push_id: pushes are retried, applied once
+  std::atomic<int64_t> unavailable_wait_ms_{0};
+  const std::atomic<bool>* stop_ = nullptr;
 };
 
 }  // namespace psflow

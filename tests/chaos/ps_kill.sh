@@ -4,18 +4,24 @@
 # the restart cost (at least what the chief had reported past the restored
 # checkpoint; never more than a checkpoint interval), and the job finishes.
 #
-#   tests/chaos/ps_kill.sh BUILD_DIR [--steps 6000] [--every 500] [--after 4]
+#   tests/chaos/ps_kill.sh BUILD_DIR [--steps 6000] [--every 500] [--after 4] [--recovery job|task] [--backoff 0.5]
 #
 # --every: run.save_checkpoints_steps; --after: seconds before the kill.
+# --recovery task (launch.ps_recovery): only ps:1 restarts; the chief
+# restores its variables from the latest checkpoint while ps:0 keeps its
+# own (and global_step), the trainers wait for ps:1, and the job never
+# restarts.
 set -uo pipefail
 BUILD=$(cd "$1" && pwd)
 shift
-STEPS=6000 EVERY=500 AFTER=4
+STEPS=6000 EVERY=500 AFTER=4 RECOVERY=job BACKOFF=0.5
 while [[ $# -gt 0 ]]; do
   case $1 in
     --steps) STEPS=$2; shift 2 ;;
     --every) EVERY=$2; shift 2 ;;
     --after) AFTER=$2; shift 2 ;;
+    --recovery) RECOVERY=$2; shift 2 ;;
+    --backoff) BACKOFF=$2; shift 2 ;;
     *) echo "unknown argument $1"; exit 2 ;;
   esac
 done
@@ -32,7 +38,8 @@ read -r P0 P1 P2 P3 P4 <<< "$(free_ports 5)"
   --set "cluster.ps=[\"127.0.0.1:$P0\", \"127.0.0.1:$P1\"]" --set "cluster.chief=[\"127.0.0.1:$P2\"]" \
   --set "cluster.worker=[\"127.0.0.1:$P3\", \"127.0.0.1:$P4\"]" --set "cluster.evaluator=[]" \
   --set "run.model_dir=$M" --set "run.train_steps=$STEPS" --set "run.save_checkpoints_secs=null" \
-  --set "run.save_checkpoints_steps=$EVERY" --set "launch.restart_backoff_secs=0.5" > "$M.out" 2>&1 &
+  --set "run.save_checkpoints_steps=$EVERY" --set "launch.restart_backoff_secs=$BACKOFF" \
+  --set "launch.ps_recovery=$RECOVERY" > "$M.out" 2>&1 &
 LAUNCHER_PID=$!
 sleep "$AFTER"
 pid=$(pgrep -f "task_type ps --task_index 1 .*$M" | head -1)
@@ -43,6 +50,22 @@ wait "$LAUNCHER_PID"
 rc=$?
 LAUNCHER_PID=
 [[ $rc == 0 ]] || fail "the job exited $rc after the kill"
+if [[ $RECOVERY == task ]]; then
+  grep -q "ps:1 was killed by signal 9; restarting it alone" "$M.out" || fail "the launcher did not restart ps:1 alone"
+  grep -q "restarting the job" "$M.out" && fail "the job was restarted"
+  line=$(grep "chief:0 restored ps:1 from" "$M.out" | head -1)
+  [[ -n $line ]] || fail "the chief did not say it restored ps:1"
+  echo "$line"
+  grep "job finished" "$M.out"
+  # Calls to ps:1 wait for it: retried by the channel, then by the PS
+  # client every second (up to 5 minutes), each wait logged.
+  waits=$(grep -h "ps:1 is unavailable\|127.0.0.1:$P1.*retrying in\|ps:1 has not been initialized.*retrying in" \
+    "$M"/logs/worker-*.log "$M"/logs/chief-0.log | wc -l)
+  echo "trainers logged $waits waits for ps:1"
+  [[ $waits -ge 1 ]] || fail "no trainer logged that it waited for ps:1"
+  echo "ps_kill: passed"
+  exit 0
+fi
 grep -q "ps:1 was killed by signal 9; restarting the job from its latest checkpoint" "$M.out" \
   || fail "the launcher did not say it restarted the job"
 line=$(grep "chief:0 restored" "$M.out" | head -1)
