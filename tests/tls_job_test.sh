@@ -10,6 +10,7 @@ BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 source "$SRC/tests/lib.sh"
 need_fashion_mnist
+small_model
 job_dir
 export PSFLOW_MIN_LOG_LEVEL=1
 fail() { echo "FAIL: $*"; exit 1; }
@@ -23,10 +24,7 @@ cluster:
   ps: ["127.0.0.1:$P0", "127.0.0.1:$P1"]
   chief: ["127.0.0.1:$P2"]
   worker: ["127.0.0.1:$P3"]
-model: {type: dnn_classifier, hidden_units: [16], n_classes: 10}
-data:
-  train: {format: idx, images: "$DATA/train-images-idx3-ubyte.gz", labels: "$DATA/train-labels-idx1-ubyte.gz"}
-  batch_size: 32
+$SMALL_MODEL
 run: {model_dir: "$DIR/model", train_steps: 60, save_checkpoints_steps: 30, token: s3cret,
       tls: {ca: certs/ca.pem, cert: certs/cert.pem, key: certs/key.pem}}
 YAML

@@ -19,6 +19,7 @@ CASES=("$@")
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 source "$SRC/tests/lib.sh"
 need_fashion_mnist
+small_model
 job_dir
 fail() { echo "FAIL: $*"; exit 1; }
 
@@ -33,10 +34,7 @@ cluster:
   ps: ["127.0.0.1:$PX", "127.0.0.1:$P1"]
   chief: ["127.0.0.1:$P2"]
   worker: ["127.0.0.1:$P3"]
-model: {type: dnn_classifier, hidden_units: [16], n_classes: 10}
-data:
-  train: {format: idx, images: "$DATA/train-images-idx3-ubyte.gz", labels: "$DATA/train-labels-idx1-ubyte.gz"}
-  batch_size: 32
+$SMALL_MODEL
 run: {model_dir: "$D/model", train_steps: $steps, save_checkpoints_steps: 1000, log_step_count_steps: 500}
 YAML
   python3 "$SRC/tests/chaos/fault_proxy.py" "$PX" "127.0.0.1:$P0" "$@" --log "$D/proxy.log" &

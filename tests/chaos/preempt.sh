@@ -30,11 +30,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 run_job() {  # NAME: trains $DIR/NAME; prints the launcher's output to $DIR/NAME.out
   local M=$DIR/$1
-  read -r P0 P1 P2 P3 P4 P5 <<< "$(free_ports 6)"
-  "$BUILD/launch/psflow-launch" "$SRC/configs/fashion_mnist.yaml" --quiet \
-    --set "cluster.ps=[\"127.0.0.1:$P0\", \"127.0.0.1:$P1\"]" --set "cluster.chief=[\"127.0.0.1:$P2\"]" \
-    --set "cluster.worker=[\"127.0.0.1:$P3\", \"127.0.0.1:$P4\"]" --set "cluster.evaluator=[\"127.0.0.1:$P5\"]" \
-    --set "run.model_dir=$M" --set "run.train_steps=$STEPS" > "$M.out" 2>&1 &
+  main_job_args "$M"
+  "$BUILD/launch/psflow-launch" "${MAIN_JOB[@]}" --set "run.train_steps=$STEPS" > "$M.out" 2>&1 &
   LAUNCHER_PID=$!
 }
 accuracy() { sed -n 's/^test accuracy \([0-9.]*\).*/\1/p' "$1"; }

@@ -33,11 +33,10 @@ export PSFLOW_MIN_LOG_LEVEL=1
 M=$DIR/model
 fail() { echo "FAIL: $*"; tail -8 "$M.out"; exit 1; }
 
-read -r P0 P1 P2 P3 P4 <<< "$(free_ports 5)"
-"$BUILD/launch/psflow-launch" "$SRC/configs/fashion_mnist.yaml" --quiet \
-  --set "cluster.ps=[\"127.0.0.1:$P0\", \"127.0.0.1:$P1\"]" --set "cluster.chief=[\"127.0.0.1:$P2\"]" \
-  --set "cluster.worker=[\"127.0.0.1:$P3\", \"127.0.0.1:$P4\"]" --set "cluster.evaluator=[]" \
-  --set "run.model_dir=$M" --set "run.train_steps=$STEPS" --set "run.save_checkpoints_secs=null" \
+main_job_args "$M"
+P1=$(echo "${MAIN_JOB[3]}" | sed 's/.*127.0.0.1:\([0-9]*\)"\]/\1/')  # ps:1's port
+"$BUILD/launch/psflow-launch" "${MAIN_JOB[@]}" --set "cluster.evaluator=[]" \
+  --set "run.train_steps=$STEPS" --set "run.save_checkpoints_secs=null" \
   --set "run.save_checkpoints_steps=$EVERY" --set "launch.restart_backoff_secs=$BACKOFF" \
   --set "launch.ps_recovery=$RECOVERY" > "$M.out" 2>&1 &
 LAUNCHER_PID=$!
