@@ -564,7 +564,9 @@ StatusOr<bool> PsClient::WaitForReady(int64_t timeout_ms) {
   for (auto& r : reqs) r.header.set_body(body.SerializeAsString());
   // Each answer comes by timeout_ms; the calls' own deadline leaves room.
   bool all = true;
-  for (auto& r : Fanout(ps::kWaitForStep, std::move(reqs), true, nullptr, timeout_ms + timeout_ms_)) {
+  // Its callers loop (bounded, logged): a task not up yet is not waited for here.
+  for (auto& r : Fanout(ps::kWaitForStep, std::move(reqs), true, nullptr, timeout_ms + timeout_ms_,
+                        /*wait_unavailable=*/false)) {
     RETURN_IF_ERROR(r.status());
     ASSIGN_OR_RETURN(auto answer, ps::ParseBody<ps::PushResponse>(*r));
     if (answer.stop_requested()) stop_requested_ = true;
