@@ -56,6 +56,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!r.ParseFromString(m->header.body())) return 0;
     r.set_prefix(ScratchPrefix());
     m->header.set_body(r.SerializeAsString());
+  } else if (method == ps::kInitialize) {  // a task restored alone reads restore_prefix: only the scratch one
+    ps::InitializeRequest r;
+    if (!r.ParseFromString(m->header.body())) return 0;
+    if (!r.restore_prefix().empty()) r.set_restore_prefix(ScratchPrefix());
+    m->header.set_body(r.SerializeAsString());
   } else if (method == ps::kRestore) {
     ps::RestoreRequest r;
     if (!r.ParseFromString(m->header.body())) return 0;
