@@ -37,8 +37,10 @@ StatusOr<SyncAggregator::Mean> SyncAggregator::TakeMean() {
       if (!sum.initialized()) {
         sum = std::move(scaled);
       } else if (!(sum.shape() == scaled.shape()) || sum.dtype() != scaled.dtype()) {
+        // The error first: Reset frees `name` (a key of pending_; found by ASan).
+        Status error = InvalidArgumentError("pushes for ", name, " disagree on the gradient's shape");
         Reset(step_);  // the step's pushes are dropped; the step is aggregated again
-        return InvalidArgumentError("pushes for ", name, " disagree on the gradient's shape");
+        return error;
       } else if (sum.dtype() == DType::kFloat) {
         auto a = sum.flat<float>();
         auto b = scaled.flat<float>();
@@ -48,8 +50,9 @@ StatusOr<SyncAggregator::Mean> SyncAggregator::TakeMean() {
         auto b = scaled.flat<double>();
         for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
       } else {
+        Status error = InvalidArgumentError("cannot average ", DTypeName(sum.dtype()), " gradients of ", name);
         Reset(step_);
-        return InvalidArgumentError("cannot average ", DTypeName(sum.dtype()), " gradients of ", name);
+        return error;
       }
     }
     if (sum.initialized()) mean.items.push_back({.name = name, .grad = std::move(sum)});

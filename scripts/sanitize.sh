@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 KIND=${1:-asan}
 case "$KIND" in
-  asan) SAN=address,undefined; DEFAULT_TESTS='.*'; EXCLUDE='interop' ;;
+  asan) SAN=address,undefined; DEFAULT_TESTS='.*'; EXCLUDE='interop' ;;  # and the emulated GPU's tests, below
   tsan) SAN=thread; DEFAULT_TESTS='Rpc|Frame|Transport|Ps|ParameterServer|Trainer|Session|ForkJoin|Eager|Placement|Sync|Chief'; EXCLUDE='interop|end_to_end' ;;
   *) echo "usage: scripts/sanitize.sh asan|tsan [CTEST_REGEX]" >&2; exit 2 ;;
 esac
@@ -19,10 +19,7 @@ TESTS=${2:-$DEFAULT_TESTS}
 B=build-$KIND
 scripts/deps.sh --data
 if [[ ! -f $B/build.ninja ]]; then
-  # -fno-sanitize=vptr: GCC 12's vptr check reports libstdc++'s own
-  # make_shared inside std::async (a false report, seen in rpc_test).
-  cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSFLOW_WITH_CUDA=OFF -DPSFLOW_SANITIZE="$SAN" \
-    -DCMAKE_CXX_FLAGS="-fno-sanitize=vptr" > /dev/null
+  cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSFLOW_WITH_CUDA=OFF -DPSFLOW_SANITIZE="$SAN" > /dev/null
 fi
 # PSFLOW_SANITIZE_TARGETS="rpc_test ps_test" builds only those (and runs what they hold).
 read -r -a targets <<< "${PSFLOW_SANITIZE_TARGETS:-}"
@@ -30,5 +27,7 @@ cmake --build "$B" -j "${PSFLOW_JOBS:-2}" ${targets[@]:+--target "${targets[@]}"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
-export PSFLOW_MIN_LOG_LEVEL=${PSFLOW_MIN_LOG_LEVEL:-2}
-ctest --test-dir "$B" -R "$TESTS" -E "$EXCLUDE" --output-on-failure -j 2 --timeout 900
+export PSFLOW_MIN_LOG_LEVEL=${PSFLOW_MIN_LOG_LEVEL:-1}  # some tests read warnings
+# The emulated GPU runs CUDA threads as fibers (swapcontext), which ASan and
+# TSan do not follow: its tests (label emulated_gpu) are left out.
+ctest --test-dir "$B" -R "$TESTS" -E "$EXCLUDE" -LE emulated_gpu --output-on-failure -j 2 --timeout 900

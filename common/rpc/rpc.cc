@@ -664,6 +664,13 @@ class RpcChannel::Impl : public std::enable_shared_from_this<Impl> {
     asio::post(strand_, [self = shared_from_this()] { self->stream_->Close(); });
     io_.stop();
     if (thread_.joinable()) thread_.join();
+    // No thread runs handlers any more: run here what is still queued (the
+    // posts above, cancelled operations), or the handlers holding this Impl
+    // would keep it alive for good, with its io_context that holds them
+    // (a cycle LeakSanitizer found).
+    io_.restart();
+    while (io_.poll() > 0) {
+    }
   }
   const std::string& address() const { return options_.address; }
 
