@@ -142,9 +142,7 @@ Status Chief::AfterBegin(PsClient& ps) {
     Status s = WriteStringToFileAtomic(env_, path, chief_.job_record);
     if (!s.ok()) LOG(WARNING) << "could not record the job in " << path << " (psflow-export MODEL_DIR needs it): " << s;
   }
-  RETURN_IF_ERROR(ps.MarkReady());
-  if (chief_.recover_ps_tasks && !monitor_.joinable()) monitor_ = std::thread([this, &ps] { MonitorPsTasks(&ps); });
-  return OkStatus();
+  return ps.MarkReady();
 }
 
 // Once a second: a PS task that answers but holds no variables has been
@@ -158,22 +156,26 @@ void Chief::MonitorPsTasks(PsClient* ps) {
     for (size_t k = 0; k < states.size(); ++k) {
       if (states[k] != 0) continue;  // serving, or unreachable (not restarted yet)
       auto latest = LatestCheckpoint(env_, model_dir_);
-      if (!latest.ok() || !*latest) {
+      if (!latest.ok()) {
         LOG(ERROR) << "ps:" << k << " restarted without its variables, and no checkpoint in " << model_dir_
-                   << " can restore them: " << (latest.ok() ? "none written yet" : latest.status().ToString());
+                   << " can restore them (trying again in 1 s): " << latest.status();
         continue;
       }
-      LOG(WARNING) << "ps:" << k << " restarted without its variables; restoring its share of " << **latest
-                   << " (the other PS tasks keep theirs)";
-      Status s = ps->RecoverTask(static_cast<int>(k), init_, tables_, **latest);
+      // No checkpoint yet (a restart before the start checkpoint): the
+      // initial values are the job's state.
+      const std::string from = *latest ? **latest : std::string();
+      LOG(WARNING) << "ps:" << k << " restarted without its variables; "
+                   << (from.empty() ? std::string("initializing them (no checkpoint yet)")
+                                    : StrCat("restoring its share of ", from, " (the other PS tasks keep theirs)"));
+      Status s = ps->RecoverTask(static_cast<int>(k), init_, tables_, from);
       if (!s.ok()) {
         LOG(WARNING) << "could not restore ps:" << k << " (trying again in 1 s): " << s;
         continue;
       }
-      LOG(INFO) << "ps:" << k << " serves again, restored from " << **latest;
-      if (status_records_) {
-        EmitStatusRecord({"ps_recovered", {{"task", StrCat(k)}, {"step", StrCat(CheckpointStep(**latest))},
-                                           {"path", **latest}}});
+      LOG(INFO) << "ps:" << k << " serves again" << (from.empty() ? "" : StrCat(", restored from ", from));
+      if (status_records_ && !from.empty()) {
+        EmitStatusRecord({"ps_recovered", {{"task", StrCat(k)}, {"step", StrCat(CheckpointStep(from))},
+                                           {"path", from}}});
       }
     }
     l.lock();
@@ -236,6 +238,9 @@ Status Chief::Prepare(const TrainerOptions& options, const TrainingModel& m, PsC
       EmitStatusRecord({"restore", {{"step", StrCat(CheckpointStep(**latest))}, {"path", **latest}}});
     }
   }
+  // From here every PS task holds its variables: one found without them
+  // has restarted (even before the start checkpoint or MarkReady).
+  if (chief_.recover_ps_tasks && !monitor_.joinable()) monitor_ = std::thread([this, &ps] { MonitorPsTasks(&ps); });
   return OkStatus();  // ready for the workers after the start checkpoint (AfterBegin)
 }
 

@@ -82,7 +82,7 @@ Status PsClient::RecoverTask(int task, const std::map<std::string, Tensor>& valu
   RETURN_IF_ERROR(error);
   ps::InitializeRequest body;
   if (!body.ParseFromString(reqs[static_cast<size_t>(task)].header.body())) return InternalError("RecoverTask: bad body");
-  body.set_restore_prefix(prefix);
+  body.set_restore_prefix(prefix);  // empty: the initial values (no checkpoint yet)
   body.set_num_tasks(num_ps());
   reqs[static_cast<size_t>(task)].header.set_body(body.SerializeAsString());
   std::vector<bool> only(channels_.size());

@@ -35,8 +35,9 @@ class PsClient {
   Status Initialize(const std::map<std::string, Tensor>& values,
                     const std::map<std::string, DynamicTableInit>& tables = {});
   // A PS task restarted alone while the job runs (launch.ps_recovery: task):
-  // creates its share of the variables and restores it from `prefix`, then
-  // it serves again.  The other tasks keep their state.
+  // creates its share of the variables and restores it from `prefix` (empty:
+  // keeps the initial values), then it serves again.  The other tasks keep
+  // their state.
   Status RecoverTask(int task, const std::map<std::string, Tensor>& values,
                      const std::map<std::string, DynamicTableInit>& tables, const std::string& prefix);
   // Per PS task: 1 initialized, 0 not (it restarted and waits for the

@@ -31,7 +31,10 @@ fail() { echo "FAIL: $*"; exit 1; }
 run_job() {  # NAME: trains $DIR/NAME; prints the launcher's output to $DIR/NAME.out
   local M=$DIR/$1
   main_job_args "$M"
-  "$BUILD/launch/psflow-launch" "${MAIN_JOB[@]}" --set "run.train_steps=$STEPS" > "$M.out" 2>&1 &
+  # A budget of restarts in a row as preemptible machines need (a worker that
+  # ran 60 s starts a fresh count anyway).
+  "$BUILD/launch/psflow-launch" "${MAIN_JOB[@]}" --set "run.train_steps=$STEPS" --set launch.worker_restarts=100 \
+    > "$M.out" 2>&1 &
   LAUNCHER_PID=$!
 }
 accuracy() { sed -n 's/^test accuracy \([0-9.]*\).*/\1/p' "$1"; }

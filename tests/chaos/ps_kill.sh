@@ -4,9 +4,10 @@
 # the restart cost (at least what the chief had reported past the restored
 # checkpoint; never more than a checkpoint interval), and the job finishes.
 #
-#   tests/chaos/ps_kill.sh BUILD_DIR [--steps 6000] [--every 500] [--after 4] [--recovery job|task] [--backoff 0.5]
+#   tests/chaos/ps_kill.sh BUILD_DIR [--steps 6000] [--every 500] [--after 1] [--recovery job|task] [--backoff 0.5]
 #
-# --every: run.save_checkpoints_steps; --after: seconds before the kill.
+# --every: run.save_checkpoints_steps; --after: seconds between the first
+# checkpoint past the start one and the kill.
 # --recovery task (launch.ps_recovery): only ps:1 restarts; the chief
 # restores its variables from the latest checkpoint while ps:0 keeps its
 # own (and global_step), the trainers wait for ps:1, and the job never
@@ -14,7 +15,7 @@
 set -uo pipefail
 BUILD=$(cd "$1" && pwd)
 shift
-STEPS=6000 EVERY=500 AFTER=4 RECOVERY=job BACKOFF=0.5
+STEPS=6000 EVERY=500 AFTER=1 RECOVERY=job BACKOFF=0.5
 while [[ $# -gt 0 ]]; do
   case $1 in
     --steps) STEPS=$2; shift 2 ;;
@@ -40,6 +41,13 @@ P1=$(echo "${MAIN_JOB[3]}" | sed 's/.*127.0.0.1:\([0-9]*\)"\]/\1/')  # ps:1's po
   --set "run.save_checkpoints_steps=$EVERY" --set "launch.restart_backoff_secs=$BACKOFF" \
   --set "launch.ps_recovery=$RECOVERY" > "$M.out" 2>&1 &
 LAUNCHER_PID=$!
+# The kill comes AFTER seconds after the first checkpoint past the start one
+# (a slow machine or a sanitizer build may take a while to get there).
+for ((i = 0; i < 1200; i++)); do
+  compgen -G "$M/model.ckpt-[1-9]*.index" > /dev/null && break
+  kill -0 "$LAUNCHER_PID" 2> /dev/null || fail "the job ended before its first checkpoint"
+  sleep 0.1
+done
 sleep "$AFTER"
 pid=$(pgrep -f "task_type ps --task_index 1 .*$M" | head -1)
 [[ -n $pid ]] || fail "no ps:1 running after $AFTER s"
