@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "common/core/logging.h"
 #include "common/distributed/task_main.h"
@@ -89,6 +90,16 @@ int RunPsTask(const TaskSetup& s) {
     if (std::chrono::steady_clock::now() - last_status < std::chrono::seconds(30)) continue;
     last_status = std::chrono::steady_clock::now();
     LogTraffic(ps);
+  }
+  if (done) {
+    // The job is over: for a moment every answer says so (stop_requested),
+    // so that a trainer still retrying a push whose connection broke
+    // finishes instead of waiting for a PS task that is gone.
+    ps.RequestStop();
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (std::chrono::steady_clock::now() < until && !StopRequested()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
   service.Close();
   (*server)->Stop();
