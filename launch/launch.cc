@@ -650,13 +650,9 @@ class Launcher {
     if (p->spec.type == "ps" && job_.launch.ps_recovery == "task" && !job_.run.sync) {
       // Only this task restarts; the chief restores its variables from the
       // latest checkpoint, the other PS tasks keep theirs.
-      if (Clock::now() - p->started_at >= kHealthyRun) p->restarts = 0;
+      ForgetHealthyRuns(p);
       if (p->restarts < job_.launch.worker_restarts) {
-        const double backoff = std::min(60.0, job_.launch.restart_backoff_secs * (1 << std::min(p->restarts, 5)));
-        ++p->restarts;
-        ++p->total_restarts;
-        p->pending = true;
-        p->restart_at = Clock::now() + Secs(backoff);
+        const double backoff = ScheduleRestart(p);
         Say(StrCat(p->spec.name(), " ", how, "; restarting it alone in ", backoff, " s (launch.ps_recovery: task; restart ",
                    p->restarts, " of ", job_.launch.worker_restarts, "): the chief restores its variables from the "
                    "latest checkpoint, the other tasks keep theirs"));
@@ -678,23 +674,33 @@ class Launcher {
       p->finished = true;
       return;
     }
-    // A task that had run a while before it died (a preempted machine, not a
-    // crash at start) starts a fresh count and backoff: launch.worker_restarts
-    // bounds failures in a row, not over a long job.
-    if (Clock::now() - p->started_at >= kHealthyRun) p->restarts = 0;
+    ForgetHealthyRuns(p);
     if (code == kExitBadInput || p->restarts >= job_.launch.worker_restarts) {
       p->finished = true;
       Say(StrCat(p->spec.name(), " ", how, code == kExitBadInput ? "" : StrCat(" after ", p->restarts, " restarts"),
                  "; the job goes on without it (its log: ", JoinPath(job_.run.model_dir, "logs"), ")"));
       return;
     }
+    const double backoff = ScheduleRestart(p);
+    Say(StrCat(p->spec.name(), " ", how, "; restarting it in ", backoff, " s (restart ", p->restarts, " of ",
+               job_.launch.worker_restarts, ")"));
+  }
+
+  // A task that had run a while before it died (a preempted machine, not a
+  // crash at start) starts a fresh count and backoff: launch.worker_restarts
+  // bounds failures in a row, not over a long job.
+  static void ForgetHealthyRuns(Proc* p) {
+    if (Clock::now() - p->started_at >= kHealthyRun) p->restarts = 0;
+  }
+  // Restarts `p` alone after a backoff that doubles with each restart in a
+  // row (at most 60 s); returns the backoff.
+  double ScheduleRestart(Proc* p) {
     const double backoff = std::min(60.0, job_.launch.restart_backoff_secs * (1 << std::min(p->restarts, 5)));
     ++p->restarts;
     ++p->total_restarts;
     p->pending = true;
     p->restart_at = Clock::now() + Secs(backoff);
-    Say(StrCat(p->spec.name(), " ", how, "; restarting it in ", backoff, " s (restart ", p->restarts, " of ",
-               job_.launch.worker_restarts, ")"));
+    return backoff;
   }
 
   int Loop() {

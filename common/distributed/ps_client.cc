@@ -24,25 +24,24 @@ std::vector<StatusOr<rpc::Message>> PsClient::Fanout(const std::string& method, 
   const int64_t wait_ms = wait_unavailable ? unavailable_wait_ms_.load() : 0;
   std::vector<bool> send(channels_.size());
   for (size_t k = 0; k < send.size(); ++k) send[k] = only == nullptr || (*only)[k];
-  std::vector<StatusOr<rpc::Message>> out(channels_.size(), rpc::Message{});
+  std::vector<StatusOr<rpc::Message>> out(channels_.size(), rpc::Message{});  // tasks not asked: empty answers
   const auto start = std::chrono::steady_clock::now();
   auto last_said = start;
   while (true) {
     std::vector<std::promise<StatusOr<rpc::Message>>> promises(channels_.size());
     std::vector<std::future<StatusOr<rpc::Message>>> futures;
-    for (auto& p : promises) futures.push_back(p.get_future());
+    for (auto& p : promises) futures.push_back(p.get_future());  // before any answer can come
     for (size_t k = 0; k < channels_.size(); ++k) {
-      if (!send[k]) {
-        promises[k].set_value(std::move(out[k]));
-        continue;
-      }
+      if (!send[k]) continue;
       // A copy when the call may be sent again (tensors share their buffers).
       rpc::Message req = wait_ms > 0 ? requests[k] : std::move(requests[k]);
       channels_[k]->CallAsync(method, std::move(req),
                               {.timeout_ms = timeout_ms, .idempotent = idempotent, .max_attempts = max_attempts_},
                               [&promises, k](StatusOr<rpc::Message> r) { promises[k].set_value(std::move(r)); });
     }
-    for (size_t k = 0; k < futures.size(); ++k) out[k] = futures[k].get();
+    for (size_t k = 0; k < channels_.size(); ++k) {
+      if (send[k]) out[k] = futures[k].get();
+    }
     if (wait_ms <= 0) return out;
     // PS tasks that are down or restarting: wait for them (bounded, logged),
     // then send them the same requests again (a push keeps its push_id).

@@ -53,8 +53,7 @@ while kill -0 "$LAUNCHER_PID" 2>/dev/null; do
     kill -0 "$LAUNCHER_PID" 2>/dev/null || break 2
   done
   i=$((RANDOM % 2))
-  pid=$(pgrep -f "task_type worker --task_index $i .*run.model_dir=$DIR/chaos " | head -1)
-  [[ -z $pid ]] && pid=$(pgrep -f "task_type worker --task_index $i .*$DIR/chaos" | head -1)
+  pid=$(pgrep -f "task_type worker --task_index $i .*$DIR/chaos" | head -1)
   if [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; then
     kills=$((kills + 1))
     echo "  $(( $(date +%s) - start )) s: kill -9 worker:$i (pid $pid)"
